@@ -1,0 +1,1 @@
+//! Shared helpers for javm's criterion benches (see `benches/benches/`).

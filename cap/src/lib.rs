@@ -1,0 +1,17 @@
+//! `javm-cap`: the data model of the javm PVM runtime.
+//!
+//! Everything both engines share lives here and nothing engine-specific does:
+//! guest memory as [`data::DataCap`]s of memfd-backed [`frames`], their SSZ
+//! roots ([`ssz`]), [`image`]s, the engine-neutral machine state ([`vm`]) and
+//! the PVM instruction set, program formats and gas models ([`program`]).
+
+pub mod data;
+pub mod frames;
+pub mod image;
+pub mod page;
+pub mod program;
+pub mod ssz;
+pub mod vm;
+
+/// A 32-byte content hash (SHA-256 based SSZ `hash_tree_root`).
+pub type CapHash = [u8; 32];

@@ -1,0 +1,1 @@
+//! PVM program formats, the ISA table, decoding and gas models.

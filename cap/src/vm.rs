@@ -1,0 +1,1 @@
+//! Engine-neutral machine state.

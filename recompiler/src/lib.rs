@@ -1,0 +1,1 @@
+//! javm's x86-64 recompiler.

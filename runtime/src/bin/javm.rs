@@ -1,0 +1,2 @@
+//! The `javm` command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! javm: a JIT-backed runtime for JAM's PVM.

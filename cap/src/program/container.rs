@@ -1,0 +1,213 @@
+//! The `.polkavm` program container: magic `PVM\0`, an instruction-set byte,
+//! the total length, then sections `id, varint length, payload` in
+//! increasing id order, ending with section 0. Only the `jam_v1` instruction
+//! set is GP code; the others are rejected by name.
+
+use super::error::ProgramError;
+use super::reader::Reader;
+use super::standard::{StandardProgram, page_align};
+
+/// The container's magic bytes.
+pub const MAGIC: [u8; 4] = *b"PVM\0";
+
+const SECTION_END: u8 = 0;
+const SECTION_MEMORY_CONFIG: u8 = 1;
+const SECTION_RO_DATA: u8 = 2;
+const SECTION_RW_DATA: u8 = 3;
+const SECTION_IMPORTS: u8 = 4;
+const SECTION_EXPORTS: u8 = 5;
+const SECTION_CODE: u8 = 6;
+/// Sections with this bit set are optional and skipped.
+const SECTION_OPTIONAL: u8 = 0x80;
+const ISA_JAM_V1: u8 = 3;
+
+/// The parts of a `.polkavm` container javm uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Container {
+    /// Declared read-only data size.
+    pub ro_size: u32,
+    /// Declared read-write data size.
+    pub rw_size: u32,
+    /// Declared stack size.
+    pub stack_size: u32,
+    /// Read-only data payload.
+    pub ro_data: Vec<u8>,
+    /// Read-write data payload.
+    pub rw_data: Vec<u8>,
+    /// Raw imports section (unused by jam_v1 code, which calls `ecalli`).
+    pub imports: Vec<u8>,
+    /// Raw exports section.
+    pub exports: Vec<u8>,
+    /// Section 6: the GP code blob (jump table, code, bitmask).
+    pub code: Vec<u8>,
+}
+
+fn isa_name(isa: u8) -> &'static str {
+    match isa {
+        0 => "revive_v1",
+        1 => "latest32",
+        2 => "latest64",
+        3 => "jam_v1",
+        _ => "unknown",
+    }
+}
+
+impl Container {
+    /// Parses a container, rejecting every instruction set but jam_v1.
+    pub fn parse(bytes: &[u8]) -> Result<Container, ProgramError> {
+        let mut r = Reader::new(bytes);
+        if r.take(4, "magic")? != MAGIC {
+            return Err(ProgramError::Invalid { field: "magic", offset: 0, reason: "expected \"PVM\\0\"".into() });
+        }
+        let isa = r.u8("instruction set")?;
+        if isa != ISA_JAM_V1 {
+            return Err(ProgramError::UnsupportedIsa { isa, name: isa_name(isa) });
+        }
+        let declared = r.le(8, "total length")?;
+        if declared != bytes.len() as u64 {
+            return Err(ProgramError::Invalid {
+                field: "total length",
+                offset: 5,
+                reason: format!("says {declared} bytes, the input has {}", bytes.len()),
+            });
+        }
+        let mut out = Container::default();
+        let mut last_id = 0u8;
+        loop {
+            let id_offset = r.offset();
+            let id = r.u8("section id")?;
+            if id == SECTION_END {
+                break;
+            }
+            if id & SECTION_OPTIONAL == 0 && id <= last_id {
+                return Err(ProgramError::Invalid {
+                    field: "section id",
+                    offset: id_offset,
+                    reason: format!("section {id} out of order or repeated"),
+                });
+            }
+            let len = r.varint_at_most("section length", r.remaining() as u64)? as usize;
+            let payload_offset = r.offset();
+            let payload = r.take(len, "section payload")?;
+            match id {
+                SECTION_MEMORY_CONFIG => {
+                    let mut m = Reader::new(payload);
+                    let limit = u64::from(u32::MAX);
+                    out.ro_size =
+                        m.varint_at_most("ro data size", limit).map_err(|e| e.offset_by(payload_offset))? as u32;
+                    out.rw_size =
+                        m.varint_at_most("rw data size", limit).map_err(|e| e.offset_by(payload_offset))? as u32;
+                    out.stack_size =
+                        m.varint_at_most("stack size", limit).map_err(|e| e.offset_by(payload_offset))? as u32;
+                    m.finish().map_err(|e| e.offset_by(payload_offset))?;
+                }
+                SECTION_RO_DATA => out.ro_data = payload.to_vec(),
+                SECTION_RW_DATA => out.rw_data = payload.to_vec(),
+                SECTION_IMPORTS => out.imports = payload.to_vec(),
+                SECTION_EXPORTS => out.exports = payload.to_vec(),
+                SECTION_CODE => out.code = payload.to_vec(),
+                id if id & SECTION_OPTIONAL != 0 => {}
+                _ => {
+                    return Err(ProgramError::Invalid {
+                        field: "section id",
+                        offset: id_offset,
+                        reason: format!("unknown required section {id}"),
+                    });
+                }
+            }
+            if id & SECTION_OPTIONAL == 0 {
+                last_id = id;
+            }
+        }
+        r.finish()?;
+        Ok(out)
+    }
+
+    /// Converts to a GP standard program: `o` = ro payload padded to the
+    /// declared ro size, `w` = rw payload, `z` = the declared rw pages beyond
+    /// the payload, `s` = stack size, `c` = section 6.
+    pub fn to_standard(&self) -> Result<StandardProgram, ProgramError> {
+        let too_large = |field, value: u64, limit: u64| ProgramError::TooLarge { field, offset: 0, value, limit };
+        const MAX_3: u64 = 0xFF_FFFF;
+        let mut ro_data = self.ro_data.clone();
+        if (self.ro_size as usize) > ro_data.len() {
+            ro_data.resize(self.ro_size as usize, 0);
+        }
+        if ro_data.len() as u64 > MAX_3 {
+            return Err(too_large("ro data size", ro_data.len() as u64, MAX_3));
+        }
+        if self.rw_data.len() as u64 > MAX_3 {
+            return Err(too_large("rw data payload", self.rw_data.len() as u64, MAX_3));
+        }
+        if u64::from(self.stack_size) > MAX_3 {
+            return Err(too_large("stack size", u64::from(self.stack_size), MAX_3));
+        }
+        let rw_total = page_align(u64::from(self.rw_size)).max(page_align(self.rw_data.len() as u64));
+        let heap_pages = (rw_total - page_align(self.rw_data.len() as u64)) / 4096;
+        if heap_pages > u64::from(u16::MAX) {
+            return Err(too_large("rw data size (heap pages)", heap_pages, u64::from(u16::MAX)));
+        }
+        Ok(StandardProgram {
+            metadata: None,
+            ro_data,
+            rw_data: self.rw_data.clone(),
+            heap_pages: heap_pages as u16,
+            stack_size: self.stack_size,
+            code: self.code.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::varint;
+
+    fn build(isa: u8, sections: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (id, payload) in sections {
+            body.push(*id);
+            varint::encode(payload.len() as u64, &mut body);
+            body.extend(payload);
+        }
+        body.push(0);
+        let mut out = MAGIC.to_vec();
+        out.push(isa);
+        out.extend(((13 + body.len()) as u64).to_le_bytes());
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn converts_to_a_standard_program() {
+        let mut mem = Vec::new();
+        for v in [10u64, 5000, 4096] {
+            varint::encode(v, &mut mem);
+        }
+        let bytes =
+            build(3, &[(1, mem), (2, vec![7; 3]), (3, vec![9; 100]), (6, vec![0, 0, 1, 0, 1]), (0x81, vec![1, 2])]);
+        let c = Container::parse(&bytes).unwrap();
+        let p = c.to_standard().unwrap();
+        assert_eq!(p.ro_data, [7, 7, 7, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(p.rw_data.len(), 100);
+        assert_eq!(p.heap_pages, 1);
+        assert_eq!(p.stack_size, 4096);
+        assert_eq!(p.code, [0, 0, 1, 0, 1]);
+        assert_eq!(StandardProgram::load(&bytes).unwrap(), p);
+    }
+
+    #[test]
+    fn rejects_other_isas_by_name() {
+        let bytes = build(2, &[]);
+        assert_eq!(Container::parse(&bytes), Err(ProgramError::UnsupportedIsa { isa: 2, name: "latest64" }));
+    }
+
+    #[test]
+    fn rejects_bad_length_and_order() {
+        let mut bytes = build(3, &[]);
+        bytes[5] += 1;
+        assert!(matches!(Container::parse(&bytes), Err(ProgramError::Invalid { field: "total length", .. })));
+        let bytes = build(3, &[(3, vec![]), (2, vec![])]);
+        assert!(matches!(Container::parse(&bytes), Err(ProgramError::Invalid { field: "section id", .. })));
+    }
+}

@@ -1,0 +1,378 @@
+//! A decoded program: the instruction stream, basic blocks, the resolved jump
+//! table and every block's gas cost, built once at load time (spec §14,
+//! "Load time") and shared by both engines.
+
+use super::blob::CodeBlob;
+use super::decode::{Instruction, decode_operands};
+use super::error::ProgramError;
+use super::gas::GasModel;
+use super::isa::{Opcode, Profile};
+
+/// Marks "no instruction / no block" in index tables.
+pub const NO_INDEX: u32 = u32::MAX;
+
+/// A basic block: a block start through the first terminator after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Code offset of the first instruction.
+    pub pc: u32,
+    /// Index of the first instruction in [`Program::instructions`].
+    pub first: u32,
+    /// Index one past the terminator.
+    pub end: u32,
+    /// Gas charged on entry under the program's gas model.
+    pub cost: u32,
+    /// Whether jumps and branches may target it (false only for the
+    /// synthetic segment covering a P7 program that starts with non-code).
+    pub is_target: bool,
+}
+
+/// A validated, decoded program.
+///
+/// The instruction stream holds, in code order, every instruction start and
+/// an explicit `trap` wherever execution would fall onto a byte that is not
+/// an instruction start (including the end of the code), so the successor of
+/// every non-terminator at index `i` is the instruction at `i + 1`.
+#[derive(Clone, Debug)]
+pub struct Program {
+    profile: Profile,
+    gas_model: GasModel,
+    blob: CodeBlob,
+    instructions: Vec<Instruction>,
+    pc_index: Vec<u32>,
+    blocks: Vec<Block>,
+    block_of: Vec<u32>,
+    jump_targets: Vec<u32>,
+}
+
+impl Program {
+    /// Parses a raw code blob (spec §4) and decodes it.
+    pub fn from_blob(blob: &[u8], profile: Profile, gas_model: GasModel) -> Result<Program, ProgramError> {
+        Program::new(CodeBlob::parse(blob)?, profile, gas_model)
+    }
+
+    /// Validates (P8, spec §4.2) and decodes `blob`.
+    pub fn new(blob: CodeBlob, profile: Profile, gas_model: GasModel) -> Result<Program, ProgramError> {
+        let len = blob.code.len();
+        let starts = instruction_starts(&blob);
+        if profile == Profile::P8 {
+            validate_p8(&blob, &starts)?;
+        }
+
+        // The instruction stream, with explicit traps where execution falls
+        // onto a non-start.
+        let mut instructions = Vec::with_capacity(starts.len() + 1);
+        let mut pc_index = vec![NO_INDEX; len + 1];
+        let mut is_block_start = vec![false; len + 1];
+        let valid = |pc: usize| pc < len && Opcode::from_code(profile, blob.code[pc]).is_some();
+        if !starts.is_empty() && starts[0] == 0 && valid(0) {
+            is_block_start[0] = true;
+        }
+        for (k, &pc) in starts.iter().enumerate() {
+            let next_start = starts.get(k + 1).map_or(len, |&n| n as usize);
+            let skip = ((next_start - pc as usize - 1) as u32).min(super::blob::MAX_SKIP);
+            let raw = Opcode::from_code(profile, blob.code[pc as usize]);
+            let ins = match raw {
+                Some(op) => decode_operands(&blob.code, op, pc, skip),
+                None => Instruction::trap(pc),
+            };
+            pc_index[pc as usize] = instructions.len() as u32;
+            instructions.push(ins);
+            let next = ins.next_pc as usize;
+            if raw.is_some_and(Opcode::is_terminator) && valid(next) && blob.is_start_bit(next) {
+                is_block_start[next] = true;
+            }
+            if next < next_start || (next == len && k + 1 == starts.len()) {
+                pc_index[next] = instructions.len() as u32;
+                instructions.push(Instruction::trap(next as u32));
+            }
+        }
+        if instructions.is_empty() {
+            // No instruction starts at all: only the trap at the end.
+            pc_index[len] = 0;
+            instructions.push(Instruction::trap(len as u32));
+        }
+
+        // Blocks: each block start runs to the first terminator after it;
+        // every instruction belongs to the latest block start at or before it.
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut block_of = vec![NO_INDEX; instructions.len()];
+        let mut open: Option<usize> = None;
+        for (i, ins) in instructions.iter().enumerate() {
+            let pc = ins.pc as usize;
+            if is_block_start[pc] || blocks.is_empty() {
+                blocks.push(Block {
+                    pc: ins.pc,
+                    first: i as u32,
+                    end: i as u32,
+                    cost: 0,
+                    is_target: is_block_start[pc],
+                });
+                open = Some(blocks.len() - 1);
+            }
+            block_of[i] = (blocks.len() - 1) as u32;
+            if let Some(b) = open
+                && ins.opcode.is_terminator()
+            {
+                blocks[b].end = i as u32 + 1;
+                open = None;
+            }
+        }
+        for block in &mut blocks {
+            let body = &instructions[block.first as usize..block.end as usize];
+            block.cost = gas_model.block_cost(&blob.code, body);
+        }
+
+        let jump_targets = blob
+            .jump_table
+            .iter()
+            .map(|&t| {
+                let t = t as usize;
+                if t < len && is_block_start[t] { pc_index[t] } else { NO_INDEX }
+            })
+            .collect();
+
+        Ok(Program { profile, gas_model, blob, instructions, pc_index, blocks, block_of, jump_targets })
+    }
+
+    /// The profile the program was decoded for.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// The gas model its block costs follow.
+    pub fn gas_model(&self) -> GasModel {
+        self.gas_model
+    }
+
+    /// The raw parts (code, bitmask, jump table).
+    pub fn blob(&self) -> &CodeBlob {
+        &self.blob
+    }
+
+    /// The code bytes.
+    pub fn code(&self) -> &[u8] {
+        &self.blob.code
+    }
+
+    /// The instruction stream (see the type's docs).
+    pub fn instructions(&self) -> &[Instruction] {
+        &self.instructions
+    }
+
+    /// All blocks in code order.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// Index in [`Self::instructions`] of the instruction at `pc`, if the
+    /// stream has one there.
+    #[inline]
+    pub fn index_of(&self, pc: u32) -> Option<u32> {
+        self.pc_index.get(pc as usize).copied().filter(|&i| i != NO_INDEX)
+    }
+
+    /// Index of the block containing instruction `index` (`L(pc)`, spec §7.1).
+    #[inline]
+    pub fn block_of(&self, index: u32) -> u32 {
+        self.block_of[index as usize]
+    }
+
+    /// Whether `pc` is a block start (a valid static or dynamic jump target).
+    #[inline]
+    pub fn is_block_start(&self, pc: u32) -> bool {
+        self.index_of(pc).is_some_and(|i| {
+            let b = &self.blocks[self.block_of[i as usize] as usize];
+            b.is_target && b.first == i
+        })
+    }
+
+    /// The instruction index a static jump to `target` lands on, or `None`
+    /// when `target` is not a block start (the jump panics).
+    #[inline]
+    pub fn static_target(&self, target: u32) -> Option<u32> {
+        if self.is_block_start(target) { self.index_of(target) } else { None }
+    }
+
+    /// Jump-table entries resolved to instruction indices ([`NO_INDEX`] where
+    /// the entry is not a block start).
+    pub fn jump_targets(&self) -> &[u32] {
+        &self.jump_targets
+    }
+
+    /// Resolves a dynamic jump to address `a` (spec §7.3).
+    #[inline]
+    pub fn dynamic_target(&self, a: u32) -> DynamicTarget {
+        if a == HALT_ADDRESS {
+            return DynamicTarget::Halt;
+        }
+        if a == 0 || !a.is_multiple_of(2) {
+            return DynamicTarget::Panic;
+        }
+        match self.jump_targets.get((a / 2 - 1) as usize) {
+            Some(&i) if i != NO_INDEX => DynamicTarget::Jump(i),
+            _ => DynamicTarget::Panic,
+        }
+    }
+
+    /// Whether `pc` is a valid entry point: in P8 an instruction start with
+    /// a valid opcode (spec §4.2); in P7 every pc is accepted (a bad one
+    /// traps when run).
+    pub fn is_valid_entry(&self, pc: u32) -> bool {
+        match self.profile {
+            Profile::P7 => true,
+            Profile::P8 => {
+                let at = pc as usize;
+                at < self.blob.code.len()
+                    && self.blob.is_start_bit(at)
+                    && Opcode::from_code(self.profile, self.blob.code[at]).is_some()
+            }
+        }
+    }
+
+    /// Gas to charge when execution reaches instruction `index` with no
+    /// block paid for: the cost of its containing block.
+    #[inline]
+    pub fn charge_at(&self, index: u32) -> u32 {
+        self.blocks[self.block_of[index as usize] as usize].cost
+    }
+
+    /// Gas for a `trap` at a pc outside the instruction stream (a P7 entry
+    /// onto a non-start): the cost of a block made of that trap alone.
+    pub fn lone_trap_cost(&self) -> u32 {
+        self.gas_model.block_cost(&[], &[Instruction::trap(0)])
+    }
+}
+
+/// The dynamic-jump address that halts (spec §7.3).
+pub const HALT_ADDRESS: u32 = 0xFFFF_0000;
+
+/// Where a dynamic jump goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DynamicTarget {
+    /// Address `0xFFFF0000`: halt.
+    Halt,
+    /// An invalid address or table entry: panic.
+    Panic,
+    /// The instruction index to continue at.
+    Jump(u32),
+}
+
+/// Offsets whose bitmask bit is set, in order.
+fn instruction_starts(blob: &CodeBlob) -> Vec<u32> {
+    let mut starts = Vec::with_capacity(blob.code.len() / 3 + 1);
+    for (byte_index, &bits) in blob.mask.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            let bit = bits.trailing_zeros();
+            starts.push((byte_index * 8) as u32 + bit);
+            bits &= bits - 1;
+        }
+    }
+    starts
+}
+
+/// P8 static validation (spec §4.2): walking from 0 by `1 + skip` must visit
+/// only starts with valid opcodes and land exactly on the end of the code.
+fn validate_p8(blob: &CodeBlob, starts: &[u32]) -> Result<(), ProgramError> {
+    let len = blob.code.len();
+    if len == 0 {
+        return Err(ProgramError::EmptyCode);
+    }
+    if starts.first() != Some(&0) {
+        return Err(ProgramError::NotInstructionStart { pc: 0 });
+    }
+    for (k, &pc) in starts.iter().enumerate() {
+        let byte = blob.code[pc as usize];
+        if Opcode::from_code(Profile::P8, byte).is_none() {
+            return Err(ProgramError::InvalidOpcode { pc, byte });
+        }
+        let next_start = starts.get(k + 1).map_or(len, |&n| n as usize);
+        let gap = next_start - pc as usize - 1;
+        if gap > super::blob::MAX_SKIP as usize {
+            return Err(ProgramError::NotInstructionStart { pc: pc + 1 + super::blob::MAX_SKIP });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(code: &[u8], starts: &[usize], table: &[u32], profile: Profile) -> Result<Program, ProgramError> {
+        let blob = CodeBlob::from_parts(code.to_vec(), starts.iter().copied(), table.to_vec());
+        Program::new(blob, profile, GasModel::Block)
+    }
+
+    #[test]
+    fn falling_off_the_end_adds_a_trap() {
+        let p = program(&[190, 0x87, 9], &[0], &[], Profile::P8).unwrap();
+        let ops: Vec<_> = p.instructions().iter().map(|i| (i.pc, i.opcode)).collect();
+        assert_eq!(ops, [(0, Opcode::Add32), (3, Opcode::Trap)]);
+        assert_eq!(p.blocks().len(), 1);
+        assert_eq!(p.blocks()[0].cost, 2);
+        assert_eq!(p.charge_at(1), 2);
+    }
+
+    #[test]
+    fn blocks_start_after_terminators() {
+        // 0: fallthrough, 1: load_imm r0 1, 4: jump -4 (→ 0), 6: trap
+        let code = [1, 51, 0x00, 1, 40, 0xfc, 0];
+        let p = program(&code, &[0, 1, 4, 6], &[], Profile::P8).unwrap();
+        let starts: Vec<_> = p.blocks().iter().map(|b| (b.pc, b.cost)).collect();
+        assert_eq!(starts, [(0, 1), (1, 2), (6, 1)]);
+        assert!(p.is_block_start(1));
+        assert!(!p.is_block_start(4));
+        assert_eq!(p.static_target(0), Some(0));
+        assert_eq!(p.instructions()[2].target, 0);
+    }
+
+    #[test]
+    fn dynamic_targets_follow_the_spec_order() {
+        let code = [1, 1, 0];
+        let p = program(&code, &[0, 1, 2], &[1, 2, 0], Profile::P8).unwrap();
+        assert_eq!(p.dynamic_target(HALT_ADDRESS), DynamicTarget::Halt);
+        assert_eq!(p.dynamic_target(0), DynamicTarget::Panic);
+        assert_eq!(p.dynamic_target(3), DynamicTarget::Panic);
+        assert_eq!(p.dynamic_target(2), DynamicTarget::Jump(1));
+        assert_eq!(p.dynamic_target(4), DynamicTarget::Jump(2));
+        assert_eq!(p.dynamic_target(6), DynamicTarget::Jump(0));
+        assert_eq!(p.dynamic_target(8), DynamicTarget::Panic);
+    }
+
+    #[test]
+    fn p8_validation_errors() {
+        assert_eq!(program(&[], &[], &[], Profile::P8).unwrap_err(), ProgramError::EmptyCode);
+        assert_eq!(
+            program(&[0, 2, 0], &[0, 1, 2], &[], Profile::P7).map(|p| p.instructions()[1].opcode).unwrap(),
+            Opcode::Trap
+        );
+        assert_eq!(
+            program(&[0, 111, 0], &[0, 1, 2], &[], Profile::P8).unwrap_err(),
+            ProgramError::InvalidOpcode { pc: 1, byte: 111 }
+        );
+        assert_eq!(program(&[0, 0], &[1], &[], Profile::P8).unwrap_err(), ProgramError::NotInstructionStart { pc: 0 });
+        let mut long = vec![51, 0x00];
+        long.resize(30, 0);
+        assert_eq!(program(&long, &[0], &[], Profile::P8).unwrap_err(), ProgramError::NotInstructionStart { pc: 25 });
+    }
+
+    #[test]
+    fn p7_gap_over_24_traps_mid_code() {
+        let mut code = vec![51, 0x00];
+        code.resize(30, 0);
+        let p = program(&code, &[0], &[], Profile::P7).unwrap();
+        let ops: Vec<_> = p.instructions().iter().map(|i| (i.pc, i.opcode)).collect();
+        assert_eq!(ops, [(0, Opcode::LoadImm), (25, Opcode::Trap)]);
+    }
+
+    #[test]
+    fn entry_validity() {
+        let p = program(&[51, 0x00, 0], &[0, 2], &[], Profile::P8).unwrap();
+        assert!(p.is_valid_entry(0));
+        assert!(p.is_valid_entry(2));
+        assert!(!p.is_valid_entry(1));
+        assert!(!p.is_valid_entry(3));
+    }
+}

@@ -70,3 +70,102 @@ pub struct VmState {
     /// P8: the current block is already paid for (spec §8.1).
     pub charged: bool,
 }
+
+/// Accesses whose lowest bad byte is below this address panic (spec §3).
+pub const LOW_GUARD: u32 = 0x1_0000;
+
+/// Page size of the guest address space.
+pub const GUEST_PAGE: u32 = 4096;
+
+/// A load or store that cannot complete (spec §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MemFault {
+    /// The lowest bad byte is below [`LOW_GUARD`] (including every access
+    /// that wraps past 2^32).
+    Panic,
+    /// The page-aligned address of the lowest bad byte.
+    PageFault(u32),
+}
+
+impl MemFault {
+    /// The exit this fault causes.
+    pub const fn exit(self) -> Exit {
+        match self {
+            MemFault::Panic => Exit::Panic,
+            MemFault::PageFault(addr) => Exit::PageFault(addr),
+        }
+    }
+}
+
+/// Finds the fault of an access of `len` bytes at `addr` (wrapping at 2^32),
+/// given which pages allow it. Returns `None` when every byte is accessible.
+///
+/// The fault is determined by the *lowest* bad address among the bytes, not
+/// the first one in access order, so a wrapping access always panics (its
+/// byte at address 0 is below the low guard and never accessible).
+pub fn find_fault(addr: u32, len: u32, mut page_ok: impl FnMut(u32) -> bool) -> Option<MemFault> {
+    let end = u64::from(addr) + u64::from(len);
+    if end > 1 << 32 {
+        return Some(MemFault::Panic);
+    }
+    let mut page = addr / GUEST_PAGE;
+    let last = ((end - 1) / u64::from(GUEST_PAGE)) as u32;
+    while page <= last {
+        if !page_ok(page) {
+            let lowest = (page * GUEST_PAGE).max(addr);
+            return Some(if lowest < LOW_GUARD { MemFault::Panic } else { MemFault::PageFault(page * GUEST_PAGE) });
+        }
+        page += 1;
+    }
+    None
+}
+
+/// Guest memory as the engines see it: loads and stores that either complete
+/// or report the fault, leaving memory unchanged.
+pub trait GuestMemory {
+    /// Reads `out.len()` bytes at `addr`.
+    fn read_bytes(&mut self, addr: u32, out: &mut [u8]) -> Result<(), MemFault>;
+
+    /// Writes `data` at `addr`, all or nothing.
+    fn write_bytes(&mut self, addr: u32, data: &[u8]) -> Result<(), MemFault>;
+
+    /// Reads an `N`-byte little-endian value. Implementations override this
+    /// with a fast path.
+    #[inline]
+    fn load<const N: usize>(&mut self, addr: u32) -> Result<[u8; N], MemFault> {
+        let mut out = [0u8; N];
+        self.read_bytes(addr, &mut out)?;
+        Ok(out)
+    }
+
+    /// Writes an `N`-byte value. Implementations override this with a fast
+    /// path.
+    #[inline]
+    fn store<const N: usize>(&mut self, addr: u32, bytes: [u8; N]) -> Result<(), MemFault> {
+        self.write_bytes(addr, &bytes)
+    }
+
+    /// P7 `sbrk`: makes `size` more bytes writable at the heap top and returns
+    /// the address where they start, or 0 when the heap cannot grow. The
+    /// default has no heap.
+    fn sbrk(&mut self, size: u64) -> u64 {
+        let _ = size;
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_is_the_lowest_bad_byte() {
+        let mapped = |p: u32| (0x10..0x20).contains(&p);
+        assert_eq!(find_fault(0x10000, 8, mapped), None);
+        assert_eq!(find_fault(0x1FFFC, 8, mapped), Some(MemFault::PageFault(0x20000)));
+        assert_eq!(find_fault(0x20001, 1, mapped), Some(MemFault::PageFault(0x20000)));
+        assert_eq!(find_fault(0xFFFF, 2, mapped), Some(MemFault::Panic));
+        assert_eq!(find_fault(0xFFFFFFFE, 4, |_| true), Some(MemFault::Panic));
+        assert_eq!(find_fault(0x100, 1, |_| true), None);
+    }
+}

@@ -1,1 +1,3 @@
 //! javm: a JIT-backed runtime for JAM's PVM.
+
+pub mod interp;

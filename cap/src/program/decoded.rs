@@ -203,16 +203,7 @@ impl Program {
     /// Resolves a dynamic jump to address `a` (spec §7.3).
     #[inline]
     pub fn dynamic_target(&self, a: u32) -> DynamicTarget {
-        if a == HALT_ADDRESS {
-            return DynamicTarget::Halt;
-        }
-        if a == 0 || !a.is_multiple_of(2) {
-            return DynamicTarget::Panic;
-        }
-        match self.jump_targets.get((a / 2 - 1) as usize) {
-            Some(&i) if i != NO_INDEX => DynamicTarget::Jump(i),
-            _ => DynamicTarget::Panic,
-        }
+        resolve_dynamic(&self.jump_targets, a)
     }
 
     /// Whether `pc` is a valid entry point: in P8 an instruction start with
@@ -256,6 +247,22 @@ pub enum DynamicTarget {
     Panic,
     /// The instruction index to continue at.
     Jump(u32),
+}
+
+/// Resolves a dynamic jump to address `a` through `jump_targets` (resolved
+/// entries as in [`Program::jump_targets`]), in the order of spec §7.3.
+#[inline]
+pub fn resolve_dynamic(jump_targets: &[u32], a: u32) -> DynamicTarget {
+    if a == HALT_ADDRESS {
+        return DynamicTarget::Halt;
+    }
+    if a == 0 || !a.is_multiple_of(2) {
+        return DynamicTarget::Panic;
+    }
+    match jump_targets.get((a / 2 - 1) as usize) {
+        Some(&i) if i != NO_INDEX => DynamicTarget::Jump(i),
+        _ => DynamicTarget::Panic,
+    }
 }
 
 /// Offsets whose bitmask bit is set, in order.

@@ -1,0 +1,379 @@
+//! The interpreter loop: one `match` over the pre-decoded ops, gas charged
+//! once per block on entry (spec §8).
+//!
+//! Under the `instruction` gas model (unit cost per instruction, charged as
+//! it runs) a block is pre-paid up to its terminator when the gas covers it,
+//! and whatever was not executed is refunded on an early exit; when the gas
+//! does not cover the block, instructions run one at a time. Both give the
+//! per-instruction result of spec §8.3 at block speed.
+
+use super::alu;
+use super::code::{InterpCode, Op};
+use javm_cap::program::decoded::{DynamicTarget, NO_INDEX, resolve_dynamic};
+use javm_cap::program::{GasModel, Opcode, Program};
+use javm_cap::vm::{Exit, GuestMemory, MemFault, VmState};
+
+/// Why [`run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The guest exited.
+    Exit(Exit),
+    /// `to_block_end` was set and a block boundary was reached; the state's
+    /// pc is the next block's first instruction and nothing is charged for it.
+    BlockEnd,
+}
+
+/// What one instruction did.
+enum Flow {
+    /// Continue with the next instruction in the same block.
+    Next,
+    /// Continue at this instruction index, which starts a new block.
+    Jump(u32),
+    /// Exit. `charged` says whether the instruction itself costs gas under
+    /// the instruction model (memory exceptions do not, spec §9.2).
+    Exit { exit: Exit, charged: bool },
+}
+
+/// Runs from `state.pc` until an exit (or, with `to_block_end`, the end of
+/// the current block). `state` is updated as spec §9 reports it.
+pub fn run<M: GuestMemory>(
+    program: &Program,
+    code: &InterpCode,
+    state: &mut VmState,
+    mem: &mut M,
+    to_block_end: bool,
+) -> Stop {
+    let Some(idx) = program.index_of(state.pc) else {
+        return lone_trap(code, state);
+    };
+    if code.gas_model == GasModel::Instruction {
+        run_inner::<M, true>(program, code, state, mem, idx, to_block_end)
+    } else {
+        run_inner::<M, false>(program, code, state, mem, idx, to_block_end)
+    }
+}
+
+/// A pc outside the instruction stream (only reachable in P7): a `trap`
+/// there, charged like a block of one trap.
+fn lone_trap(code: &InterpCode, state: &mut VmState) -> Stop {
+    let cost = i64::from(code.lone_trap_cost);
+    if code.gas_model == GasModel::Instruction {
+        state.gas -= 1;
+        return Stop::Exit(if state.gas < 0 { Exit::OutOfGas } else { Exit::Panic });
+    }
+    if !state.charged {
+        if state.gas < cost {
+            return Stop::Exit(Exit::OutOfGas);
+        }
+        state.gas -= cost;
+    }
+    Stop::Exit(Exit::Panic)
+}
+
+#[inline(always)]
+fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
+    program: &Program,
+    code: &InterpCode,
+    state: &mut VmState,
+    mem: &mut M,
+    mut idx: u32,
+    to_block_end: bool,
+) -> Stop {
+    let _ = program;
+    let ops = &code.ops[..];
+    let mut regs = [0u64; 16];
+    regs[..13].copy_from_slice(&state.regs);
+    let mut gas = state.gas;
+    let mut charged = state.charged && !PER_INSTRUCTION;
+    // Instruction model: ops below this index are paid for.
+    let mut paid_end = 0u32;
+
+    let stop = 'run: loop {
+        // Block entry (or, stepping under the instruction model, every op).
+        if PER_INSTRUCTION {
+            let end = code.run_end[idx as usize];
+            let n = i64::from(end - idx);
+            if gas >= n {
+                gas -= n;
+                paid_end = end;
+            } else if gas >= 1 {
+                gas -= 1;
+                paid_end = idx + 1;
+            } else {
+                gas -= 1;
+                break 'run Stop::Exit(Exit::OutOfGas);
+            }
+        } else if !charged {
+            let cost = i64::from(code.charge[idx as usize]);
+            if gas < cost {
+                break 'run Stop::Exit(Exit::OutOfGas);
+            }
+            gas -= cost;
+            charged = true;
+        }
+        loop {
+            let op = &ops[idx as usize];
+            match step(op, &mut regs, mem, code, idx) {
+                Flow::Next => {
+                    idx += 1;
+                    if PER_INSTRUCTION && idx >= paid_end {
+                        continue 'run;
+                    }
+                }
+                Flow::Jump(target) => {
+                    idx = target;
+                    charged = false;
+                    if to_block_end {
+                        break 'run Stop::BlockEnd;
+                    }
+                    continue 'run;
+                }
+                Flow::Exit { exit, charged: self_charged } => {
+                    if PER_INSTRUCTION {
+                        gas += i64::from(paid_end - idx - u32::from(self_charged));
+                    }
+                    break 'run Stop::Exit(exit);
+                }
+            }
+        }
+    };
+    state.regs.copy_from_slice(&regs[..13]);
+    state.pc = code.pcs[idx as usize];
+    state.gas = gas;
+    state.charged = charged && !PER_INSTRUCTION;
+    if let Stop::Exit(Exit::OutOfGas) = stop {
+        state.charged = false;
+    }
+    stop
+}
+
+#[inline(always)]
+fn mem_exit(fault: MemFault) -> Flow {
+    Flow::Exit { exit: fault.exit(), charged: false }
+}
+
+#[inline(always)]
+fn jump(target: u32) -> Flow {
+    if target == NO_INDEX { Flow::Exit { exit: Exit::Panic, charged: true } } else { Flow::Jump(target) }
+}
+
+#[inline(always)]
+fn branch(cond: bool, target: u32, idx: u32) -> Flow {
+    if cond { jump(target) } else { Flow::Jump(idx + 1) }
+}
+
+#[inline(always)]
+fn dynamic(code: &InterpCode, address: u64) -> Flow {
+    match resolve_dynamic(&code.jump_targets, address as u32) {
+        DynamicTarget::Halt => Flow::Exit { exit: Exit::Halt, charged: true },
+        DynamicTarget::Panic => Flow::Exit { exit: Exit::Panic, charged: true },
+        DynamicTarget::Jump(i) => Flow::Jump(i),
+    }
+}
+
+/// Executes one op.
+#[inline(always)]
+fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 16], mem: &mut M, code: &InterpCode, idx: u32) -> Flow {
+    let a = (op.a & 15) as usize;
+    let b = (op.b & 15) as usize;
+    let d = (op.d & 15) as usize;
+    let (x, y) = (op.imm, op.imm2);
+
+    macro_rules! load {
+        ($addr:expr, $n:literal, $conv:expr) => {{
+            match mem.load::<$n>($addr as u32) {
+                Ok(bytes) => {
+                    regs[a] = $conv(bytes);
+                    Flow::Next
+                }
+                Err(fault) => mem_exit(fault),
+            }
+        }};
+    }
+    macro_rules! store {
+        ($addr:expr, $n:literal, $value:expr) => {{
+            let value: u64 = $value;
+            let mut bytes = [0u8; $n];
+            bytes.copy_from_slice(&value.to_le_bytes()[..$n]);
+            match mem.store::<$n>($addr as u32, bytes) {
+                Ok(()) => Flow::Next,
+                Err(fault) => mem_exit(fault),
+            }
+        }};
+    }
+    macro_rules! set {
+        ($reg:expr, $value:expr) => {{
+            regs[$reg] = $value;
+            Flow::Next
+        }};
+    }
+
+    let u8v = |b: [u8; 1]| u64::from(b[0]);
+    let i8v = |b: [u8; 1]| b[0] as i8 as i64 as u64;
+    let u16v = |b: [u8; 2]| u64::from(u16::from_le_bytes(b));
+    let i16v = |b: [u8; 2]| i16::from_le_bytes(b) as i64 as u64;
+    let u32v = |b: [u8; 4]| u64::from(u32::from_le_bytes(b));
+    let i32v = |b: [u8; 4]| i32::from_le_bytes(b) as i64 as u64;
+    let u64v = u64::from_le_bytes;
+
+    match op.opcode {
+        Opcode::Trap => Flow::Exit { exit: Exit::Panic, charged: true },
+        Opcode::Fallthrough => Flow::Jump(idx + 1),
+        Opcode::Unlikely => Flow::Next,
+        Opcode::Ecalli => Flow::Exit { exit: Exit::Host(x as u32), charged: true },
+        Opcode::LoadImm64 | Opcode::LoadImm => set!(a, x),
+
+        Opcode::StoreImmU8 => store!(x, 1, y),
+        Opcode::StoreImmU16 => store!(x, 2, y),
+        Opcode::StoreImmU32 => store!(x, 4, y),
+        Opcode::StoreImmU64 => store!(x, 8, y),
+
+        Opcode::Jump => jump(op.target),
+        Opcode::JumpInd => dynamic(code, regs[a].wrapping_add(x)),
+        Opcode::LoadU8 => load!(x, 1, u8v),
+        Opcode::LoadI8 => load!(x, 1, i8v),
+        Opcode::LoadU16 => load!(x, 2, u16v),
+        Opcode::LoadI16 => load!(x, 2, i16v),
+        Opcode::LoadU32 => load!(x, 4, u32v),
+        Opcode::LoadI32 => load!(x, 4, i32v),
+        Opcode::LoadU64 => load!(x, 8, u64v),
+        Opcode::StoreU8 => store!(x, 1, regs[a]),
+        Opcode::StoreU16 => store!(x, 2, regs[a]),
+        Opcode::StoreU32 => store!(x, 4, regs[a]),
+        Opcode::StoreU64 => store!(x, 8, regs[a]),
+
+        Opcode::StoreImmIndU8 => store!(regs[a].wrapping_add(x), 1, y),
+        Opcode::StoreImmIndU16 => store!(regs[a].wrapping_add(x), 2, y),
+        Opcode::StoreImmIndU32 => store!(regs[a].wrapping_add(x), 4, y),
+        Opcode::StoreImmIndU64 => store!(regs[a].wrapping_add(x), 8, y),
+
+        Opcode::LoadImmJump => {
+            regs[a] = x;
+            jump(op.target)
+        }
+        Opcode::BranchEqImm => branch(regs[a] == x, op.target, idx),
+        Opcode::BranchNeImm => branch(regs[a] != x, op.target, idx),
+        Opcode::BranchLtUImm => branch(regs[a] < x, op.target, idx),
+        Opcode::BranchLeUImm => branch(regs[a] <= x, op.target, idx),
+        Opcode::BranchGeUImm => branch(regs[a] >= x, op.target, idx),
+        Opcode::BranchGtUImm => branch(regs[a] > x, op.target, idx),
+        Opcode::BranchLtSImm => branch((regs[a] as i64) < (x as i64), op.target, idx),
+        Opcode::BranchLeSImm => branch((regs[a] as i64) <= (x as i64), op.target, idx),
+        Opcode::BranchGeSImm => branch((regs[a] as i64) >= (x as i64), op.target, idx),
+        Opcode::BranchGtSImm => branch((regs[a] as i64) > (x as i64), op.target, idx),
+
+        Opcode::MoveReg => set!(d, regs[a]),
+        Opcode::Sbrk => {
+            let size = regs[a];
+            set!(d, mem.sbrk(size))
+        }
+        Opcode::CountSetBits64 => set!(d, u64::from(regs[a].count_ones())),
+        Opcode::CountSetBits32 => set!(d, u64::from((regs[a] as u32).count_ones())),
+        Opcode::LeadingZeroBits64 => set!(d, u64::from(regs[a].leading_zeros())),
+        Opcode::LeadingZeroBits32 => set!(d, u64::from((regs[a] as u32).leading_zeros())),
+        Opcode::TrailingZeroBits64 => set!(d, u64::from(regs[a].trailing_zeros())),
+        Opcode::TrailingZeroBits32 => set!(d, u64::from((regs[a] as u32).trailing_zeros())),
+        Opcode::SignExtend8 => set!(d, regs[a] as i8 as i64 as u64),
+        Opcode::SignExtend16 => set!(d, regs[a] as i16 as i64 as u64),
+        Opcode::ZeroExtend16 => set!(d, u64::from(regs[a] as u16)),
+        Opcode::ReverseBytes => set!(d, regs[a].swap_bytes()),
+
+        Opcode::StoreIndU8 => store!(regs[b].wrapping_add(x), 1, regs[a]),
+        Opcode::StoreIndU16 => store!(regs[b].wrapping_add(x), 2, regs[a]),
+        Opcode::StoreIndU32 => store!(regs[b].wrapping_add(x), 4, regs[a]),
+        Opcode::StoreIndU64 => store!(regs[b].wrapping_add(x), 8, regs[a]),
+        Opcode::LoadIndU8 => load!(regs[b].wrapping_add(x), 1, u8v),
+        Opcode::LoadIndI8 => load!(regs[b].wrapping_add(x), 1, i8v),
+        Opcode::LoadIndU16 => load!(regs[b].wrapping_add(x), 2, u16v),
+        Opcode::LoadIndI16 => load!(regs[b].wrapping_add(x), 2, i16v),
+        Opcode::LoadIndU32 => load!(regs[b].wrapping_add(x), 4, u32v),
+        Opcode::LoadIndI32 => load!(regs[b].wrapping_add(x), 4, i32v),
+        Opcode::LoadIndU64 => load!(regs[b].wrapping_add(x), 8, u64v),
+        Opcode::AddImm32 => set!(a, alu::sx32(regs[b].wrapping_add(x))),
+        Opcode::AndImm => set!(a, regs[b] & x),
+        Opcode::XorImm => set!(a, regs[b] ^ x),
+        Opcode::OrImm => set!(a, regs[b] | x),
+        Opcode::MulImm32 => set!(a, alu::sx32(regs[b].wrapping_mul(x))),
+        Opcode::SetLtUImm => set!(a, u64::from(regs[b] < x)),
+        Opcode::SetLtSImm => set!(a, alu::lt_s(regs[b], x)),
+        Opcode::ShloLImm32 => set!(a, alu::shl_32(regs[b], x)),
+        Opcode::ShloRImm32 => set!(a, alu::shr_32(regs[b], x)),
+        Opcode::SharRImm32 => set!(a, alu::sar_32(regs[b], x)),
+        Opcode::NegAddImm32 => set!(a, alu::sx32(x.wrapping_sub(regs[b]))),
+        Opcode::SetGtUImm => set!(a, u64::from(regs[b] > x)),
+        Opcode::SetGtSImm => set!(a, alu::lt_s(x, regs[b])),
+        Opcode::ShloLImmAlt32 => set!(a, alu::shl_32(x, regs[b])),
+        Opcode::ShloRImmAlt32 => set!(a, alu::shr_32(x, regs[b])),
+        Opcode::SharRImmAlt32 => set!(a, alu::sar_32(x, regs[b])),
+        Opcode::CmovIzImm => set!(a, if regs[b] == 0 { x } else { regs[a] }),
+        Opcode::CmovNzImm => set!(a, if regs[b] != 0 { x } else { regs[a] }),
+        Opcode::AddImm64 => set!(a, regs[b].wrapping_add(x)),
+        Opcode::MulImm64 => set!(a, regs[b].wrapping_mul(x)),
+        Opcode::ShloLImm64 => set!(a, alu::shl_64(regs[b], x)),
+        Opcode::ShloRImm64 => set!(a, alu::shr_64(regs[b], x)),
+        Opcode::SharRImm64 => set!(a, alu::sar_64(regs[b], x)),
+        Opcode::NegAddImm64 => set!(a, x.wrapping_sub(regs[b])),
+        Opcode::ShloLImmAlt64 => set!(a, alu::shl_64(x, regs[b])),
+        Opcode::ShloRImmAlt64 => set!(a, alu::shr_64(x, regs[b])),
+        Opcode::SharRImmAlt64 => set!(a, alu::sar_64(x, regs[b])),
+        Opcode::RotR64Imm => set!(a, regs[b].rotate_right((x & 63) as u32)),
+        Opcode::RotR64ImmAlt => set!(a, x.rotate_right((regs[b] & 63) as u32)),
+        Opcode::RotR32Imm => set!(a, alu::rotr_32(regs[b], x)),
+        Opcode::RotR32ImmAlt => set!(a, alu::rotr_32(x, regs[b])),
+
+        Opcode::BranchEq => branch(regs[a] == regs[b], op.target, idx),
+        Opcode::BranchNe => branch(regs[a] != regs[b], op.target, idx),
+        Opcode::BranchLtU => branch(regs[a] < regs[b], op.target, idx),
+        Opcode::BranchLtS => branch((regs[a] as i64) < (regs[b] as i64), op.target, idx),
+        Opcode::BranchGeU => branch(regs[a] >= regs[b], op.target, idx),
+        Opcode::BranchGeS => branch((regs[a] as i64) >= (regs[b] as i64), op.target, idx),
+
+        Opcode::LoadImmJumpInd => {
+            let address = regs[b].wrapping_add(y);
+            regs[a] = x;
+            dynamic(code, address)
+        }
+
+        Opcode::Add32 => set!(d, alu::sx32(regs[a].wrapping_add(regs[b]))),
+        Opcode::Sub32 => set!(d, alu::sx32(regs[a].wrapping_sub(regs[b]))),
+        Opcode::Mul32 => set!(d, alu::sx32(regs[a].wrapping_mul(regs[b]))),
+        Opcode::DivU32 => set!(d, alu::div_u_32(regs[a], regs[b])),
+        Opcode::DivS32 => set!(d, alu::div_s_32(regs[a], regs[b])),
+        Opcode::RemU32 => set!(d, alu::rem_u_32(regs[a], regs[b])),
+        Opcode::RemS32 => set!(d, alu::rem_s_32(regs[a], regs[b])),
+        Opcode::ShloL32 => set!(d, alu::shl_32(regs[a], regs[b])),
+        Opcode::ShloR32 => set!(d, alu::shr_32(regs[a], regs[b])),
+        Opcode::SharR32 => set!(d, alu::sar_32(regs[a], regs[b])),
+        Opcode::Add64 => set!(d, regs[a].wrapping_add(regs[b])),
+        Opcode::Sub64 => set!(d, regs[a].wrapping_sub(regs[b])),
+        Opcode::Mul64 => set!(d, regs[a].wrapping_mul(regs[b])),
+        Opcode::DivU64 => set!(d, alu::div_u_64(regs[a], regs[b])),
+        Opcode::DivS64 => set!(d, alu::div_s_64(regs[a], regs[b])),
+        Opcode::RemU64 => set!(d, alu::rem_u_64(regs[a], regs[b])),
+        Opcode::RemS64 => set!(d, alu::rem_s_64(regs[a], regs[b])),
+        Opcode::ShloL64 => set!(d, alu::shl_64(regs[a], regs[b])),
+        Opcode::ShloR64 => set!(d, alu::shr_64(regs[a], regs[b])),
+        Opcode::SharR64 => set!(d, alu::sar_64(regs[a], regs[b])),
+        Opcode::And => set!(d, regs[a] & regs[b]),
+        Opcode::Xor => set!(d, regs[a] ^ regs[b]),
+        Opcode::Or => set!(d, regs[a] | regs[b]),
+        Opcode::MulUpperSS => set!(d, alu::mul_upper_s_s(regs[a], regs[b])),
+        Opcode::MulUpperUU => set!(d, alu::mul_upper_u_u(regs[a], regs[b])),
+        Opcode::MulUpperSU => set!(d, alu::mul_upper_s_u(regs[a], regs[b])),
+        Opcode::SetLtU => set!(d, u64::from(regs[a] < regs[b])),
+        Opcode::SetLtS => set!(d, alu::lt_s(regs[a], regs[b])),
+        Opcode::CmovIz => set!(d, if regs[b] == 0 { regs[a] } else { regs[d] }),
+        Opcode::CmovNz => set!(d, if regs[b] != 0 { regs[a] } else { regs[d] }),
+        Opcode::RotL64 => set!(d, regs[a].rotate_left((regs[b] & 63) as u32)),
+        Opcode::RotL32 => set!(d, alu::rotl_32(regs[a], regs[b])),
+        Opcode::RotR64 => set!(d, regs[a].rotate_right((regs[b] & 63) as u32)),
+        Opcode::RotR32 => set!(d, alu::rotr_32(regs[a], regs[b])),
+        Opcode::AndInv => set!(d, regs[a] & !regs[b]),
+        Opcode::OrInv => set!(d, regs[a] | !regs[b]),
+        Opcode::Xnor => set!(d, !(regs[a] ^ regs[b])),
+        Opcode::Max => set!(d, (regs[a] as i64).max(regs[b] as i64) as u64),
+        Opcode::MaxU => set!(d, regs[a].max(regs[b])),
+        Opcode::Min => set!(d, (regs[a] as i64).min(regs[b] as i64) as u64),
+        Opcode::MinU => set!(d, regs[a].min(regs[b])),
+    }
+}

@@ -1,1 +1,597 @@
-//! Placeholder: filled in by the javm-cap foundation work.
+//! A pool of 4 KiB page frames backed by one memfd.
+//!
+//! Every frame lives at a fixed offset of a single anonymous memory file, so it
+//! has two addresses: a host pointer (the pool maps each chunk of the file into
+//! this process once, `MAP_SHARED`) and an `(fd, offset)` pair that a
+//! recompiler can `mmap` into any guest window. Writes through either mapping
+//! are visible through the other: they are the same physical page.
+//!
+//! The file grows in chunks ([`PoolConfig::chunk_frames`]); each chunk is
+//! mapped once and never unmapped while the pool lives. Frames are handed out
+//! from a free list (O(1)) and returned to it when the owning [`Frame`] drops.
+//! A [`Frame`] keeps its pool alive, so a pool's mappings outlive every frame.
+//!
+//! [`FramePool::global`] is the process-wide pool the data model allocates
+//! from; private pools ([`FramePool::with_config`]) exist for tests and for
+//! callers that want isolated accounting.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+/// Size of one frame in bytes (the PVM page size).
+pub const FRAME_SIZE: usize = 4096;
+
+/// Default chunk size: 32 MiB of frames per `ftruncate` + `mmap`.
+pub const DEFAULT_CHUNK_FRAMES: usize = 8192;
+
+/// Why the pool could not provide a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// `memfd_create` failed.
+    #[error("memfd_create failed: {0}")]
+    Memfd(io::Error),
+    /// Growing the memory file with `ftruncate` failed.
+    #[error("growing the frame file to {len} bytes failed: {source}")]
+    Grow {
+        /// The file length that was requested.
+        len: u64,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Mapping a new chunk of the memory file failed.
+    #[error("mapping {len} bytes of the frame file at offset {offset} failed: {source}")]
+    Map {
+        /// File offset of the chunk.
+        offset: u64,
+        /// Chunk length in bytes.
+        len: usize,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The pool reached its configured frame limit.
+    #[error("frame pool exhausted: all {max_frames} frames are in use")]
+    Exhausted {
+        /// The configured limit.
+        max_frames: usize,
+    },
+    /// The configuration is unusable (zero-sized chunks).
+    #[error("invalid frame pool configuration: {0}")]
+    Config(&'static str),
+}
+
+/// Sizing of a [`FramePool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Frames added per growth step (one `ftruncate` + one `mmap`).
+    pub chunk_frames: usize,
+    /// Upper bound on frames ever created; `None` grows until the OS refuses.
+    pub max_frames: Option<usize>,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            chunk_frames: DEFAULT_CHUNK_FRAMES,
+            max_frames: None,
+        }
+    }
+}
+
+/// Occupancy of a [`FramePool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Frames the memory file currently holds (mapped chunks × chunk size).
+    pub capacity: usize,
+    /// Frames currently owned by a live [`Frame`].
+    pub in_use: usize,
+    /// Frames waiting on the free list for reuse.
+    pub recycled: usize,
+}
+
+/// A thread-safe pool of memfd-backed frames. Cheap to clone (shared handle).
+#[derive(Clone)]
+pub struct FramePool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    fd: OwnedFd,
+    config: PoolConfig,
+    state: Mutex<State>,
+}
+
+/// Mutable pool bookkeeping, guarded by the pool's mutex.
+struct State {
+    /// Host base address of each mapped chunk; chunk `c` maps file bytes
+    /// `c * chunk_bytes .. (c + 1) * chunk_bytes`.
+    chunks: Vec<NonNull<u8>>,
+    /// File offsets of released frames (LIFO for cache warmth).
+    free: Vec<u64>,
+    /// File offset of the first never-used frame in the last chunk.
+    fresh: u64,
+    /// Current file length in bytes (`chunks.len() * chunk_bytes`).
+    len: u64,
+    /// Frames currently owned.
+    in_use: usize,
+}
+
+// SAFETY: the raw chunk pointers in `State` address shared file mappings that
+// stay valid until `Shared` drops; they are only dereferenced through
+// `Frame`s, whose exclusivity is tracked by the free list, and all
+// bookkeeping is behind the mutex.
+unsafe impl Send for State {}
+
+impl fmt::Debug for FramePool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FramePool")
+            .field("fd", &self.fd())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl FramePool {
+    /// Create a pool with the default configuration.
+    pub fn new() -> Result<FramePool, FrameError> {
+        FramePool::with_config(PoolConfig::default())
+    }
+
+    /// Create a pool with an explicit configuration. The memory file starts
+    /// empty; the first allocation maps the first chunk.
+    pub fn with_config(config: PoolConfig) -> Result<FramePool, FrameError> {
+        if config.chunk_frames == 0 {
+            return Err(FrameError::Config("chunk_frames must be at least 1"));
+        }
+        if config
+            .chunk_frames
+            .checked_mul(FRAME_SIZE)
+            .is_none_or(|b| b > isize::MAX as usize)
+        {
+            return Err(FrameError::Config("chunk_frames is too large"));
+        }
+        const NAME: &CStr = c"javm-frames";
+        // SAFETY: `NAME` is a valid NUL-terminated string and the flags are
+        // valid for memfd_create; the call has no other preconditions.
+        let raw = unsafe { libc::memfd_create(NAME.as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(FrameError::Memfd(io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a freshly created descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(FramePool {
+            shared: Arc::new(Shared {
+                fd,
+                config,
+                state: Mutex::new(State {
+                    chunks: Vec::new(),
+                    free: Vec::new(),
+                    fresh: 0,
+                    len: 0,
+                    in_use: 0,
+                }),
+            }),
+        })
+    }
+
+    /// The process-wide pool, created on first use.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the memory file cannot be created (no memfd support).
+    pub fn global() -> &'static FramePool {
+        static GLOBAL: OnceLock<FramePool> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            FramePool::new().unwrap_or_else(|e| panic!("cannot create the global frame pool: {e}"))
+        })
+    }
+
+    /// The memory file every frame of this pool lives in; `mmap` it at a
+    /// frame's [`Frame::fd_offset`] to map that frame elsewhere.
+    pub fn fd(&self) -> RawFd {
+        self.shared.fd.as_raw_fd()
+    }
+
+    /// The configuration this pool was created with.
+    pub fn config(&self) -> PoolConfig {
+        self.shared.config
+    }
+
+    /// Current occupancy.
+    pub fn stats(&self) -> PoolStats {
+        let state = self.shared.lock();
+        PoolStats {
+            capacity: (state.len / FRAME_SIZE as u64) as usize,
+            in_use: state.in_use,
+            recycled: state.free.len(),
+        }
+    }
+
+    /// Take a frame whose content is unspecified (it may hold a previous
+    /// owner's bytes). Overwrite it completely before exposing it.
+    pub fn try_alloc(&self) -> Result<Frame, FrameError> {
+        self.take().map(|(frame, _)| frame)
+    }
+
+    /// Take a frame filled with zeros.
+    pub fn try_alloc_zeroed(&self) -> Result<Frame, FrameError> {
+        let (mut frame, fresh) = self.take()?;
+        if !fresh {
+            frame.as_mut_slice().fill(0);
+        }
+        Ok(frame)
+    }
+
+    /// Take a frame and report whether it was never used (and so is zero:
+    /// a grown memfd reads as zeros).
+    fn take(&self) -> Result<(Frame, bool), FrameError> {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        let (offset, fresh) = match state.free.pop() {
+            Some(offset) => (offset, false),
+            None => {
+                if state.fresh == state.len {
+                    shared.grow(&mut state)?;
+                }
+                let offset = state.fresh;
+                state.fresh += FRAME_SIZE as u64;
+                (offset, true)
+            }
+        };
+        state.in_use += 1;
+        let ptr = shared.host_ptr(&state, offset);
+        drop(state);
+        Ok((
+            Frame {
+                ptr,
+                offset,
+                pool: Arc::clone(shared),
+            },
+            fresh,
+        ))
+    }
+}
+
+impl Shared {
+    fn chunk_bytes(&self) -> u64 {
+        (self.config.chunk_frames * FRAME_SIZE) as u64
+    }
+
+    /// Lock the bookkeeping. A panic while holding the lock cannot leave it
+    /// inconsistent (every update is a single push/pop/add), so poisoning is
+    /// ignored.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Host address of the frame at file `offset` (which must be < `len`).
+    fn host_ptr(&self, state: &State, offset: u64) -> NonNull<u8> {
+        let chunk_bytes = self.chunk_bytes();
+        let base = state.chunks[(offset / chunk_bytes) as usize];
+        // SAFETY: `offset % chunk_bytes` is below the chunk length, so the
+        // result stays inside that chunk's mapping.
+        unsafe { base.add((offset % chunk_bytes) as usize) }
+    }
+
+    /// Extend the file by one chunk and map it.
+    fn grow(&self, state: &mut State) -> Result<(), FrameError> {
+        let chunk_frames = self.config.chunk_frames;
+        if let Some(max) = self.config.max_frames {
+            let have = (state.len / FRAME_SIZE as u64) as usize;
+            if have + chunk_frames > max {
+                return Err(FrameError::Exhausted { max_frames: max });
+            }
+        }
+        let chunk_bytes = self.chunk_bytes();
+        let offset = state.len;
+        let new_len = offset + chunk_bytes;
+        let grow_err = |source| FrameError::Grow {
+            len: new_len,
+            source,
+        };
+        let file_len = libc::off_t::try_from(new_len)
+            .map_err(|_| grow_err(io::Error::from(io::ErrorKind::FileTooLarge)))?;
+        // SAFETY: ftruncate on a descriptor we own; growing only appends zeros
+        // and never disturbs mapped chunks.
+        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), file_len) } != 0 {
+            return Err(grow_err(io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh shared mapping chosen by the kernel (no MAP_FIXED),
+        // so no existing mapping is replaced; `offset` is page-aligned and the
+        // file now covers `offset + chunk_bytes`.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                chunk_bytes as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            let source = io::Error::last_os_error();
+            // Best effort: give the unmapped tail back. A failure here only
+            // leaves an unused tail in the file, which the next growth reuses.
+            // SAFETY: shrinking to the previous length, which no mapping
+            // exceeds.
+            unsafe { libc::ftruncate(self.fd.as_raw_fd(), offset as libc::off_t) };
+            return Err(FrameError::Map {
+                offset,
+                len: chunk_bytes as usize,
+                source,
+            });
+        }
+        let base = NonNull::new(ptr.cast::<u8>()).ok_or(FrameError::Map {
+            offset,
+            len: chunk_bytes as usize,
+            source: io::Error::other("mmap returned null"),
+        })?;
+        state.chunks.push(base);
+        state.len = new_len;
+        Ok(())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let chunk_bytes = self.chunk_bytes() as usize;
+        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        for base in state.chunks.drain(..) {
+            // SAFETY: every chunk was mapped by `grow` with this length, and
+            // no `Frame` can point into it anymore: each holds an `Arc` to
+            // `Shared`, which is being dropped.
+            unsafe { libc::munmap(base.as_ptr().cast(), chunk_bytes) };
+        }
+    }
+}
+
+/// One exclusively owned 4 KiB frame of a [`FramePool`]; returns to the pool's
+/// free list on drop.
+///
+/// The host view ([`as_slice`](Frame::as_slice) /
+/// [`as_mut_slice`](Frame::as_mut_slice)) is ordinary memory. Mapping the
+/// frame elsewhere through [`fd`](Frame::fd) + [`fd_offset`](Frame::fd_offset)
+/// is the mapper's responsibility: writes through such a mapping must not race
+/// with host borrows of the frame, and the mapping must be removed before the
+/// frame drops (the frame will be reused).
+pub struct Frame {
+    ptr: NonNull<u8>,
+    offset: u64,
+    pool: Arc<Shared>,
+}
+
+// SAFETY: a `Frame` is the unique owner of its 4 KiB (the free list hands each
+// offset to one frame at a time); moving it to another thread moves that
+// ownership, and the pool it points into is itself thread-safe.
+unsafe impl Send for Frame {}
+// SAFETY: `&Frame` only permits reads of the frame's bytes; mutation requires
+// `&mut Frame`, so shared references never race with a host write.
+unsafe impl Sync for Frame {}
+
+impl Frame {
+    /// A frame from the global pool with unspecified content.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the pool cannot grow (out of memory), like a failed `Vec`
+    /// allocation would.
+    pub fn alloc() -> Frame {
+        FramePool::global()
+            .try_alloc()
+            .unwrap_or_else(|e| panic!("frame allocation failed: {e}"))
+    }
+
+    /// A zero-filled frame from the global pool.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the pool cannot grow (see [`Frame::alloc`]).
+    pub fn alloc_zeroed() -> Frame {
+        FramePool::global()
+            .try_alloc_zeroed()
+            .unwrap_or_else(|e| panic!("frame allocation failed: {e}"))
+    }
+
+    /// A frame from the global pool holding `content` followed by zeros.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `content` is longer than [`FRAME_SIZE`] or the pool cannot
+    /// grow.
+    pub fn from_content(content: &[u8]) -> Frame {
+        assert!(
+            content.len() <= FRAME_SIZE,
+            "Frame::from_content: {} bytes do not fit in a frame",
+            content.len()
+        );
+        let mut frame = Frame::alloc();
+        let bytes = frame.as_mut_slice();
+        bytes[..content.len()].copy_from_slice(content);
+        bytes[content.len()..].fill(0);
+        frame
+    }
+
+    /// The frame's bytes.
+    pub fn as_slice(&self) -> &[u8; FRAME_SIZE] {
+        // SAFETY: `ptr` addresses FRAME_SIZE mapped, initialised bytes owned by
+        // this frame and FRAME_SIZE-aligned (an array of u8 needs alignment 1);
+        // no `&mut` alias exists while `&self` is borrowed.
+        unsafe { &*self.ptr.as_ptr().cast::<[u8; FRAME_SIZE]>() }
+    }
+
+    /// The frame's bytes, mutably (the frame is uniquely owned).
+    pub fn as_mut_slice(&mut self) -> &mut [u8; FRAME_SIZE] {
+        // SAFETY: as in `as_slice`; `&mut self` guarantees uniqueness on the
+        // host side.
+        unsafe { &mut *self.ptr.as_ptr().cast::<[u8; FRAME_SIZE]>() }
+    }
+
+    /// Host address of the frame (page-aligned).
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Host address of the frame for writing, e.g. from a fault handler that
+    /// must not allocate or take locks.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Byte offset of this frame in its pool's memory file (page-aligned).
+    pub fn fd_offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The memory file this frame lives in (its pool's [`FramePool::fd`]).
+    pub fn fd(&self) -> RawFd {
+        self.pool.fd.as_raw_fd()
+    }
+
+    /// Does this frame belong to `pool`?
+    pub fn belongs_to(&self, pool: &FramePool) -> bool {
+        Arc::ptr_eq(&self.pool, &pool.shared)
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        state.free.push(self.offset);
+        state.in_use -= 1;
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("fd", &self.fd())
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_pool(chunk_frames: usize, max_frames: Option<usize>) -> FramePool {
+        FramePool::with_config(PoolConfig {
+            chunk_frames,
+            max_frames,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn frames_are_page_aligned_and_distinct() {
+        let pool = small_pool(4, None);
+        let frames: Vec<Frame> = (0..10).map(|_| pool.try_alloc().unwrap()).collect();
+        let mut offsets: Vec<u64> = frames.iter().map(Frame::fd_offset).collect();
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), 10);
+        for f in &frames {
+            assert_eq!(f.as_ptr() as usize % FRAME_SIZE, 0);
+            assert_eq!(f.fd_offset() % FRAME_SIZE as u64, 0);
+            assert_eq!(f.fd(), pool.fd());
+            assert!(f.belongs_to(&pool));
+        }
+        assert_eq!(
+            pool.stats(),
+            PoolStats {
+                capacity: 12,
+                in_use: 10,
+                recycled: 0
+            }
+        );
+    }
+
+    #[test]
+    fn dropped_frame_is_reused() {
+        let pool = small_pool(4, None);
+        let a = pool.try_alloc().unwrap();
+        let _b = pool.try_alloc().unwrap();
+        let (offset, ptr) = (a.fd_offset(), a.as_ptr());
+        drop(a);
+        assert_eq!(pool.stats().recycled, 1);
+        let c = pool.try_alloc().unwrap();
+        assert_eq!((c.fd_offset(), c.as_ptr()), (offset, ptr));
+        assert_eq!(pool.stats().in_use, 2);
+    }
+
+    #[test]
+    fn zeroed_frames_are_zero_after_reuse() {
+        let pool = small_pool(1, None);
+        let mut a = pool.try_alloc_zeroed().unwrap();
+        assert!(a.as_slice().iter().all(|&b| b == 0));
+        a.as_mut_slice().fill(0xAB);
+        drop(a);
+        let b = pool.try_alloc_zeroed().unwrap();
+        assert!(b.as_slice().iter().all(|&b| b == 0));
+        assert_eq!(pool.stats().capacity, 1);
+    }
+
+    #[test]
+    fn from_content_pads_with_zeros() {
+        let f = Frame::from_content(&[1, 2, 3]);
+        assert_eq!(&f.as_slice()[..4], &[1, 2, 3, 0]);
+        assert!(f.as_slice()[3..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn host_writes_are_visible_through_the_fd() {
+        let pool = small_pool(2, None);
+        let _skip = pool.try_alloc().unwrap();
+        let mut f = pool.try_alloc().unwrap();
+        f.as_mut_slice()[..5].copy_from_slice(b"hello");
+        let mut buf = [0u8; 5];
+        // SAFETY: pread into a local buffer of the stated length from a
+        // descriptor the pool keeps open.
+        let n = unsafe {
+            libc::pread(
+                f.fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                f.fd_offset() as libc::off_t,
+            )
+        };
+        assert_eq!(n, 5);
+        assert_eq!(&buf, b"hello");
+    }
+
+    #[test]
+    fn limit_gives_typed_error() {
+        let pool = small_pool(2, Some(4));
+        let held: Vec<Frame> = (0..4).map(|_| pool.try_alloc().unwrap()).collect();
+        assert!(matches!(
+            pool.try_alloc(),
+            Err(FrameError::Exhausted { max_frames: 4 })
+        ));
+        drop(held);
+        assert!(pool.try_alloc().is_ok());
+    }
+
+    #[test]
+    fn zero_chunk_is_rejected() {
+        assert!(matches!(
+            FramePool::with_config(PoolConfig {
+                chunk_frames: 0,
+                max_frames: None
+            }),
+            Err(FrameError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn frames_keep_their_pool_alive() {
+        let pool = small_pool(1, None);
+        let mut f = pool.try_alloc().unwrap();
+        drop(pool);
+        f.as_mut_slice()[0] = 7;
+        assert_eq!(f.as_slice()[0], 7);
+    }
+}

@@ -13,5 +13,9 @@ pub mod program;
 pub mod ssz;
 pub mod vm;
 
+pub use data::{CapError, DataCap, MAX_CAP_SIZE, PAGE_SIZE, PageResolution, PageSlab};
+pub use frames::{Frame, FrameError, FramePool};
+pub use page::{PageBytes, PageSlot};
+
 /// A 32-byte content hash (SHA-256 based SSZ `hash_tree_root`).
 pub type CapHash = [u8; 32];

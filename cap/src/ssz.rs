@@ -1,1 +1,253 @@
-//! Placeholder: filled in by the javm-cap foundation work.
+//! The SSZ merkleization pieces the data model needs, over SHA-256.
+//!
+//! - [`hash_pair`]: the inner-node hash `H(left ‖ right)`.
+//! - [`zero_hash`]: `Z[0] = [0; 32]`, `Z[i + 1] = H(Z[i] ‖ Z[i])`, the root of
+//!   an all-zero subtree of height `i`, from a table built once.
+//! - [`merkleize`]: SSZ `merkleize(chunks, limit)`, padding with zero subtrees.
+//! - [`hash_page`]: `hash_tree_root` of a page as `ByteVector[4096]`
+//!   (128 chunks, depth [`PAGE_DEPTH`]).
+//! - [`uint64_root`]: `hash_tree_root` of a `uint64` (little-endian, padded).
+//!
+//! SHA-256 comes from the `sha2` crate, which picks the SHA-NI instructions at
+//! run time when the CPU has them. Inner nodes hash exactly 64 bytes, so they
+//! call the raw compression function with a precomputed padding block rather
+//! than going through the buffered `Digest` API.
+
+use std::sync::LazyLock;
+
+use sha2::block_api::compress256;
+
+use crate::CapHash;
+
+/// Bytes per SSZ chunk.
+pub const CHUNK_SIZE: usize = 32;
+
+/// Height of a page's chunk tree: `2^7 = 128` chunks of 32 bytes.
+pub const PAGE_DEPTH: usize = 7;
+
+/// Heights the zero-hash table covers (`Z[0] ..= Z[ZERO_LEVELS - 1]`).
+pub const ZERO_LEVELS: usize = 64;
+
+/// The SHA-256 initial state (FIPS 180-4, section 5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// The final block of any 64-byte message: the `0x80` marker, zeros, and the
+/// 64-bit big-endian bit length 512.
+const PADDING_FOR_64: [u8; 64] = {
+    let mut block = [0u8; 64];
+    block[0] = 0x80;
+    block[62] = 0x02;
+    block
+};
+
+/// SHA-256 of exactly one 64-byte block.
+#[inline]
+pub fn hash_block(block: &[u8; 64]) -> CapHash {
+    let mut state = SHA256_IV;
+    compress256(&mut state, &[*block, PADDING_FOR_64]);
+    let mut out = [0u8; 32];
+    for (dst, word) in out.chunks_exact_mut(4).zip(state) {
+        dst.copy_from_slice(&word.to_be_bytes());
+    }
+    out
+}
+
+/// The SSZ inner-node hash `SHA-256(left ‖ right)`.
+#[inline]
+pub fn hash_pair(left: &CapHash, right: &CapHash) -> CapHash {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(left);
+    block[32..].copy_from_slice(right);
+    hash_block(&block)
+}
+
+static ZERO_HASHES: LazyLock<[CapHash; ZERO_LEVELS]> = LazyLock::new(|| {
+    let mut table = [[0u8; 32]; ZERO_LEVELS];
+    for level in 1..ZERO_LEVELS {
+        table[level] = hash_pair(&table[level - 1], &table[level - 1]);
+    }
+    table
+});
+
+/// Root of an all-zero subtree of height `level` (`Z[level]`).
+///
+/// # Panics
+///
+/// Panics if `level >= ZERO_LEVELS`; no tree in this crate is that deep.
+#[inline]
+pub fn zero_hash(level: usize) -> &'static CapHash {
+    &ZERO_HASHES[level]
+}
+
+/// Smallest `d` with `2^d >= n` (0 for `n <= 1`).
+#[inline]
+pub fn ceil_log2(n: u64) -> u32 {
+    if n <= 1 {
+        0
+    } else {
+        u64::BITS - (n - 1).leading_zeros()
+    }
+}
+
+/// Root of a tree of height `depth` whose first leaves are `leaves` and whose
+/// remaining leaves are zero subtrees of height `leaf_level` (so leaves are
+/// themselves roots of height-`leaf_level` subtrees). The work is
+/// proportional to `leaves.len() + depth`.
+///
+/// # Panics
+///
+/// Panics if `leaves.len() > 2^depth` or `leaf_level + depth >= ZERO_LEVELS`.
+pub fn merkleize_padded(leaves: &[CapHash], depth: u32, leaf_level: usize) -> CapHash {
+    assert!(
+        (leaves.len() as u128) <= (1u128 << depth),
+        "merkleize: {} leaves exceed a tree of depth {depth}",
+        leaves.len()
+    );
+    if leaves.is_empty() {
+        return *zero_hash(leaf_level + depth as usize);
+    }
+    let mut level: Vec<CapHash> = leaves.to_vec();
+    for height in 0..depth as usize {
+        let zero = zero_hash(leaf_level + height);
+        let parents = level.len().div_ceil(2);
+        for i in 0..parents {
+            let left = level[2 * i];
+            let right = *level.get(2 * i + 1).unwrap_or(zero);
+            level[i] = hash_pair(&left, &right);
+        }
+        level.truncate(parents);
+    }
+    level[0]
+}
+
+/// SSZ `merkleize(chunks, limit)`: the root of `chunks` padded with zero
+/// chunks to the next power of two of `limit` (at least one leaf).
+///
+/// # Panics
+///
+/// Panics if `chunks.len() > limit`.
+pub fn merkleize(chunks: &[CapHash], limit: u64) -> CapHash {
+    assert!(
+        chunks.len() as u64 <= limit.max(1),
+        "merkleize: {} chunks exceed limit {limit}",
+        chunks.len()
+    );
+    merkleize_padded(chunks, ceil_log2(limit), 0)
+}
+
+/// `hash_tree_root` of a `uint64`: its little-endian bytes in a zero chunk.
+#[inline]
+pub fn uint64_root(value: u64) -> CapHash {
+    let mut chunk = [0u8; 32];
+    chunk[..8].copy_from_slice(&value.to_le_bytes());
+    chunk
+}
+
+/// `hash_tree_root` of a page as SSZ `ByteVector[4096]`: the 128 32-byte
+/// chunks merkleized at depth [`PAGE_DEPTH`]. Costs 127 block hashes.
+pub fn hash_page(page: &[u8; 4096]) -> CapHash {
+    let mut level = [[0u8; 32]; 64];
+    for (node, block) in level.iter_mut().zip(page.as_chunks::<64>().0) {
+        *node = hash_block(block);
+    }
+    let mut width = 64;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            level[i] = hash_pair(&level[2 * i], &level[2 * i + 1]);
+        }
+    }
+    level[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn sha(data: &[u8]) -> CapHash {
+        Sha256::digest(data).into()
+    }
+
+    #[test]
+    fn hash_pair_is_sha256_of_concatenation() {
+        let a = [0x11u8; 32];
+        let mut b = [0u8; 32];
+        b[31] = 0xFE;
+        let mut cat = Vec::new();
+        cat.extend_from_slice(&a);
+        cat.extend_from_slice(&b);
+        assert_eq!(hash_pair(&a, &b), sha(&cat));
+    }
+
+    #[test]
+    fn zero_hashes_match_known_values() {
+        assert_eq!(zero_hash(0), &[0u8; 32]);
+        // SHA-256 of 64 zero bytes.
+        assert_eq!(
+            hex(zero_hash(1)),
+            "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b"
+        );
+        assert_eq!(zero_hash(2), &sha(&[zero_hash(1).as_slice(); 2].concat()));
+    }
+
+    fn hex(h: &CapHash) -> String {
+        h.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn ceil_log2_values() {
+        let cases = [
+            (0, 0),
+            (1, 0),
+            (2, 1),
+            (3, 2),
+            (4, 2),
+            (5, 3),
+            (1 << 20, 20),
+        ];
+        for (n, d) in cases {
+            assert_eq!(ceil_log2(n), d, "ceil_log2({n})");
+        }
+        assert_eq!(ceil_log2((1 << 20) + 1), 21);
+    }
+
+    #[test]
+    fn merkleize_pads_with_zero_chunks() {
+        let a = [1u8; 32];
+        let b = [2u8; 32];
+        let c = [3u8; 32];
+        assert_eq!(merkleize(&[a], 1), a);
+        assert_eq!(merkleize(&[], 1), [0u8; 32]);
+        assert_eq!(merkleize(&[a, b], 2), hash_pair(&a, &b));
+        let expect = hash_pair(&hash_pair(&a, &b), &hash_pair(&c, &[0u8; 32]));
+        assert_eq!(merkleize(&[a, b, c], 3), expect);
+        assert_eq!(merkleize(&[a, b, c], 4), expect);
+        let wide = hash_pair(&expect, zero_hash(2));
+        assert_eq!(merkleize(&[a, b, c], 5), wide);
+        assert_eq!(merkleize(&[], 8), *zero_hash(3));
+    }
+
+    #[test]
+    fn page_root_equals_generic_merkleize() {
+        let mut page = [0u8; 4096];
+        for (i, b) in page.iter_mut().enumerate() {
+            *b = (i * 7 % 251) as u8;
+        }
+        let chunks: Vec<CapHash> = page
+            .chunks_exact(32)
+            .map(|c| c.try_into().unwrap())
+            .collect();
+        assert_eq!(hash_page(&page), merkleize(&chunks, 128));
+        assert_eq!(hash_page(&[0u8; 4096]), *zero_hash(PAGE_DEPTH));
+    }
+
+    #[test]
+    fn uint64_root_is_little_endian() {
+        let r = uint64_root(0x0102_0304_0506_0708);
+        assert_eq!(&r[..8], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert!(r[8..].iter().all(|&b| b == 0));
+    }
+}

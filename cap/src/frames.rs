@@ -74,10 +74,7 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        PoolConfig {
-            chunk_frames: DEFAULT_CHUNK_FRAMES,
-            max_frames: None,
-        }
+        PoolConfig { chunk_frames: DEFAULT_CHUNK_FRAMES, max_frames: None }
     }
 }
 
@@ -127,10 +124,7 @@ unsafe impl Send for State {}
 
 impl fmt::Debug for FramePool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FramePool")
-            .field("fd", &self.fd())
-            .field("stats", &self.stats())
-            .finish()
+        f.debug_struct("FramePool").field("fd", &self.fd()).field("stats", &self.stats()).finish()
     }
 }
 
@@ -146,11 +140,7 @@ impl FramePool {
         if config.chunk_frames == 0 {
             return Err(FrameError::Config("chunk_frames must be at least 1"));
         }
-        if config
-            .chunk_frames
-            .checked_mul(FRAME_SIZE)
-            .is_none_or(|b| b > isize::MAX as usize)
-        {
+        if config.chunk_frames.checked_mul(FRAME_SIZE).is_none_or(|b| b > isize::MAX as usize) {
             return Err(FrameError::Config("chunk_frames is too large"));
         }
         const NAME: &CStr = c"javm-frames";
@@ -166,13 +156,7 @@ impl FramePool {
             shared: Arc::new(Shared {
                 fd,
                 config,
-                state: Mutex::new(State {
-                    chunks: Vec::new(),
-                    free: Vec::new(),
-                    fresh: 0,
-                    len: 0,
-                    in_use: 0,
-                }),
+                state: Mutex::new(State { chunks: Vec::new(), free: Vec::new(), fresh: 0, len: 0, in_use: 0 }),
             }),
         })
     }
@@ -184,9 +168,7 @@ impl FramePool {
     /// Panics if the memory file cannot be created (no memfd support).
     pub fn global() -> &'static FramePool {
         static GLOBAL: OnceLock<FramePool> = OnceLock::new();
-        GLOBAL.get_or_init(|| {
-            FramePool::new().unwrap_or_else(|e| panic!("cannot create the global frame pool: {e}"))
-        })
+        GLOBAL.get_or_init(|| FramePool::new().unwrap_or_else(|e| panic!("cannot create the global frame pool: {e}")))
     }
 
     /// The memory file every frame of this pool lives in; `mmap` it at a
@@ -244,14 +226,7 @@ impl FramePool {
         state.in_use += 1;
         let ptr = shared.host_ptr(&state, offset);
         drop(state);
-        Ok((
-            Frame {
-                ptr,
-                offset,
-                pool: Arc::clone(shared),
-            },
-            fresh,
-        ))
+        Ok((Frame { ptr, offset, pool: Arc::clone(shared) }, fresh))
     }
 }
 
@@ -288,12 +263,9 @@ impl Shared {
         let chunk_bytes = self.chunk_bytes();
         let offset = state.len;
         let new_len = offset + chunk_bytes;
-        let grow_err = |source| FrameError::Grow {
-            len: new_len,
-            source,
-        };
-        let file_len = libc::off_t::try_from(new_len)
-            .map_err(|_| grow_err(io::Error::from(io::ErrorKind::FileTooLarge)))?;
+        let grow_err = |source| FrameError::Grow { len: new_len, source };
+        let file_len =
+            libc::off_t::try_from(new_len).map_err(|_| grow_err(io::Error::from(io::ErrorKind::FileTooLarge)))?;
         // SAFETY: ftruncate on a descriptor we own; growing only appends zeros
         // and never disturbs mapped chunks.
         if unsafe { libc::ftruncate(self.fd.as_raw_fd(), file_len) } != 0 {
@@ -319,11 +291,7 @@ impl Shared {
             // SAFETY: shrinking to the previous length, which no mapping
             // exceeds.
             unsafe { libc::ftruncate(self.fd.as_raw_fd(), offset as libc::off_t) };
-            return Err(FrameError::Map {
-                offset,
-                len: chunk_bytes as usize,
-                source,
-            });
+            return Err(FrameError::Map { offset, len: chunk_bytes as usize, source });
         }
         let base = NonNull::new(ptr.cast::<u8>()).ok_or(FrameError::Map {
             offset,
@@ -380,9 +348,7 @@ impl Frame {
     /// Panics if the pool cannot grow (out of memory), like a failed `Vec`
     /// allocation would.
     pub fn alloc() -> Frame {
-        FramePool::global()
-            .try_alloc()
-            .unwrap_or_else(|e| panic!("frame allocation failed: {e}"))
+        FramePool::global().try_alloc().unwrap_or_else(|e| panic!("frame allocation failed: {e}"))
     }
 
     /// A zero-filled frame from the global pool.
@@ -391,9 +357,7 @@ impl Frame {
     ///
     /// Panics if the pool cannot grow (see [`Frame::alloc`]).
     pub fn alloc_zeroed() -> Frame {
-        FramePool::global()
-            .try_alloc_zeroed()
-            .unwrap_or_else(|e| panic!("frame allocation failed: {e}"))
+        FramePool::global().try_alloc_zeroed().unwrap_or_else(|e| panic!("frame allocation failed: {e}"))
     }
 
     /// A frame from the global pool holding `content` followed by zeros.
@@ -403,11 +367,7 @@ impl Frame {
     /// Panics if `content` is longer than [`FRAME_SIZE`] or the pool cannot
     /// grow.
     pub fn from_content(content: &[u8]) -> Frame {
-        assert!(
-            content.len() <= FRAME_SIZE,
-            "Frame::from_content: {} bytes do not fit in a frame",
-            content.len()
-        );
+        assert!(content.len() <= FRAME_SIZE, "Frame::from_content: {} bytes do not fit in a frame", content.len());
         let mut frame = Frame::alloc();
         let bytes = frame.as_mut_slice();
         bytes[..content.len()].copy_from_slice(content);
@@ -467,10 +427,7 @@ impl Drop for Frame {
 
 impl fmt::Debug for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Frame")
-            .field("fd", &self.fd())
-            .field("offset", &self.offset)
-            .finish()
+        f.debug_struct("Frame").field("fd", &self.fd()).field("offset", &self.offset).finish()
     }
 }
 
@@ -479,11 +436,7 @@ mod tests {
     use super::*;
 
     fn small_pool(chunk_frames: usize, max_frames: Option<usize>) -> FramePool {
-        FramePool::with_config(PoolConfig {
-            chunk_frames,
-            max_frames,
-        })
-        .unwrap()
+        FramePool::with_config(PoolConfig { chunk_frames, max_frames }).unwrap()
     }
 
     #[test]
@@ -500,14 +453,7 @@ mod tests {
             assert_eq!(f.fd(), pool.fd());
             assert!(f.belongs_to(&pool));
         }
-        assert_eq!(
-            pool.stats(),
-            PoolStats {
-                capacity: 12,
-                in_use: 10,
-                recycled: 0
-            }
-        );
+        assert_eq!(pool.stats(), PoolStats { capacity: 12, in_use: 10, recycled: 0 });
     }
 
     #[test]
@@ -551,14 +497,7 @@ mod tests {
         let mut buf = [0u8; 5];
         // SAFETY: pread into a local buffer of the stated length from a
         // descriptor the pool keeps open.
-        let n = unsafe {
-            libc::pread(
-                f.fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                f.fd_offset() as libc::off_t,
-            )
-        };
+        let n = unsafe { libc::pread(f.fd(), buf.as_mut_ptr().cast(), buf.len(), f.fd_offset() as libc::off_t) };
         assert_eq!(n, 5);
         assert_eq!(&buf, b"hello");
     }
@@ -567,10 +506,7 @@ mod tests {
     fn limit_gives_typed_error() {
         let pool = small_pool(2, Some(4));
         let held: Vec<Frame> = (0..4).map(|_| pool.try_alloc().unwrap()).collect();
-        assert!(matches!(
-            pool.try_alloc(),
-            Err(FrameError::Exhausted { max_frames: 4 })
-        ));
+        assert!(matches!(pool.try_alloc(), Err(FrameError::Exhausted { max_frames: 4 })));
         drop(held);
         assert!(pool.try_alloc().is_ok());
     }
@@ -578,10 +514,7 @@ mod tests {
     #[test]
     fn zero_chunk_is_rejected() {
         assert!(matches!(
-            FramePool::with_config(PoolConfig {
-                chunk_frames: 0,
-                max_frames: None
-            }),
+            FramePool::with_config(PoolConfig { chunk_frames: 0, max_frames: None }),
             Err(FrameError::Config(_))
         ));
     }

@@ -23,10 +23,7 @@ pub const PAGE_SIZE: usize = FRAME_SIZE;
 #[inline]
 pub fn is_all_zero(bytes: &[u8]) -> bool {
     let (blocks, tail) = bytes.as_chunks::<64>();
-    blocks
-        .iter()
-        .all(|block| block.iter().fold(0u8, |acc, &b| acc | b) == 0)
-        && tail.iter().all(|&b| b == 0)
+    blocks.iter().all(|block| block.iter().fold(0u8, |acc, &b| acc | b) == 0) && tail.iter().all(|&b| b == 0)
 }
 
 /// Content hash of one page: the SSZ `hash_tree_root` of `content`
@@ -39,11 +36,7 @@ pub fn page_content_hash(content: &[u8]) -> CapHash {
     match <&[u8; PAGE_SIZE]>::try_from(content) {
         Ok(page) => ssz::hash_page(page),
         Err(_) => {
-            assert!(
-                content.len() <= PAGE_SIZE,
-                "page_content_hash: {} bytes exceed a page",
-                content.len()
-            );
+            assert!(content.len() <= PAGE_SIZE, "page_content_hash: {} bytes exceed a page", content.len());
             let mut page = [0u8; PAGE_SIZE];
             page[..content.len()].copy_from_slice(content);
             ssz::hash_page(&page)
@@ -79,10 +72,7 @@ pub struct PageBytes {
 impl PageBytes {
     /// Wrap a frame without copying; its current content becomes the page.
     pub fn from_frame(frame: Frame) -> PageBytes {
-        PageBytes {
-            frame,
-            hash: OnceLock::new(),
-        }
+        PageBytes { frame, hash: OnceLock::new() }
     }
 
     /// A page holding `content` followed by zeros, in a frame of the global
@@ -160,10 +150,7 @@ impl Clone for PageBytes {
     fn clone(&self) -> PageBytes {
         let mut frame = Frame::alloc();
         frame.as_mut_slice().copy_from_slice(self.bytes());
-        PageBytes {
-            frame,
-            hash: self.hash.clone(),
-        }
+        PageBytes { frame, hash: self.hash.clone() }
     }
 }
 

@@ -8,9 +8,8 @@
 
 use crate::data::{CapError, DataCap, PAGE_SIZE, PageResolution};
 use crate::page::zero_page;
-use crate::ssz;
 use crate::vm::{GUEST_PAGE, GuestMemory, LOW_GUARD, MemFault, find_fault};
-use crate::CapHash;
+use crate::{CapHash, ssz};
 use thiserror::Error;
 
 /// Pages in the 32-bit guest address space.
@@ -168,7 +167,11 @@ impl AddressSpace {
             for (lo, hi) in [(m.start_page, page), (end, m.end_page())] {
                 let (lo, hi) = (lo.max(m.start_page), hi.min(m.end_page()));
                 if lo < hi {
-                    kept.push(Mapping { start_page: lo, access: m.access, cap: m.cap.slice_pages(lo - m.start_page, hi - lo) });
+                    kept.push(Mapping {
+                        start_page: lo,
+                        access: m.access,
+                        cap: m.cap.slice_pages(lo - m.start_page, hi - lo).expect("a slice of a valid cap is valid"),
+                    });
                 }
             }
         }
@@ -343,7 +346,7 @@ impl AddressSpace {
                 ssz::merkleize(&fields, 4)
             })
             .collect();
-        ssz::mix_in_length(ssz::merkleize(&leaves, GUEST_PAGES as usize), leaves.len() as u64)
+        ssz::hash_pair(&ssz::merkleize(&leaves, u64::from(GUEST_PAGES)), &ssz::uint64_root(leaves.len() as u64))
     }
 
     /// A per-run view with a page cache, for the interpreter.
@@ -439,8 +442,7 @@ impl CachedMemory<'_> {
     }
 
     fn write_slow(&mut self, address: u32, data: &[u8]) -> Result<(), MemFault> {
-        if let Some(fault) =
-            find_fault(address, data.len() as u32, |p| self.space.access_of(p) == Some(Access::Write))
+        if let Some(fault) = find_fault(address, data.len() as u32, |p| self.space.access_of(p) == Some(Access::Write))
         {
             return Err(fault);
         }

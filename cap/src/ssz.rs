@@ -29,9 +29,8 @@ pub const PAGE_DEPTH: usize = 7;
 pub const ZERO_LEVELS: usize = 64;
 
 /// The SHA-256 initial state (FIPS 180-4, section 5.3.3).
-const SHA256_IV: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
+const SHA256_IV: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /// The final block of any 64-byte message: the `0x80` marker, zeros, and the
 /// 64-bit big-endian bit length 512.
@@ -84,11 +83,7 @@ pub fn zero_hash(level: usize) -> &'static CapHash {
 /// Smallest `d` with `2^d >= n` (0 for `n <= 1`).
 #[inline]
 pub fn ceil_log2(n: u64) -> u32 {
-    if n <= 1 {
-        0
-    } else {
-        u64::BITS - (n - 1).leading_zeros()
-    }
+    if n <= 1 { 0 } else { u64::BITS - (n - 1).leading_zeros() }
 }
 
 /// Root of a tree of height `depth` whose first leaves are `leaves` and whose
@@ -129,11 +124,7 @@ pub fn merkleize_padded(leaves: &[CapHash], depth: u32, leaf_level: usize) -> Ca
 ///
 /// Panics if `chunks.len() > limit`.
 pub fn merkleize(chunks: &[CapHash], limit: u64) -> CapHash {
-    assert!(
-        chunks.len() as u64 <= limit.max(1),
-        "merkleize: {} chunks exceed limit {limit}",
-        chunks.len()
-    );
+    assert!(chunks.len() as u64 <= limit.max(1), "merkleize: {} chunks exceed limit {limit}", chunks.len());
     merkleize_padded(chunks, ceil_log2(limit), 0)
 }
 
@@ -186,10 +177,7 @@ mod tests {
     fn zero_hashes_match_known_values() {
         assert_eq!(zero_hash(0), &[0u8; 32]);
         // SHA-256 of 64 zero bytes.
-        assert_eq!(
-            hex(zero_hash(1)),
-            "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b"
-        );
+        assert_eq!(hex(zero_hash(1)), "f5a5fd42d16a20302798ef6ed309979b43003d2320d9f0e8ea9831a92759fb4b");
         assert_eq!(zero_hash(2), &sha(&[zero_hash(1).as_slice(); 2].concat()));
     }
 
@@ -199,15 +187,7 @@ mod tests {
 
     #[test]
     fn ceil_log2_values() {
-        let cases = [
-            (0, 0),
-            (1, 0),
-            (2, 1),
-            (3, 2),
-            (4, 2),
-            (5, 3),
-            (1 << 20, 20),
-        ];
+        let cases = [(0, 0), (1, 0), (2, 1), (3, 2), (4, 2), (5, 3), (1 << 20, 20)];
         for (n, d) in cases {
             assert_eq!(ceil_log2(n), d, "ceil_log2({n})");
         }
@@ -236,10 +216,7 @@ mod tests {
         for (i, b) in page.iter_mut().enumerate() {
             *b = (i * 7 % 251) as u8;
         }
-        let chunks: Vec<CapHash> = page
-            .chunks_exact(32)
-            .map(|c| c.try_into().unwrap())
-            .collect();
+        let chunks: Vec<CapHash> = page.chunks_exact(32).map(|c| c.try_into().unwrap()).collect();
         assert_eq!(hash_page(&page), merkleize(&chunks, 128));
         assert_eq!(hash_page(&[0u8; 4096]), *zero_hash(PAGE_DEPTH));
     }

@@ -1,3 +1,13 @@
 //! javm: a JIT-backed runtime for JAM's PVM.
+//!
+//! Load a program with an [`Engine`], instantiate the [`Module`] and run the
+//! [`Instance`]; host calls reach a [`HostCalls`] implementation. See
+//! [`api`] for an example.
 
+pub mod api;
+pub mod harness;
 pub mod interp;
+
+pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module};
+pub use javm_cap::program::{GasModel, Profile};
+pub use javm_cap::vm::{Exit, VmState};

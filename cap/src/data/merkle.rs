@@ -66,10 +66,7 @@ pub(crate) struct MerkleCache {
 
 impl Clone for MerkleCache {
     fn clone(&self) -> MerkleCache {
-        MerkleCache {
-            built: self.built.clone(),
-            pending: Mutex::new(self.lock_pending().clone()),
-        }
+        MerkleCache { built: self.built.clone(), pending: Mutex::new(self.lock_pending().clone()) }
     }
 }
 
@@ -93,21 +90,14 @@ impl MerkleCache {
             let tree = match self.lock_pending().take() {
                 Some(Pending { base, dirty }) => shape.update(base.as_ref(), &dirty),
                 None => {
-                    let present: Vec<u32> = (0u32..)
-                        .zip(pages)
-                        .filter(|(_, slot)| !slot.is_empty())
-                        .map(|(i, _)| i)
-                        .collect();
+                    let present: Vec<u32> =
+                        (0u32..).zip(pages).filter(|(_, slot)| !slot.is_empty()).map(|(i, _)| i).collect();
                     shape.update(None, &present)
                 }
             };
             let pages_root = shape.root_of(&tree, shape.depth);
             let cap_root = ssz::hash_pair(&ssz::uint64_root(size), &pages_root);
-            Built {
-                tree,
-                pages_root,
-                cap_root,
-            }
+            Built { tree, pages_root, cap_root }
         })
     }
 
@@ -118,10 +108,7 @@ impl MerkleCache {
         }
         let pending = self.pending.get_mut().unwrap_or_else(|p| p.into_inner());
         if let Some(built) = self.built.take() {
-            *pending = Some(Pending {
-                base: built.tree,
-                dirty,
-            });
+            *pending = Some(Pending { base: built.tree, dirty });
         } else if let Some(p) = pending.as_mut() {
             p.dirty = merge_sorted(&p.dirty, &dirty);
         }
@@ -153,11 +140,7 @@ struct Shape<'a> {
 impl<'a> Shape<'a> {
     fn new(page_count: u64, pages: &'a [PageSlot]) -> Shape<'a> {
         let depth = ssz::ceil_log2(page_count.max(1));
-        Shape {
-            pages,
-            depth,
-            tile: depth.min(TILE_HEIGHT),
-        }
+        Shape { pages, depth, tile: depth.min(TILE_HEIGHT) }
     }
 
     /// Root of a cached subtree of the given height (`None` = all zero).
@@ -174,13 +157,7 @@ impl<'a> Shape<'a> {
     }
 
     /// Subtree of `height` covering pages `first..first + 2^height`.
-    fn update_at(
-        &self,
-        node: Option<&Arc<Node>>,
-        height: u32,
-        first: u64,
-        dirty: &[u32],
-    ) -> Option<Arc<Node>> {
+    fn update_at(&self, node: Option<&Arc<Node>>, height: u32, first: u64, dirty: &[u32]) -> Option<Arc<Node>> {
         if dirty.is_empty() {
             return node.cloned();
         }
@@ -198,14 +175,8 @@ impl<'a> Shape<'a> {
         if left.is_none() && right.is_none() {
             return None;
         }
-        let hash = ssz::hash_pair(
-            &self.root_of(&left, height - 1),
-            &self.root_of(&right, height - 1),
-        );
-        Some(Arc::new(Node {
-            hash,
-            children: [left, right],
-        }))
+        let hash = ssz::hash_pair(&self.root_of(&left, height - 1), &self.root_of(&right, height - 1));
+        Some(Arc::new(Node { hash, children: [left, right] }))
     }
 
     /// Recompute a tile from its page roots; `None` if all its pages are empty.
@@ -228,10 +199,7 @@ impl<'a> Shape<'a> {
                 level[i] = ssz::hash_pair(&level[2 * i], &level[2 * i + 1]);
             }
         }
-        Some(Arc::new(Node {
-            hash: level[0],
-            children: [None, None],
-        }))
+        Some(Arc::new(Node { hash: level[0], children: [None, None] }))
     }
 }
 

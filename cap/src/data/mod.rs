@@ -176,10 +176,7 @@ impl DataCap {
 
     /// A clean cap over an existing slab.
     pub fn from_slab(slab: PageSlab) -> DataCap {
-        DataCap {
-            backing: Arc::new(slab),
-            overlay: BTreeMap::new(),
-        }
+        DataCap { backing: Arc::new(slab), overlay: BTreeMap::new() }
     }
 
     /// The backing slab.
@@ -257,10 +254,7 @@ impl DataCap {
     /// The effective non-empty pages in index order (overlay merged over the
     /// backing). Overlay pages that hold zeros are included.
     pub fn pages(&self) -> impl Iterator<Item = (u32, &PageSlot)> + '_ {
-        let mut backing = (0u32..)
-            .zip(self.backing.pages())
-            .filter(|(_, s)| !s.is_empty())
-            .peekable();
+        let mut backing = (0u32..).zip(self.backing.pages()).filter(|(_, s)| !s.is_empty()).peekable();
         let mut overlay = self.overlay.iter().map(|(&p, s)| (p, s)).peekable();
         std::iter::from_fn(move || match (backing.peek(), overlay.peek()) {
             (Some(&(b, _)), Some(&(o, _))) if b < o => backing.next(),
@@ -368,11 +362,7 @@ impl DataCap {
     /// the overlay slot it replaces. Inserting [`PageSlot::Empty`] removes
     /// the overlay entry, so the backing shows again; to zero a page, insert
     /// a loaded zero page.
-    pub fn insert_overlay_page(
-        &mut self,
-        page: u32,
-        slot: PageSlot,
-    ) -> Result<Option<PageSlot>, CapError> {
+    pub fn insert_overlay_page(&mut self, page: u32, slot: PageSlot) -> Result<Option<PageSlot>, CapError> {
         check_page(page.into(), self.page_count())?;
         Ok(match slot {
             PageSlot::Empty => self.overlay.remove(&page),
@@ -402,8 +392,8 @@ impl DataCap {
         let base = base as u32;
         let span = u64::from(src.page_count()).min(page_count - u64::from(base)) as u32;
         // Past both caps' stored pages, source and destination are empty.
-        let src_stored = (src.backing.pages().len() as u32)
-            .max(src.overlay.last_key_value().map_or(0, |(&p, _)| p + 1));
+        let src_stored =
+            (src.backing.pages().len() as u32).max(src.overlay.last_key_value().map_or(0, |(&p, _)| p + 1));
         let dst_stored = (self.backing.pages().len() as u32).saturating_sub(base);
         let span = span.min(src_stored.max(dst_stored));
         let dst = &self.backing;
@@ -418,6 +408,20 @@ impl DataCap {
             Arc::make_mut(&mut self.backing).apply(edits);
         }
         Ok(())
+    }
+
+    /// A clean cap of `count` pages whose page `i` shares this cap's
+    /// effective page `first + i` (reference-count bumps, no byte copy).
+    pub fn slice_pages(&self, first: u32, count: u32) -> Result<DataCap, CapError> {
+        let mut slab = PageSlab::zeroed(normalize_size(u64::from(count) * PAGE_SIZE as u64)?);
+        let edits: Vec<(u32, PageSlot)> = (0..count)
+            .filter_map(|i| {
+                let slot = self.page_slot(first + i);
+                (!slot.is_empty()).then(|| (i, slot.clone()))
+            })
+            .collect();
+        slab.apply(edits);
+        Ok(DataCap::from_slab(slab))
     }
 
     /// A clean cap with the overlay folded into a new backing; this cap is
@@ -491,11 +495,7 @@ impl fmt::Debug for DataCap {
 }
 
 fn check_page(page: u64, page_count: u32) -> Result<(), CapError> {
-    if page < u64::from(page_count) {
-        Ok(())
-    } else {
-        Err(CapError::PageOutOfRange { page, page_count })
-    }
+    if page < u64::from(page_count) { Ok(()) } else { Err(CapError::PageOutOfRange { page, page_count }) }
 }
 
 /// The canonical slot for one page of content: empty if all zero.
@@ -503,18 +503,12 @@ fn canonical_slot(content: &[u8]) -> Result<PageSlot, CapError> {
     if content.len() > PAGE_SIZE {
         return Err(CapError::ContentTooLong { len: content.len() });
     }
-    Ok(if is_all_zero(content) {
-        PageSlot::Empty
-    } else {
-        PageSlot::loaded(content)
-    })
+    Ok(if is_all_zero(content) { PageSlot::Empty } else { PageSlot::loaded(content) })
 }
 
 /// Split `buf` (which starts at byte `start`) at page boundaries.
 fn split_at_pages(start: u64, buf: &mut [u8]) -> impl Iterator<Item = &mut [u8]> {
     let first = (PAGE_SIZE - (start % PAGE_SIZE as u64) as usize).min(buf.len());
     let (head, tail) = buf.split_at_mut(first);
-    std::iter::once(head)
-        .filter(|h| !h.is_empty())
-        .chain(tail.chunks_mut(PAGE_SIZE))
+    std::iter::once(head).filter(|h| !h.is_empty()).chain(tail.chunks_mut(PAGE_SIZE))
 }

@@ -28,9 +28,7 @@ pub(crate) fn normalize_size(requested: u64) -> Result<u64, CapError> {
     if requested > MAX_CAP_SIZE {
         return Err(CapError::TooLarge { size: requested });
     }
-    Ok(requested
-        .next_multiple_of(PAGE_SIZE as u64)
-        .max(PAGE_SIZE as u64))
+    Ok(requested.next_multiple_of(PAGE_SIZE as u64).max(PAGE_SIZE as u64))
 }
 
 impl PageSlab {
@@ -41,31 +39,17 @@ impl PageSlab {
 
     /// An all-zero slab of `size` bytes (already normalized).
     pub(crate) fn zeroed(size: u64) -> PageSlab {
-        PageSlab {
-            size,
-            pages: Vec::new(),
-            merkle: MerkleCache::default(),
-        }
+        PageSlab { size, pages: Vec::new(), merkle: MerkleCache::default() }
     }
 
     /// A slab of (normalized) `size` whose low bytes are `content`.
     pub(crate) fn from_content(size: u64, content: &[u8]) -> PageSlab {
         let mut pages: Vec<PageSlot> = content
             .chunks(PAGE_SIZE)
-            .map(|chunk| {
-                if is_all_zero(chunk) {
-                    PageSlot::Empty
-                } else {
-                    PageSlot::loaded(chunk)
-                }
-            })
+            .map(|chunk| if is_all_zero(chunk) { PageSlot::Empty } else { PageSlot::loaded(chunk) })
             .collect();
         trim(&mut pages);
-        PageSlab {
-            size,
-            pages,
-            merkle: MerkleCache::default(),
-        }
+        PageSlab { size, pages, merkle: MerkleCache::default() }
     }
 
     /// Logical size in bytes (a [`PAGE_SIZE`] multiple, or 0 for
@@ -116,8 +100,7 @@ impl PageSlab {
     }
 
     fn roots(&self) -> &merkle::Built {
-        self.merkle
-            .get_or_build(self.size, u64::from(self.page_count()), &self.pages)
+        self.merkle.get_or_build(self.size, u64::from(self.page_count()), &self.pages)
     }
 
     /// Store each `(page, slot)` as given (callers canonicalize content and
@@ -146,10 +129,7 @@ impl PageSlab {
 
 /// Drop trailing empty slots so each content has one layout.
 fn trim(pages: &mut Vec<PageSlot>) {
-    let keep = pages
-        .iter()
-        .rposition(|s| !s.is_empty())
-        .map_or(0, |i| i + 1);
+    let keep = pages.iter().rposition(|s| !s.is_empty()).map_or(0, |i| i + 1);
     pages.truncate(keep);
 }
 

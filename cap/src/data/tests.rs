@@ -33,12 +33,7 @@ fn size_limit_is_enforced() {
     let max = DataCap::zeroed(MAX_CAP_SIZE).unwrap();
     assert_eq!(max.page_count(), 1 << 20);
     let err = DataCap::from_bytes_sized(&[], MAX_CAP_SIZE + 1).unwrap_err();
-    assert_eq!(
-        err,
-        CapError::TooLarge {
-            size: MAX_CAP_SIZE + 1
-        }
-    );
+    assert_eq!(err, CapError::TooLarge { size: MAX_CAP_SIZE + 1 });
     assert!(DataCap::from_sparse_pages(u64::MAX, []).is_err());
     assert!(DataCap::zeroed(u64::MAX).is_err());
 }
@@ -60,10 +55,7 @@ fn zero_pages_are_empty_and_tail_is_trimmed() {
 fn sparse_pages_are_checked() {
     assert_eq!(
         DataCap::from_sparse_pages(2 * P, [(2, &[1u8][..])]).unwrap_err(),
-        CapError::PageOutOfRange {
-            page: 2,
-            page_count: 2
-        }
+        CapError::PageOutOfRange { page: 2, page_count: 2 }
     );
     let long = vec![1u8; PAGE_SIZE + 1];
     assert_eq!(
@@ -71,11 +63,7 @@ fn sparse_pages_are_checked() {
         CapError::ContentTooLong { len: PAGE_SIZE + 1 }
     );
     // Later entries win, zero content is dropped.
-    let cap = DataCap::from_sparse_pages(
-        3 * P,
-        [(1, &[1u8][..]), (1, &[2u8][..]), (2, &[0u8; 9][..])],
-    )
-    .unwrap();
+    let cap = DataCap::from_sparse_pages(3 * P, [(1, &[1u8][..]), (1, &[2u8][..]), (2, &[0u8; 9][..])]).unwrap();
     assert_eq!(cap.backing().pages().len(), 2);
     assert_eq!(contents(&cap)[PAGE_SIZE], 2);
 }
@@ -91,10 +79,7 @@ fn page_at_resolves_overlay_then_backing() {
     assert_eq!(cap.page_at(u64::MAX), PageResolution::Zero);
     assert!(cap.is_dirty(1));
     assert!(!cap.is_dirty(0));
-    assert_eq!(
-        cap.page_frame(1).unwrap().fd_offset(),
-        cap.overlay()[&1].page().unwrap().fd_offset()
-    );
+    assert_eq!(cap.page_frame(1).unwrap().fd_offset(), cap.overlay()[&1].page().unwrap().fd_offset());
     assert!(cap.page_frame(3).is_none());
 }
 
@@ -106,14 +91,7 @@ fn copy_into_checks_bounds() {
     assert_eq!(out, [0; 8]);
     cap.copy_into(96, &mut out[..4]).unwrap();
     assert_eq!(out[..4], [5; 4]);
-    assert_eq!(
-        cap.copy_into(P - 7, &mut out).unwrap_err(),
-        CapError::OutOfBounds {
-            start: P - 7,
-            len: 8,
-            size: P
-        }
-    );
+    assert_eq!(cap.copy_into(P - 7, &mut out).unwrap_err(), CapError::OutOfBounds { start: P - 7, len: 8, size: P });
     assert!(cap.copy_into(u64::MAX, &mut out).is_err());
     cap.copy_into(P, &mut []).unwrap();
 }
@@ -125,21 +103,12 @@ fn missing_pages_are_errors_not_zeros() {
     cap.insert_overlay_page(1, PageSlot::Missing(hash)).unwrap();
     let mut out = [0u8; 16];
     cap.copy_into(0, &mut out).unwrap();
-    assert_eq!(
-        cap.copy_into(P - 8, &mut out).unwrap_err(),
-        CapError::MissingPage { page: 1, hash }
-    );
+    assert_eq!(cap.copy_into(P - 8, &mut out).unwrap_err(), CapError::MissingPage { page: 1, hash });
     assert_eq!(cap.page_at(P), PageResolution::Missing(hash));
-    assert!(matches!(
-        cap.page_mut(1),
-        Err(CapError::MissingPage { page: 1, .. })
-    ));
+    assert!(matches!(cap.page_mut(1), Err(CapError::MissingPage { page: 1, .. })));
     // A flushed missing page keeps its hash as the leaf.
     let flushed = cap.flush();
-    let expect = ssz::hash_pair(
-        &ssz::uint64_root(2 * P),
-        &ssz::hash_pair(&zero_page_root(), &hash),
-    );
+    let expect = ssz::hash_pair(&ssz::uint64_root(2 * P), &ssz::hash_pair(&zero_page_root(), &hash));
     assert_eq!(flushed.hash_tree_root().unwrap(), expect);
     assert_eq!(flushed.hash_tree_root_uncached().unwrap(), expect);
 }
@@ -154,10 +123,7 @@ fn writes_go_to_the_overlay() {
     assert!(cap.write_page(P, &[1]).is_err());
     assert!(cap.write_page(0, &page_of(1)[..]).is_ok());
     let too_long = vec![1u8; PAGE_SIZE + 1];
-    assert!(matches!(
-        cap.write_page(0, &too_long),
-        Err(CapError::ContentTooLong { .. })
-    ));
+    assert!(matches!(cap.write_page(0, &too_long), Err(CapError::ContentTooLong { .. })));
 }
 
 #[test]
@@ -180,18 +146,11 @@ fn page_mut_copies_once_and_respects_sharing() {
 #[test]
 fn write_bytes_spans_pages() {
     let mut cap = DataCap::zeroed(3 * P).unwrap();
-    let data: Vec<u8> = (0..=255)
-        .cycle()
-        .take(PAGE_SIZE + 20)
-        .map(|b| b as u8)
-        .collect();
+    let data: Vec<u8> = (0..=255).cycle().take(PAGE_SIZE + 20).map(|b| b as u8).collect();
     cap.write_bytes(P - 10, &data).unwrap();
     let all = contents(&cap);
     assert_eq!(&all[PAGE_SIZE - 10..2 * PAGE_SIZE + 10], &data[..]);
-    assert_eq!(
-        cap.dirty_pages().map(|(p, _)| p).collect::<Vec<_>>(),
-        [0, 1, 2]
-    );
+    assert_eq!(cap.dirty_pages().map(|(p, _)| p).collect::<Vec<_>>(), [0, 1, 2]);
     assert!(cap.write_bytes(3 * P - 1, &[1, 2]).is_err());
     assert_eq!(cap.overlay().len(), 3);
 }
@@ -211,18 +170,12 @@ fn inserting_empty_reverts_to_backing() {
 fn flush_canonicalizes_zero_overlay_pages() {
     let mut cap = DataCap::from_bytes(&[page_of(1), page_of(2)].concat()).unwrap();
     cap.write_page(P, &[]).unwrap();
-    assert_eq!(
-        cap.hash_tree_root().unwrap_err(),
-        CapError::DirtyOverlay { pages: 1 }
-    );
+    assert_eq!(cap.hash_tree_root().unwrap_err(), CapError::DirtyOverlay { pages: 1 });
     let flushed = cap.flush();
     assert!(flushed.is_clean());
     assert_eq!(flushed.backing().pages().len(), 1);
     let direct = DataCap::from_bytes(&[page_of(1), page_of(0)].concat()).unwrap();
-    assert_eq!(
-        flushed.hash_tree_root().unwrap(),
-        direct.hash_tree_root().unwrap()
-    );
+    assert_eq!(flushed.hash_tree_root().unwrap(), direct.hash_tree_root().unwrap());
     // The source cap keeps its overlay and backing.
     assert_eq!(cap.overlay().len(), 1);
     assert_eq!(cap.backing().pages().len(), 2);
@@ -237,8 +190,7 @@ fn flush_moves_overlay_pages_without_copying() {
         f
     };
     let offset = frame.fd_offset();
-    cap.insert_overlay_page(2, PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame))))
-        .unwrap();
+    cap.insert_overlay_page(2, PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)))).unwrap();
     cap.flush_in_place();
     assert!(cap.is_clean());
     assert_eq!(cap.backing().page(2).page().unwrap().fd_offset(), offset);
@@ -259,29 +211,19 @@ fn root_is_cached_per_backing() {
 #[test]
 fn empty_cap_hashes_as_one_empty_page() {
     let root = DataCap::empty().hash_tree_root().unwrap();
-    assert_eq!(
-        root,
-        ssz::hash_pair(&ssz::uint64_root(0), &zero_page_root())
-    );
+    assert_eq!(root, ssz::hash_pair(&ssz::uint64_root(0), &zero_page_root()));
     assert_eq!(DataCap::empty().hash_tree_root_uncached().unwrap(), root);
 }
 
 #[test]
 fn sparse_max_cap_root_is_fast_and_correct() {
-    let pages: Vec<(u32, Vec<u8>)> = (0..50u32)
-        .map(|i| (i * 20_011, vec![i as u8 + 1; 64]))
-        .collect();
-    let cap =
-        DataCap::from_sparse_pages(MAX_CAP_SIZE, pages.iter().map(|(i, b)| (*i, b.as_slice())))
-            .unwrap();
+    let pages: Vec<(u32, Vec<u8>)> = (0..50u32).map(|i| (i * 20_011, vec![i as u8 + 1; 64])).collect();
+    let cap = DataCap::from_sparse_pages(MAX_CAP_SIZE, pages.iter().map(|(i, b)| (*i, b.as_slice()))).unwrap();
     let root = cap.hash_tree_root().unwrap();
     assert_eq!(cap.hash_tree_root_uncached().unwrap(), root);
     // An all-zero 4 GiB cap: Z[7 + 20] under the size.
     let zero = DataCap::zeroed(MAX_CAP_SIZE).unwrap();
-    assert_eq!(
-        zero.hash_tree_root().unwrap(),
-        ssz::hash_pair(&ssz::uint64_root(MAX_CAP_SIZE), ssz::zero_hash(27))
-    );
+    assert_eq!(zero.hash_tree_root().unwrap(), ssz::hash_pair(&ssz::uint64_root(MAX_CAP_SIZE), ssz::zero_hash(27)));
 }
 
 #[test]
@@ -289,10 +231,7 @@ fn incremental_root_after_flush_matches_full_recompute() {
     let mut cap = DataCap::from_bytes(&vec![3u8; 100 * PAGE_SIZE]).unwrap();
     let _ = cap.hash_tree_root().unwrap();
     for round in 0..4u8 {
-        for page in [0u32, 17, 63, 64, 99]
-            .iter()
-            .map(|p| (p + u32::from(round)) % 100)
-        {
+        for page in [0u32, 17, 63, 64, 99].iter().map(|p| (p + u32::from(round)) % 100) {
             cap.page_mut(page).unwrap()[usize::from(round)] ^= 0xFF;
         }
         if round == 2 {
@@ -302,18 +241,8 @@ fn incremental_root_after_flush_matches_full_recompute() {
         cap.flush_in_place();
         assert!(!cap.backing().root_is_cached());
         let root = cap.hash_tree_root().unwrap();
-        assert_eq!(
-            root,
-            cap.hash_tree_root_uncached().unwrap(),
-            "round {round}"
-        );
-        assert_eq!(
-            root,
-            DataCap::from_bytes(&contents(&cap))
-                .unwrap()
-                .hash_tree_root()
-                .unwrap()
-        );
+        assert_eq!(root, cap.hash_tree_root_uncached().unwrap(), "round {round}");
+        assert_eq!(root, DataCap::from_bytes(&contents(&cap)).unwrap().hash_tree_root().unwrap());
         // The previous version's root is untouched.
         assert_eq!(before.cap_root(), before.cap_root_uncached());
     }
@@ -328,10 +257,7 @@ fn pending_updates_accumulate_across_flushes() {
         cap.flush_in_place();
     }
     cap.put_page(20 * P, &[]).unwrap();
-    assert_eq!(
-        cap.hash_tree_root().unwrap(),
-        cap.hash_tree_root_uncached().unwrap()
-    );
+    assert_eq!(cap.hash_tree_root().unwrap(), cap.hash_tree_root_uncached().unwrap());
 }
 
 #[test]
@@ -341,14 +267,8 @@ fn place_shared_shares_and_clamps() {
     dst.place_shared(2 * P, &src).unwrap();
     assert!(dst.backing().page(2).same_storage(src.backing().page(0)));
     assert!(dst.backing().page(3).is_empty());
-    assert_eq!(
-        contents(&dst),
-        [page_of(9), page_of(9), page_of(1), page_of(0)].concat()
-    );
-    assert_eq!(
-        dst.place_shared(1, &src).unwrap_err(),
-        CapError::Misaligned { offset: 1 }
-    );
+    assert_eq!(contents(&dst), [page_of(9), page_of(9), page_of(1), page_of(0)].concat());
+    assert_eq!(dst.place_shared(1, &src).unwrap_err(), CapError::Misaligned { offset: 1 });
     let before = contents(&dst);
     dst.place_shared(4 * P, &src).unwrap();
     assert_eq!(contents(&dst), before);
@@ -369,9 +289,6 @@ fn pages_iterator_merges_overlay() {
     let mut cap = DataCap::from_bytes(&[page_of(1), page_of(0), page_of(3)].concat()).unwrap();
     cap.write_page(P, &[5]).unwrap();
     cap.write_page(2 * P, &[6]).unwrap();
-    let got: Vec<(u32, u8)> = cap
-        .pages()
-        .map(|(i, s)| (i, s.page().unwrap().bytes()[0]))
-        .collect();
+    let got: Vec<(u32, u8)> = cap.pages().map(|(i, s)| (i, s.page().unwrap().bytes()[0])).collect();
     assert_eq!(got, [(0, 1), (1, 5), (2, 6)]);
 }

@@ -12,7 +12,10 @@ pub const fn sx32(v: u64) -> u64 {
 #[inline(always)]
 pub const fn div_u_32(a: u64, b: u64) -> u64 {
     let (a, b) = (a as u32, b as u32);
-    if b == 0 { u64::MAX } else { sx32((a / b) as u64) }
+    match a.checked_div(b) {
+        Some(q) => sx32(q as u64),
+        None => u64::MAX,
+    }
 }
 
 /// `div_s_32`.
@@ -51,7 +54,10 @@ pub const fn rem_s_32(a: u64, b: u64) -> u64 {
 /// `div_u_64`.
 #[inline(always)]
 pub const fn div_u_64(a: u64, b: u64) -> u64 {
-    if b == 0 { u64::MAX } else { a / b }
+    match a.checked_div(b) {
+        Some(q) => q,
+        None => u64::MAX,
+    }
 }
 
 /// `div_s_64`.

@@ -1,0 +1,423 @@
+//! The public API: an [`Engine`] with a [`Config`] loads [`Module`]s
+//! (decoded programs) and runs [`Instance`]s of them.
+//!
+//! ```
+//! use javm::{Config, Engine, Exit};
+//!
+//! // `load_imm r7, 42; trap`, as a raw code blob (spec §4).
+//! let blob = [0x00, 0x00, 0x04, 51, 0x07, 42, 0x00, 0x0b];
+//! let engine = Engine::new(Config::default());
+//! let module = engine.load_blob(&blob).unwrap();
+//! let mut instance = module.instantiate_empty(0);
+//! instance.set_gas(100);
+//! assert_eq!(instance.run(), Exit::Panic);
+//! assert_eq!(instance.reg(7), 42);
+//! assert_eq!(instance.pc(), 3);
+//! ```
+
+use crate::interp::{self, InterpCode, Stop};
+use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgram};
+use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
+use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
+use javm_cap::{CapHash, DataCap};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Which engine runs guest code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EngineKind {
+    /// The interpreter.
+    #[default]
+    Interpreter,
+    /// The x86-64 recompiler.
+    Recompiler,
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "interp" | "interpreter" => Ok(EngineKind::Interpreter),
+            "jit" | "recompiler" => Ok(EngineKind::Recompiler),
+            other => Err(format!("unknown engine {other:?} (expected interp or jit)")),
+        }
+    }
+}
+
+/// How programs are loaded and run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Config {
+    /// The engine.
+    pub engine: EngineKind,
+    /// The instruction-set profile.
+    pub profile: Profile,
+    /// The gas model; `None` takes the profile's default
+    /// ([`GasModel::default_for`]).
+    pub gas_model: Option<GasModel>,
+}
+
+impl Config {
+    /// The gas model in effect.
+    pub fn effective_gas_model(&self) -> GasModel {
+        self.gas_model.unwrap_or(GasModel::default_for(self.profile))
+    }
+}
+
+/// Why a program could not be loaded or instantiated.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The program is malformed.
+    #[error("invalid program: {0}")]
+    Program(#[from] ProgramError),
+    /// The memory layout could not be built.
+    #[error("memory: {0}")]
+    Memory(#[from] SpaceError),
+    /// The argument blob is larger than 16 MiB.
+    #[error("arguments are {0} bytes, more than the 16 MiB limit")]
+    ArgsTooLarge(usize),
+    /// The recompiler refused the program or could not set up an instance.
+    #[error("recompiler: {0}")]
+    Recompiler(String),
+}
+
+/// Loads programs under one [`Config`].
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    config: Config,
+}
+
+impl Engine {
+    /// An engine with `config`.
+    pub fn new(config: Config) -> Engine {
+        Engine { config }
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Decodes a raw code blob (spec §4).
+    pub fn load_blob(&self, blob: &[u8]) -> Result<Module, Error> {
+        let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
+        Module::new(self.config, program, None)
+    }
+
+    /// Loads a standard program, a service blob with metadata, or a
+    /// `.polkavm` container (detected from the bytes).
+    pub fn load(&self, bytes: &[u8]) -> Result<Module, Error> {
+        self.load_standard(StandardProgram::load(bytes)?)
+    }
+
+    /// Loads a parsed standard program.
+    pub fn load_standard(&self, standard: StandardProgram) -> Result<Module, Error> {
+        let program = Program::from_blob(&standard.code, self.config.profile, self.config.effective_gas_model())
+            .map_err(|e| Error::Program(e.offset_by(0)))?;
+        let layout = StandardLayout::new(&standard)?;
+        Module::new(self.config, program, Some(layout))
+    }
+}
+
+/// The memory template of a standard program: its read-only and read-write
+/// data as caps, shared (not copied) by every instance.
+#[derive(Clone, Debug)]
+struct StandardLayout {
+    program: StandardProgram,
+    ro: DataCap,
+    rw: DataCap,
+    stack: DataCap,
+}
+
+impl StandardLayout {
+    fn new(program: &StandardProgram) -> Result<StandardLayout, Error> {
+        let cap =
+            |content: &[u8], size: u32| DataCap::from_bytes_sized(content, u64::from(size)).map_err(SpaceError::from);
+        let ro = program.ro_region();
+        let rw = program.rw_region();
+        let stack = program.stack_region();
+        Ok(StandardLayout {
+            ro: cap(&program.ro_data, ro.len)?,
+            rw: cap(&program.rw_data, rw.len)?,
+            stack: cap(&[], stack.len)?,
+            program: StandardProgram { code: Vec::new(), ..program.clone() },
+        })
+    }
+
+    fn address_space(&self, args: &[u8]) -> Result<AddressSpace, Error> {
+        let mut space = AddressSpace::new();
+        let page = |addr: u32| addr / 4096;
+        for (region, cap) in [
+            (self.program.ro_region(), &self.ro),
+            (self.program.rw_region(), &self.rw),
+            (self.program.stack_region(), &self.stack),
+        ] {
+            if region.len > 0 {
+                let access = if region.writable { Access::Write } else { Access::Read };
+                space.map_cap(page(region.start), cap.clone(), access)?;
+            }
+        }
+        let args_region = StandardProgram::args_region(args.len());
+        if args_region.len > 0 {
+            let cap = DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?;
+            space.map_cap(page(args_region.start), cap, Access::Read)?;
+        }
+        let rw = self.program.rw_region();
+        let (_, limit_page) = self.program.heap_bounds();
+        space.set_heap(Some(Heap { top: rw.start + rw.len, limit: limit_page * 4096 }));
+        Ok(space)
+    }
+}
+
+/// A decoded program, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct Module {
+    config: Config,
+    program: Arc<Program>,
+    interp: Arc<InterpCode>,
+    jit: Option<Arc<javm_recompiler::CompiledModule>>,
+    layout: Option<Arc<StandardLayout>>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module").field("config", &self.config).field("code_len", &self.program.code().len()).finish()
+    }
+}
+
+impl Module {
+    fn new(config: Config, program: Program, layout: Option<StandardLayout>) -> Result<Module, Error> {
+        let program = Arc::new(program);
+        let interp = Arc::new(InterpCode::new(&program));
+        let jit = match config.engine {
+            EngineKind::Interpreter => None,
+            EngineKind::Recompiler => Some(Arc::new(
+                javm_recompiler::CompiledModule::compile(program.clone(), &javm_recompiler::CompileOptions::default())
+                    .map_err(|e| Error::Recompiler(e.to_string()))?,
+            )),
+        };
+        Ok(Module { config, program, interp, jit, layout: layout.map(Arc::new) })
+    }
+
+    /// The decoded program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The configuration it was loaded with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The standard program it came from, if any (code omitted).
+    pub fn standard(&self) -> Option<&StandardProgram> {
+        self.layout.as_deref().map(|l| &l.program)
+    }
+
+    /// An instance over `space`, starting at `pc` with zero registers and
+    /// gas.
+    pub fn instantiate(&self, space: AddressSpace, pc: u32) -> Result<Instance, Error> {
+        let backend = match &self.jit {
+            None => Backend::Interp(space),
+            Some(jit) => Backend::Jit(Box::new(
+                javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
+            )),
+        };
+        Ok(Instance {
+            module: self.clone(),
+            state: VmState { pc, ..VmState::default() },
+            backend,
+            after_host: false,
+            entry_checked: false,
+        })
+    }
+
+    /// An instance with no memory mapped (infallible for the interpreter).
+    ///
+    /// # Panics
+    ///
+    /// If the recompiler cannot set up an instance window.
+    pub fn instantiate_empty(&self, pc: u32) -> Instance {
+        self.instantiate(AddressSpace::new(), pc).expect("an empty instance")
+    }
+
+    /// An instance of a standard program with GP initialisation (spec §11):
+    /// memory layout with `args`, registers, entry `pc`.
+    pub fn instantiate_standard(&self, args: &[u8], pc: u32) -> Result<Instance, Error> {
+        if args.len() > javm_cap::program::standard::MAX_ARGS as usize {
+            return Err(Error::ArgsTooLarge(args.len()));
+        }
+        let space = match &self.layout {
+            Some(layout) => layout.address_space(args)?,
+            None => AddressSpace::new(),
+        };
+        let mut instance = self.instantiate(space, pc)?;
+        instance.state.regs = javm_cap::program::standard::initial_registers(args.len());
+        Ok(instance)
+    }
+}
+
+enum Backend {
+    Interp(AddressSpace),
+    Jit(Box<javm_recompiler::JitInstance>),
+}
+
+/// A running (or runnable) guest: registers, pc, gas and memory.
+pub struct Instance {
+    module: Module,
+    state: VmState,
+    backend: Backend,
+    /// The last exit was a host call: the next run resumes after it.
+    after_host: bool,
+    /// The P8 entry-point check has been done.
+    entry_checked: bool,
+}
+
+impl Instance {
+    /// The module it runs.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// The machine state (the pc is the one the last exit reported).
+    pub fn state(&self) -> &VmState {
+        &self.state
+    }
+
+    /// All registers.
+    pub fn regs(&self) -> &Regs {
+        &self.state.regs
+    }
+
+    /// Register `i` (0..=12).
+    pub fn reg(&self, i: usize) -> u64 {
+        self.state.regs[i]
+    }
+
+    /// Sets register `i` (0..=12).
+    pub fn set_reg(&mut self, i: usize, value: u64) {
+        self.state.regs[i] = value;
+    }
+
+    /// The program counter: where the next run starts, or after an exit the
+    /// pc it reported (a host call reports the `ecalli`'s pc; the next run
+    /// resumes after it).
+    pub fn pc(&self) -> u32 {
+        self.state.pc
+    }
+
+    /// Moves execution to `pc` (cancels resuming after a host call).
+    pub fn set_pc(&mut self, pc: u32) {
+        self.state.pc = pc;
+        self.after_host = false;
+    }
+
+    /// Gas left.
+    pub fn gas(&self) -> i64 {
+        self.state.gas
+    }
+
+    /// Sets the gas left.
+    pub fn set_gas(&mut self, gas: i64) {
+        self.state.gas = gas;
+    }
+
+    /// The guest's memory.
+    pub fn address_space(&mut self) -> &mut AddressSpace {
+        match &mut self.backend {
+            Backend::Interp(space) => space,
+            Backend::Jit(jit) => jit.address_space(),
+        }
+    }
+
+    /// Reads guest memory with guest access rules.
+    pub fn read_memory(&mut self, address: u32, out: &mut [u8]) -> Result<(), MemFault> {
+        match &mut self.backend {
+            Backend::Interp(space) => space.read(address, out),
+            Backend::Jit(jit) => jit.memory().read_bytes(address, out),
+        }
+    }
+
+    /// Writes guest memory with guest access rules (writable pages only).
+    pub fn write_memory(&mut self, address: u32, data: &[u8]) -> Result<(), MemFault> {
+        match &mut self.backend {
+            Backend::Interp(space) => space.write(address, data),
+            Backend::Jit(jit) => jit.memory().write_bytes(address, data),
+        }
+    }
+
+    /// The memory root (flushes every mapping's overlay).
+    pub fn memory_root(&mut self) -> CapHash {
+        self.address_space().root()
+    }
+
+    /// Runs until the next exit.
+    pub fn run(&mut self) -> Exit {
+        let program = &*self.module.program;
+        if !self.entry_checked {
+            self.entry_checked = true;
+            if !program.is_valid_entry(self.state.pc) {
+                return Exit::Panic;
+            }
+        }
+        if std::mem::take(&mut self.after_host) {
+            let index = program.index_of(self.state.pc).expect("a host call exits at an instruction");
+            self.state.pc = program.instructions()[index as usize].next_pc;
+        }
+        let exit = match &mut self.backend {
+            Backend::Interp(space) => {
+                match interp::run(program, &self.module.interp, &mut self.state, &mut space.cached(), false) {
+                    Stop::Exit(exit) => exit,
+                    Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
+                }
+            }
+            Backend::Jit(jit) => loop {
+                match jit.run(&mut self.state) {
+                    javm_recompiler::JitExit::Exit(exit) => break exit,
+                    javm_recompiler::JitExit::Interpret => {
+                        match interp::run(program, &self.module.interp, &mut self.state, &mut jit.memory(), true) {
+                            Stop::Exit(exit) => break exit,
+                            Stop::BlockEnd => continue,
+                        }
+                    }
+                }
+            },
+        };
+        self.after_host = matches!(exit, Exit::Host(_));
+        exit
+    }
+
+    /// Runs, handing every host call to `host`, until an exit the host does
+    /// not continue from.
+    pub fn run_with(&mut self, host: &mut impl HostCalls) -> Exit {
+        loop {
+            let exit = self.run();
+            let Exit::Host(id) = exit else { return exit };
+            match host.call(id, self) {
+                HostResult::Continue => {}
+                HostResult::Exit(exit) => {
+                    self.after_host = false;
+                    return exit;
+                }
+                HostResult::Stop => return exit,
+            }
+        }
+    }
+}
+
+/// What a host call wants to happen next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostResult {
+    /// Resume the guest after the `ecalli`.
+    Continue,
+    /// End the run with this exit (e.g. out-of-gas, panic).
+    Exit(Exit),
+    /// Stop and return the host-call exit to the caller unhandled.
+    Stop,
+}
+
+/// Host functions called from `ecalli`. The instance's registers, gas and
+/// memory are the guest's at the call; the pc is the `ecalli`'s.
+pub trait HostCalls {
+    /// Handles host call `id`.
+    fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult;
+}

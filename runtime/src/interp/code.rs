@@ -85,8 +85,8 @@ mod tests {
         let program = Program::new(blob, Profile::P8, GasModel::Block).unwrap();
         let c = InterpCode::new(&program);
         assert_eq!(c.ops[1].target, 0);
-        assert_eq!(c.run_end, [2, 2, 3]);
-        assert_eq!(c.charge, [2, 2, 1]);
-        assert_eq!(c.pcs, [0, 3, 7]);
+        assert_eq!(c.run_end, [2, 2, 3, 4]);
+        assert_eq!(c.charge, [2, 2, 1, 1]);
+        assert_eq!(c.pcs, [0, 3, 7, 8], "with the trap past the end");
     }
 }

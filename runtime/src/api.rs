@@ -5,7 +5,7 @@
 //! use javm::{Config, Engine, Exit};
 //!
 //! // `load_imm r7, 42; trap`, as a raw code blob (spec §4).
-//! let blob = [0x00, 0x00, 0x04, 51, 0x07, 42, 0x00, 0x0b];
+//! let blob = [0x00, 0x00, 0x04, 51, 0x07, 42, 0x00, 0b1001];
 //! let engine = Engine::new(Config::default());
 //! let module = engine.load_blob(&blob).unwrap();
 //! let mut instance = module.instantiate_empty(0);

@@ -203,6 +203,12 @@ impl Module {
         &self.program
     }
 
+    /// The recompiler's x86-64 per guest instruction, when the module was
+    /// compiled.
+    pub fn native_disasm(&self) -> Option<String> {
+        self.jit.as_ref().map(|jit| jit.native_disasm())
+    }
+
     /// The configuration it was loaded with.
     pub fn config(&self) -> &Config {
         &self.config

@@ -1,2 +1,339 @@
-//! The `javm` command-line tool.
-fn main() {}
+//! The `javm` command-line tool: run programs, conformance vectors and
+//! traces, and disassemble.
+
+use clap::{Args, Parser, Subcommand};
+use javm::harness::trace::{parse_traces, replay};
+use javm::harness::vectors::{Vector, run_vector};
+use javm::harness::{Summary, collect_files};
+use javm::{Config, Engine, EngineKind, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A JIT-backed runtime for JAM's PVM.
+#[derive(Parser)]
+#[command(name = "javm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a standard program (`.jam`), service blob or `.polkavm` container
+    /// with GP initialisation. Exit code 0 on halt, 2 on any other guest
+    /// status, 1 on bad input.
+    Run(RunArgs),
+    /// Run PVM test vectors (v0.4 single-shot, v0.5 multi-step): files or
+    /// folders of `.json` files.
+    Vectors(VectorArgs),
+    /// Replay JIP-6 PVM IO traces.
+    Trace(TraceArgs),
+    /// Print a program's instructions with pc, block starts and block gas.
+    Disasm(DisasmArgs),
+}
+
+#[derive(Args, Clone, Copy)]
+struct EngineArgs {
+    /// Engine: `interp` or `jit`.
+    #[arg(long, default_value = "interp")]
+    engine: EngineKind,
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    match s {
+        "p8" | "P8" => Ok(Profile::P8),
+        "p7" | "P7" => Ok(Profile::P7),
+        other => Err(format!("unknown profile {other:?} (expected p8 or p7)")),
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The program file.
+    program: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Instruction-set profile: `p8` (GP 0.8, default) or `p7` (GP 0.7.2).
+    #[arg(long, default_value = "p8", value_parser = parse_profile)]
+    profile: Profile,
+    /// Gas model: `pipeline`, `block` or `instruction` (default: the
+    /// profile's, pipeline for p8 and instruction for p7).
+    #[arg(long)]
+    gas_model: Option<GasModel>,
+    /// Gas limit.
+    #[arg(long, default_value_t = i64::MAX)]
+    gas: i64,
+    /// Entry point (code offset; GP: 0 refine / is-authorized, 5 accumulate).
+    #[arg(long, default_value_t = 0)]
+    entry: u32,
+    /// Argument bytes, hex.
+    #[arg(long, default_value = "")]
+    args_hex: String,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct VectorArgs {
+    /// Vector files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Override the profile the vector format implies (v0.4 → p7, v0.5 → p8).
+    #[arg(long, value_parser = parse_profile)]
+    profile: Option<Profile>,
+    /// Override the gas model the format implies (v0.4 → block, v0.5 → pipeline).
+    #[arg(long)]
+    gas_model: Option<GasModel>,
+}
+
+#[derive(Args)]
+struct TraceArgs {
+    /// Trace files (runner logs with `TRACE [...]` lines) or folders of `.log`.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Profile (JIP-6 traces of GP 0.7.2 services are p7).
+    #[arg(long, default_value = "p7", value_parser = parse_profile)]
+    profile: Profile,
+    /// Gas model (default: the profile's).
+    #[arg(long)]
+    gas_model: Option<GasModel>,
+}
+
+#[derive(Args)]
+struct DisasmArgs {
+    /// The program file (standard program, service blob, `.polkavm`, or a
+    /// raw code blob).
+    program: PathBuf,
+    /// Profile.
+    #[arg(long, default_value = "p8", value_parser = parse_profile)]
+    profile: Profile,
+    /// Gas model for the block costs (default: the profile's).
+    #[arg(long)]
+    gas_model: Option<GasModel>,
+    /// Print the x86-64 code the recompiler generates for each instruction.
+    #[arg(long)]
+    native: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Vectors(args) => vectors(args),
+        Command::Trace(args) => trace(args),
+        Command::Disasm(args) => disasm(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("javm: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if s.len() % 2 != 0 {
+        return Err(format!("--args-hex: odd number of hex digits ({})", s.len()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("--args-hex: bad hex at digit {i}")))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The host functions of `javm run`: 0 `gas` and 100 JIP-1 `log`.
+struct CliHost;
+
+const HOST_GAS: u32 = 0;
+const HOST_LOG: u32 = 100;
+const GAS_CALL_COST: i64 = 10;
+
+impl HostCalls for CliHost {
+    fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult {
+        match id {
+            HOST_GAS => {
+                if instance.gas() < GAS_CALL_COST {
+                    return HostResult::Exit(Exit::OutOfGas);
+                }
+                let left = instance.gas() - GAS_CALL_COST;
+                instance.set_gas(left);
+                instance.set_reg(7, left as u64);
+                HostResult::Continue
+            }
+            HOST_LOG => {
+                let level = instance.reg(7);
+                let target_ptr = instance.reg(8);
+                let text_is_empty = |_: usize| target_ptr == 0;
+                let mut text = |ptr: usize, len: usize| {
+                    let (addr, len) = (instance.reg(ptr) as u32, instance.reg(len).min(1 << 16) as usize);
+                    let mut buf = vec![0u8; len];
+                    match instance.read_memory(addr, &mut buf) {
+                        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+                        Err(_) => format!("<unreadable 0x{addr:08x}+{len}>"),
+                    }
+                };
+                let target = if text_is_empty(8) { String::new() } else { text(8, 9) };
+                let message = text(10, 11);
+                let level = match level {
+                    0 => "FATAL",
+                    1 => "WARN",
+                    2 => "INFO",
+                    3 => "DEBUG",
+                    _ => "TRACE",
+                };
+                eprintln!("[{level}] {target}: {message}");
+                HostResult::Continue
+            }
+            _ => HostResult::Stop,
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode, String> {
+    let config = Config { engine: args.engine.engine, profile: args.profile, gas_model: args.gas_model };
+    let bytes = read(&args.program)?;
+    let guest_args = parse_hex(&args.args_hex)?;
+    let module = Engine::new(config).load(&bytes).map_err(|e| format!("{}: {e}", args.program.display()))?;
+    let mut instance = module.instantiate_standard(&guest_args, args.entry).map_err(|e| e.to_string())?;
+    instance.set_gas(args.gas);
+    let exit = instance.run_with(&mut CliHost);
+    let output = match exit {
+        Exit::Halt => {
+            let (ptr, len) = (instance.reg(7) as u32, instance.reg(8));
+            let mut buf = vec![0u8; len.min(1 << 24) as usize];
+            // An unreadable output is an empty one (spec §11.4).
+            if len <= 1 << 24 && instance.read_memory(ptr, &mut buf).is_ok() { buf } else { Vec::new() }
+        }
+        _ => Vec::new(),
+    };
+    let gas_used = args.gas.saturating_sub(instance.gas().max(0));
+    if args.json {
+        let mut obj = serde_json::json!({
+            "status": exit.status(),
+            "pc": instance.pc(),
+            "gas": instance.gas(),
+            "gas_used": gas_used,
+            "regs": instance.regs(),
+            "output_hex": hex(&output),
+        });
+        match exit {
+            Exit::PageFault(addr) => obj["page_fault_address"] = addr.into(),
+            Exit::Host(id) => obj["host_id"] = id.into(),
+            _ => {}
+        }
+        println!("{obj}");
+    } else {
+        println!("status: {exit}");
+        println!("pc: {}", instance.pc());
+        println!("gas left: {}, used: {gas_used}", instance.gas());
+        for (i, r) in instance.regs().iter().enumerate() {
+            println!("r{i:<2} = 0x{r:016x}");
+        }
+        if exit == Exit::Halt {
+            println!("output: {}", hex(&output));
+        }
+    }
+    Ok(if exit == Exit::Halt { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn finish(summary: &Summary) -> ExitCode {
+    for (name, why) in &summary.failures {
+        println!("FAIL {name}: {why}");
+    }
+    println!("{}", summary.line());
+    if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn vectors(args: VectorArgs) -> Result<ExitCode, String> {
+    let files = collect_files(&args.paths, "json").map_err(|e| e.to_string())?;
+    let mut summary = Summary::default();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string());
+        // Other JSON found while walking a folder (schemas) is not a vector.
+        let named = args.paths.contains(&file);
+        if let Ok(text) = &text
+            && !named
+            && !Vector::is_vector(text)
+        {
+            continue;
+        }
+        let result = text.and_then(|text| Vector::parse(&text));
+        let vector = match result {
+            Ok(v) => v,
+            Err(e) => {
+                summary.record(&name, Err(e));
+                continue;
+            }
+        };
+        let (profile, gas_model) = vector.default_config();
+        let config = Config {
+            engine: args.engine.engine,
+            profile: args.profile.unwrap_or(profile),
+            gas_model: Some(args.gas_model.unwrap_or(gas_model)),
+        };
+        summary.record(vector.name(), run_vector(&vector, config).map_err(|m| m.to_string()));
+    }
+    Ok(finish(&summary))
+}
+
+fn trace(args: TraceArgs) -> Result<ExitCode, String> {
+    let config = Config { engine: args.engine.engine, profile: args.profile, gas_model: args.gas_model };
+    let mut summary = Summary::default();
+    for file in collect_files(&args.files, "log").map_err(|e| e.to_string())? {
+        let name = file.display().to_string();
+        let traces = std::fs::read_to_string(&file).map_err(|e| e.to_string()).and_then(|t| parse_traces(&t));
+        match traces {
+            Ok(traces) if traces.is_empty() => summary.record(&name, Err("no trace in file".into())),
+            Ok(traces) => {
+                for (i, t) in traces.iter().enumerate() {
+                    summary.record(&format!("{name}#{i}"), replay(t, config).map_err(|m| m.to_string()));
+                }
+            }
+            Err(e) => summary.record(&name, Err(e)),
+        }
+    }
+    Ok(finish(&summary))
+}
+
+fn disasm(args: DisasmArgs) -> Result<ExitCode, String> {
+    let engine = if args.native { EngineKind::Recompiler } else { EngineKind::Interpreter };
+    let config = Config { engine, profile: args.profile, gas_model: args.gas_model };
+    let bytes = read(&args.program)?;
+    let engine = Engine::new(config);
+    let module: Module = match engine.load(&bytes) {
+        Ok(m) => m,
+        Err(standard_error) => engine
+            .load_blob(&bytes)
+            .map_err(|_| format!("{}: {standard_error} (nor is it a raw code blob)", args.program.display()))?,
+    };
+    if args.native {
+        print!("{}", module.native_disasm().unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let program = module.program();
+    println!("; profile {}, gas model {}", config.profile, config.effective_gas_model());
+    for (i, ins) in program.instructions().iter().enumerate() {
+        let block = &program.blocks()[program.block_of(i as u32) as usize];
+        if block.first == i as u32 {
+            println!("@{}: ; block, gas {}", ins.pc, block.cost);
+        }
+        println!("  {:>6}: {}", ins.pc, javm_cap::program::disasm::format_instruction(ins));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -145,6 +145,13 @@ pub enum Vector {
 }
 
 impl Vector {
+    /// Whether a JSON document has the shape of a test vector (a `program`
+    /// and a `name`), as opposed to e.g. a schema file beside the vectors.
+    pub fn is_vector(json: &str) -> bool {
+        serde_json::from_str::<serde_json::Value>(json)
+            .is_ok_and(|v| v.get("program").is_some() && v.get("name").is_some())
+    }
+
     /// Parses a vector file's JSON; the version is told by its fields.
     pub fn parse(json: &str) -> Result<Vector, String> {
         let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
@@ -270,7 +277,8 @@ fn load(program: &[u8], config: Config, pc: u32) -> Result<Option<Instance>, Mis
             actual: e.to_string(),
         }),
         // An invalid blob is a panic with nothing charged (spec §4.2).
-        Err(_) => Ok(None),
+        Err(crate::api::Error::Program(_)) => Ok(None),
+        Err(e) => Err(Mismatch { field: "load".into(), expected: "a module".into(), actual: e.to_string() }),
     }
 }
 

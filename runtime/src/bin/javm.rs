@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use javm::harness::trace::{parse_traces, replay};
 use javm::harness::vectors::{Vector, run_vector};
-use javm::harness::{Summary, collect_files};
+use javm::harness::{Summary, collect_files, decode_hex, encode_hex};
 use javm::{Config, Engine, EngineKind, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,21 +141,6 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
-        return Err(format!("--args-hex: odd number of hex digits ({})", s.len()));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("--args-hex: bad hex at digit {i}")))
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The host functions of `javm run`: 0 `gas` and 100 JIP-1 `log`.
 struct CliHost;
 
@@ -207,7 +192,7 @@ impl HostCalls for CliHost {
 fn run(args: RunArgs) -> Result<ExitCode, String> {
     let config = Config { engine: args.engine.engine, profile: args.profile, gas_model: args.gas_model };
     let bytes = read(&args.program)?;
-    let guest_args = parse_hex(&args.args_hex)?;
+    let guest_args = decode_hex(&args.args_hex).map_err(|e| format!("--args-hex: {e}"))?;
     let module = Engine::new(config).load(&bytes).map_err(|e| format!("{}: {e}", args.program.display()))?;
     let mut instance = module.instantiate_standard(&guest_args, args.entry).map_err(|e| e.to_string())?;
     instance.set_gas(args.gas);
@@ -229,7 +214,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             "gas": instance.gas(),
             "gas_used": gas_used,
             "regs": instance.regs(),
-            "output_hex": hex(&output),
+            "output_hex": encode_hex(&output),
         });
         match exit {
             Exit::PageFault(addr) => obj["page_fault_address"] = addr.into(),
@@ -245,7 +230,7 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
             println!("r{i:<2} = 0x{r:016x}");
         }
         if exit == Exit::Halt {
-            println!("output: {}", hex(&output));
+            println!("output: {}", encode_hex(&output));
         }
     }
     Ok(if exit == Exit::Halt { ExitCode::SUCCESS } else { ExitCode::from(2) })

@@ -6,6 +6,23 @@ pub mod vectors;
 
 use std::path::{Path, PathBuf};
 
+/// Decodes hex digits (an optional `0x` prefix allowed).
+pub fn decode_hex(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if !s.len().is_multiple_of(2) {
+        return Err(format!("odd number of hex digits ({})", s.len()));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex digit pair at offset {i}")))
+        .collect()
+}
+
+/// Lower-case hex of `bytes`, no prefix.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Outcome of running a set of cases.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {

@@ -51,11 +51,10 @@ pub struct Trace {
 }
 
 fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.strip_prefix("0x").ok_or_else(|| format!("expected 0x-hex, got {s:?}"))?;
-    if s.len() % 2 != 0 {
-        return Err(format!("odd-length hex {s:?}"));
+    if !s.starts_with("0x") {
+        return Err(format!("expected 0x-hex, got {s:?}"));
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string())).collect()
+    super::decode_hex(s)
 }
 
 fn number(s: &str) -> Result<u64, String> {

@@ -126,7 +126,7 @@ impl Assembler {
         self.starts.push(self.code.len());
         let mut out = vec![byte];
         let nib = |lo: u8, hi: u8| (lo & 15) | (hi << 4);
-        let mut imm = |out: &mut Vec<u8>, v: u64| {
+        let imm = |out: &mut Vec<u8>, v: u64| {
             let n = imm_len(v);
             out.extend_from_slice(&v.to_le_bytes()[..n]);
             n

@@ -96,6 +96,7 @@ pub struct AddressSpace {
     mappings: Vec<Mapping>,
     generation: u64,
     heap: Option<Heap>,
+    cache: CacheHolder,
 }
 
 /// The P7 `sbrk` heap: grows the mapping that ends at `top`'s page.
@@ -349,24 +350,72 @@ impl AddressSpace {
         ssz::hash_pair(&ssz::merkleize(&leaves, u64::from(GUEST_PAGES)), &ssz::uint64_root(leaves.len() as u64))
     }
 
-    /// A per-run view with a page cache, for the interpreter.
+    /// A per-run view with a page cache, for the interpreter. Entries of
+    /// earlier views are invalidated in O(1) by advancing an epoch.
     pub fn cached(&mut self) -> CachedMemory<'_> {
-        CachedMemory { space: self, read: [CacheEntry::EMPTY; CACHE_SLOTS], write: [CacheEntry::EMPTY; CACHE_SLOTS] }
+        let mut cache = self.cache.0.take().unwrap_or_else(|| Box::new(PageCache::new()));
+        cache.epoch = cache.epoch.wrapping_add(1);
+        if cache.epoch == 0 {
+            // Tags of 2^32 views ago could match again: clear them.
+            cache.read.fill(CacheEntry::EMPTY);
+            cache.write.fill(CacheEntry::EMPTY);
+            cache.epoch = 1;
+        }
+        let tag_base = u64::from(cache.epoch) << 32;
+        CachedMemory { space: self, cache: Some(cache), tag_base }
     }
 }
 
-const CACHE_SLOTS: usize = 32;
+const CACHE_SLOTS: usize = 1024;
 
 #[derive(Clone, Copy)]
 struct CacheEntry {
-    /// Guest page + 1 (0 = empty).
-    tag: u32,
+    /// `epoch << 32 | (guest page + 1)`; 0 = empty.
+    tag: u64,
     ptr: *mut u8,
 }
 
 impl CacheEntry {
     const EMPTY: CacheEntry = CacheEntry { tag: 0, ptr: std::ptr::null_mut() };
 }
+
+/// Direct-mapped caches of page pointers for reads and writes, valid only
+/// for the [`CachedMemory`] view of the current epoch.
+struct PageCache {
+    epoch: u32,
+    read: [CacheEntry; CACHE_SLOTS],
+    write: [CacheEntry; CACHE_SLOTS],
+}
+
+impl PageCache {
+    fn new() -> PageCache {
+        PageCache { epoch: 0, read: [CacheEntry::EMPTY; CACHE_SLOTS], write: [CacheEntry::EMPTY; CACHE_SLOTS] }
+    }
+}
+
+/// The cache slot of an [`AddressSpace`]: never cloned (a clone starts with
+/// no cache) and not shown by `Debug`.
+#[derive(Default)]
+struct CacheHolder(Option<Box<PageCache>>);
+
+impl Clone for CacheHolder {
+    fn clone(&self) -> Self {
+        CacheHolder(None)
+    }
+}
+
+impl std::fmt::Debug for CacheHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PageCache")
+    }
+}
+
+// SAFETY: the cached pointers are only dereferenced through a `CachedMemory`
+// of the current epoch, which exclusively borrows the address space; moving
+// the space to another thread moves the pages' owners with it.
+unsafe impl Send for CacheHolder {}
+// SAFETY: a shared `&AddressSpace` never reads the cache.
+unsafe impl Sync for CacheHolder {}
 
 /// An [`AddressSpace`] borrowed for one run, with direct-mapped caches of
 /// page pointers for reads and writes.
@@ -375,18 +424,39 @@ impl CacheEntry {
 /// exclusive borrow guarantees nothing else changes the caps while the view
 /// lives, so a cached page stays alive and unchanged in identity; the only
 /// identity change, a copy-on-write by this view, refreshes both caches.
+/// Entries made by earlier views carry an older epoch and never match.
 pub struct CachedMemory<'a> {
     space: &'a mut AddressSpace,
-    read: [CacheEntry; CACHE_SLOTS],
-    write: [CacheEntry; CACHE_SLOTS],
+    /// Taken from the space for the view's lifetime and given back on drop.
+    cache: Option<Box<PageCache>>,
+    /// `epoch << 32`.
+    tag_base: u64,
+}
+
+impl Drop for CachedMemory<'_> {
+    fn drop(&mut self) {
+        self.space.cache.0 = self.cache.take();
+    }
 }
 
 impl CachedMemory<'_> {
-    /// The underlying space.
+    /// The underlying space (cached entries are dropped).
     pub fn space(&mut self) -> &mut AddressSpace {
-        self.read = [CacheEntry::EMPTY; CACHE_SLOTS];
-        self.write = [CacheEntry::EMPTY; CACHE_SLOTS];
+        let cache = self.cache();
+        cache.read.fill(CacheEntry::EMPTY);
+        cache.write.fill(CacheEntry::EMPTY);
         self.space
+    }
+
+    #[inline(always)]
+    fn cache(&mut self) -> &mut PageCache {
+        // Present from `cached()` until drop.
+        self.cache.as_deref_mut().expect("the view owns the cache")
+    }
+
+    #[inline(always)]
+    fn tag(&self, page: u32) -> u64 {
+        self.tag_base | u64::from(page + 1)
     }
 
     #[inline(always)]
@@ -402,7 +472,8 @@ impl CachedMemory<'_> {
             PageResolution::Bytes(bytes) => bytes.as_ptr() as *mut u8,
             PageResolution::Zero | PageResolution::Missing(_) => zero_page().bytes().as_ptr() as *mut u8,
         };
-        self.read[Self::slot(page)] = CacheEntry { tag: page + 1, ptr };
+        let tag = self.tag(page);
+        self.cache().read[Self::slot(page)] = CacheEntry { tag, ptr };
         ptr
     }
 
@@ -415,9 +486,10 @@ impl CachedMemory<'_> {
             Ok(bytes) => bytes.as_mut_ptr(),
             Err(_) => unreachable!("a writable page is not missing"),
         };
-        let entry = CacheEntry { tag: page + 1, ptr };
-        self.read[Self::slot(page)] = entry;
-        self.write[Self::slot(page)] = entry;
+        let entry = CacheEntry { tag: self.tag(page), ptr };
+        let cache = self.cache();
+        cache.read[Self::slot(page)] = entry;
+        cache.write[Self::slot(page)] = entry;
         ptr
     }
 
@@ -461,6 +533,15 @@ impl CachedMemory<'_> {
         }
         Ok(())
     }
+
+    /// The cached page pointer for `page` in `table`, if present.
+    #[inline(always)]
+    fn lookup(&mut self, write: bool, page: u32) -> Option<*mut u8> {
+        let tag = self.tag(page);
+        let cache = self.cache();
+        let entry = if write { cache.write[Self::slot(page)] } else { cache.read[Self::slot(page)] };
+        (entry.tag == tag).then_some(entry.ptr)
+    }
 }
 
 impl GuestMemory for CachedMemory<'_> {
@@ -476,15 +557,22 @@ impl GuestMemory for CachedMemory<'_> {
     fn load<const N: usize>(&mut self, address: u32) -> Result<[u8; N], MemFault> {
         let page = address / GUEST_PAGE;
         let in_page = (address % GUEST_PAGE) as usize;
-        let entry = self.read[Self::slot(page)];
-        if entry.tag == page + 1 && in_page + N <= PAGE_SIZE {
-            let mut out = [0u8; N];
-            // SAFETY: a cache hit points to a live 4 KiB page (see the type
-            // docs) and the N bytes at `in_page` lie inside it.
-            unsafe { std::ptr::copy_nonoverlapping(entry.ptr.add(in_page), out.as_mut_ptr(), N) };
+        let mut out = [0u8; N];
+        if in_page + N <= PAGE_SIZE {
+            let ptr = match self.lookup(false, page) {
+                Some(ptr) => ptr,
+                None => {
+                    if self.space.access_of(page).is_none() {
+                        return Err(find_fault(address, N as u32, |_| false).expect("an inaccessible page faults"));
+                    }
+                    self.fill_read(page)
+                }
+            };
+            // SAFETY: `ptr` points to a live 4 KiB page of this epoch (see
+            // the type docs) and the N bytes at `in_page` lie inside it.
+            unsafe { std::ptr::copy_nonoverlapping(ptr.add(in_page), out.as_mut_ptr(), N) };
             return Ok(out);
         }
-        let mut out = [0u8; N];
         self.read_slow(address, &mut out)?;
         Ok(out)
     }
@@ -493,11 +581,19 @@ impl GuestMemory for CachedMemory<'_> {
     fn store<const N: usize>(&mut self, address: u32, bytes: [u8; N]) -> Result<(), MemFault> {
         let page = address / GUEST_PAGE;
         let in_page = (address % GUEST_PAGE) as usize;
-        let entry = self.write[Self::slot(page)];
-        if entry.tag == page + 1 && in_page + N <= PAGE_SIZE {
-            // SAFETY: a write-cache hit points to an overlay page this view
-            // owns exclusively (see the type docs); the N bytes lie inside it.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), entry.ptr.add(in_page), N) };
+        if in_page + N <= PAGE_SIZE {
+            let ptr = match self.lookup(true, page) {
+                Some(ptr) => ptr,
+                None => {
+                    if self.space.access_of(page) != Some(Access::Write) {
+                        return Err(find_fault(address, N as u32, |_| false).expect("an unwritable page faults"));
+                    }
+                    self.fill_write(page)
+                }
+            };
+            // SAFETY: `ptr` points to an overlay page this view owns
+            // exclusively (see the type docs); the N bytes lie inside it.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.add(in_page), N) };
             return Ok(());
         }
         self.write_slow(address, &bytes)

@@ -32,7 +32,7 @@ fn threads_never_share_a_frame() {
                 let mut rng = 0x9E37_79B9_7F4A_7C15 ^ (t + 1);
                 let mut held: Vec<(Frame, u64)> = Vec::new();
                 for _ in 0..ROUNDS {
-                    if held.len() < HELD && next(&mut rng) % 3 != 0 {
+                    if held.len() < HELD && !next(&mut rng).is_multiple_of(3) {
                         let mut frame = pool.try_alloc().unwrap();
                         let tag = next(&mut rng);
                         let bytes = frame.as_mut_slice();

@@ -84,25 +84,37 @@ fn incremental(c: &mut Criterion) {
     base.hash_tree_root().unwrap();
     let pages = base.page_count();
     for dirty in [1u32, 100] {
-        g.bench_function(format!("{dirty}_dirty_pages"), |b| {
-            let mut round = 0u32;
-            b.iter_batched_ref(
-                || {
-                    round = round.wrapping_add(1);
-                    let mut cap = base.clone();
-                    for k in 0..dirty {
-                        let page = (k * 163 + round * 7) % pages;
-                        cap.page_mut(page).unwrap()[(round % 4096) as usize] ^= 0x5A;
-                    }
-                    cap
-                },
-                |cap| {
-                    cap.flush_in_place();
-                    cap.hash_tree_root().unwrap()
-                },
-                BatchSize::SmallInput,
-            )
-        });
+        // `shared`: the backing is shared with `base`, so the flush copies the
+        // slot vector; `unique`: the backing is owned, so it flushes in place.
+        for unique in [false, true] {
+            let name = format!(
+                "{dirty}_dirty_pages_{}",
+                if unique { "unique" } else { "shared" }
+            );
+            g.bench_function(name, |b| {
+                let mut round = 0u32;
+                b.iter_batched_ref(
+                    || {
+                        round = round.wrapping_add(1);
+                        let mut cap = if unique {
+                            DataCap::from_slab((**base.backing()).clone())
+                        } else {
+                            base.clone()
+                        };
+                        for k in 0..dirty {
+                            let page = (k * 163 + round * 7) % pages;
+                            cap.page_mut(page).unwrap()[(round % 4096) as usize] ^= 0x5A;
+                        }
+                        cap
+                    },
+                    |cap| {
+                        cap.flush_in_place();
+                        cap.hash_tree_root().unwrap()
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
     }
     g.bench_function("full_recompute", |b| {
         b.iter(|| base.hash_tree_root_uncached().unwrap())

@@ -63,7 +63,7 @@ fn padded(content: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn constructors_agree(
@@ -334,7 +334,7 @@ fn step(cap: &mut DataCap, model: &mut Model, snapshots: &mut Vec<(DataCap, Mode
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn cap_matches_byte_model(

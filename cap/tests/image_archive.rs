@@ -155,74 +155,54 @@ fn page(index: u32, len: usize) -> PageDesc {
     }
 }
 
+type Check = fn(&ImageError) -> bool;
+
 #[test]
 fn bad_data_descriptions_are_rejected() {
-    let e = data_error(DataDesc {
-        size: (1 << 32) + P,
-        pages: vec![],
-    });
-    assert!(
-        matches!(e, ImageError::Cap(CapError::TooLarge { .. })),
-        "{e}"
-    );
-    let e = data_error(DataDesc {
-        size: P + 1,
-        pages: vec![],
-    });
-    assert!(
-        matches!(e, ImageError::UnalignedSize { size } if size == P + 1),
-        "{e}"
-    );
-    let e = data_error(DataDesc {
-        size: 2 * P,
-        pages: vec![page(2, 1)],
-    });
-    assert!(
-        matches!(
-            e,
-            ImageError::Cap(CapError::PageOutOfRange {
-                page: 2,
-                page_count: 2
-            })
+    let cases: [(u64, Vec<PageDesc>, Check); 6] = [
+        ((1 << 32) + P, vec![], |e| {
+            matches!(e, ImageError::Cap(CapError::TooLarge { .. }))
+        }),
+        (
+            P + 1,
+            vec![],
+            |e| matches!(e, ImageError::UnalignedSize { size } if *size == P + 1),
         ),
-        "{e}"
-    );
-    let e = data_error(DataDesc {
-        size: 4 * P,
-        pages: vec![page(2, 1), page(1, 1)],
-    });
-    assert!(
-        matches!(
-            e,
-            ImageError::UnorderedPage {
-                index: 1,
-                previous: 2
-            }
-        ),
-        "{e}"
-    );
-    let e = data_error(DataDesc {
-        size: 4 * P,
-        pages: vec![page(1, 1), page(1, 1)],
-    });
-    assert!(
-        matches!(
-            e,
-            ImageError::UnorderedPage {
-                index: 1,
-                previous: 1
-            }
-        ),
-        "{e}"
-    );
-    let e = data_error(DataDesc {
-        size: 4 * P,
-        pages: vec![page(1, PAGE_SIZE + 1)],
-    });
-    assert!(
-        matches!(e, ImageError::Cap(CapError::ContentTooLong { .. })),
-        "{e}"
-    );
+        (2 * P, vec![page(2, 1)], |e| {
+            matches!(
+                e,
+                ImageError::Cap(CapError::PageOutOfRange {
+                    page: 2,
+                    page_count: 2
+                })
+            )
+        }),
+        (4 * P, vec![page(2, 1), page(1, 1)], |e| {
+            matches!(
+                e,
+                ImageError::UnorderedPage {
+                    index: 1,
+                    previous: 2
+                }
+            )
+        }),
+        (4 * P, vec![page(1, 1), page(1, 1)], |e| {
+            matches!(
+                e,
+                ImageError::UnorderedPage {
+                    index: 1,
+                    previous: 1
+                }
+            )
+        }),
+        (4 * P, vec![page(1, PAGE_SIZE + 1)], |e| {
+            matches!(e, ImageError::Cap(CapError::ContentTooLong { .. }))
+        }),
+    ];
+    for (size, pages, check) in cases {
+        let e = data_error(DataDesc { size, pages });
+        assert!(check(&e), "size {size}: unexpected error {e}");
+    }
 }
 
 fn desc_with(mappings: Vec<MappingDesc>) -> ImageDesc {

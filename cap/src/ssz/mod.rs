@@ -133,7 +133,22 @@ pub fn hash_page(page: &[u8; 4096]) -> CapHash {
         out[0] = a;
         out[1] = b;
     }
-    let mut width = 64;
+    root_of_level(&mut level)
+}
+
+/// Root of a complete tree whose bottom level is `level` (its length a power
+/// of two); overwrites `level` as scratch space.
+///
+/// # Panics
+///
+/// Panics if `level` is empty or its length is not a power of two.
+pub fn root_of_level(level: &mut [CapHash]) -> CapHash {
+    assert!(
+        level.len().is_power_of_two(),
+        "root_of_level: {} nodes do not form a complete level",
+        level.len()
+    );
+    let mut width = level.len();
     while width > 2 {
         width /= 2;
         for i in (0..width).step_by(2) {
@@ -142,7 +157,11 @@ pub fn hash_page(page: &[u8; 4096]) -> CapHash {
             [level[i], level[i + 1]] = sha::hash_blocks_x2(&left, &right);
         }
     }
-    hash_pair(&level[0], &level[1])
+    match &level[..width] {
+        [only] => *only,
+        [left, right] => hash_pair(left, right),
+        _ => unreachable!("width is 1 or 2 here"),
+    }
 }
 
 /// `left ‖ right` as one block.
@@ -234,6 +253,19 @@ mod tests {
             .collect();
         assert_eq!(hash_page(&page), merkleize(&chunks, 128));
         assert_eq!(hash_page(&[0u8; 4096]), *zero_hash(PAGE_DEPTH));
+    }
+
+    #[test]
+    fn level_roots_equal_generic_merkleize() {
+        let leaves: Vec<CapHash> = (0..16u8).map(|i| [i; 32]).collect();
+        for width in [1, 2, 4, 8, 16] {
+            let mut level = leaves[..width].to_vec();
+            assert_eq!(
+                root_of_level(&mut level),
+                merkleize(&leaves[..width], width as u64),
+                "width {width}"
+            );
+        }
     }
 
     #[test]

@@ -13,18 +13,11 @@ use crate::{CapHash, ssz};
 use thiserror::Error;
 
 /// Pages in the 32-bit guest address space.
-pub const GUEST_PAGES: u32 = 1 << 20;
+pub const GUEST_PAGES: u32 = crate::image::ADDRESS_SPACE_PAGES as u32;
 /// First page that may be mapped (`0x10000 / 4096`).
 pub const FIRST_MAPPABLE_PAGE: u32 = LOW_GUARD / GUEST_PAGE;
 
-/// What the guest may do with a mapped page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Access {
-    /// Loads only.
-    Read,
-    /// Loads and stores.
-    Write,
-}
+pub use crate::image::Access;
 
 /// One mapping: `cap.page_count()` pages starting at `start_page`.
 #[derive(Clone, Debug)]

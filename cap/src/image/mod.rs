@@ -24,8 +24,7 @@ pub use desc::{ArchivedDataDesc, ArchivedPageDesc, DataDesc, PageDesc, check_dat
 
 use crate::data::{CapError, DataCap, MAX_CAP_SIZE, PAGE_SIZE};
 
-/// Number of PVM registers.
-pub const REG_COUNT: usize = 13;
+pub use crate::vm::NUM_REGS as REG_COUNT;
 
 /// Pages in the 4 GiB guest address space.
 pub const ADDRESS_SPACE_PAGES: u64 = MAX_CAP_SIZE / PAGE_SIZE as u64;

@@ -36,22 +36,22 @@ struct PageTable {
 
 /// Cleared tables kept for reuse: creating one maps 8 MiB and faults its
 /// pages in as they are touched, which costs far more than clearing.
-static POOL: Mutex<Vec<Box<PageTable>>> = Mutex::new(Vec::new());
+static POOL: Mutex<Vec<PageTable>> = Mutex::new(Vec::new());
 const POOL_LIMIT: usize = 16;
 
 impl PageTable {
     /// A cleared table, from the pool when one is there.
-    fn take() -> Box<PageTable> {
+    fn take() -> PageTable {
         let pooled = POOL.lock().map(|mut pool| pool.pop()).unwrap_or(None);
         pooled.unwrap_or_else(|| {
             let entries: Box<[usize]> = vec![0usize; PAGES].into_boxed_slice();
             let entries: Box<[usize; PAGES]> = entries.try_into().expect("exactly PAGES entries");
-            Box::new(PageTable { entries, used: Vec::new(), writable: Vec::new() })
+            PageTable { entries, used: Vec::new(), writable: Vec::new() }
         })
     }
 
     /// Clears `table` and keeps it for reuse (or frees it if the pool is full).
-    fn give_back(mut table: Box<PageTable>) {
+    fn give_back(mut table: PageTable) {
         table.clear();
         if let Ok(mut pool) = POOL.lock()
             && pool.len() < POOL_LIMIT
@@ -88,7 +88,7 @@ impl PageTable {
 /// The page-table slot of an [`AddressSpace`]: created on first use, never
 /// cloned (a clone starts without one) and not shown by `Debug`.
 #[derive(Default)]
-pub(super) struct PageTableHolder(Option<Box<PageTable>>);
+pub(super) struct PageTableHolder(Option<PageTable>);
 
 impl PageTableHolder {
     /// Forgets every resolved page.
@@ -132,7 +132,7 @@ unsafe impl Sync for PageTableHolder {}
 pub struct CachedMemory<'a> {
     space: &'a mut AddressSpace,
     /// Taken from the space for the view's lifetime and given back on drop.
-    table: Option<Box<PageTable>>,
+    table: Option<PageTable>,
 }
 
 impl Drop for CachedMemory<'_> {

@@ -158,7 +158,7 @@ impl CachedMemory<'_> {
 
     #[inline(always)]
     fn table(&mut self) -> &mut PageTable {
-        self.table.as_deref_mut().expect("the view owns the table from creation to drop")
+        self.table.as_mut().expect("the view owns the table from creation to drop")
     }
 
     /// Resolves `page`, known readable, and records it.

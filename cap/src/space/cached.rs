@@ -20,7 +20,7 @@
 use super::{Access, AddressSpace};
 use crate::data::{PAGE_SIZE, PageResolution};
 use crate::page::zero_page;
-use crate::vm::{GUEST_PAGE, GuestMemory, MemFault, find_fault};
+use crate::vm::{GUEST_PAGE, GuestMemory, MemFault, find_fault, page_chunks};
 use std::sync::Mutex;
 
 const PAGES: usize = 1 << 20;
@@ -210,14 +210,9 @@ impl CachedMemory<'_> {
     /// Copies between guest memory and `buf`, page by page, once the whole
     /// access is known to be allowed.
     fn copy(&mut self, address: u32, len: usize, write: bool, mut each: impl FnMut(*mut u8, usize, usize)) {
-        let mut done = 0usize;
-        while done < len {
-            let addr = address + done as u32;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(len - done);
-            let base = self.entry(addr / GUEST_PAGE, write).expect("checked accessible");
-            each((base + in_page) as *mut u8, done, take);
-            done += take;
+        for c in page_chunks(address, len) {
+            let base = self.entry(c.page, write).expect("checked accessible");
+            each((base + c.in_page) as *mut u8, c.at, c.len);
         }
     }
 }

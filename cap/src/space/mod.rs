@@ -12,7 +12,7 @@ pub use cached::CachedMemory;
 use cached::PageTableHolder;
 
 use crate::data::{CapError, DataCap, PAGE_SIZE, PageResolution};
-use crate::vm::{GUEST_PAGE, LOW_GUARD, MemFault, find_fault};
+use crate::vm::{GUEST_PAGE, LOW_GUARD, MemFault, find_fault, page_chunks};
 use crate::{CapHash, ssz};
 use thiserror::Error;
 
@@ -233,19 +233,13 @@ impl AddressSpace {
 
     /// Copies bytes the caller has checked are readable.
     fn copy_out(&self, address: u32, out: &mut [u8]) {
-        let mut done = 0usize;
-        while done < out.len() {
-            let addr = address + done as u32;
-            let page = addr / GUEST_PAGE;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(out.len() - done);
-            let m = self.mapping_of(page).expect("checked readable");
-            let offset = u64::from(page - m.start_page) * PAGE_SIZE as u64;
-            match m.cap.page_at(offset) {
-                PageResolution::Bytes(bytes) => out[done..done + take].copy_from_slice(&bytes[in_page..in_page + take]),
-                PageResolution::Zero | PageResolution::Missing(_) => out[done..done + take].fill(0),
+        for c in page_chunks(address, out.len()) {
+            let m = self.mapping_of(c.page).expect("checked readable");
+            let dst = &mut out[c.at..c.at + c.len];
+            match m.cap.page_at(u64::from(c.page - m.start_page) * PAGE_SIZE as u64) {
+                PageResolution::Bytes(bytes) => dst.copy_from_slice(&bytes[c.in_page..c.in_page + c.len]),
+                PageResolution::Zero | PageResolution::Missing(_) => dst.fill(0),
             }
-            done += take;
         }
     }
 
@@ -272,17 +266,11 @@ impl AddressSpace {
 
     fn copy_in(&mut self, address: u32, data: &[u8]) -> Result<(), SpaceError> {
         self.cache.invalidate();
-        let mut done = 0usize;
-        while done < data.len() {
-            let addr = address + done as u32;
-            let page = addr / GUEST_PAGE;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(data.len() - done);
-            let i = self.mapping_index(page).ok_or(SpaceError::Unmapped { address: addr })?;
+        for c in page_chunks(address, data.len()) {
+            let i = self.mapping_index(c.page).ok_or(SpaceError::Unmapped { address: c.page * GUEST_PAGE })?;
             let m = &mut self.mappings[i];
-            let bytes = m.cap.page_mut(page - m.start_page)?;
-            bytes[in_page..in_page + take].copy_from_slice(&data[done..done + take]);
-            done += take;
+            let bytes = m.cap.page_mut(c.page - m.start_page)?;
+            bytes[c.in_page..c.in_page + c.len].copy_from_slice(&data[c.at..c.at + c.len]);
         }
         Ok(())
     }

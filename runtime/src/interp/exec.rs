@@ -81,7 +81,8 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
 ) -> Stop {
     let _ = program;
     let ops = &code.ops[..];
-    let mut regs = [0u64; 16];
+    // Indexed by the raw register byte: no mask or bounds check on the hot path.
+    let mut regs = [0u64; 256];
     regs[..13].copy_from_slice(&state.regs);
     let mut gas = state.gas;
     let mut charged = state.charged && !PER_INSTRUCTION;
@@ -173,10 +174,8 @@ fn dynamic(code: &InterpCode, address: u64) -> Flow {
 
 /// Executes one op.
 #[inline(always)]
-fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 16], mem: &mut M, code: &InterpCode, idx: u32) -> Flow {
-    let a = (op.a & 15) as usize;
-    let b = (op.b & 15) as usize;
-    let d = (op.d & 15) as usize;
+fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 256], mem: &mut M, code: &InterpCode, idx: u32) -> Flow {
+    let (a, b, d) = (op.a as usize, op.b as usize, op.d as usize);
     let (x, y) = (op.imm, op.imm2());
 
     macro_rules! load {

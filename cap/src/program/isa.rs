@@ -193,31 +193,37 @@ macro_rules! isa_table {
             }
 
             /// The operand layout.
+            #[inline]
             pub const fn class(self) -> OperandClass {
-                match self { $(Opcode::$name => OperandClass::$class,)* }
+                const TABLE: [OperandClass; OPCODE_COUNT] = [$(OperandClass::$class),*];
+                TABLE[self as usize]
             }
 
             /// Whether the instruction ends a basic block (spec §7.1).
+            #[inline]
             pub const fn is_terminator(self) -> bool {
-                match self { $(Opcode::$name => $term,)* }
+                const TABLE: [bool; OPCODE_COUNT] = [$($term),*];
+                TABLE[self as usize]
             }
 
             /// Registers read and written, for the pipeline gas model.
+            #[inline]
             pub const fn reg_use(self) -> RegUse {
-                match self { $(Opcode::$name => RegUse::$regs,)* }
+                const TABLE: [RegUse; OPCODE_COUNT] = [$(RegUse::$regs),*];
+                TABLE[self as usize]
             }
 
             /// Pipeline gas parameters (spec §8.2).
+            #[inline]
             pub const fn pipeline(self) -> PipelineParams {
                 use DecodeSlots::*;
                 use Latency::*;
-                match self {
-                    $(Opcode::$name => PipelineParams {
-                        latency: $lat,
-                        decode: $dec,
-                        units: Units::$units,
-                    },)*
-                }
+                const TABLE: [PipelineParams; OPCODE_COUNT] = [$(PipelineParams {
+                    latency: $lat,
+                    decode: $dec,
+                    units: Units::$units,
+                }),*];
+                TABLE[self as usize]
             }
         }
     };

@@ -3,10 +3,13 @@
 //!
 //! The simulation keeps a reorder buffer of at most 32 live entries. Entries
 //! retire strictly in order, so the retired ("gone") entries always form a
-//! prefix; we scan only the live window after it, and track which entry
-//! currently provides each register in a 13-slot table instead of per-entry
-//! register sets (each register is provided by at most one entry). Both are
-//! exact re-statements of the spec's rules, not approximations.
+//! prefix and the live ones fit a ring of 32 slots, whose states are bit
+//! masks. Which entry currently provides each register is a 13-slot table
+//! instead of per-entry register sets (each register is provided by at most
+//! one entry), and cycles in which nothing can happen but countdowns are
+//! skipped in one step. All three are exact re-statements of the spec's
+//! rules, not approximations; [`reference`] transcribes the rules cycle by
+//! cycle, and the tests check both agree.
 
 use crate::program::decode::{INVALID_TARGET, Instruction};
 use crate::program::isa::{DecodeSlots, Latency, Opcode, RegUse};
@@ -18,23 +21,6 @@ const SLACK: u32 = 3;
 const UNITS: [u8; 5] = [4, 4, 4, 1, 1];
 const BRANCH_CHEAP: u8 = 1;
 const BRANCH_EXPENSIVE: u8 = 20;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Decoded,
-    Waiting,
-    Executing,
-    Finished,
-}
-
-#[derive(Clone, Copy)]
-struct Entry {
-    state: State,
-    left: u8,
-    deps: [u32; 3],
-    dep_count: u8,
-    units: [u8; 5],
-}
 
 /// Register bit set over r0..r12.
 type RegSet = u16;
@@ -99,14 +85,140 @@ fn decode_slots(ins: &Instruction, src: RegSet, dst: RegSet) -> u8 {
     }
 }
 
+/// The live part of the reorder buffer: a ring of 32 slots (entry `i`
+/// lives in slot `i % 32` while `head <= i < tail`) with one bit mask per
+/// state, so every per-cycle rule is a few mask operations.
+struct Rob {
+    head: u32,
+    tail: u32,
+    decoded: u32,
+    waiting: u32,
+    executing: u32,
+    finished: u32,
+    left: [u8; ROB_SIZE],
+    units: [[u8; 5]; ROB_SIZE],
+    deps: [[u32; 3]; ROB_SIZE],
+    dep_count: [u8; ROB_SIZE],
+}
+
+#[inline(always)]
+fn slot(index: u32) -> usize {
+    index as usize % ROB_SIZE
+}
+
+/// Slots set in `mask`, oldest entry first.
+#[inline(always)]
+fn by_age(mask: u32, head: u32) -> impl Iterator<Item = usize> {
+    let mut rotated = mask.rotate_right(head % ROB_SIZE as u32);
+    std::iter::from_fn(move || {
+        if rotated == 0 {
+            return None;
+        }
+        let bit = rotated.trailing_zeros();
+        rotated &= rotated - 1;
+        Some(slot(head.wrapping_add(bit)))
+    })
+}
+
+/// Slots set in `mask`, in any order.
+#[inline(always)]
+fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let bit = mask.trailing_zeros();
+        mask &= mask - 1;
+        Some(bit as usize)
+    })
+}
+
+impl Rob {
+    fn live(&self) -> usize {
+        (self.tail - self.head) as usize
+    }
+
+    /// An entry's result is available (gone entries have `left = 0`).
+    #[inline(always)]
+    fn ready(&self, index: u32) -> bool {
+        index < self.head || self.left[slot(index)] == 0
+    }
+
+    /// Rule 2: the oldest waiting entry whose units are free and whose
+    /// dependencies are done.
+    fn startable(&self, free: &[u8; 5]) -> Option<usize> {
+        by_age(self.waiting, self.head).find(|&s| {
+            self.units[s].iter().zip(free).all(|(u, f)| u <= f)
+                && self.deps[s][..self.dep_count[s] as usize].iter().all(|&d| self.ready(d))
+        })
+    }
+
+    /// How many upcoming cycles are certainly idle, given that nothing can
+    /// be decoded and no waiting entry can start now: cycles in which no
+    /// entry can start, retire or change state, so that each only counts
+    /// down `left` of the executing entries. That holds while no entry is
+    /// decoded-but-not-waiting, the oldest entry is not finished (it would
+    /// retire) and no executing entry has `left <= 1` (it would free its
+    /// units or finish); with no unit freed and no dependency completing, no
+    /// waiting entry becomes startable. Returns `min(left) - 1` then, else 0.
+    fn idle_cycles(&self) -> u32 {
+        let head_finished = self.live() > 0 && self.finished & (1 << slot(self.head)) != 0;
+        if self.decoded != 0 || head_finished {
+            return 0;
+        }
+        let mut min_left = u8::MAX;
+        for s in bits(self.executing) {
+            min_left = min_left.min(self.left[s]);
+        }
+        if min_left == u8::MAX || min_left <= 1 { 0 } else { u32::from(min_left - 1) }
+    }
+
+    /// Rule 4: one cycle passes.
+    fn next_cycle(&mut self, free: &mut [u8; 5]) {
+        for s in bits(self.executing) {
+            if self.left[s] == 1 {
+                for (f, u) in free.iter_mut().zip(self.units[s]) {
+                    *f += u;
+                }
+            }
+        }
+        // Retire the finished prefix (states before this step), then move
+        // decoded entries to waiting and finished executions to finished.
+        while self.head < self.tail && self.finished & (1 << slot(self.head)) != 0 {
+            self.finished &= !(1 << slot(self.head));
+            self.head += 1;
+        }
+        self.waiting |= self.decoded;
+        self.decoded = 0;
+        for s in bits(self.executing) {
+            if self.left[s] == 0 {
+                self.executing &= !(1 << s);
+                self.finished |= 1 << s;
+            } else {
+                self.left[s] -= 1;
+            }
+        }
+    }
+}
+
 /// The cost of the basic block `body`: the instructions from a block start
 /// through its terminator (the last element), in program order. `code` is
 /// the raw code, consulted for branch latencies.
 pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
-    let mut rob: Vec<Entry> = Vec::with_capacity(body.len().min(256));
+    let mut rob = Rob {
+        head: 0,
+        tail: 0,
+        decoded: 0,
+        waiting: 0,
+        executing: 0,
+        finished: 0,
+        left: [0; ROB_SIZE],
+        units: [[0; 5]; ROB_SIZE],
+        deps: [[0; 3]; ROB_SIZE],
+        dep_count: [0; ROB_SIZE],
+    };
     let mut provider: [Option<u32>; 13] = [None; 13];
-    let mut head = 0usize; // entries before `head` are gone
-    let mut cur = 0usize; // next instruction of `body` to decode
+    let mut cur = 0usize;
     let mut cycle: u32 = 0;
     let mut dslots = DECODE_WIDTH;
     let mut starts = START_WIDTH;
@@ -114,10 +226,9 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
 
     loop {
         let done = cur >= body.len();
-        let live = rob.len() - head;
 
         // 1. Decode.
-        if !done && live < ROB_SIZE {
+        if !done && rob.live() < ROB_SIZE {
             let ins = &body[cur];
             let (src, dst) = reg_sets(ins);
             let dec = decode_slots(ins, src, dst);
@@ -125,29 +236,24 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
                 if ins.opcode == Opcode::MoveReg {
                     provider[ins.rd as usize] = provider[ins.ra as usize];
                 } else {
-                    let mut entry = Entry {
-                        state: State::Decoded,
-                        left: latency(code, ins),
-                        deps: [0; 3],
-                        dep_count: 0,
-                        units: ins.opcode.pipeline().units.0,
-                    };
-                    for (r, slot) in provider.iter().enumerate() {
-                        if let Some(p) = *slot
-                            && src & (1 << r) != 0
-                            && !entry.deps[..entry.dep_count as usize].contains(&p)
+                    let index = rob.tail;
+                    let s = slot(index);
+                    rob.left[s] = latency(code, ins);
+                    rob.units[s] = ins.opcode.pipeline().units.0;
+                    rob.dep_count[s] = 0;
+                    for r in bits(u32::from(src)) {
+                        if let Some(p) = provider[r]
+                            && !rob.deps[s][..rob.dep_count[s] as usize].contains(&p)
                         {
-                            entry.deps[entry.dep_count as usize] = p;
-                            entry.dep_count += 1;
+                            rob.deps[s][rob.dep_count[s] as usize] = p;
+                            rob.dep_count[s] += 1;
                         }
                     }
-                    let index = rob.len() as u32;
-                    for (r, slot) in provider.iter_mut().enumerate() {
-                        if dst & (1 << r) != 0 {
-                            *slot = Some(index);
-                        }
+                    for r in bits(u32::from(dst)) {
+                        provider[r] = Some(index);
                     }
-                    rob.push(entry);
+                    rob.decoded |= 1 << s;
+                    rob.tail += 1;
                 }
                 dslots -= dec;
                 cur = if ins.opcode.is_terminator() { body.len() } else { cur + 1 };
@@ -156,59 +262,174 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         }
 
         // 2. Start.
-        if starts > 0 {
-            let ready = (head..rob.len()).find(|&i| {
-                let e = &rob[i];
-                e.state == State::Waiting
-                    && e.units.iter().zip(free.iter()).all(|(u, f)| u <= f)
-                    && e.deps[..e.dep_count as usize].iter().all(|&d| rob[d as usize].left == 0)
-            });
-            if let Some(i) = ready {
-                let e = &mut rob[i];
-                e.state = State::Executing;
-                for (f, u) in free.iter_mut().zip(e.units.iter()) {
-                    *f -= u;
-                }
-                starts -= 1;
-                continue;
+        if starts > 0
+            && let Some(s) = rob.startable(&free)
+        {
+            rob.waiting &= !(1 << s);
+            rob.executing |= 1 << s;
+            for (f, u) in free.iter_mut().zip(rob.units[s]) {
+                *f -= u;
             }
+            starts -= 1;
+            continue;
         }
 
         // 3. Finish.
-        if done && live == 0 {
+        if done && rob.live() == 0 {
             return cycle.saturating_sub(SLACK).max(1);
         }
 
-        // 4. Next cycle.
-        cycle += 1;
-        dslots = DECODE_WIDTH;
-        starts = START_WIDTH;
-        for e in &rob[head..] {
-            if e.state == State::Executing && e.left == 1 {
-                for (f, u) in free.iter_mut().zip(e.units.iter()) {
-                    *f += u;
+        // 4. Next cycle, jumping over cycles that are certainly idle (only
+        // when rule 2 was tried and found nothing to start).
+        if starts > 0 && (done || rob.live() >= ROB_SIZE) {
+            let skip = rob.idle_cycles();
+            if skip > 0 {
+                cycle += skip;
+                for s in bits(rob.executing) {
+                    rob.left[s] -= skip as u8;
                 }
             }
         }
-        let mut retiring = true;
-        let mut new_head = head;
-        for e in &mut rob[head..] {
-            let before = e.state;
-            if retiring && before == State::Finished {
-                new_head += 1;
-                continue;
+        cycle += 1;
+        dslots = DECODE_WIDTH;
+        starts = START_WIDTH;
+        rob.next_cycle(&mut free);
+    }
+}
+/// A direct transcription of the spec's rules, one cycle at a time, kept to
+/// check the fast simulation against.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum State {
+        Decoded,
+        Waiting,
+        Executing,
+        Finished,
+    }
+
+    #[derive(Clone, Copy)]
+    struct Entry {
+        state: State,
+        left: u8,
+        deps: [u32; 3],
+        dep_count: u8,
+        units: [u8; 5],
+    }
+
+    /// The cost of the basic block `body`: the instructions from a block start
+    /// through its terminator (the last element), in program order. `code` is
+    /// the raw code, consulted for branch latencies.
+    pub(crate) fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
+        let mut rob: Vec<Entry> = Vec::with_capacity(body.len().min(256));
+        let mut provider: [Option<u32>; 13] = [None; 13];
+        let mut head = 0usize; // entries before `head` are gone
+        let mut cur = 0usize; // next instruction of `body` to decode
+        let mut cycle: u32 = 0;
+        let mut dslots = DECODE_WIDTH;
+        let mut starts = START_WIDTH;
+        let mut free = UNITS;
+
+        loop {
+            let done = cur >= body.len();
+            let live = rob.len() - head;
+
+            // 1. Decode.
+            if !done && live < ROB_SIZE {
+                let ins = &body[cur];
+                let (src, dst) = reg_sets(ins);
+                let dec = decode_slots(ins, src, dst);
+                if dec <= dslots {
+                    if ins.opcode == Opcode::MoveReg {
+                        provider[ins.rd as usize] = provider[ins.ra as usize];
+                    } else {
+                        let mut entry = Entry {
+                            state: State::Decoded,
+                            left: latency(code, ins),
+                            deps: [0; 3],
+                            dep_count: 0,
+                            units: ins.opcode.pipeline().units.0,
+                        };
+                        for (r, slot) in provider.iter().enumerate() {
+                            if let Some(p) = *slot
+                                && src & (1 << r) != 0
+                                && !entry.deps[..entry.dep_count as usize].contains(&p)
+                            {
+                                entry.deps[entry.dep_count as usize] = p;
+                                entry.dep_count += 1;
+                            }
+                        }
+                        let index = rob.len() as u32;
+                        for (r, slot) in provider.iter_mut().enumerate() {
+                            if dst & (1 << r) != 0 {
+                                *slot = Some(index);
+                            }
+                        }
+                        rob.push(entry);
+                    }
+                    dslots -= dec;
+                    cur = if ins.opcode.is_terminator() { body.len() } else { cur + 1 };
+                    continue;
+                }
             }
-            retiring = false;
-            match before {
-                State::Decoded => e.state = State::Waiting,
-                State::Executing if e.left == 0 => e.state = State::Finished,
-                _ => {}
+
+            // 2. Start.
+            if starts > 0 {
+                let ready = (head..rob.len()).find(|&i| {
+                    let e = &rob[i];
+                    e.state == State::Waiting
+                        && e.units.iter().zip(free.iter()).all(|(u, f)| u <= f)
+                        && e.deps[..e.dep_count as usize].iter().all(|&d| rob[d as usize].left == 0)
+                });
+                if let Some(i) = ready {
+                    let e = &mut rob[i];
+                    e.state = State::Executing;
+                    for (f, u) in free.iter_mut().zip(e.units.iter()) {
+                        *f -= u;
+                    }
+                    starts -= 1;
+                    continue;
+                }
             }
-        }
-        head = new_head;
-        for e in &mut rob[head..] {
-            if e.state == State::Executing && e.left > 0 {
-                e.left -= 1;
+
+            // 3. Finish.
+            if done && live == 0 {
+                return cycle.saturating_sub(SLACK).max(1);
+            }
+
+            // 4. Next cycle.
+            cycle += 1;
+            dslots = DECODE_WIDTH;
+            starts = START_WIDTH;
+            for e in &rob[head..] {
+                if e.state == State::Executing && e.left == 1 {
+                    for (f, u) in free.iter_mut().zip(e.units.iter()) {
+                        *f += u;
+                    }
+                }
+            }
+            let mut retiring = true;
+            let mut new_head = head;
+            for e in &mut rob[head..] {
+                let before = e.state;
+                if retiring && before == State::Finished {
+                    new_head += 1;
+                    continue;
+                }
+                retiring = false;
+                match before {
+                    State::Decoded => e.state = State::Waiting,
+                    State::Executing if e.left == 0 => e.state = State::Finished,
+                    _ => {}
+                }
+            }
+            head = new_head;
+            for e in &mut rob[head..] {
+                if e.state == State::Executing && e.left > 0 {
+                    e.left -= 1;
+                }
             }
         }
     }
@@ -264,6 +485,50 @@ mod tests {
         let code = [202, 0xa6, 6, 147, 0x97, 1, 0];
         let without_dep = cost(&code, &[0, 3, 6]);
         assert!(with_dep > without_dep, "{with_dep} vs {without_dep}");
+    }
+
+    use crate::program::asm::{Assembler, Operands, Target};
+    use crate::program::isa::Opcode as O;
+    use proptest::prelude::*;
+
+    /// Random blocks: up to 80 instructions (so the reorder buffer fills)
+    /// with register choices that create dependencies, then a terminator.
+    fn arb_block() -> impl Strategy<Value = (Vec<(usize, u8, u8, u8)>, usize, i8)> {
+        let ops = proptest::collection::vec((0usize..1000, 0u8..6, 0u8..6, 0u8..6), 0..80);
+        (ops, 0usize..1000, any::<i8>())
+    }
+
+    fn assemble(ops: &[(usize, u8, u8, u8)], term: usize, offset: i8) -> (Vec<u8>, Vec<Instruction>) {
+        let plain: Vec<O> = O::ALL.into_iter().filter(|o| o.in_profile(Profile::P8) && !o.is_terminator()).collect();
+        let terms: Vec<O> = O::ALL.into_iter().filter(|o| o.in_profile(Profile::P8) && o.is_terminator()).collect();
+        let mut asm = Assembler::new(Profile::P8);
+        for &(op, ra, rb, rd) in ops {
+            asm.push(plain[op % plain.len()], Operands { ra, rb, rd, imm: 7, imm2: 1, ..Operands::default() });
+        }
+        let target = Target::Offset(asm.pc().wrapping_add(offset as u32));
+        asm.push(terms[term % terms.len()], Operands { ra: 1, rb: 2, target, ..Operands::default() });
+        asm.push(O::Unlikely, Operands::default());
+        let blob = asm.finish();
+        let mut body = Vec::new();
+        let mut pc = 0;
+        loop {
+            let ins = decode_at(&blob, Profile::P8, pc);
+            body.push(ins);
+            if ins.opcode.is_terminator() {
+                break;
+            }
+            pc = ins.next_pc;
+        }
+        (blob.code, body)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn fast_simulation_equals_the_cycle_by_cycle_rules((ops, term, offset) in arb_block()) {
+            let (code, body) = assemble(&ops, term, offset);
+            prop_assert_eq!(block_cost(&code, &body), reference::block_cost(&code, &body));
+        }
     }
 
     #[test]

@@ -493,12 +493,15 @@ mod tests {
 
     /// Random blocks: up to 80 instructions (so the reorder buffer fills)
     /// with register choices that create dependencies, then a terminator.
-    fn arb_block() -> impl Strategy<Value = (Vec<(usize, u8, u8, u8)>, usize, i8)> {
+    /// `(opcode choice, rA, rB, rD)` of one instruction.
+    type RawOp = (usize, u8, u8, u8);
+
+    fn arb_block() -> impl Strategy<Value = (Vec<RawOp>, usize, i8)> {
         let ops = proptest::collection::vec((0usize..1000, 0u8..6, 0u8..6, 0u8..6), 0..80);
         (ops, 0usize..1000, any::<i8>())
     }
 
-    fn assemble(ops: &[(usize, u8, u8, u8)], term: usize, offset: i8) -> (Vec<u8>, Vec<Instruction>) {
+    fn assemble(ops: &[RawOp], term: usize, offset: i8) -> (Vec<u8>, Vec<Instruction>) {
         let plain: Vec<O> = O::ALL.into_iter().filter(|o| o.in_profile(Profile::P8) && !o.is_terminator()).collect();
         let terms: Vec<O> = O::ALL.into_iter().filter(|o| o.in_profile(Profile::P8) && o.is_terminator()).collect();
         let mut asm = Assembler::new(Profile::P8);

@@ -41,15 +41,21 @@ impl Recorder {
         self.record(id, 1, Duration::from_secs_f64(nanos.max(0.0) / 1e9));
     }
 
-    /// The summary of `id`, if it was measured. The median is over the
-    /// last `samples` records (criterion's measurement phase follows its
-    /// warm-up, whose samples are kept for the minimum only).
-    pub fn get(&self, id: &str) -> Option<Summary> {
+    /// The summary of `id`, if it was measured. The minimum is over every
+    /// record; the median over the last `window` (criterion's measurement
+    /// samples follow its warm-up runs).
+    pub fn get(&self, id: &str, window: usize) -> Option<Summary> {
         let map = self.samples.lock().unwrap();
         let all = map.get(id)?;
         let per_iter: Vec<f64> = all.iter().map(|&(n, d)| d.as_nanos() as f64 / n as f64).collect();
         let min = per_iter.iter().copied().fold(f64::INFINITY, f64::min);
-        Some(Summary { min, median: median(&per_iter[per_iter.len().saturating_sub(10).min(per_iter.len() / 2)..]), samples: all.len() })
+        let last = &per_iter[per_iter.len().saturating_sub(window.max(1))..];
+        Some(Summary { min, median: median(last), samples: all.len() })
+    }
+
+    /// Every recorded id, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        self.samples.lock().unwrap().keys().cloned().collect()
     }
 }
 

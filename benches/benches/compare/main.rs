@@ -22,7 +22,7 @@ use javm_benches::images::{self, Touch};
 use javm_benches::stats::Recorder;
 use javm_benches::{large, native, rss_bytes, run};
 use javm_cap::image::Image;
-use javm_cap::program::{Profile, Program};
+use javm_cap::program::{Profile, Program, StandardProgram};
 use pvm::{Backend, Costs, Pvm};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -705,64 +705,91 @@ fn memory(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], ski
     }
     g.finish();
     let _ = s;
-    rss(engines, all);
+    rss();
 }
 
 /// Instances kept alive for the RSS figures.
 const RSS_INSTANCES: usize = 100;
 
-/// RSS per instance of one module: idle, and after a small run each.
-fn rss(engines: &Engines, all: &[Guest]) {
-    let guest = all.iter().find(|g| g.name == "hashtable").expect("hashtable");
-    let case = guest.case("small");
-    let javm_module = run::load(EngineKind::Interpreter, GasModel::Pipeline, &guest.jam).expect("load");
-    let per = |before: u64, after: u64| (after.saturating_sub(before)) as f64 / RSS_INSTANCES as f64;
-    {
-        let image = images::image_of(&javm_cap::program::StandardProgram::load(&guest.jam).expect("jam"), &case.args);
-        let before = rss_bytes();
-        let mut instances: Vec<_> = (0..RSS_INSTANCES).map(|_| images::instantiate_image(&javm_module, &image)).collect();
-        let idle = rss_bytes();
-        for instance in &mut instances {
-            instance.set_gas(run::GAS);
-            assert_eq!(instance.run_with(&mut run::BenchHost::default()), Exit::Halt);
-        }
-        let ran = rss_bytes();
-        REC.record_value("rss/idle/javm-interp", per(before, idle));
-        REC.record_value("rss/after-run/javm-interp", per(before, ran));
-        drop(instances);
-    }
-    if engines.jit_error.is_none() {
-        let module = run::load(EngineKind::Recompiler, GasModel::Pipeline, &guest.jam).expect("load");
-        let image = images::image_of(&javm_cap::program::StandardProgram::load(&guest.jam).expect("jam"), &case.args);
-        let before = rss_bytes();
-        let mut instances: Vec<_> = (0..RSS_INSTANCES).map(|_| images::instantiate_image(&module, &image)).collect();
-        let idle = rss_bytes();
-        for instance in &mut instances {
-            instance.set_gas(run::GAS);
-            assert_eq!(instance.run_with(&mut run::BenchHost::default()), Exit::Halt);
-        }
-        let ran = rss_bytes();
-        REC.record_value("rss/idle/javm-jit", per(before, idle));
-        REC.record_value("rss/after-run/javm-jit", per(before, ran));
-    }
-    for b in [Backend::Interpreter, Backend::CompilerGeneric] {
-        let Ok(module) = engines.gas_ok(Gas::L2).and_then(|_| engines.pvm(b)?.load(&guest.polkavm, Costs::FullL2Hit)) else {
-            continue;
+/// Environment variable selecting the RSS child mode (an engine name).
+const RSS_CHILD: &str = "JAVM_BENCH_RSS_CHILD";
+
+/// RSS per instance, measured in a fresh child process per engine (this
+/// process's allocator holds memory freed by earlier benches, which would
+/// hide the growth).
+fn rss() {
+    let exe = std::env::current_exe().expect("current exe");
+    for who in ["javm-interp", "javm-jit", "pvm-interp", "pvm-jit-generic"] {
+        let out = std::process::Command::new(&exe).env(RSS_CHILD, who).output();
+        let text = match &out {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Ok(o) => {
+                eprintln!("compare: rss {who}: n/a ({})", String::from_utf8_lossy(&o.stderr).trim());
+                continue;
+            }
+            Err(e) => {
+                eprintln!("compare: rss {who}: n/a ({e})");
+                continue;
+            }
         };
-        let before = rss_bytes();
-        let mut instances: Vec<_> = (0..RSS_INSTANCES).map(|_| module.instantiate().expect("instance")).collect();
-        let idle = rss_bytes();
-        for instance in &mut instances {
-            pvm::prepare(instance, &case.args).expect("prepare");
-            pvm::run(instance).expect("halts");
+        let values: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        if let [idle, ran] = values[..] {
+            REC.record_value(&format!("rss/idle/{who}"), idle);
+            REC.record_value(&format!("rss/after-run/{who}"), ran);
         }
-        let ran = rss_bytes();
-        REC.record_value(&format!("rss/idle/{}", b.name()), per(before, idle));
-        REC.record_value(&format!("rss/after-run/{}", b.name()), per(before, ran));
     }
 }
 
+/// The child side of [`rss`]: keeps [`RSS_INSTANCES`] instances of
+/// `hashtable` alive and prints the RSS growth per instance, idle and after
+/// one `small` run each.
+fn rss_child(who: &str) -> Result<(), String> {
+    let all = guests::load();
+    let guest = all.iter().find(|g| g.name == "hashtable").expect("hashtable");
+    let case = guest.case("small");
+    let per = |before: u64, after: u64| after.saturating_sub(before) as f64 / RSS_INSTANCES as f64;
+    let (idle, ran) = match who {
+        "javm-interp" | "javm-jit" => {
+            let kind = if who == "javm-jit" { EngineKind::Recompiler } else { EngineKind::Interpreter };
+            let module = run::load(kind, GasModel::Pipeline, &guest.jam).map_err(|e| e.to_string())?;
+            let image = images::image_of(&StandardProgram::load(&guest.jam).map_err(|e| e.to_string())?, &case.args);
+            let before = rss_bytes();
+            let mut instances: Vec<_> = (0..RSS_INSTANCES).map(|_| images::instantiate_image(&module, &image)).collect();
+            let idle = rss_bytes();
+            for instance in &mut instances {
+                instance.set_gas(run::GAS);
+                if instance.run_with(&mut run::BenchHost::default()) != Exit::Halt {
+                    return Err("no halt".into());
+                }
+            }
+            (per(before, idle), per(before, rss_bytes()))
+        }
+        _ => {
+            let backend = Backend::ALL.into_iter().find(|b| b.name() == who).ok_or("unknown engine")?;
+            let module = Pvm::new(backend)?.load(&guest.polkavm, Costs::FullL2Hit)?;
+            let before = rss_bytes();
+            let mut instances =
+                (0..RSS_INSTANCES).map(|_| module.instantiate().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let idle = rss_bytes();
+            for instance in &mut instances {
+                pvm::prepare(instance, &case.args)?;
+                pvm::run(instance)?;
+            }
+            (per(before, idle), per(before, rss_bytes()))
+        }
+    };
+    println!("{idle} {ran}");
+    Ok(())
+}
+
 fn main() {
+    if let Ok(who) = std::env::var(RSS_CHILD) {
+        if let Err(e) = rss_child(&who) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let settings = Settings::from_env();
     let all = guests::load();
     let engines = Engines::new();

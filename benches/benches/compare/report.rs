@@ -194,7 +194,6 @@ fn exec_table(out: &mut String, all: &[Guest], gas: Gas) -> ExecGoals {
 struct CompileGoals {
     jit_geo: Option<f64>,
     jit_worst: Option<f64>,
-    interp_geo: Option<f64>,
 }
 
 fn compile_table(out: &mut String, all: &[Guest]) -> CompileGoals {
@@ -240,7 +239,7 @@ fn compile_table(out: &mut String, all: &[Guest]) -> CompileGoals {
     cells.extend([geo(&interp), geo(&jit)].map(fmt_ratio));
     cells.extend(std::iter::repeat_n(String::new(), 3));
     row(out, &cells);
-    CompileGoals { jit_geo: geo(&jit), jit_worst: worst(&jit), interp_geo: geo(&interp) }
+    CompileGoals { jit_geo: geo(&jit), jit_worst: worst(&jit) }
 }
 
 /// Returns (cost-model share of decode, cost-model share of the full load).
@@ -356,7 +355,7 @@ fn memory_table(out: &mut String) {
         for who in ["javm-interp", "javm-jit", "pvm-interp", "pvm-jit-generic"] {
             cells.push(
                 REC.get(&format!("rss/{state}/{who}"), 1)
-                    .map_or("n/a".into(), |s| format!("{:.0} KiB", s.min / 1e9 * 1e9 / 1024.0)),
+                    .map_or("n/a".into(), |s| format!("{:.0} KiB", s.min / 1024.0)),
             );
         }
         row(out, &cells);
@@ -422,7 +421,6 @@ pub fn render(s: &Settings, engines: &Engines, all: &[Guest], skipped: &BTreeMap
     }
     goal(&mut out, "compile vs PolkaVM compile (recompilers)", 0.5, comp.jit_geo, "geomean over guests");
     goal(&mut out, "compile vs PolkaVM compile (recompilers), worst", 0.5, comp.jit_worst, "worst guest");
-    goal(&mut out, "interpreter load vs PolkaVM interpreter load", 0.5, comp.interp_geo, "geomean over guests");
     goal(&mut out, "cost model share of compile time", 0.3, full_share, what);
     goal(&mut out, "cost model share of decode time", 0.3, decode_share, "decode-pipeline vs decode-block, large program");
 

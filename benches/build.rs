@@ -28,8 +28,11 @@ fn main() {
 
     let mut table = String::from("unsafe extern \"C\" {\n");
     for name in &names {
-        writeln!(table, "    fn javm_guest_{name}(args: *const u8, len: usize, out: *mut u8, out_cap: usize) -> usize;")
-            .unwrap();
+        writeln!(
+            table,
+            "    fn javm_guest_{name}(args: *const u8, len: usize, out: *mut u8, out_cap: usize) -> usize;"
+        )
+        .unwrap();
     }
     table.push_str("}\n\n/// Native entry points by guest name.\npub static ENTRIES: &[(&str, Entry)] = &[\n");
     for name in &names {

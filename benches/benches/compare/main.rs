@@ -259,7 +259,13 @@ fn note_skip(skipped: &mut BTreeMap<String, String>, key: String, why: String) {
 }
 
 /// Execution of the default workloads.
-fn execution(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], skipped: &mut BTreeMap<String, String>) {
+fn execution(
+    c: &mut Criterion,
+    s: &Settings,
+    engines: &Engines,
+    all: &[Guest],
+    skipped: &mut BTreeMap<String, String>,
+) {
     let mut g = s.group(c, "exec", true);
     for guest in all {
         let case = guest.case("default").clone();
@@ -350,7 +356,13 @@ fn compile(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], sk
 const LARGE_CODE: usize = 256 << 10;
 
 /// Decode and gas cost model on a large program.
-fn decode_large(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], skipped: &mut BTreeMap<String, String>) {
+fn decode_large(
+    c: &mut Criterion,
+    s: &Settings,
+    engines: &Engines,
+    all: &[Guest],
+    skipped: &mut BTreeMap<String, String>,
+) {
     let group = "large";
     let blob = large::code_blob(all, LARGE_CODE);
     let mut g = s.group(c, group, false);
@@ -389,8 +401,7 @@ fn decode_large(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest
             });
         }
     }
-    let program =
-        javm_cap::program::StandardProgram { code: blob.clone(), stack_size: 4096, ..Default::default() };
+    let program = javm_cap::program::StandardProgram { code: blob.clone(), stack_size: 4096, ..Default::default() };
     for b in [Backend::Interpreter, Backend::CompilerLinux] {
         for gas in [Gas::Naive, Gas::L2] {
             let id = format!("{}-{}", b.name(), gas.tag());
@@ -480,7 +491,13 @@ fn hostcall_args() -> Vec<u8> {
 }
 
 /// Instantiate + trivial run; host-call round trips.
-fn call_floor(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], skipped: &mut BTreeMap<String, String>) {
+fn call_floor(
+    c: &mut Criterion,
+    s: &Settings,
+    engines: &Engines,
+    all: &[Guest],
+    skipped: &mut BTreeMap<String, String>,
+) {
     let group = "floor";
     let mut g = s.group(c, group, false);
     let trivial = images::trivial_program();
@@ -541,7 +558,10 @@ fn call_floor(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest],
                 });
             }
             Who::Pvm(b) => {
-                let module = match engines.gas_ok(Gas::L2).and_then(|_| engines.pvm(b)?.load_standard(&trivial, Costs::FullL2Hit)) {
+                let module = match engines
+                    .gas_ok(Gas::L2)
+                    .and_then(|_| engines.pvm(b)?.load_standard(&trivial, Costs::FullL2Hit))
+                {
                     Ok(m) => m,
                     Err(e) => {
                         note_skip(skipped, format!("{group}/{id}"), e);
@@ -657,7 +677,10 @@ fn memory(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], ski
                     });
                 }
                 Who::Pvm(b) => {
-                    let module = match engines.gas_ok(Gas::L2).and_then(|_| engines.pvm(b)?.load_standard(&program, Costs::FullL2Hit)) {
+                    let module = match engines
+                        .gas_ok(Gas::L2)
+                        .and_then(|_| engines.pvm(b)?.load_standard(&program, Costs::FullL2Hit))
+                    {
                         Ok(m) => m,
                         Err(e) => {
                             note_skip(skipped, format!("{group}/{cold}"), e.clone());
@@ -686,7 +709,9 @@ fn memory(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], ski
     }
 
     // The cap root after a run that dirtied memory.
-    for (name, args) in [("sort", 131_072u32.to_le_bytes().to_vec()), ("memops", [1u32, 1 << 20].map(u32::to_le_bytes).concat())] {
+    for (name, args) in
+        [("sort", 131_072u32.to_le_bytes().to_vec()), ("memops", [1u32, 1 << 20].map(u32::to_le_bytes).concat())]
+    {
         let guest = all.iter().find(|g| g.name == name).expect("guest");
         let module = run::load(EngineKind::Interpreter, GasModel::Pipeline, &guest.jam).expect("load");
         let mut probe = run::instance(&module, &args);
@@ -754,7 +779,8 @@ fn rss_child(who: &str) -> Result<(), String> {
             let module = run::load(kind, GasModel::Pipeline, &guest.jam).map_err(|e| e.to_string())?;
             let image = images::image_of(&StandardProgram::load(&guest.jam).map_err(|e| e.to_string())?, &case.args);
             let before = rss_bytes();
-            let mut instances: Vec<_> = (0..RSS_INSTANCES).map(|_| images::instantiate_image(&module, &image)).collect();
+            let mut instances: Vec<_> =
+                (0..RSS_INSTANCES).map(|_| images::instantiate_image(&module, &image)).collect();
             let idle = rss_bytes();
             for instance in &mut instances {
                 instance.set_gas(run::GAS);
@@ -768,8 +794,9 @@ fn rss_child(who: &str) -> Result<(), String> {
             let backend = Backend::ALL.into_iter().find(|b| b.name() == who).ok_or("unknown engine")?;
             let module = Pvm::new(backend)?.load(&guest.polkavm, Costs::FullL2Hit)?;
             let before = rss_bytes();
-            let mut instances =
-                (0..RSS_INSTANCES).map(|_| module.instantiate().map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let mut instances = (0..RSS_INSTANCES)
+                .map(|_| module.instantiate().map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
             let idle = rss_bytes();
             for instance in &mut instances {
                 pvm::prepare(instance, &case.args)?;

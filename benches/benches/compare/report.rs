@@ -1,11 +1,11 @@
 //! The markdown report: ratio tables, goals, raw samples.
 
+use super::pvm::Backend;
 use super::{Engines, Gas, HOST_CALLS, LARGE_CODE, REC, RSS_INSTANCES, Settings, TOUCH_PAGES, VMS, Who};
 use javm::EngineKind;
 use javm_benches::guests::Guest;
 use javm_benches::stats::{Summary, geomean};
 use javm_cap::program::{CodeBlob, StandardProgram};
-use super::pvm::Backend;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -96,7 +96,11 @@ fn worst(values: &[Option<f64>]) -> Option<f64> {
 
 fn header(out: &mut String, cols: &[&str]) {
     let _ = writeln!(out, "| {} |", cols.join(" | "));
-    let _ = writeln!(out, "|{}", cols.iter().enumerate().map(|(i, _)| if i == 0 { "---|" } else { "---:|" }).collect::<String>());
+    let _ = writeln!(
+        out,
+        "|{}",
+        cols.iter().enumerate().map(|(i, _)| if i == 0 { "---|" } else { "---:|" }).collect::<String>()
+    );
 }
 
 fn row(out: &mut String, cells: &[String]) {
@@ -112,10 +116,13 @@ fn shell(cmd: &str, args: &[&str]) -> Option<String> {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or("unknown".into(), |s| s.trim().to_owned());
+    let kernel =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or("unknown".into(), |s| s.trim().to_owned());
     let date = shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into());
     let cc = shell("cc", &["--version"]).unwrap_or_else(|| "unknown".into());
     format!("CPU `{cpu}`, {cores} cores, Linux {kernel}; native C by `{cc}` at -O2; {date}.")
@@ -406,23 +413,46 @@ pub fn render(s: &Settings, engines: &Engines, all: &[Guest], skipped: &BTreeMap
     let exec_naive = exec_table(&mut out, all, Gas::Naive);
     let comp = compile_table(&mut out, all);
     let (decode_share, full_share, what) = large_table(&mut out, all);
-    per_engine_table(&mut out, "One-shot: compile + instantiate + run once (`small` arguments, pipeline / L2)", all, "oneshot");
+    per_engine_table(
+        &mut out,
+        "One-shot: compile + instantiate + run once (`small` arguments, pipeline / L2)",
+        all,
+        "oneshot",
+    );
     floor_table(&mut out);
     memory_table(&mut out);
 
     let _ = writeln!(out, "\n### Goals (reported, not asserted)\n");
     header(&mut out, &["goal", "target", "measured", "verdict", "how"]);
     for (tag, e) in [("pipeline/L2", &exec_l2), ("block/naive", &exec_naive)] {
-        goal(&mut out, &format!("recompiler vs PolkaVM recompiler, every guest ({tag})"), 0.8, e.jit_vs_pvm_worst, "worst guest; geomean below");
+        goal(
+            &mut out,
+            &format!("recompiler vs PolkaVM recompiler, every guest ({tag})"),
+            0.8,
+            e.jit_vs_pvm_worst,
+            "worst guest; geomean below",
+        );
         goal(&mut out, &format!("recompiler vs PolkaVM recompiler, geomean ({tag})"), 0.8, e.jit_vs_pvm_geo, "geomean");
         goal(&mut out, &format!("recompiler vs native, geomean ({tag})"), 1.3, e.jit_vs_native_geo, "geomean");
         goal(&mut out, &format!("interpreter vs PolkaVM interpreter ({tag})"), 0.6, e.interp_vs_pvm_geo, "geomean");
-        goal(&mut out, &format!("interpreter vs PolkaVM interpreter, worst ({tag})"), 0.6, e.interp_vs_pvm_worst, "worst guest");
+        goal(
+            &mut out,
+            &format!("interpreter vs PolkaVM interpreter, worst ({tag})"),
+            0.6,
+            e.interp_vs_pvm_worst,
+            "worst guest",
+        );
     }
     goal(&mut out, "compile vs PolkaVM compile (recompilers)", 0.5, comp.jit_geo, "geomean over guests");
     goal(&mut out, "compile vs PolkaVM compile (recompilers), worst", 0.5, comp.jit_worst, "worst guest");
     goal(&mut out, "cost model share of compile time", 0.3, full_share, what);
-    goal(&mut out, "cost model share of decode time", 0.3, decode_share, "decode-pipeline vs decode-block, large program");
+    goal(
+        &mut out,
+        "cost model share of decode time",
+        0.3,
+        decode_share,
+        "decode-pipeline vs decode-block, large program",
+    );
 
     let _ = writeln!(out, "\n### What is timed\n\n{WHAT_IS_TIMED}");
     let _ = writeln!(out, "\n### Raw samples (per iteration)\n");

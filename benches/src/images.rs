@@ -1,12 +1,10 @@
-//! Images of standard programs, address spaces built from them, and the
-//! small hand-assembled programs of the call-floor and memory benches.
+//! Images of standard programs and the small hand-assembled programs of
+//! the call-floor and memory benches.
 
-use javm::{Instance, Module};
 use javm_cap::image::{Access, Image, ImageMapping, MappingSource};
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::program::standard::{StandardProgram, initial_registers};
 use javm_cap::program::{Opcode, Profile};
-use javm_cap::space::AddressSpace;
 use javm_cap::{DataCap, PAGE_SIZE};
 
 /// The image of `program` invoked with `args`: ro data, rw data + heap,
@@ -48,47 +46,6 @@ pub fn image_of(program: &StandardProgram, args: &[u8]) -> Image {
         regs: initial_registers(args.len()),
         entry_points: vec![0],
     }
-}
-
-/// An address space holding `image`'s mappings; data pages are shared with
-/// the image (no byte copies).
-///
-/// # Panics
-///
-/// If the mappings overlap or leave the address space.
-pub fn space_of(image: &Image) -> AddressSpace {
-    let mut space = AddressSpace::new();
-    for m in &image.mappings {
-        match &m.source {
-            MappingSource::Data(cap) if cap.page_count() == m.page_count => {
-                space.map_cap(m.start_page, cap.clone(), m.access).expect("map a data cap");
-            }
-            MappingSource::Data(cap) => {
-                let mut full = DataCap::zeroed(u64::from(m.page_count) * PAGE_SIZE as u64).expect("a mapping cap");
-                full.place_shared(0, cap).expect("place the data");
-                space.map_cap(m.start_page, full, m.access).expect("map a data cap");
-            }
-            MappingSource::Zero => {
-                let start = u64::from(m.start_page) * PAGE_SIZE as u64;
-                space.map_zeroed(start, u64::from(m.page_count) * PAGE_SIZE as u64, m.access).expect("map zeros");
-            }
-        }
-    }
-    space
-}
-
-/// An instance of `module` (loaded from `image.code`) over `image`'s
-/// memory, with its registers, at its first entry point.
-///
-/// # Panics
-///
-/// If the engine cannot create an instance.
-pub fn instantiate_image(module: &Module, image: &Image) -> Instance {
-    let mut instance = module.instantiate(space_of(image), image.entry_points[0]).expect("instantiate");
-    for (i, &value) in image.regs.iter().enumerate() {
-        instance.set_reg(i, value);
-    }
-    instance
 }
 
 fn ops(ra: u8, rb: u8, imm: u64, imm2: u64) -> Operands {

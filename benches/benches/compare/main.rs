@@ -529,12 +529,12 @@ fn call_floor(
                         t
                     })
                 });
-                let m = module.clone();
-                let img = image.clone();
+                let engine = javm::Engine::new(run::config(kind, GasModel::Pipeline));
+                let from_image = engine.load_image(&image).expect("a module from the image");
                 measure(&mut g, group, &format!("image-run/{}", who.name()), move |iters| {
                     each(iters, || {
                         let start = Instant::now();
-                        let mut instance = images::instantiate_image(&m, &img);
+                        let mut instance = from_image.instantiate_at(0).expect("instance");
                         instance.set_gas(run::GAS);
                         let exit = instance.run();
                         let t = start.elapsed();
@@ -542,13 +542,13 @@ fn call_floor(
                         t
                     })
                 });
-                let m = module;
                 let bytes = archive.clone();
                 measure(&mut g, group, &format!("archive-run/{}", who.name()), move |iters| {
                     each(iters, || {
                         let start = Instant::now();
                         let img = Image::from_archive(&bytes).expect("an image");
-                        let mut instance = images::instantiate_image(&m, &img);
+                        let module = engine.load_image(&img).expect("a module");
+                        let mut instance = module.instantiate_at(0).expect("instance");
                         instance.set_gas(run::GAS);
                         let exit = instance.run();
                         let t = start.elapsed();
@@ -776,11 +776,14 @@ fn rss_child(who: &str) -> Result<(), String> {
     let (idle, ran) = match who {
         "javm-interp" | "javm-jit" => {
             let kind = if who == "javm-jit" { EngineKind::Recompiler } else { EngineKind::Interpreter };
-            let module = run::load(kind, GasModel::Pipeline, &guest.jam).map_err(|e| e.to_string())?;
             let image = images::image_of(&StandardProgram::load(&guest.jam).map_err(|e| e.to_string())?, &case.args);
+            let module = javm::Engine::new(run::config(kind, GasModel::Pipeline))
+                .load_image(&image)
+                .map_err(|e| e.to_string())?;
             let before = rss_bytes();
-            let mut instances: Vec<_> =
-                (0..RSS_INSTANCES).map(|_| images::instantiate_image(&module, &image)).collect();
+            let mut instances = (0..RSS_INSTANCES)
+                .map(|_| module.instantiate_at(0).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
             let idle = rss_bytes();
             for instance in &mut instances {
                 instance.set_gas(run::GAS);

@@ -32,14 +32,15 @@ other rows are full loads as in *compile*.
 - **oneshot**: compile + instantiate + run once + read the output, all timed, `small` arguments.
 - **floor**: `instantiate-run` = instantiate a trivial standard program (1 page ro, 1 page rw, 64 KiB \
 stack; code `jump_ind r0`) and run it to its halt, all timed (PolkaVM: `Module::instantiate` + prepare + \
-`run`). `image-run` = the same from an in-memory `Image` (caps shared into an `AddressSpace`); \
-`archive-run` = from its rkyv archive (validate + `to_image` + the same). `hostcall` = the `hostcall` guest \
+`run`). `image-run` = `Engine::load_image` once, then `Module::instantiate_at` + the run (the image's caps are shared by \
+instances); `archive-run` = from its rkyv archive: validate + `to_image` + `load_image` (decode included) + \
+instantiate + run. `hostcall` = the `hostcall` guest \
 making 100 000 `gas` host calls (no logging), reported per call (guest loop included).
 - **memory**: `touch-*-cold` = a fresh instance storing one byte to each of 1024 pages (4 MiB) of \
 non-zero read-write data (`data`, copy on write) or of zero heap pages (`heap`), reported per page; \
 `touch-*-warm` = the same run again on the same instance (pages already private), the loop's own cost. \
 `root-after-run` = `Instance::memory_root` (flush + SSZ root) right after a run that dirtied memory. \
-`rss` = resident-set growth per instance for 100 instances of one module (`hashtable`, from one image), \
+`rss` = resident-set growth per instance for 100 instances of one module (`hashtable`, from one image; javm: `load_image` + `instantiate_at`), measured in a fresh child process, \
 idle and after one `small` run each (PolkaVM's Linux sandbox keeps guest memory in worker processes, so it \
 is not measured).
 - Every figure is criterion's samples reduced to the **minimum** per-iteration time (the machine is \

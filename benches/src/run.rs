@@ -1,0 +1,102 @@
+//! Running guests on javm with the reference host: `gas` (0) and `log` (100)
+//! both charge 10 gas; `gas` sets r7 to the gas left. PolkaVM is given the
+//! same host, so gas used is comparable.
+
+use javm::{Config, Engine, EngineKind, Error, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
+use std::time::{Duration, Instant};
+
+/// Gas given to every run: far more than any guest uses.
+pub const GAS: i64 = 1 << 50;
+
+/// Gas each host call charges.
+pub const HOST_CALL_GAS: i64 = 10;
+
+/// The reference host.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BenchHost {
+    /// Host calls handled so far.
+    pub calls: u64,
+}
+
+impl HostCalls for BenchHost {
+    fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult {
+        if instance.gas() < HOST_CALL_GAS {
+            return HostResult::Exit(Exit::OutOfGas);
+        }
+        let left = instance.gas() - HOST_CALL_GAS;
+        instance.set_gas(left);
+        self.calls += 1;
+        match id {
+            0 => instance.set_reg(7, left as u64),
+            100 => {}
+            _ => return HostResult::Stop,
+        }
+        HostResult::Continue
+    }
+}
+
+/// javm's configuration for P8 blobs under `gas_model`.
+pub fn config(engine: EngineKind, gas_model: GasModel) -> Config {
+    Config { engine, profile: Profile::P8, gas_model: Some(gas_model) }
+}
+
+/// Loads a `.jam` (or `.polkavm`) blob.
+pub fn load(engine: EngineKind, gas_model: GasModel, bytes: &[u8]) -> Result<Module, Error> {
+    Engine::new(config(engine, gas_model)).load(bytes)
+}
+
+/// What one run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The output bytes (`r8` bytes at `r7` after a halt).
+    pub output: Vec<u8>,
+    /// Gas used, host calls included.
+    pub gas_used: i64,
+    /// Host calls made.
+    pub host_calls: u64,
+}
+
+/// A fresh instance of `module` for `args`, with [`GAS`].
+///
+/// # Panics
+///
+/// If it cannot be instantiated.
+pub fn instance(module: &Module, args: &[u8]) -> Instance {
+    let mut instance = module.instantiate_standard(args, 0).expect("instantiate");
+    instance.set_gas(GAS);
+    instance
+}
+
+/// Runs a fresh instance to the end; `Err` for anything but a halt.
+pub fn run_once(module: &Module, args: &[u8]) -> Result<Outcome, String> {
+    let mut instance = instance(module, args);
+    let mut host = BenchHost::default();
+    let exit = instance.run_with(&mut host);
+    finish(&mut instance, exit, host.calls)
+}
+
+/// The outcome of a run that stopped with `exit`.
+pub fn finish(instance: &mut Instance, exit: Exit, host_calls: u64) -> Result<Outcome, String> {
+    if exit != Exit::Halt {
+        return Err(format!("exit {exit:?} at pc {}", instance.pc()));
+    }
+    let mut output = vec![0u8; instance.reg(8) as usize];
+    instance.read_memory(instance.reg(7) as u32, &mut output).map_err(|e| format!("output unreadable: {e:?}"))?;
+    Ok(Outcome { output, gas_used: GAS - instance.gas(), host_calls })
+}
+
+/// Time of `iters` runs on fresh instances: instantiation (and dropping the
+/// instance) are not timed, `run_with` is (host calls included).
+pub fn time_runs(module: &Module, args: &[u8], iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let mut instance = instance(module, args);
+        let mut host = BenchHost::default();
+        let start = Instant::now();
+        let exit = instance.run_with(&mut host);
+        total += start.elapsed();
+        debug_assert_eq!(exit, Exit::Halt);
+        std::hint::black_box(&instance);
+    }
+    total
+}

@@ -1,0 +1,440 @@
+//! The guest window of an instance and the pages mapped into it.
+//!
+//! A [`Window`] is one reservation of address space:
+//!
+//! ```text
+//! [page states: 1 MiB][context page][guest: 4 GiB][guard: 64 KiB]
+//!                                   ^ base (guest address 0)
+//! ```
+//!
+//! The guest part starts `PROT_NONE`. Pages are mapped on demand by the
+//! [`Pager`], from the fault handler or from host-side accesses:
+//!
+//! - a readable page is mapped read-only straight from its frame's memfd
+//!   (`MAP_SHARED|MAP_FIXED`; runs of consecutive frames in one `mmap`), an
+//!   empty page as anonymous read-only zeros, 16-page aligned groups at a
+//!   time;
+//! - the first store to a writable page copies it into a frame taken from a
+//!   pre-reserved stock and maps that frame read-write in its place; the
+//!   page is then *dirty* and its frame becomes the cap's overlay page at the
+//!   next sync, without a copy.
+//!
+//! Nothing is mapped when an instance is created, so instantiation does not
+//! depend on the image size; windows are pooled and reset (one `mmap` over
+//! the touched range) when released.
+
+use crate::ctx::{CTX_OFFSET, VmCtx};
+use javm_cap::frames::{FRAME_SIZE, Frame, FramePool};
+use javm_cap::page::{PageBytes, PageSlot};
+use javm_cap::space::{Access, AddressSpace};
+use javm_cap::vm::GUEST_PAGE;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of guest address space.
+const GUEST_BYTES: usize = 1 << 32;
+/// Inaccessible bytes after the guest space; an 8-byte access at
+/// 0xFFFFFFFF ends 7 bytes past it.
+const GUARD_BYTES: usize = 1 << 16;
+/// One state byte per guest page.
+const STATE_BYTES: usize = 1 << 20;
+/// The state table plus the context page.
+const HEADER_BYTES: usize = STATE_BYTES + 4096;
+/// The whole reservation.
+const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
+/// Windows kept for reuse.
+const POOL_LIMIT: usize = 64;
+/// Pages mapped together on a read fault (a 64 KiB aligned group).
+const READ_GROUP: u32 = 16;
+/// Frames taken from the pool per refill of the copy-on-write stock.
+const STOCK: usize = 32;
+
+/// Page state: nothing mapped.
+const NONE: u8 = 0;
+/// Page state: mapped read-only from its cap.
+const MAPPED: u8 = 1;
+/// Page state: a private frame mapped read-write.
+const DIRTY: u8 = 2;
+
+/// One reserved guest window (see the module docs).
+pub struct Window {
+    start: *mut u8,
+}
+
+// SAFETY: a window is plain reserved address space owned by one instance;
+// nothing in it is tied to the thread that reserved it.
+unsafe impl Send for Window {}
+
+struct Pool(Vec<Window>);
+
+static POOL: Mutex<Pool> = Mutex::new(Pool(Vec::new()));
+
+impl Window {
+    /// A clean window (all guest pages inaccessible), from the pool or
+    /// freshly reserved.
+    pub fn take() -> io::Result<Window> {
+        if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
+            return Ok(w);
+        }
+        Window::reserve()
+    }
+
+    fn reserve() -> io::Result<Window> {
+        // SAFETY: a fresh private reservation chosen by the kernel; it
+        // replaces nothing.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RESERVATION,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the header lies inside the reservation just made.
+        if unsafe { libc::mprotect(start, HEADER_BYTES, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: unmapping the reservation made above, which nothing
+            // else uses.
+            unsafe { libc::munmap(start, RESERVATION) };
+            return Err(err);
+        }
+        Ok(Window { start: start.cast() })
+    }
+
+    /// Guest address 0.
+    pub fn base(&self) -> *mut u8 {
+        // SAFETY: the header precedes the guest part inside the reservation.
+        unsafe { self.start.add(HEADER_BYTES) }
+    }
+
+    pub(crate) fn ctx(&self) -> *mut VmCtx {
+        // SAFETY: the context lies in the header's last page.
+        unsafe { self.base().sub(CTX_OFFSET).cast() }
+    }
+
+    fn states(&self) -> *mut u8 {
+        self.start
+    }
+
+    /// Returns a reset window to the pool (or unmaps it when the pool is
+    /// full).
+    fn release(self) {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.0.len() < POOL_LIMIT {
+            pool.0.push(self);
+        } else {
+            drop(pool);
+            // SAFETY: the whole reservation belongs to this window, which is
+            // being dropped; no frame is mapped in it any more (reset).
+            unsafe { libc::munmap(self.start.cast(), RESERVATION) };
+        }
+    }
+}
+
+/// The pages of one instance: its address space, window, page states and
+/// frames. Every method the fault handler calls is async-signal-safe: it
+/// reads the address space, moves frames between pre-allocated vectors and
+/// calls `mmap`/`memcpy`, nothing else.
+pub(crate) struct Pager {
+    window: Option<Window>,
+    base: *mut u8,
+    states: *mut u8,
+    pub(crate) space: AddressSpace,
+    /// Frames for copy-on-write, taken from the back. `dirty` always has
+    /// room for all of them.
+    stock: Vec<Frame>,
+    /// Pages with a private frame mapped read-write, not yet in the caps.
+    dirty: Vec<(u32, Frame)>,
+    /// Range of guest pages mapped since the last reset (`lo > hi`: none).
+    touched_lo: u32,
+    touched_hi: u32,
+}
+
+/// What [`Pager::prepare`] could not do in the fault handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrepareError {
+    /// The frame stock is empty: refill on the host side and retry.
+    NeedFrames,
+    /// `mmap` failed.
+    Map,
+}
+
+impl Pager {
+    pub(crate) fn new(window: Window, space: AddressSpace) -> Pager {
+        Pager {
+            base: window.base(),
+            states: window.states(),
+            window: Some(window),
+            space,
+            stock: Vec::new(),
+            dirty: Vec::new(),
+            touched_lo: u32::MAX,
+            touched_hi: 0,
+        }
+    }
+
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    pub(crate) fn ctx(&self) -> *mut VmCtx {
+        self.window.as_ref().expect("a live pager has a window").ctx()
+    }
+
+    #[inline]
+    fn state(&self, page: u32) -> u8 {
+        // SAFETY: the state table has one byte per guest page (2^20).
+        unsafe { *self.states.add(page as usize) }
+    }
+
+    #[inline]
+    fn set_state(&mut self, page: u32, state: u8) {
+        // SAFETY: as in `state`; the table is writable.
+        unsafe { *self.states.add(page as usize) = state };
+        self.touched_lo = self.touched_lo.min(page);
+        self.touched_hi = self.touched_hi.max(page);
+    }
+
+    /// Whether the guest may read (or, with `write`, write) `page`.
+    #[inline]
+    pub(crate) fn allows(&self, page: u32, write: bool) -> bool {
+        match self.space.access_of(page) {
+            Some(Access::Write) => true,
+            Some(Access::Read) => !write,
+            None => false,
+        }
+    }
+
+    /// Whether a copy-on-write can run without allocating.
+    fn can_cow(&self) -> bool {
+        !self.stock.is_empty() && self.dirty.len() < self.dirty.capacity()
+    }
+
+    /// Makes pages `first..=last`, which the guest may access as asked,
+    /// present in the window: mapped for a read, private and writable for a
+    /// write. Async-signal-safe.
+    pub(crate) fn prepare(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
+        for page in first..=last {
+            let state = self.state(page);
+            if write && state != DIRTY {
+                if !self.can_cow() {
+                    return Err(PrepareError::NeedFrames);
+                }
+                self.cow(page)?;
+            } else if state == NONE {
+                self.map_group(page)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `page` into a stock frame and maps that frame read-write.
+    fn cow(&mut self, page: u32) -> Result<(), PrepareError> {
+        let mut frame = self.stock.pop().expect("checked by can_cow");
+        let dst = frame.as_mut_ptr();
+        let mapping = self.space.mapping_of(page).expect("a writable page is mapped");
+        match mapping.cap.page_slot(page - mapping.start_page) {
+            // SAFETY: both are distinct 4 KiB frames; the source is alive in
+            // the cap and nobody writes it while the guest runs.
+            PageSlot::Loaded(bytes) => unsafe { std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE) },
+            // SAFETY: `dst` is a whole frame this pager owns.
+            PageSlot::Empty | PageSlot::Missing(_) => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
+        }
+        let ok = self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some((frame.fd(), frame.fd_offset())));
+        self.dirty.push((page, frame));
+        if !ok {
+            return Err(PrepareError::Map);
+        }
+        self.set_state(page, DIRTY);
+        Ok(())
+    }
+
+    /// Maps the readable pages of `page`'s aligned group (within its
+    /// mapping) that are not mapped yet, read-only.
+    fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
+        let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
+        let (start, end) = {
+            let m = &self.space.mappings()[mi];
+            let group = page & !(READ_GROUP - 1);
+            (group.max(m.start_page), (group + READ_GROUP).min(m.end_page()))
+        };
+        let mut q = start;
+        while q < end {
+            let source = self.source(mi, q);
+            if self.state(q) != NONE || source.is_none() {
+                q += 1;
+                continue;
+            }
+            // Extend the run while the next page continues it.
+            let mut n = 1;
+            while q + n < end && self.state(q + n) == NONE && continues(source, self.source(mi, q + n), n) {
+                n += 1;
+            }
+            if !self.map_at(q, n, libc::PROT_READ, source.flatten()) {
+                return Err(PrepareError::Map);
+            }
+            for p in q..q + n {
+                self.set_state(p, MAPPED);
+            }
+            q += n;
+        }
+        Ok(())
+    }
+
+    /// How page `q` of mapping `mi` is backed: `None` if it has no bytes
+    /// (missing), `Some(None)` for zeros, `Some(Some((fd, offset)))` for a
+    /// frame.
+    fn source(&self, mi: usize, q: u32) -> Option<Option<(i32, u64)>> {
+        let m = &self.space.mappings()[mi];
+        match m.cap.page_slot(q - m.start_page) {
+            PageSlot::Empty => Some(None),
+            PageSlot::Loaded(bytes) => Some(Some((bytes.frame().fd(), bytes.fd_offset()))),
+            PageSlot::Missing(_) => None,
+        }
+    }
+
+    /// `mmap` `n` pages at guest page `page` with `prot`, from a frame run
+    /// or anonymous zeros.
+    fn map_at(&self, page: u32, n: u32, prot: i32, frame: Option<(i32, u64)>) -> bool {
+        // SAFETY: guest pages lie inside this window's reservation.
+        let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
+        let len = n as usize * GUEST_PAGE as usize;
+        let (flags, fd, offset) = match frame {
+            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED, fd, offset as libc::off_t),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0),
+        };
+        // SAFETY: MAP_FIXED over part of this window only (never outside
+        // it); frames stay alive while mapped (held by the caps, or by
+        // `dirty` until the window is reset).
+        let r = unsafe { libc::mmap(at.cast(), len, prot, flags, fd, offset) };
+        r != libc::MAP_FAILED
+    }
+
+    /// Tops the frame stock up (host side).
+    pub(crate) fn refill(&mut self) {
+        if self.stock.len() >= STOCK / 2 {
+            return;
+        }
+        let pool = FramePool::global();
+        let mut fresh: Vec<Frame> = Vec::with_capacity(STOCK);
+        while self.stock.len() + fresh.len() < STOCK {
+            match pool.try_alloc() {
+                Ok(frame) => fresh.push(frame),
+                Err(e) => panic!("frame allocation for copy-on-write failed: {e}"),
+            }
+        }
+        // Pop order = ascending file offsets, so pages written in order get
+        // consecutive frames (the kernel can merge their mappings).
+        fresh.reverse();
+        self.stock.extend(fresh);
+        let want = self.dirty.len() + self.stock.len();
+        self.dirty.reserve(want.saturating_sub(self.dirty.len()));
+    }
+
+    /// Unmaps everything (all guest pages inaccessible again) and forgets
+    /// the page states; dirty frames are left in `dirty`.
+    fn reset(&mut self) {
+        if self.touched_lo > self.touched_hi {
+            return;
+        }
+        let (lo, hi) = (self.touched_lo as usize, self.touched_hi as usize + 1);
+        let page = GUEST_PAGE as usize;
+        // SAFETY: replaces exactly the touched part of this window's guest
+        // range with a fresh inaccessible reservation.
+        unsafe {
+            libc::mmap(
+                self.base.add(lo * page).cast(),
+                (hi - lo) * page,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
+        // SAFETY: zaps (zero-fills) part of the state table, which is
+        // private anonymous memory of this window.
+        unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
+        self.touched_lo = u32::MAX;
+        self.touched_hi = 0;
+    }
+
+    /// Resets the window and moves every dirty frame into its cap's overlay
+    /// (no copy). Afterwards the host may change or clone the space freely:
+    /// the window no longer maps any of its frames.
+    pub(crate) fn sync(&mut self) {
+        self.reset();
+        for (page, frame) in std::mem::take(&mut self.dirty) {
+            let i = self.space.mapping_index(page).expect("dirty pages stay mapped until a sync");
+            let m = &mut self.space.mappings_mut()[i];
+            let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)));
+            m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
+        }
+        let want = self.stock.len();
+        self.dirty.reserve(want);
+    }
+
+    /// Copies guest bytes at `addr` (known readable) into `out`.
+    pub(crate) fn copy_out(&self, addr: u32, out: &mut [u8]) {
+        let mut done = 0usize;
+        while done < out.len() {
+            let at = addr + done as u32;
+            let page = at / GUEST_PAGE;
+            let in_page = (at % GUEST_PAGE) as usize;
+            let take = (GUEST_PAGE as usize - in_page).min(out.len() - done);
+            let dst = &mut out[done..done + take];
+            if self.state(page) == DIRTY {
+                // SAFETY: a dirty page is mapped read-write in the window.
+                let src = unsafe { std::slice::from_raw_parts(self.base.add(at as usize), take) };
+                dst.copy_from_slice(src);
+            } else {
+                let m = self.space.mapping_of(page).expect("checked readable");
+                match m.cap.page_slot(page - m.start_page) {
+                    PageSlot::Loaded(bytes) => dst.copy_from_slice(&bytes.bytes()[in_page..in_page + take]),
+                    PageSlot::Empty | PageSlot::Missing(_) => dst.fill(0),
+                }
+            }
+            done += take;
+        }
+    }
+
+    /// Writes `data` at `addr` (known writable) through the window,
+    /// copying pages on first write.
+    pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
+        let first = addr / GUEST_PAGE;
+        let last = (addr + (data.len() as u32).max(1) - 1) / GUEST_PAGE;
+        for page in first..=last {
+            if self.state(page) != DIRTY {
+                self.refill();
+                self.cow(page).expect("mapping a private frame into the window failed");
+            }
+        }
+        // SAFETY: every page of the range is now mapped read-write.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };
+    }
+}
+
+/// Whether page source `next` continues the run that starts with `first`
+/// after `n` pages (same kind; frames at consecutive offsets of one file).
+fn continues(first: Option<Option<(i32, u64)>>, next: Option<Option<(i32, u64)>>, n: u32) -> bool {
+    match (first, next) {
+        (Some(None), Some(None)) => true,
+        (Some(Some((fd, off))), Some(Some((fd2, off2)))) => fd == fd2 && off2 == off + u64::from(n) * FRAME_SIZE as u64,
+        _ => false,
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        self.reset();
+        self.dirty.clear();
+        if let Some(window) = self.window.take() {
+            window.release();
+        }
+    }
+}

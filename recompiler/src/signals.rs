@@ -142,7 +142,8 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
         redirect(CODE_FAULT);
         return true;
     }
-    let (first, last) = (addr / GUEST_PAGE, (addr + len - 1) / GUEST_PAGE);
+    let last = ((u64::from(addr) + u64::from(len) - 1) / u64::from(GUEST_PAGE)) as u32;
+    let first = addr / GUEST_PAGE;
     match pager.prepare(first, last, access.write) {
         Ok(()) => {}
         Err(PrepareError::NeedFrames) => {

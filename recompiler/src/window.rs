@@ -407,7 +407,7 @@ impl Pager {
     /// copying pages on first write.
     pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
         let first = addr / GUEST_PAGE;
-        let last = (addr + (data.len() as u32).max(1) - 1) / GUEST_PAGE;
+        let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
         for page in first..=last {
             if self.state(page) != DIRTY {
                 self.refill();

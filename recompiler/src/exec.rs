@@ -1,12 +1,12 @@
 //! Running an instance: [`JitInstance`] and the run loop.
 
+use crate::JitError;
 use crate::codegen::ExitKind;
 use crate::ctx::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, VmCtx};
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
 use crate::signals::{self, CODE_HOST_ERROR};
 use crate::window::{Pager, Window};
-use crate::JitError;
 use javm_cap::program::GasModel;
 use javm_cap::space::AddressSpace;
 use javm_cap::vm::{Exit, NUM_REGS, VmState};

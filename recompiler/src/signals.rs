@@ -80,7 +80,11 @@ pub(crate) fn install() -> io::Result<()> {
 ///
 /// `inner` must point to a live instance whose context is fully set up for
 /// entry, and no reference to it may be used until this returns.
-pub(crate) unsafe fn run_guest(inner: *mut Inner, enter: unsafe extern "sysv64" fn(*mut u8) -> u32, base: *mut u8) -> u32 {
+pub(crate) unsafe fn run_guest(
+    inner: *mut Inner,
+    enter: unsafe extern "sysv64" fn(*mut u8) -> u32,
+    base: *mut u8,
+) -> u32 {
     let previous = CURRENT.replace(inner);
     // SAFETY: the caller guarantees the context is ready; the trampoline
     // preserves the callee-saved registers and the stack.

@@ -241,7 +241,9 @@ impl Pager {
         match mapping.cap.page_slot(page - mapping.start_page) {
             // SAFETY: both are distinct 4 KiB frames; the source is alive in
             // the cap and nobody writes it while the guest runs.
-            PageSlot::Loaded(bytes) => unsafe { std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE) },
+            PageSlot::Loaded(bytes) => unsafe {
+                std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE)
+            },
             // SAFETY: `dst` is a whole frame this pager owns.
             PageSlot::Empty | PageSlot::Missing(_) => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
         }

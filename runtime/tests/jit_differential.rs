@@ -9,11 +9,11 @@
 //! gas models, on the BMI and on the baseline code paths.
 
 use javm::interp::{self, InterpCode, Stop};
+use javm_cap::DataCap;
 use javm_cap::page::PageSlot;
 use javm_cap::program::{CodeBlob, GasModel, Opcode, OperandClass, Profile, Program};
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{Exit, GuestMemory, VmState};
-use javm_cap::DataCap;
 use javm_recompiler::{CompileOptions, CompiledModule, JitExit, JitInstance};
 use std::sync::Arc;
 
@@ -40,8 +40,22 @@ impl Rng {
 
 /// Addresses worth aiming at: page edges of each region of [`space`].
 const INTERESTING: [u64; 16] = [
-    0x10000, 0x10FFE, 0x11FFC, 0x12000, 0x1FFF9, 0x20000, 0x20FFD, 0x21FFE, 0x22FF8, 0x23FFC, 0x24000, 0xFFFF,
-    0x0, 0xFFFF_FFFC, 0xFEFE_0000, 0x2_0000_0100,
+    0x10000,
+    0x10FFE,
+    0x11FFC,
+    0x12000,
+    0x1FFF9,
+    0x20000,
+    0x20FFD,
+    0x21FFE,
+    0x22FF8,
+    0x23FFC,
+    0x24000,
+    0xFFFF,
+    0x0,
+    0xFFFF_FFFC,
+    0xFEFE_0000,
+    0x2_0000_0100,
 ];
 
 fn reg_value(rng: &mut Rng) -> u64 {
@@ -215,7 +229,13 @@ fn generate(rng: &mut Rng, profile: Profile) -> (CodeBlob, u32) {
     }
     let table_len = rng.below(6) as usize;
     let jump_table: Vec<u32> = (0..table_len)
-        .map(|_| if rng.chance(85) { pcs[rng.below(gens.len() as u64) as usize] as u32 } else { rng.below(pc as u64 + 3) as u32 })
+        .map(|_| {
+            if rng.chance(85) {
+                pcs[rng.below(gens.len() as u64) as usize] as u32
+            } else {
+                rng.below(pc as u64 + 3) as u32
+            }
+        })
         .collect();
     let entry = if rng.chance(80) { 0 } else { pcs[rng.below(gens.len() as u64) as usize] as u32 };
     (CodeBlob::from_parts(code, pcs[..gens.len()].iter().copied(), jump_table), entry)
@@ -373,7 +393,8 @@ impl Tally {
 fn differential(seed: u64, count: usize) -> Tally {
     let mut rng = Rng(seed | 1);
     let mut tally = Tally::default();
-    let models = [(Profile::P8, GasModel::Pipeline), (Profile::P7, GasModel::Block), (Profile::P7, GasModel::Instruction)];
+    let models =
+        [(Profile::P8, GasModel::Pipeline), (Profile::P7, GasModel::Block), (Profile::P7, GasModel::Instruction)];
     for n in 0..count {
         let (profile, model) = models[n % 3];
         let Some(c) = case(&mut rng, profile, model) else { continue };

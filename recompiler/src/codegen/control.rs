@@ -4,8 +4,8 @@ use super::regs::host;
 use super::{Compiler, ExitKind, emit};
 use crate::ctx;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
-use javm_cap::program::decoded::HALT_ADDRESS;
 use javm_cap::program::GasModel;
+use javm_cap::program::decoded::HALT_ADDRESS;
 
 /// A comparison, as branches and `set_*` instructions use it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,6 +16,10 @@
 //! anywhere: at a block start, after an `ecalli`, or at the faulting
 //! instruction after a page fault.
 
+// dynasm expands dynamic registers (`Rq(r)`) to `r.into()`, which clippy
+// flags when `r` is already a `u8`.
+#![allow(clippy::useless_conversion)]
+
 mod alu;
 mod bits;
 mod control;
@@ -163,9 +167,9 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
     }
     let mut body = Vec::with_capacity(n);
     let mut prologue = vec![u32::MAX; n];
-    for i in 0..n {
+    for (i, start) in prologue.iter_mut().enumerate() {
         if let Some(label) = c.prologues[i] {
-            prologue[i] = c.ops.offset().0 as u32;
+            *start = c.ops.offset().0 as u32;
             c.gas_prologue(i as u32, label);
         }
         body.push(c.ops.offset().0 as u32);

@@ -27,6 +27,9 @@ pub mod module;
 mod signals;
 pub mod window;
 
+#[cfg(test)]
+mod tests;
+
 pub use cpu::Features;
 pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;

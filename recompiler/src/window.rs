@@ -44,10 +44,11 @@ const HEADER_BYTES: usize = STATE_BYTES + 4096;
 const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
 /// Windows kept for reuse.
 const POOL_LIMIT: usize = 64;
-/// Pages mapped together on a read fault (a 64 KiB aligned group).
-const READ_GROUP: u32 = 16;
-/// Frames taken from the pool per refill of the copy-on-write stock.
-const STOCK: usize = 32;
+/// Pages mapped together on a fault (a 64 KiB aligned group).
+const GROUP: u32 = 16;
+/// Frames taken from the pool per refill of the stock (enough for several
+/// groups).
+const STOCK: usize = 64;
 
 /// Page state: nothing mapped.
 const NONE: u8 = 0;
@@ -150,9 +151,52 @@ pub(crate) struct Pager {
     stock: Vec<Frame>,
     /// Pages with a private frame mapped read-write, not yet in the caps.
     dirty: Vec<(u32, Frame)>,
-    /// Range of guest pages mapped since the last reset (`lo > hi`: none).
-    touched_lo: u32,
-    touched_hi: u32,
+    /// Page ranges mapped since the last reset.
+    touched: Touched,
+}
+
+/// A few page ranges `[lo, hi)` that cover every page mapped since the
+/// last reset. Fixed capacity (the fault handler cannot allocate): a page
+/// far from every range opens a new one, or, when all are used, widens the
+/// nearest.
+#[derive(Clone, Copy, Debug, Default)]
+struct Touched {
+    ranges: [(u32, u32); 8],
+    len: usize,
+}
+
+impl Touched {
+    /// Pages between two ranges below which they are merged.
+    const NEAR: u32 = 256;
+
+    fn add(&mut self, page: u32) {
+        let live = &mut self.ranges[..self.len];
+        let distance = |&(lo, hi): &(u32, u32)| {
+            if page < lo {
+                lo - page
+            } else if page >= hi {
+                page + 1 - hi
+            } else {
+                0
+            }
+        };
+        let nearest = live.iter().enumerate().min_by_key(|(_, r)| distance(r)).map(|(i, r)| (i, distance(r)));
+        match nearest {
+            Some((i, d)) if d <= Self::NEAR || self.len == self.ranges.len() => {
+                let (lo, hi) = &mut self.ranges[i];
+                *lo = (*lo).min(page);
+                *hi = (*hi).max(page + 1);
+            }
+            _ => {
+                self.ranges[self.len] = (page, page + 1);
+                self.len += 1;
+            }
+        }
+    }
+
+    fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges[..self.len]
+    }
 }
 
 /// What [`Pager::prepare`] could not do in the fault handler.
@@ -173,8 +217,7 @@ impl Pager {
             space,
             stock: Vec::new(),
             dirty: Vec::new(),
-            touched_lo: u32::MAX,
-            touched_hi: 0,
+            touched: Touched::default(),
         }
     }
 
@@ -196,8 +239,7 @@ impl Pager {
     fn set_state(&mut self, page: u32, state: u8) {
         // SAFETY: as in `state`; the table is writable.
         unsafe { *self.states.add(page as usize) = state };
-        self.touched_lo = self.touched_lo.min(page);
-        self.touched_hi = self.touched_hi.max(page);
+        self.touched.add(page);
     }
 
     /// Whether the guest may read (or, with `write`, write) `page`.
@@ -221,7 +263,12 @@ impl Pager {
     pub(crate) fn prepare(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
         for page in first..=last {
             let state = self.state(page);
-            if write && state != DIRTY {
+            if state == DIRTY {
+                continue;
+            }
+            if self.is_zero_writable(page) {
+                self.materialize_group(page)?;
+            } else if write {
                 if !self.can_cow() {
                     return Err(PrepareError::NeedFrames);
                 }
@@ -231,6 +278,62 @@ impl Pager {
             }
         }
         Ok(())
+    }
+
+    /// Whether `page` is writable and empty (all zeros, no frame yet).
+    fn is_zero_writable(&self, page: u32) -> bool {
+        self.space.mapping_of(page).is_some_and(|m| {
+            m.access == Access::Write && matches!(m.cap.page_slot(page - m.start_page), PageSlot::Empty)
+        })
+    }
+
+    /// Gives every empty writable page of `page`'s aligned group (within its
+    /// mapping) a zeroed stock frame, mapped read-write: zero pages are
+    /// mostly stack and heap, written soon after they are first touched, so
+    /// one fault serves the whole group.
+    fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
+        let mi = self.space.mapping_index(page).expect("a writable page is mapped");
+        let (start, end) = self.group(mi, page);
+        let wanted = (start..end).filter(|&q| self.state(q) != DIRTY && self.is_zero_writable(q)).count();
+        if self.stock.len() < wanted || self.dirty.capacity() - self.dirty.len() < wanted {
+            return Err(PrepareError::NeedFrames);
+        }
+        let mut q = start;
+        while q < end {
+            if self.state(q) == DIRTY || !self.is_zero_writable(q) {
+                q += 1;
+                continue;
+            }
+            // Take frames while pages and file offsets both stay consecutive.
+            let first = self.stock.pop().expect("counted above");
+            let (fd, offset) = (first.fd(), first.fd_offset());
+            self.dirty.push((q, first));
+            let mut n = 1;
+            while q + n < end && self.state(q + n) != DIRTY && self.is_zero_writable(q + n) {
+                let next = self.stock.last().expect("counted above");
+                if next.fd() != fd || next.fd_offset() != offset + u64::from(n) * FRAME_SIZE as u64 {
+                    break;
+                }
+                let frame = self.stock.pop().expect("checked above");
+                self.dirty.push((q + n, frame));
+                n += 1;
+            }
+            if !self.map_at(q, n, libc::PROT_READ | libc::PROT_WRITE, Some((fd, offset))) {
+                return Err(PrepareError::Map);
+            }
+            for p in q..q + n {
+                self.set_state(p, DIRTY);
+            }
+            q += n;
+        }
+        Ok(())
+    }
+
+    /// The aligned group of `page`, clipped to mapping `mi`.
+    fn group(&self, mi: usize, page: u32) -> (u32, u32) {
+        let m = &self.space.mappings()[mi];
+        let group = page & !(GROUP - 1);
+        (group.max(m.start_page), (group + GROUP).min(m.end_page()))
     }
 
     /// Copies `page` into a stock frame and maps that frame read-write.
@@ -260,21 +363,23 @@ impl Pager {
     /// mapping) that are not mapped yet, read-only.
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
-        let (start, end) = {
-            let m = &self.space.mappings()[mi];
-            let group = page & !(READ_GROUP - 1);
-            (group.max(m.start_page), (group + READ_GROUP).min(m.end_page()))
-        };
+        let (start, end) = self.group(mi, page);
+        let writable = self.space.mappings()[mi].access == Access::Write;
         let mut q = start;
         while q < end {
             let source = self.source(mi, q);
-            if self.state(q) != NONE || source.is_none() {
+            // Empty writable pages are left to `materialize_group`.
+            if self.state(q) != NONE || source.is_none() || (writable && source == Some(None)) {
                 q += 1;
                 continue;
             }
             // Extend the run while the next page continues it.
             let mut n = 1;
-            while q + n < end && self.state(q + n) == NONE && continues(source, self.source(mi, q + n), n) {
+            while q + n < end
+                && self.state(q + n) == NONE
+                && continues(source, self.source(mi, q + n), n)
+                && !(writable && source == Some(None))
+            {
                 n += 1;
             }
             if !self.map_at(q, n, libc::PROT_READ, source.flatten()) {
@@ -307,7 +412,7 @@ impl Pager {
         let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
         let len = n as usize * GUEST_PAGE as usize;
         let (flags, fd, offset) = match frame {
-            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED, fd, offset as libc::off_t),
+            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED | populate(prot), fd, offset as libc::off_t),
             None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0),
         };
         // SAFETY: MAP_FIXED over part of this window only (never outside
@@ -317,23 +422,23 @@ impl Pager {
         r != libc::MAP_FAILED
     }
 
-    /// Tops the frame stock up (host side).
+    /// Tops the stock of zeroed frames up (host side).
     pub(crate) fn refill(&mut self) {
-        if self.stock.len() >= STOCK / 2 {
+        if self.stock.len() >= STOCK / 2 && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
             return;
         }
         let pool = FramePool::global();
         let mut fresh: Vec<Frame> = Vec::with_capacity(STOCK);
         while self.stock.len() + fresh.len() < STOCK {
-            match pool.try_alloc() {
+            match pool.try_alloc_zeroed() {
                 Ok(frame) => fresh.push(frame),
                 Err(e) => panic!("frame allocation for copy-on-write failed: {e}"),
             }
         }
-        // Pop order = ascending file offsets, so pages written in order get
-        // consecutive frames (the kernel can merge their mappings).
-        fresh.reverse();
+        // Pop order = ascending file offsets, so neighbouring pages get
+        // consecutive frames: one mmap per run, and fewer kernel mappings.
         self.stock.extend(fresh);
+        self.stock.sort_unstable_by_key(|f| std::cmp::Reverse((f.fd(), f.fd_offset())));
         let want = self.dirty.len() + self.stock.len();
         self.dirty.reserve(want.saturating_sub(self.dirty.len()));
     }
@@ -341,29 +446,27 @@ impl Pager {
     /// Unmaps everything (all guest pages inaccessible again) and forgets
     /// the page states; dirty frames are left in `dirty`.
     fn reset(&mut self) {
-        if self.touched_lo > self.touched_hi {
-            return;
-        }
-        let (lo, hi) = (self.touched_lo as usize, self.touched_hi as usize + 1);
         let page = GUEST_PAGE as usize;
-        // SAFETY: replaces exactly the touched part of this window's guest
-        // range with a fresh inaccessible reservation.
-        unsafe {
-            libc::mmap(
-                self.base.add(lo * page).cast(),
-                (hi - lo) * page,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
-        // SAFETY: zaps (zero-fills) part of the state table, which is
-        // private anonymous memory of this window.
-        unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
-        self.touched_lo = u32::MAX;
-        self.touched_hi = 0;
+        for &(lo, hi) in self.touched.ranges() {
+            let (lo, hi) = (lo as usize, hi as usize);
+            // SAFETY: replaces exactly a touched part of this window's guest
+            // range with a fresh inaccessible reservation.
+            unsafe {
+                libc::mmap(
+                    self.base.add(lo * page).cast(),
+                    (hi - lo) * page,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
+            // SAFETY: zaps (zero-fills) part of the state table, which is
+            // private anonymous memory of this window.
+            unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
+        }
+        self.touched = Touched::default();
     }
 
     /// Resets the window and moves every dirty frame into its cap's overlay
@@ -410,15 +513,19 @@ impl Pager {
     pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
         let first = addr / GUEST_PAGE;
         let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
-        for page in first..=last {
-            if self.state(page) != DIRTY {
-                self.refill();
-                self.cow(page).expect("mapping a private frame into the window failed");
-            }
-        }
+        self.refill();
+        self.prepare(first, last, true).expect("mapping private frames into the window failed");
         // SAFETY: every page of the range is now mapped read-write.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };
     }
+}
+
+/// `MAP_POPULATE` for read-only mappings: their frames are resident, so
+/// filling the page tables at once is cheaper than a minor fault per page.
+/// Fresh read-write groups are left to fault in page by page, since most of
+/// a group is often never touched.
+fn populate(prot: i32) -> i32 {
+    if prot & libc::PROT_WRITE == 0 { libc::MAP_POPULATE } else { 0 }
 }
 
 /// Whether page source `next` continues the run that starts with `first`

@@ -210,10 +210,7 @@ fn instantiate_and_trivial_run() {
         let mut state = VmState { gas: 100, ..VmState::default() };
         assert_eq!(run_jit(&mut jit, &mut state), Exit::Panic);
     }
-    println!(
-        "instantiate + trivial run + drop (64 MiB image): {:.0} ns",
-        t.elapsed().as_nanos() as f64 / f64::from(n)
-    );
+    println!("instantiate + trivial run + drop (64 MiB image): {:.0} ns", t.elapsed().as_nanos() as f64 / f64::from(n));
 }
 
 fn rss_kib() -> u64 {

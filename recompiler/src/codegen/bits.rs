@@ -208,27 +208,28 @@ impl Compiler<'_> {
     /// `rD ← clz(rA)`: 64 (or 32) for zero.
     pub(super) fn clz(&mut self, d: u8, a: u8, wide: bool) {
         let (hd, ha) = (host(d), host(a));
+        let [zero, done] = [(); 2].map(|()| self.ops.new_dynamic_label());
         match (self.features.lzcnt, wide) {
             (true, true) => emit!(self.ops ; lzcnt Rq(hd), Rq(ha)),
             (true, false) => emit!(self.ops ; lzcnt Rd(hd), Rd(ha)),
             (false, true) => emit!(self.ops
                 ; bsr rcx, Rq(ha)
-                ; jz >zero
+                ; jz =>zero
                 ; xor ecx, 63
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov ecx, 64
-                ; done:
+                ; =>done
                 ; mov Rq(hd), rcx
             ),
             (false, false) => emit!(self.ops
                 ; bsr ecx, Rd(ha)
-                ; jz >zero
+                ; jz =>zero
                 ; xor ecx, 31
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov ecx, 32
-                ; done:
+                ; =>done
                 ; mov Rq(hd), rcx
             ),
         }
@@ -237,21 +238,22 @@ impl Compiler<'_> {
     /// `rD ← ctz(rA)`: 64 (or 32) for zero.
     pub(super) fn ctz(&mut self, d: u8, a: u8, wide: bool) {
         let (hd, ha) = (host(d), host(a));
+        let done = self.ops.new_dynamic_label();
         match (self.features.bmi1, wide) {
             (true, true) => emit!(self.ops ; tzcnt Rq(hd), Rq(ha)),
             (true, false) => emit!(self.ops ; tzcnt Rd(hd), Rd(ha)),
             (false, true) => emit!(self.ops
                 ; bsf rcx, Rq(ha)
-                ; jnz >done
+                ; jnz =>done
                 ; mov ecx, 64
-                ; done:
+                ; =>done
                 ; mov Rq(hd), rcx
             ),
             (false, false) => emit!(self.ops
                 ; bsf ecx, Rd(ha)
-                ; jnz >done
+                ; jnz =>done
                 ; mov ecx, 32
-                ; done:
+                ; =>done
                 ; mov Rq(hd), rcx
             ),
         }

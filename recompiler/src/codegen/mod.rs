@@ -146,7 +146,9 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
     if n >= (CODE_LIMIT as usize) {
         return Err(CompileError::TooLarge(format!("{n} instructions")));
     }
-    let mut ops = Assembler::new().map_err(|e| CompileError::Memory(e.to_string()))?;
+    // About 16 bytes of native code per guest code byte, reserved up front.
+    let capacity = 4096 + program.code().len() * 16;
+    let mut ops = Assembler::new_with_capacity(capacity).map_err(|e| CompileError::Memory(e.to_string()))?;
     let exit_label = ops.new_dynamic_label();
     let mut c = Compiler {
         ops,

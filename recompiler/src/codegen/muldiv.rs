@@ -54,116 +54,117 @@ impl Compiler<'_> {
     /// `rD ← rA ÷ rB` or `rA mod rB` with the spec's edge values.
     pub(super) fn divide(&mut self, kind: Div, d: u8, a: u8, b: u8, wide: bool) {
         self.rax_rdx_frame(a, b);
+        let [zero, done, negate, minus_one] = [(); 4].map(|()| self.ops.new_dynamic_label());
         match (kind, wide) {
             (Div::DivU, true) => emit!(self.ops
                 ; test rcx, rcx
-                ; jz >zero
+                ; jz =>zero
                 ; xor edx, edx
                 ; div rcx
                 ; mov rcx, rax
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov rcx, -1
-                ; done:
+                ; =>done
             ),
             (Div::RemU, true) => emit!(self.ops
                 ; test rcx, rcx
-                ; jz >zero
+                ; jz =>zero
                 ; xor edx, edx
                 ; div rcx
                 ; mov rcx, rdx
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov rcx, rax
-                ; done:
+                ; =>done
             ),
             (Div::DivS, true) => emit!(self.ops
                 ; test rcx, rcx
-                ; jz >zero
+                ; jz =>zero
                 ; cmp rcx, -1
-                ; je >negate
+                ; je =>negate
                 ; cqo
                 ; idiv rcx
                 ; mov rcx, rax
-                ; jmp >done
-                ; negate:
+                ; jmp =>done
+                ; =>negate
                 ; neg rax
                 ; mov rcx, rax
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov rcx, -1
-                ; done:
+                ; =>done
             ),
             (Div::RemS, true) => emit!(self.ops
                 ; test rcx, rcx
-                ; jz >zero
+                ; jz =>zero
                 ; cmp rcx, -1
-                ; je >minus_one
+                ; je =>minus_one
                 ; cqo
                 ; idiv rcx
                 ; mov rcx, rdx
-                ; jmp >done
-                ; minus_one:
+                ; jmp =>done
+                ; =>minus_one
                 ; xor ecx, ecx
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov rcx, rax
-                ; done:
+                ; =>done
             ),
             (Div::DivU, false) => emit!(self.ops
                 ; test ecx, ecx
-                ; jz >zero
+                ; jz =>zero
                 ; xor edx, edx
                 ; div ecx
                 ; movsxd rcx, eax
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov rcx, -1
-                ; done:
+                ; =>done
             ),
             (Div::RemU, false) => emit!(self.ops
                 ; test ecx, ecx
-                ; jz >zero
+                ; jz =>zero
                 ; xor edx, edx
                 ; div ecx
                 ; movsxd rcx, edx
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; movsxd rcx, eax
-                ; done:
+                ; =>done
             ),
             (Div::DivS, false) => emit!(self.ops
                 ; test ecx, ecx
-                ; jz >zero
+                ; jz =>zero
                 ; cmp ecx, -1
-                ; je >negate
+                ; je =>negate
                 ; cdq
                 ; idiv ecx
                 ; movsxd rcx, eax
-                ; jmp >done
-                ; negate:
+                ; jmp =>done
+                ; =>negate
                 ; neg eax
                 ; movsxd rcx, eax
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; mov rcx, -1
-                ; done:
+                ; =>done
             ),
             (Div::RemS, false) => emit!(self.ops
                 ; test ecx, ecx
-                ; jz >zero
+                ; jz =>zero
                 ; cmp ecx, -1
-                ; je >minus_one
+                ; je =>minus_one
                 ; cdq
                 ; idiv ecx
                 ; movsxd rcx, edx
-                ; jmp >done
-                ; minus_one:
+                ; jmp =>done
+                ; =>minus_one
                 ; xor ecx, ecx
-                ; jmp >done
-                ; zero:
+                ; jmp =>done
+                ; =>zero
                 ; movsxd rcx, eax
-                ; done:
+                ; =>done
             ),
         }
         self.rax_rdx_unframe(d);

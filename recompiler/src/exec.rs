@@ -5,7 +5,7 @@ use crate::codegen::ExitKind;
 use crate::ctx::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, VmCtx};
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
-use crate::signals::{self, CODE_HOST_ERROR};
+use crate::signals::{self, CODE_REMAP};
 use crate::window::{Pager, Window};
 use javm_cap::program::GasModel;
 use javm_cap::space::AddressSpace;
@@ -105,17 +105,31 @@ impl JitInstance {
             (*ctx).entry = module.entry_addr(index);
         }
         let enter = module.enter_fn();
+        let mut remapped = false;
         let code = loop {
             // SAFETY: the context is set up for entry; `inner` stays live.
             let code = unsafe { signals::run_guest(inner, enter, base) };
-            if code != CODE_REFILL {
-                break code;
-            }
             // SAFETY: the guest is stopped; we are the only user of `inner`.
-            unsafe {
-                (*inner).pager.refill();
-                (*ctx).entry = (*ctx).resume_rip;
+            let pager = unsafe { &mut (*inner).pager };
+            match code {
+                CODE_REFILL => pager.refill(),
+                CODE_REMAP => {
+                    // Out of kernel mappings: drop every mapping of this
+                    // window (the guest's writes move into the caps) and map
+                    // again on demand. Failing again before anything could be
+                    // mapped means the host itself is out of memory.
+                    assert!(
+                        !remapped || pager.made_progress(),
+                        "the recompiler cannot map guest memory (out of memory)"
+                    );
+                    remapped = true;
+                    pager.sync();
+                    pager.refill();
+                }
+                _ => break code,
             }
+            // SAFETY: as above; resume the interrupted access.
+            unsafe { (*ctx).entry = (*ctx).resume_rip };
         };
         // SAFETY: the guest has stopped; the context holds its state.
         let ctx: &VmCtx = unsafe { &*ctx };
@@ -132,7 +146,6 @@ impl JitInstance {
                 (ctx.exit_index, JitExit::Exit(exit), false, true)
             }
             CODE_DYN_PANIC => (ctx.exit_index, JitExit::Exit(Exit::Panic), true, true),
-            CODE_HOST_ERROR => panic!("the recompiler could not map guest memory (out of memory or mappings)"),
             site => {
                 let site = module.exits[site as usize];
                 match site.kind {

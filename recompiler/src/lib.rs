@@ -18,6 +18,7 @@
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("javm-recompiler supports x86-64 Linux only");
 
+mod code;
 pub mod codegen;
 mod cpu;
 mod ctx;

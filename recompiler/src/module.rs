@@ -1,10 +1,10 @@
 //! [`CompiledModule`]: a program's native code and the tables that connect
 //! it to the guest program.
 
+use crate::code::CodeMemory;
 use crate::codegen::{self, ExitSite, MemAccess, Output};
 use crate::cpu::Features;
 use crate::{CompileError, CompileOptions};
-use dynasmrt::{AssemblyOffset, ExecutableBuffer};
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 /// A program compiled to x86-64. Shareable between threads and instances.
 pub struct CompiledModule {
     program: Arc<Program>,
-    code: ExecutableBuffer,
+    code: CodeMemory,
     features: Features,
     enter: usize,
     exit: usize,
@@ -49,9 +49,10 @@ impl CompiledModule {
     pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
         let features = options.features();
         let run_end = codegen::run_ends(&program);
-        let Output { buffer, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses } =
+        let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses } =
             codegen::compile(&program, &run_end, features)?;
-        let base = buffer.ptr(AssemblyOffset(0)) as u64;
+        let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
+        let base = code.addr() as u64;
         let jump_table = program
             .jump_targets()
             .iter()
@@ -59,7 +60,7 @@ impl CompiledModule {
             .collect();
         Ok(CompiledModule {
             program,
-            code: buffer,
+            code,
             features,
             enter,
             exit,
@@ -85,16 +86,16 @@ impl CompiledModule {
 
     /// Bytes of native code (trampolines, instructions and stubs).
     pub fn code_size(&self) -> usize {
-        self.code.len()
+        self.code.bytes().len()
     }
 
     pub(crate) fn code_base(&self) -> usize {
-        self.code.ptr(AssemblyOffset(0)) as usize
+        self.code.addr()
     }
 
     /// The entry trampoline.
     pub(crate) fn enter_fn(&self) -> unsafe extern "sysv64" fn(*mut u8) -> u32 {
-        let ptr = self.code.ptr(AssemblyOffset(self.enter));
+        let ptr = (self.code_base() + self.enter) as *const u8;
         // SAFETY: the trampoline at `enter` follows the sysv64 convention
         // with this signature (see `codegen::trampoline`).
         unsafe { std::mem::transmute::<*const u8, unsafe extern "sysv64" fn(*mut u8) -> u32>(ptr) }
@@ -125,7 +126,7 @@ impl CompiledModule {
     /// its native code (Intel syntax), then the out-of-line stubs.
     pub fn native_disasm(&self) -> String {
         let mut out = String::new();
-        let code: &[u8] = &self.code;
+        let code: &[u8] = self.code.bytes();
         let ins = self.program.instructions();
         let _ = writeln!(out, "; trampolines");
         self.disasm_range(&mut out, 0, self.first_code_offset(), code);

@@ -30,9 +30,9 @@ use std::mem::MaybeUninit;
 use std::ptr::null_mut;
 use std::sync::OnceLock;
 
-/// Exit code: the fault handler could not map a page (the host is out of
-/// memory or address-space mappings).
-pub(crate) const CODE_HOST_ERROR: u32 = u32::MAX - 3;
+/// Exit code: the fault handler could not map a page (out of memory or of
+/// kernel mappings); the host resets the window and resumes.
+pub(crate) const CODE_REMAP: u32 = u32::MAX - 3;
 
 thread_local! {
     /// The instance whose generated code runs on this thread, or null.
@@ -148,18 +148,19 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
     }
     let last = ((u64::from(addr) + u64::from(len) - 1) / u64::from(GUEST_PAGE)) as u32;
     let first = addr / GUEST_PAGE;
-    match pager.prepare(first, last, access.write) {
-        Ok(()) => {}
-        Err(PrepareError::NeedFrames) => {
-            // SAFETY: as above.
-            unsafe {
-                (*ctx).resume_rip = rip as u64;
-                (*ctx).rcx = saved_rcx;
-            }
-            redirect(CODE_REFILL);
-        }
-        Err(PrepareError::Map) => redirect(CODE_HOST_ERROR),
+    let code = match pager.prepare(first, last, access.write) {
+        Ok(()) => return true,
+        Err(PrepareError::NeedFrames) => CODE_REFILL,
+        Err(PrepareError::Map) => CODE_REMAP,
+    };
+    // Leave to the host, which fixes what the handler cannot and resumes
+    // the access where it stopped.
+    // SAFETY: as above.
+    unsafe {
+        (*ctx).resume_rip = rip as u64;
+        (*ctx).rcx = saved_rcx;
     }
+    redirect(code);
     true
 }
 

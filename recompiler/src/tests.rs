@@ -248,3 +248,36 @@ fn dynamic_jumps_follow_the_table() {
         assert_eq!((state.pc, state.regs[2]), (pc, r2), "address {a:#x}");
     }
 }
+
+#[test]
+fn running_out_of_kernel_mappings_resets_the_window_and_resumes() {
+    // store_ind_u64 [r1 + 0], r2; load_ind_u64 r3, [r4 + 0]
+    let p = program(&[(Opcode::StoreIndU64, &[0x12]), (Opcode::LoadIndU64, &[0x43])], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x20008;
+    regs[2] = 77;
+    regs[4] = 0x30000;
+    let mut state = VmState { regs, gas: 100, ..VmState::default() };
+    // The store's mapping fails once: the window is reset and the store
+    // retried; then the load's mapping fails too.
+    crate::window::tests::fail_next_maps(1);
+    let first = run(&mut jit, &mut state);
+    assert_eq!(first, Exit::Panic);
+    assert_eq!(state.regs[3], 0x0807_0605_0403_0201);
+    let mut out = [0u8; 8];
+    jit.memory().read_bytes(0x20008, &mut out).unwrap();
+    assert_eq!(u64::from_le_bytes(out), 77);
+}
+
+#[test]
+#[should_panic(expected = "cannot map guest memory")]
+fn a_window_that_cannot_map_anything_is_a_host_error() {
+    let p = program(&[(Opcode::StoreIndU64, &[0x12])], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x20008;
+    let mut state = VmState { regs, gas: 100, ..VmState::default() };
+    crate::window::tests::fail_next_maps(u32::MAX);
+    run(&mut jit, &mut state);
+}

@@ -46,6 +46,8 @@ const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
 const POOL_LIMIT: usize = 64;
 /// Pages mapped together on a fault (a 64 KiB aligned group).
 const GROUP: u32 = 16;
+/// Most `mmap`s a group is mapped with straight from its frames.
+const MAX_SHARED_RUNS: u32 = 4;
 /// Frames taken from the pool per refill of the stock (enough for several
 /// groups).
 const STOCK: usize = 64;
@@ -56,6 +58,9 @@ const NONE: u8 = 0;
 const MAPPED: u8 = 1;
 /// Page state: a private frame mapped read-write.
 const DIRTY: u8 = 2;
+
+/// A frame's place in the memory file: `(fd, offset)`.
+type FrameRef = (i32, u64);
 
 /// One reserved guest window (see the module docs).
 pub struct Window {
@@ -153,6 +158,8 @@ pub(crate) struct Pager {
     dirty: Vec<(u32, Frame)>,
     /// Page ranges mapped since the last reset.
     touched: Touched,
+    /// Whether an `mmap` succeeded since the last reset.
+    progress: bool,
 }
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
@@ -204,7 +211,8 @@ impl Touched {
 pub(crate) enum PrepareError {
     /// The frame stock is empty: refill on the host side and retry.
     NeedFrames,
-    /// `mmap` failed.
+    /// `mmap` failed (out of memory, or of kernel mappings): the host
+    /// resets the window to free its mappings and retries.
     Map,
 }
 
@@ -218,6 +226,7 @@ impl Pager {
             stock: Vec::new(),
             dirty: Vec::new(),
             touched: Touched::default(),
+            progress: false,
         }
     }
 
@@ -360,43 +369,93 @@ impl Pager {
     }
 
     /// Maps the readable pages of `page`'s aligned group (within its
-    /// mapping) that are not mapped yet, read-only.
+    /// mapping) that are not mapped yet, read-only: straight from their
+    /// frames when that takes few `mmap`s, else (frames scattered over the
+    /// frame file, which would cost one kernel mapping per page) as a
+    /// private copy, so a window never needs more than a few mappings per
+    /// group.
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
         let (start, end) = self.group(mi, page);
-        let writable = self.space.mappings()[mi].access == Access::Write;
+        let mut runs = 0;
         let mut q = start;
-        while q < end {
-            let source = self.source(mi, q);
-            // Empty writable pages are left to `materialize_group`.
-            if self.state(q) != NONE || source.is_none() || (writable && source == Some(None)) {
-                q += 1;
-                continue;
-            }
-            // Extend the run while the next page continues it.
-            let mut n = 1;
-            while q + n < end
-                && self.state(q + n) == NONE
-                && continues(source, self.source(mi, q + n), n)
-                && !(writable && source == Some(None))
-            {
-                n += 1;
-            }
-            if !self.map_at(q, n, libc::PROT_READ, source.flatten()) {
+        while let Some((first, n, _)) = self.next_run(mi, q, end, true) {
+            runs += 1;
+            q = first + n;
+        }
+        let share = runs <= MAX_SHARED_RUNS;
+        let mut q = start;
+        while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
+            let ok = if share { self.map_at(first, n, libc::PROT_READ, source) } else { self.map_copy(mi, first, n) };
+            if !ok {
                 return Err(PrepareError::Map);
             }
-            for p in q..q + n {
+            for p in first..first + n {
                 self.set_state(p, MAPPED);
             }
-            q += n;
+            q = first + n;
         }
         Ok(())
+    }
+
+    /// The next run of pages at or after `q` (below `end`) that
+    /// [`Self::map_group`] maps: not mapped yet, not missing, and not empty
+    /// writable pages (those are left to `materialize_group`). With
+    /// `by_frame`, a run also has one source: zeros, or frames at consecutive
+    /// offsets of one file. Returns `(first page, pages, source of the first)`.
+    fn next_run(&self, mi: usize, mut q: u32, end: u32, by_frame: bool) -> Option<(u32, u32, Option<FrameRef>)> {
+        let writable = self.space.mappings()[mi].access == Access::Write;
+        let eligible = |q: u32| {
+            let source = self.source(mi, q);
+            (self.state(q) == NONE && source.is_some() && !(writable && source == Some(None))).then_some(source)
+        };
+        while q < end {
+            let Some(source) = eligible(q) else {
+                q += 1;
+                continue;
+            };
+            let mut n = 1;
+            while q + n < end {
+                match eligible(q + n) {
+                    Some(next) if !by_frame || continues(source, next, n) => n += 1,
+                    _ => break,
+                }
+            }
+            return Some((q, n, source.flatten()));
+        }
+        None
+    }
+
+    /// Maps a private read-only copy of pages `first..first + n` of mapping
+    /// `mi` (one anonymous mapping, whatever their frames).
+    fn map_copy(&mut self, mi: usize, first: u32, n: u32) -> bool {
+        if !self.map_at(first, n, libc::PROT_READ | libc::PROT_WRITE, None) {
+            return false;
+        }
+        let m = &self.space.mappings()[mi];
+        for q in first..first + n {
+            if let PageSlot::Loaded(bytes) = m.cap.page_slot(q - m.start_page) {
+                // SAFETY: the page was just mapped read-write in this window;
+                // the source frame is alive in the cap.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        bytes.bytes().as_ptr(),
+                        self.base.add(q as usize * GUEST_PAGE as usize),
+                        FRAME_SIZE,
+                    )
+                };
+            }
+        }
+        // SAFETY: guest pages lie inside this window's reservation.
+        let at = unsafe { self.base.add(first as usize * GUEST_PAGE as usize) };
+        // SAFETY: changing the protection of pages this window just mapped.
+        unsafe { libc::mprotect(at.cast(), n as usize * GUEST_PAGE as usize, libc::PROT_READ) == 0 }
     }
 
     /// How page `q` of mapping `mi` is backed: `None` if it has no bytes
     /// (missing), `Some(None)` for zeros, `Some(Some((fd, offset)))` for a
     /// frame.
-    fn source(&self, mi: usize, q: u32) -> Option<Option<(i32, u64)>> {
+    fn source(&self, mi: usize, q: u32) -> Option<Option<FrameRef>> {
         let m = &self.space.mappings()[mi];
         match m.cap.page_slot(q - m.start_page) {
             PageSlot::Empty => Some(None),
@@ -407,7 +466,11 @@ impl Pager {
 
     /// `mmap` `n` pages at guest page `page` with `prot`, from a frame run
     /// or anonymous zeros.
-    fn map_at(&self, page: u32, n: u32, prot: i32, frame: Option<(i32, u64)>) -> bool {
+    fn map_at(&mut self, page: u32, n: u32, prot: i32, frame: Option<FrameRef>) -> bool {
+        // Recorded before the call: should a failed MAP_FIXED leave a hole,
+        // the next reset covers it with the inaccessible reservation again.
+        self.touched.add(page);
+        self.touched.add(page + n - 1);
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
         let len = n as usize * GUEST_PAGE as usize;
@@ -419,6 +482,9 @@ impl Pager {
         // it); frames stay alive while mapped (held by the caps, or by
         // `dirty` until the window is reset).
         let r = unsafe { libc::mmap(at.cast(), len, prot, flags, fd, offset) };
+        #[cfg(test)]
+        let r = if tests::fail_this_map() { libc::MAP_FAILED } else { r };
+        self.progress |= r != libc::MAP_FAILED;
         r != libc::MAP_FAILED
     }
 
@@ -467,6 +533,12 @@ impl Pager {
             unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
         }
         self.touched = Touched::default();
+        self.progress = false;
+    }
+
+    /// Whether a mapping succeeded since the window was last reset.
+    pub(crate) fn made_progress(&self) -> bool {
+        self.progress
     }
 
     /// Resets the window and moves every dirty frame into its cap's overlay
@@ -514,7 +586,12 @@ impl Pager {
         let first = addr / GUEST_PAGE;
         let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
         self.refill();
-        self.prepare(first, last, true).expect("mapping private frames into the window failed");
+        if self.prepare(first, last, true).is_err() {
+            // Out of kernel mappings: start over with an empty window.
+            self.sync();
+            self.refill();
+            self.prepare(first, last, true).expect("mapping private frames into an empty window failed");
+        }
         // SAFETY: every page of the range is now mapped read-write.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };
     }
@@ -530,7 +607,7 @@ fn populate(prot: i32) -> i32 {
 
 /// Whether page source `next` continues the run that starts with `first`
 /// after `n` pages (same kind; frames at consecutive offsets of one file).
-fn continues(first: Option<Option<(i32, u64)>>, next: Option<Option<(i32, u64)>>, n: u32) -> bool {
+fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n: u32) -> bool {
     match (first, next) {
         (Some(None), Some(None)) => true,
         (Some(Some((fd, off))), Some(Some((fd2, off2)))) => fd == fd2 && off2 == off + u64::from(n) * FRAME_SIZE as u64,
@@ -545,5 +622,26 @@ impl Drop for Pager {
         if let Some(window) = self.window.take() {
             window.release();
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Guest-window `mmap`s on this thread still to fail on purpose.
+        static FAIL_MAPS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Makes the next `n` window mappings on this thread fail.
+    pub(crate) fn fail_next_maps(n: u32) {
+        FAIL_MAPS.set(n);
+    }
+
+    pub(super) fn fail_this_map() -> bool {
+        let n = FAIL_MAPS.get();
+        FAIL_MAPS.set(n.saturating_sub(1));
+        n > 0
     }
 }

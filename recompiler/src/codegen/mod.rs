@@ -30,8 +30,9 @@ mod trampoline;
 
 use crate::cpu::Features;
 use crate::{CompileError, ctx};
-use dynasmrt::x64::Assembler;
-use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, ExecutableBuffer};
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{GasModel, Opcode, Program};
 
 /// Emits x86-64 with dynasm; every use goes through this so the
@@ -96,7 +97,8 @@ struct Stub {
 
 /// Everything compilation produces.
 pub(crate) struct Output {
-    pub buffer: ExecutableBuffer,
+    /// Position-independent machine code (only relative jumps inside it).
+    pub code: Vec<u8>,
     pub enter: usize,
     pub exit: usize,
     pub dyn_panic: usize,
@@ -113,7 +115,7 @@ pub(crate) struct Output {
 
 /// The single-pass compiler state.
 pub(crate) struct Compiler<'p> {
-    ops: Assembler,
+    ops: VecAssembler<X64Relocation>,
     features: Features,
     program: &'p Program,
     run_end: &'p [u32],
@@ -124,6 +126,18 @@ pub(crate) struct Compiler<'p> {
     exit_label: DynamicLabel,
 }
 
+/// [`Opcode::is_terminator`] as a table (the call does not inline across
+/// crates and shows up in compile profiles).
+const TERMINATOR: [bool; OPCODE_COUNT] = {
+    let mut table = [false; OPCODE_COUNT];
+    let mut i = 0;
+    while i < OPCODE_COUNT {
+        table[Opcode::ALL[i] as usize] = Opcode::ALL[i].is_terminator();
+        i += 1;
+    }
+    table
+};
+
 /// For each instruction, the index one past the first terminator at or
 /// after it (how far the instruction gas model pre-pays).
 pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
@@ -131,7 +145,7 @@ pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
     let mut out = vec![0u32; ins.len()];
     let mut end = ins.len() as u32;
     for i in (0..ins.len()).rev() {
-        if ins[i].opcode.is_terminator() {
+        if TERMINATOR[ins[i].opcode as usize] {
             end = i as u32 + 1;
         }
         out[i] = end;
@@ -141,14 +155,13 @@ pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
 
 /// Compiles `program` (see the module docs for the layout).
 pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) -> Result<Output, CompileError> {
-    let instructions = program.instructions();
-    let n = instructions.len();
+    let n = program.instructions().len();
     if n >= (CODE_LIMIT as usize) {
         return Err(CompileError::TooLarge(format!("{n} instructions")));
     }
     // About 16 bytes of native code per guest code byte, reserved up front.
     let capacity = 4096 + program.code().len() * 16;
-    let mut ops = Assembler::new_with_capacity(capacity).map_err(|e| CompileError::Memory(e.to_string()))?;
+    let mut ops = VecAssembler::new_with_capacity(0, capacity, 0, 0, n * 2, 0, n * 2);
     let exit_label = ops.new_dynamic_label();
     let mut c = Compiler {
         ops,
@@ -163,7 +176,8 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
     };
     let (enter, exit, dyn_panic) = c.trampolines();
     for i in 0..n {
-        if i == 0 || instructions[i - 1].opcode.is_terminator() {
+        // Instruction i − 1 is a terminator exactly when its run ends at i.
+        if i == 0 || run_end[i - 1] as usize == i {
             c.prologues[i] = Some(c.ops.new_dynamic_label());
         }
     }
@@ -183,8 +197,8 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
     if ops.offset().0 >= CODE_LIMIT as usize {
         return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
     }
-    let buffer = ops.finalize().map_err(|_| CompileError::Memory("finalizing the code buffer failed".into()))?;
-    Ok(Output { buffer, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses })
+    let code = ops.finalize().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
+    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses })
 }
 
 /// Native offsets and exit-site numbers must stay below the special exit

@@ -31,6 +31,9 @@ pub(crate) struct VmCtx {
     pub exit_index: u32,
     /// A guest memory fault: 0 = panic, else `1 << 32 | page address`.
     pub fault: u64,
+    /// The pages an interrupted access needs (first, last, 1 for a write),
+    /// which the host prepares before resuming it.
+    pub pending: [u32; 3],
 }
 
 /// Distance from the context's start to the window base.

@@ -128,6 +128,12 @@ impl JitInstance {
                 }
                 _ => break code,
             }
+            // Prepare the interrupted access's pages here, so that resuming
+            // it does not fault again. A failure is left to the fault
+            // handler on resume, which exits again if it must.
+            // SAFETY: the context page is mapped and only this thread uses it.
+            let [first, last, write] = unsafe { (*ctx).pending };
+            let _ = pager.prepare(first, last, write != 0);
             // SAFETY: as above; resume the interrupted access.
             unsafe { (*ctx).entry = (*ctx).resume_rip };
         };

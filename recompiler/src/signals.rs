@@ -159,6 +159,7 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
     unsafe {
         (*ctx).resume_rip = rip as u64;
         (*ctx).rcx = saved_rcx;
+        (*ctx).pending = [first, last, u32::from(access.write)];
     }
     redirect(code);
     true

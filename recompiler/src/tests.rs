@@ -35,16 +35,18 @@ fn run(jit: &mut JitInstance, state: &mut VmState) -> Exit {
     }
 }
 
-/// `rD = op(rA = a, rB = b)` for a REG_REG_REG instruction, both paths.
-fn rrr(op: Opcode, a: u64, b: u64) -> u64 {
+/// Runs one instruction with operand bytes `operands` from registers
+/// `inputs` on both code paths; returns `r3` after it (both must agree).
+fn one(op: Opcode, operands: &[u8], inputs: &[(usize, u64)]) -> u64 {
     let results: Vec<u64> = [false, true]
         .into_iter()
         .map(|fallbacks| {
-            let p = program(&[(op, &[0x21, 3])], &[], GasModel::Pipeline);
+            let p = program(&[(op, operands)], &[], GasModel::Pipeline);
             let mut jit = instance(p, fallbacks, AddressSpace::new());
             let mut regs = [0; 13];
-            regs[1] = a;
-            regs[2] = b;
+            for &(r, v) in inputs {
+                regs[r] = v;
+            }
             let mut state = VmState { regs, gas: 1000, ..VmState::default() };
             assert_eq!(run(&mut jit, &mut state), Exit::Panic);
             state.regs[3]
@@ -54,22 +56,14 @@ fn rrr(op: Opcode, a: u64, b: u64) -> u64 {
     results[0]
 }
 
-/// `rD = op(rA = a)` for a REG_REG instruction, both paths.
+/// `rD = op(rA = a, rB = b)` for a REG_REG_REG instruction.
+fn rrr(op: Opcode, a: u64, b: u64) -> u64 {
+    one(op, &[0x21, 3], &[(1, a), (2, b)])
+}
+
+/// `rD = op(rA = a)` for a REG_REG instruction.
 fn rr(op: Opcode, a: u64) -> u64 {
-    let results: Vec<u64> = [false, true]
-        .into_iter()
-        .map(|fallbacks| {
-            let p = program(&[(op, &[0x13])], &[], GasModel::Pipeline);
-            let mut jit = instance(p, fallbacks, AddressSpace::new());
-            let mut regs = [0; 13];
-            regs[1] = a;
-            let mut state = VmState { regs, gas: 1000, ..VmState::default() };
-            assert_eq!(run(&mut jit, &mut state), Exit::Panic);
-            state.regs[3]
-        })
-        .collect();
-    assert_eq!(results[0], results[1], "{op} paths disagree");
-    results[0]
+    one(op, &[0x13], &[(1, a)])
 }
 
 #[test]

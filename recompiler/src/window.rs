@@ -160,6 +160,8 @@ pub(crate) struct Pager {
     touched: Touched,
     /// Whether an `mmap` succeeded since the last reset.
     progress: bool,
+    /// How often the stock was refilled.
+    refills: u32,
 }
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
@@ -227,6 +229,7 @@ impl Pager {
             dirty: Vec::new(),
             touched: Touched::default(),
             progress: false,
+            refills: 0,
         }
     }
 
@@ -488,14 +491,20 @@ impl Pager {
         r != libc::MAP_FAILED
     }
 
-    /// Tops the stock of zeroed frames up (host side).
+    /// Tops the stock of zeroed frames up (host side): one group's worth
+    /// the first time, then up to [`STOCK`], so a run that writes little
+    /// allocates little.
     pub(crate) fn refill(&mut self) {
-        if self.stock.len() >= STOCK / 2 && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
+        let target = if self.refills == 0 { GROUP as usize } else { STOCK };
+        // Every request the handler makes (one group at most) fits in what
+        // is left, or in what this adds.
+        if self.stock.len() >= GROUP as usize && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
             return;
         }
+        self.refills += 1;
         let pool = FramePool::global();
-        let mut fresh: Vec<Frame> = Vec::with_capacity(STOCK);
-        while self.stock.len() + fresh.len() < STOCK {
+        let mut fresh: Vec<Frame> = Vec::with_capacity(target);
+        while self.stock.len() + fresh.len() < target {
             match pool.try_alloc_zeroed() {
                 Ok(frame) => fresh.push(frame),
                 Err(e) => panic!("frame allocation for copy-on-write failed: {e}"),

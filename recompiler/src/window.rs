@@ -481,12 +481,14 @@ impl Pager {
             Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED | populate(prot), fd, offset as libc::off_t),
             None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0),
         };
+        #[cfg(test)]
+        if tests::fail_this_map() {
+            return false;
+        }
         // SAFETY: MAP_FIXED over part of this window only (never outside
         // it); frames stay alive while mapped (held by the caps, or by
         // `dirty` until the window is reset).
         let r = unsafe { libc::mmap(at.cast(), len, prot, flags, fd, offset) };
-        #[cfg(test)]
-        let r = if tests::fail_this_map() { libc::MAP_FAILED } else { r };
         self.progress |= r != libc::MAP_FAILED;
         r != libc::MAP_FAILED
     }

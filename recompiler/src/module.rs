@@ -153,15 +153,16 @@ impl CompiledModule {
         }
     }
 
+    /// Disassembles `code[start..end]`; addresses (and jump targets) are
+    /// offsets from the start of the module's code.
     fn disasm_range(&self, out: &mut String, start: usize, end: usize, code: &[u8]) {
-        let ip = (self.code_base() + start) as u64;
-        let mut decoder = Decoder::with_ip(64, &code[start..end], ip, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(64, &code[start..end], start as u64, DecoderOptions::NONE);
         let mut formatter = IntelFormatter::new();
         let mut text = String::new();
         for instruction in &mut decoder {
             text.clear();
             formatter.format(&instruction, &mut text);
-            let _ = writeln!(out, "        {:06x}  {text}", instruction.ip() - self.code_base() as u64);
+            let _ = writeln!(out, "        {:06x}  {text}", instruction.ip());
         }
     }
 }

@@ -61,8 +61,13 @@ impl Compiler<'_> {
         }
     }
 
-    /// `jump` (and the jump of `load_imm_jump`).
+    /// `jump` (and the jump of `load_imm_jump`); nothing when the target
+    /// block is the next one emitted.
     pub(super) fn jump(&mut self, i: u32) {
+        let ins = self.program.instructions()[i as usize];
+        if self.program.static_target(ins.target) == Some(i + 1) {
+            return;
+        }
         let target = self.target(i);
         emit!(self.ops ; jmp =>target);
     }

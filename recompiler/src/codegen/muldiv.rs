@@ -3,7 +3,7 @@
 //! context around the operation. Division by zero and `MIN / −1` are
 //! tested explicitly: x86 would raise #DE, the PVM defines results.
 
-use super::regs::host;
+use super::regs::{RDX, host};
 use super::{Compiler, emit};
 use crate::ctx;
 use dynasmrt::{DynasmApi, DynasmLabelApi};
@@ -172,6 +172,10 @@ impl Compiler<'_> {
 
     /// `rD ←` the high 64 bits of the 128-bit product.
     pub(super) fn mul_upper(&mut self, kind: Upper, d: u8, a: u8, b: u8) {
+        if self.features.bmi2 {
+            self.mul_upper_mulx(kind, d, a, b);
+            return;
+        }
         self.rax_rdx_frame(a, b);
         match kind {
             Upper::UnsignedUnsigned => emit!(self.ops ; mul rcx),
@@ -188,5 +192,47 @@ impl Compiler<'_> {
         }
         emit!(self.ops ; mov rcx, rdx);
         self.rax_rdx_unframe(d);
+    }
+}
+
+impl Compiler<'_> {
+    /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx` (saved
+    /// around it): the unsigned high half, minus `(A < 0 ? B : 0)` and, for
+    /// signed × signed, `(B < 0 ? A : 0)`, all mod 2^64.
+    fn mul_upper_mulx(&mut self, kind: Upper, d: u8, a: u8, b: u8) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if kind != Upper::UnsignedUnsigned {
+            emit!(self.ops
+                ; mov rcx, Rq(ha)
+                ; sar rcx, 63
+                ; and rcx, Rq(hb)
+                ; mov [r15 + S2], rcx
+            );
+        }
+        if kind == Upper::SignedSigned {
+            emit!(self.ops
+                ; mov rcx, Rq(hb)
+                ; sar rcx, 63
+                ; and rcx, Rq(ha)
+                ; add [r15 + S2], rcx
+            );
+        }
+        emit!(self.ops ; mov [r15 + S1], rdx);
+        if ha != RDX {
+            emit!(self.ops ; mov rdx, Rq(ha));
+        }
+        if hb == RDX && ha != RDX {
+            // rB's value now lives only in the save slot.
+            emit!(self.ops ; mulx rcx, rcx, QWORD [r15 + S1]);
+        } else {
+            emit!(self.ops ; mulx rcx, rcx, Rq(hb));
+        }
+        if kind != Upper::UnsignedUnsigned {
+            emit!(self.ops ; sub rcx, [r15 + S2]);
+        }
+        emit!(self.ops
+            ; mov rdx, [r15 + S1]
+            ; mov Rq(hd), rcx
+        );
     }
 }

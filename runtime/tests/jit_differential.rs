@@ -12,7 +12,7 @@ use javm::interp::{self, InterpCode, Stop};
 use javm_cap::DataCap;
 use javm_cap::page::PageSlot;
 use javm_cap::program::{CodeBlob, GasModel, Opcode, OperandClass, Profile, Program};
-use javm_cap::space::{Access, AddressSpace};
+use javm_cap::space::{Access, AddressSpace, Heap};
 use javm_cap::vm::{Exit, GuestMemory, VmState};
 use javm_recompiler::{CompileOptions, CompiledModule, JitExit, JitInstance};
 use std::sync::Arc;
@@ -71,7 +71,8 @@ fn reg_value(rng: &mut Rng) -> u64 {
 
 /// Memory: 0x10000..0x12000 read-only with data; 0x12000.. unmapped;
 /// 0x20000..0x24000 writable with data, its page 0x22000 missing (known only
-/// by hash); 0xFEFD0000.. a writable stack page.
+/// by hash), then room for the heap up to 0x40000; 0xFEFD0000.. a writable
+/// stack page.
 fn space(rng: &mut Rng) -> AddressSpace {
     let mut ro = vec![0u8; 0x2000];
     let mut rw = vec![0u8; 0x4000];
@@ -85,6 +86,8 @@ fn space(rng: &mut Rng) -> AddressSpace {
     rw_cap.insert_overlay_page(2, PageSlot::Missing([7; 32])).unwrap();
     space.map_cap(0x20, rw_cap, Access::Write).unwrap();
     space.map_zeroed(0xFEFD_0000, 0x1000, Access::Write).unwrap();
+    // P7 `sbrk` grows the heap right after the writable data.
+    space.set_heap(Some(Heap { top: 0x24000, limit: 0x40000 }));
     space
 }
 

@@ -1,16 +1,17 @@
 //! javm's x86-64 recompiler for PVM code.
 //!
-//! - [`codegen`] turns a [`Program`] into x86-64 in one pass per basic block,
+//! - `codegen` turns a [`Program`] into x86-64 in one pass per basic block,
 //!   with all 13 guest registers pinned in host registers and guest memory
 //!   addressed as `[window base + zero-extended 32-bit address]`.
-//! - [`module`] holds the result: the executable buffer and the tables that
+//! - `module` holds the result: the executable code and the tables that
 //!   map guest instructions to native code and back ([`CompiledModule`]).
-//! - [`window`] reserves the 4 GiB guest window of an instance and maps
+//! - `window` reserves the 4 GiB guest window of an instance and maps
 //!   DataCap frames into it on demand (read-only; copy-on-write on the first
 //!   store to a writable page).
-//! - [`signals`] turns hardware faults in generated code into lazy mapping,
+//! - `signals` turns hardware faults in generated code into lazy mapping,
 //!   copy-on-write, or exact guest page faults.
-//! - [`exec`] runs an instance ([`JitInstance`]) and exposes its memory.
+//! - `exec` runs an instance ([`JitInstance`]); `memory` exposes its guest
+//!   memory to the host ([`WindowMemory`]).
 //!
 //! Everything the recompiler cannot do fast it hands back to the runtime's
 //! interpreter ([`JitExit::Interpret`]); it never answers differently from it.
@@ -19,14 +20,14 @@
 compile_error!("javm-recompiler supports x86-64 Linux only");
 
 mod code;
-pub mod codegen;
+mod codegen;
 mod cpu;
 mod ctx;
-pub mod exec;
+mod exec;
 mod memory;
-pub mod module;
+mod module;
 mod signals;
-pub mod window;
+mod window;
 
 #[cfg(test)]
 mod tests;

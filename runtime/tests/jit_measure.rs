@@ -268,3 +268,15 @@ fn shared_frames_across_instances() {
     );
     drop(instances);
 }
+
+#[test]
+#[ignore]
+fn compile_fixed_cost() {
+    let program = Asm::default().op(Opcode::Trap, &[]).program();
+    let rounds = 20_000;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        CompiledModule::compile(program.clone(), &CompileOptions::default()).unwrap();
+    }
+    println!("compile + drop of a one-instruction program: {:?}", t.elapsed() / rounds);
+}

@@ -48,6 +48,11 @@ const POOL_LIMIT: usize = 64;
 const GROUP: u32 = 16;
 /// Most `mmap`s a group is mapped with straight from its frames.
 const MAX_SHARED_RUNS: u32 = 4;
+/// Page states cleared with a store rather than `madvise` up to this many
+/// pages (a system call costs more than clearing a few KiB).
+const STATE_CLEAR_LIMIT: usize = 1 << 14;
+/// Mappings up to this many pages are mapped whole on the first fault.
+const WARM_PAGES: u32 = 64;
 /// Frames taken from the pool per refill of the stock (enough for several
 /// groups).
 const STOCK: usize = 64;
@@ -162,6 +167,8 @@ pub(crate) struct Pager {
     progress: bool,
     /// How often the stock was refilled.
     refills: u32,
+    /// Whether small mappings were mapped since the last reset.
+    warm: bool,
 }
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
@@ -230,6 +237,7 @@ impl Pager {
             touched: Touched::default(),
             progress: false,
             refills: 0,
+            warm: false,
         }
     }
 
@@ -273,6 +281,9 @@ impl Pager {
     /// present in the window: mapped for a read, private and writable for a
     /// write. Async-signal-safe.
     pub(crate) fn prepare(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
+        if !self.warm {
+            self.warm_up()?;
+        }
         for page in first..=last {
             let state = self.state(page);
             if state == DIRTY {
@@ -372,21 +383,26 @@ impl Pager {
     }
 
     /// Maps the readable pages of `page`'s aligned group (within its
-    /// mapping) that are not mapped yet, read-only: straight from their
-    /// frames when that takes few `mmap`s, else (frames scattered over the
-    /// frame file, which would cost one kernel mapping per page) as a
-    /// private copy, so a window never needs more than a few mappings per
-    /// group.
+    /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
         let (start, end) = self.group(mi, page);
+        self.map_range(mi, start, end)
+    }
+
+    /// Maps the readable pages of `start..end` of mapping `mi` that are not
+    /// mapped yet, read-only: straight from their frames when that takes
+    /// few `mmap`s per group, else (frames scattered over the frame file,
+    /// which would cost one kernel mapping per page) as a private copy, so
+    /// a window never needs more than a few kernel mappings per group.
+    fn map_range(&mut self, mi: usize, start: u32, end: u32) -> Result<(), PrepareError> {
         let mut runs = 0;
         let mut q = start;
         while let Some((first, n, _)) = self.next_run(mi, q, end, true) {
             runs += 1;
             q = first + n;
         }
-        let share = runs <= MAX_SHARED_RUNS;
+        let share = runs <= MAX_SHARED_RUNS * (end - start).div_ceil(GROUP);
         let mut q = start;
         while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
             let ok = if share { self.map_at(first, n, libc::PROT_READ, source) } else { self.map_copy(mi, first, n) };
@@ -397,6 +413,23 @@ impl Pager {
                 self.set_state(p, MAPPED);
             }
             q = first + n;
+        }
+        Ok(())
+    }
+
+    /// On the first fault of a window, maps every small mapping's readable
+    /// pages at once: a program that touches memory at all usually reads
+    /// its data, arguments and stack soon, and one `mmap` per mapping is
+    /// cheaper than a fault per group. Runs that touch no memory pay
+    /// nothing.
+    fn warm_up(&mut self) -> Result<(), PrepareError> {
+        self.warm = true;
+        for mi in 0..self.space.mappings().len() {
+            let m = &self.space.mappings()[mi];
+            let (start, end) = (m.start_page, m.end_page());
+            if end - start <= WARM_PAGES {
+                self.map_range(mi, start, end)?;
+            }
         }
         Ok(())
     }
@@ -538,13 +571,19 @@ impl Pager {
                     0,
                 )
             };
-            let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
-            // SAFETY: zaps (zero-fills) part of the state table, which is
-            // private anonymous memory of this window.
-            unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
+            if hi - lo <= STATE_CLEAR_LIMIT {
+                // SAFETY: bytes `lo..hi` of the state table (one per page).
+                unsafe { std::ptr::write_bytes(self.states.add(lo), NONE, hi - lo) };
+            } else {
+                let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
+                // SAFETY: zaps (zero-fills) part of the state table, which is
+                // private anonymous memory of this window.
+                unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
+            }
         }
         self.touched = Touched::default();
         self.progress = false;
+        self.warm = false;
     }
 
     /// Whether a mapping succeeded since the window was last reset.

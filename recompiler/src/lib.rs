@@ -15,6 +15,10 @@
 //!
 //! Everything the recompiler cannot do fast it hands back to the runtime's
 //! interpreter ([`JitExit::Interpret`]); it never answers differently from it.
+//!
+//! Where the kernel allows `wrgsbase` ([`Features::fsgsbase`]), a thread
+//! that runs guest code has its GS base set to the instance's window and
+//! left there (x86-64 Linux user space does not use GS otherwise).
 
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("javm-recompiler supports x86-64 Linux only");

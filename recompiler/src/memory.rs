@@ -2,7 +2,6 @@
 //! interpreter fallback see it, backed by the same frames as the window.
 
 use crate::window::Pager;
-use javm_cap::space::Access;
 use javm_cap::vm::{GuestMemory, MemFault, find_fault};
 
 /// Guest memory of a [`crate::JitInstance`] with guest access rules: reads
@@ -20,6 +19,9 @@ impl<'a> WindowMemory<'a> {
 
 impl GuestMemory for WindowMemory<'_> {
     fn read_bytes(&mut self, addr: u32, out: &mut [u8]) -> Result<(), MemFault> {
+        if out.is_empty() {
+            return Ok(());
+        }
         if let Some(fault) = find_fault(addr, out.len() as u32, |p| self.pager.allows(p, false)) {
             return Err(fault);
         }
@@ -28,19 +30,19 @@ impl GuestMemory for WindowMemory<'_> {
     }
 
     fn write_bytes(&mut self, addr: u32, data: &[u8]) -> Result<(), MemFault> {
+        if data.is_empty() {
+            return Ok(());
+        }
         if let Some(fault) = find_fault(addr, data.len() as u32, |p| self.pager.allows(p, true)) {
             return Err(fault);
         }
-        if !data.is_empty() {
-            self.pager.copy_in(addr, data);
-        }
+        self.pager.copy_in(addr, data);
         Ok(())
     }
 
     fn sbrk(&mut self, size: u64) -> u64 {
         // Growing the heap only adds a fresh writable mapping where nothing
         // was mapped; pages already in the window are unaffected.
-        let _ = Access::Write;
         self.pager.space.grow_heap_by(size)
     }
 }

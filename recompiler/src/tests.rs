@@ -275,3 +275,21 @@ fn a_window_that_cannot_map_anything_is_a_host_error() {
     crate::window::tests::fail_next_maps(u32::MAX);
     run(&mut jit, &mut state);
 }
+
+#[test]
+fn modules_are_shareable_and_instances_movable() {
+    fn shareable<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shareable::<CompiledModule>();
+    movable::<JitInstance>();
+}
+
+#[test]
+fn empty_host_accesses_never_fault() {
+    let p = program(&[], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, AddressSpace::new());
+    assert_eq!(jit.memory().read_bytes(0, &mut []), Ok(()));
+    assert_eq!(jit.memory().write_bytes(0xFFFF_FFFF, &[]), Ok(()));
+    let mut byte = [0u8];
+    assert_eq!(jit.memory().read_bytes(0x20000, &mut byte), Err(javm_cap::vm::MemFault::PageFault(0x20000)));
+}

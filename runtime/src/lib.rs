@@ -7,6 +7,7 @@
 pub mod api;
 pub mod harness;
 pub mod interp;
+pub mod testing;
 
 pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module};
 pub use javm_cap::program::{GasModel, Profile};

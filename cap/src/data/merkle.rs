@@ -192,14 +192,8 @@ impl<'a> Shape<'a> {
         for (leaf, slot) in level.iter_mut().zip(slots) {
             *leaf = slot.root();
         }
-        let mut n = width;
-        while n > 1 {
-            n /= 2;
-            for i in 0..n {
-                level[i] = ssz::hash_pair(&level[2 * i], &level[2 * i + 1]);
-            }
-        }
-        Some(Arc::new(Node { hash: level[0], children: [None, None] }))
+        let hash = ssz::root_of_level(&mut level[..width]);
+        Some(Arc::new(Node { hash, children: [None, None] }))
     }
 }
 

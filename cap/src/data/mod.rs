@@ -379,7 +379,8 @@ impl DataCap {
     /// page `i` (a reference-count bump per page, no byte copy), for every
     /// page of `src` that falls inside this cap (the rest is dropped). The
     /// content equals copying `src`'s bytes there with [`DataCap::put_page`];
-    /// this cap's overlay, if any, still shadows the placed pages.
+    /// this cap's overlay, if any, still shadows the placed pages. Like
+    /// `put_page`, it copies the slot vector first if the backing is shared.
     pub fn place_shared(&mut self, dst_offset: u64, src: &DataCap) -> Result<(), CapError> {
         if !dst_offset.is_multiple_of(PAGE_SIZE as u64) {
             return Err(CapError::Misaligned { offset: dst_offset });

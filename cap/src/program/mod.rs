@@ -6,6 +6,7 @@
 //! builds the [`Program`] both engines run; [`gas`] prices its blocks;
 //! [`disasm`] prints it.
 
+pub mod asm;
 pub mod blob;
 pub mod container;
 pub mod decode;

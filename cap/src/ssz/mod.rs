@@ -8,14 +8,15 @@
 //!   (128 chunks, depth [`PAGE_DEPTH`]).
 //! - [`uint64_root`]: `hash_tree_root` of a `uint64` (little-endian, padded).
 //!
-//! SHA-256 comes from the `sha2` crate, which picks the SHA-NI instructions at
-//! run time when the CPU has them. Inner nodes hash exactly 64 bytes, so they
-//! call the raw compression function with a precomputed padding block rather
-//! than going through the buffered `Digest` API.
+//! Every hash here is SHA-256 of exactly 64 bytes. The `sha2` crate's
+//! compression function (which selects SHA-NI at run time when the CPU has
+//! it) does the work, except for pages on x86-64 CPUs with the SHA
+//! extensions, which hash two independent nodes at a time with a precomputed
+//! padding schedule.
 
 use std::sync::LazyLock;
 
-use sha2::block_api::compress256;
+mod sha;
 
 use crate::CapHash;
 
@@ -28,38 +29,16 @@ pub const PAGE_DEPTH: usize = 7;
 /// Heights the zero-hash table covers (`Z[0] ..= Z[ZERO_LEVELS - 1]`).
 pub const ZERO_LEVELS: usize = 64;
 
-/// The SHA-256 initial state (FIPS 180-4, section 5.3.3).
-const SHA256_IV: [u32; 8] =
-    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-
-/// The final block of any 64-byte message: the `0x80` marker, zeros, and the
-/// 64-bit big-endian bit length 512.
-const PADDING_FOR_64: [u8; 64] = {
-    let mut block = [0u8; 64];
-    block[0] = 0x80;
-    block[62] = 0x02;
-    block
-};
-
 /// SHA-256 of exactly one 64-byte block.
 #[inline]
 pub fn hash_block(block: &[u8; 64]) -> CapHash {
-    let mut state = SHA256_IV;
-    compress256(&mut state, &[*block, PADDING_FOR_64]);
-    let mut out = [0u8; 32];
-    for (dst, word) in out.chunks_exact_mut(4).zip(state) {
-        dst.copy_from_slice(&word.to_be_bytes());
-    }
-    out
+    sha::hash_block(block)
 }
 
 /// The SSZ inner-node hash `SHA-256(left ‖ right)`.
 #[inline]
 pub fn hash_pair(left: &CapHash, right: &CapHash) -> CapHash {
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(left);
-    block[32..].copy_from_slice(right);
-    hash_block(&block)
+    hash_block(&concat(left, right))
 }
 
 static ZERO_HASHES: LazyLock<[CapHash; ZERO_LEVELS]> = LazyLock::new(|| {
@@ -139,18 +118,47 @@ pub fn uint64_root(value: u64) -> CapHash {
 /// `hash_tree_root` of a page as SSZ `ByteVector[4096]`: the 128 32-byte
 /// chunks merkleized at depth [`PAGE_DEPTH`]. Costs 127 block hashes.
 pub fn hash_page(page: &[u8; 4096]) -> CapHash {
+    let blocks = page.as_chunks::<64>().0;
     let mut level = [[0u8; 32]; 64];
-    for (node, block) in level.iter_mut().zip(page.as_chunks::<64>().0) {
-        *node = hash_block(block);
+    for (out, pair) in level.chunks_exact_mut(2).zip(blocks.chunks_exact(2)) {
+        let [a, b] = sha::hash_blocks_x2(&pair[0], &pair[1]);
+        out[0] = a;
+        out[1] = b;
     }
-    let mut width = 64;
-    while width > 1 {
+    root_of_level(&mut level)
+}
+
+/// Root of a complete tree whose bottom level is `level` (its length a power
+/// of two); overwrites `level` as scratch space.
+///
+/// # Panics
+///
+/// Panics if `level` is empty or its length is not a power of two.
+pub fn root_of_level(level: &mut [CapHash]) -> CapHash {
+    assert!(level.len().is_power_of_two(), "root_of_level: {} nodes do not form a complete level", level.len());
+    let mut width = level.len();
+    while width > 2 {
         width /= 2;
-        for i in 0..width {
-            level[i] = hash_pair(&level[2 * i], &level[2 * i + 1]);
+        for i in (0..width).step_by(2) {
+            let left = concat(&level[2 * i], &level[2 * i + 1]);
+            let right = concat(&level[2 * i + 2], &level[2 * i + 3]);
+            [level[i], level[i + 1]] = sha::hash_blocks_x2(&left, &right);
         }
     }
-    level[0]
+    match &level[..width] {
+        [only] => *only,
+        [left, right] => hash_pair(left, right),
+        _ => unreachable!("width is 1 or 2 here"),
+    }
+}
+
+/// `left ‖ right` as one block.
+#[inline]
+fn concat(left: &CapHash, right: &CapHash) -> [u8; 64] {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(left);
+    block[32..].copy_from_slice(right);
+    block
 }
 
 #[cfg(test)]
@@ -219,6 +227,15 @@ mod tests {
         let chunks: Vec<CapHash> = page.chunks_exact(32).map(|c| c.try_into().unwrap()).collect();
         assert_eq!(hash_page(&page), merkleize(&chunks, 128));
         assert_eq!(hash_page(&[0u8; 4096]), *zero_hash(PAGE_DEPTH));
+    }
+
+    #[test]
+    fn level_roots_equal_generic_merkleize() {
+        let leaves: Vec<CapHash> = (0..16u8).map(|i| [i; 32]).collect();
+        for width in [1, 2, 4, 8, 16] {
+            let mut level = leaves[..width].to_vec();
+            assert_eq!(root_of_level(&mut level), merkleize(&leaves[..width], width as u64), "width {width}");
+        }
     }
 
     #[test]

@@ -1,0 +1,210 @@
+//! Random guest programs for differential testing, built from the ISA table:
+//! valid and near-valid code of both profiles with branches, jump tables,
+//! dynamic jumps, memory accesses around page boundaries and onto read-only,
+//! unmapped and low pages, host calls and small gas limits.
+//!
+//! Generation reads its choices from an [`arbitrary::Unstructured`], so the
+//! same generator serves seeded tests (bytes from a PRNG) and coverage-guided
+//! fuzzing (bytes from libFuzzer).
+
+use arbitrary::{Arbitrary, Result, Unstructured};
+use javm_cap::program::asm::{Assembler, Operands, Target};
+use javm_cap::program::{GasModel, Opcode, OperandClass, Profile};
+use javm_cap::space::Access;
+
+/// One mapping of a generated memory layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenMapping {
+    /// First guest page.
+    pub start_page: u32,
+    /// Number of pages.
+    pub pages: u32,
+    /// Access.
+    pub access: Access,
+    /// Bytes written at the start of the mapping.
+    pub content: Vec<u8>,
+}
+
+/// A generated test case: program, memory, registers, gas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenCase {
+    /// Profile of the code.
+    pub profile: Profile,
+    /// Gas model to run it under.
+    pub gas_model: GasModel,
+    /// The raw code blob.
+    pub blob: Vec<u8>,
+    /// Entry pc.
+    pub entry: u32,
+    /// Initial registers.
+    pub regs: [u64; 13],
+    /// Initial gas.
+    pub gas: i64,
+    /// Memory layout.
+    pub mappings: Vec<GenMapping>,
+}
+
+/// Page numbers the generator lays memory out around (kept small so random
+/// pointers hit mapped, read-only and unmapped pages alike).
+const BASE_PAGE: u32 = 16;
+
+/// Values that make instructions interesting.
+const SPECIAL: [u64; 16] = [
+    0,
+    1,
+    2,
+    u64::MAX,
+    0x7FFF_FFFF,
+    0x8000_0000,
+    0xFFFF_FFFF,
+    0xFFFF_FFFF_8000_0000,
+    1 << 63,
+    (1 << 63) - 1,
+    31,
+    32,
+    63,
+    64,
+    0xFFFF_0000,
+    0x1_0000,
+];
+
+fn value(u: &mut Unstructured<'_>, mappings: &[GenMapping]) -> Result<u64> {
+    Ok(match u.int_in_range(0..=5)? {
+        0 => SPECIAL[u.choose_index(SPECIAL.len())?],
+        1 | 2 if !mappings.is_empty() => {
+            // An address near a mapping boundary.
+            let m = u.choose(mappings)?;
+            let base = u64::from(m.start_page) * 4096;
+            let end = base + u64::from(m.pages) * 4096;
+            let anchor = if u.arbitrary()? { base } else { end };
+            anchor.wrapping_add(u.int_in_range(0..=16u64)?).wrapping_sub(8)
+        }
+        3 => u64::from(u.arbitrary::<u8>()?),
+        4 => u.arbitrary::<i32>()? as i64 as u64,
+        _ => u.arbitrary()?,
+    })
+}
+
+fn small_imm(u: &mut Unstructured<'_>, mappings: &[GenMapping]) -> Result<u64> {
+    // Immediates are at most 32-bit sign-extended.
+    Ok(value(u, mappings)? as u32 as i32 as i64 as u64)
+}
+
+/// Generates a case.
+pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
+    let profile = if u.ratio(3, 4)? { Profile::P8 } else { Profile::P7 };
+    let gas_model = match u.int_in_range(0..=3)? {
+        0 | 1 => GasModel::default_for(profile),
+        2 => GasModel::Block,
+        _ => GasModel::Instruction,
+    };
+
+    let mut mappings = Vec::new();
+    let mut page = BASE_PAGE;
+    for _ in 0..u.int_in_range(0..=3)? {
+        page += u.int_in_range(0..=2)?;
+        let pages = u.int_in_range(1..=3)?;
+        let access = if u.ratio(2, 3)? { Access::Write } else { Access::Read };
+        let len = u.int_in_range(0..=64usize)?;
+        let content = u.bytes(len)?.to_vec();
+        mappings.push(GenMapping { start_page: page, pages, access, content });
+        page += pages;
+    }
+
+    let mut asm = Assembler::new(profile);
+    let block_count = u.int_in_range(1..=8usize)?;
+    let labels: Vec<usize> = (0..block_count).map(|_| asm.label()).collect();
+    let mut table = Vec::new();
+    for _ in 0..u.int_in_range(0..=4)? {
+        let target = if u.ratio(7, 8)? { Target::Label(*u.choose(&labels)?) } else { Target::Offset(u.arbitrary()?) };
+        table.push(asm.jump_table_entry(target));
+    }
+    let ops: Vec<Opcode> = Opcode::ALL.into_iter().filter(|op| op.in_profile(profile)).collect();
+    let reg = |u: &mut Unstructured<'_>| -> Result<u8> {
+        // Mostly r0..r12, sometimes a nibble the decoder clamps.
+        Ok(if u.ratio(1, 16)? { u.int_in_range(13..=15)? } else { u.int_in_range(0..=12)? })
+    };
+
+    for &label in &labels {
+        asm.bind(label);
+        for _ in 0..u.int_in_range(0..=10)? {
+            let op = *u.choose(&ops)?;
+            if op.is_terminator() {
+                continue;
+            }
+            let mut o = Operands {
+                ra: reg(u)?,
+                rb: reg(u)?,
+                rd: if u.ratio(1, 32)? { u.arbitrary()? } else { reg(u)? },
+                imm: small_imm(u, &mappings)?,
+                imm2: small_imm(u, &mappings)?,
+                target: Target::Offset(0),
+            };
+            match op.class() {
+                OperandClass::RegImm64 => o.imm = value(u, &mappings)?,
+                OperandClass::Imm if op == Opcode::Ecalli => o.imm = u.int_in_range(0..=3)?,
+                _ => {}
+            }
+            asm.push(op, o);
+        }
+        // The terminator.
+        let term = *u.choose(&[
+            Opcode::Fallthrough,
+            Opcode::Jump,
+            Opcode::JumpInd,
+            Opcode::LoadImmJump,
+            Opcode::LoadImmJumpInd,
+            Opcode::BranchEq,
+            Opcode::BranchNe,
+            Opcode::BranchLtU,
+            Opcode::BranchGeS,
+            Opcode::BranchEqImm,
+            Opcode::BranchLtSImm,
+            Opcode::BranchGtUImm,
+            Opcode::BranchNeImm,
+            Opcode::Trap,
+        ])?;
+        let target = if u.ratio(15, 16)? { Target::Label(*u.choose(&labels)?) } else { Target::Offset(u.arbitrary()?) };
+        let imm = match term {
+            Opcode::JumpInd | Opcode::LoadImmJumpInd if u.ratio(3, 4)? => 0,
+            _ => small_imm(u, &mappings)?,
+        };
+        let mut o = Operands { ra: reg(u)?, rb: reg(u)?, rd: 0, imm, imm2: small_imm(u, &mappings)?, target };
+        if matches!(term, Opcode::JumpInd | Opcode::LoadImmJumpInd) && u.ratio(1, 2)? {
+            // Return through `ra` (the address comes from rA, or rB for the
+            // load-and-jump form whose immediate Y is the offset).
+            (o.ra, o.rb, o.imm2) = (0, 0, 0);
+        }
+        asm.push(term, o);
+    }
+    if u.ratio(1, 8)? {
+        // Near-valid code: a raw byte that may be an invalid opcode.
+        asm.raw(&[u.arbitrary()?]);
+    }
+
+    let mut regs = [0u64; 13];
+    for r in regs.iter_mut() {
+        *r = value(u, &mappings)?;
+    }
+    // `ra` usually holds the halt address, as in a standard program.
+    if u.ratio(1, 2)? {
+        regs[0] = u64::from(javm_cap::program::HALT_ADDRESS);
+    }
+    // Let dynamic jumps hit the table often: some registers hold table addresses.
+    if !table.is_empty() {
+        for _ in 0..u.int_in_range(0..=4)? {
+            let r = u.int_in_range(0..=12usize)?;
+            regs[r] = u64::from(*u.choose(&table)?);
+        }
+    }
+    let blob = asm.finish();
+    let gas = if u.ratio(1, 4)? { u.int_in_range(0..=40)? } else { u.int_in_range(0..=5000)? };
+    let entry = if u.ratio(15, 16)? { 0 } else { u.int_in_range(0..=blob.code.len() as u32)? };
+    Ok(GenCase { profile, gas_model, blob: blob.to_bytes(), entry, regs, gas, mappings })
+}
+
+impl<'a> Arbitrary<'a> for GenCase {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        gen_case(u)
+    }
+}

@@ -4,8 +4,8 @@
 //! holds the window base (guest address 0; the VM context sits just below
 //! it) and `rcx` is the one scratch register: it carries memory addresses,
 //! shift counts and intermediate results. Guest `r0` (`ra`) and `r1` (`sp`)
-//! sit in `rax` and `rdx`, the registers `mul`/`div` clobber, because they
-//! are rarely operands of those instructions.
+//! sit in `rax` and `rdx`, the registers `div` (and `mul` without BMI2)
+//! clobber, because they are rarely operands of those instructions.
 
 /// Host register numbers (x86-64 encoding order).
 pub(crate) const RAX: u8 = 0;

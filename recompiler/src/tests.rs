@@ -293,3 +293,32 @@ fn empty_host_accesses_never_fault() {
     let mut byte = [0u8];
     assert_eq!(jit.memory().read_bytes(0x20000, &mut byte), Err(javm_cap::vm::MemFault::PageFault(0x20000)));
 }
+
+#[test]
+fn a_host_call_may_run_another_instance_on_the_same_thread() {
+    // store_ind_u64 [r1 + 0], r2; ecalli 1; load_ind_u64 r3, [r1 + 0]
+    let p = program(
+        &[(Opcode::StoreIndU64, &[0x12]), (Opcode::Ecalli, &[1]), (Opcode::LoadIndU64, &[0x13])],
+        &[],
+        GasModel::Pipeline,
+    );
+    let mut outer = instance(p.clone(), false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x20010;
+    regs[2] = 111;
+    let mut outer_state = VmState { regs, gas: 1000, ..VmState::default() };
+    assert_eq!(run(&mut outer, &mut outer_state), Exit::Host(1));
+    // The "host" runs an inner guest to completion, touching memory at the
+    // same guest addresses in its own window.
+    let mut inner = instance(p, false, memory());
+    let mut inner_state = VmState { regs, gas: 1000, ..VmState::default() };
+    inner_state.regs[2] = 222;
+    assert_eq!(run(&mut inner, &mut inner_state), Exit::Host(1));
+    inner_state.pc = 4;
+    assert_eq!(run(&mut inner, &mut inner_state), Exit::Panic);
+    assert_eq!(inner_state.regs[3], 222);
+    // The outer guest resumes with its own memory.
+    outer_state.pc = 4;
+    assert_eq!(run(&mut outer, &mut outer_state), Exit::Panic);
+    assert_eq!(outer_state.regs[3], 111);
+}

@@ -6,12 +6,14 @@ use std::mem::offset_of;
 
 /// Per-instance state shared by generated code, the run loop and the fault
 /// handler.
+///
+/// Field order matters: the fields generated code uses in hot paths come
+/// last, so they sit within 128 bytes of the window base and take 8-bit
+/// displacements (the gas counter is the last field).
 #[repr(C)]
 pub(crate) struct VmCtx {
     /// Guest registers while the guest is not running (slots 13..16 unused).
     pub regs: [u64; 16],
-    /// Gas left.
-    pub gas: i64,
     /// Value of the scratch register on entry (a resume after a frame refill
     /// continues a half-done memory access whose address is in it).
     pub rcx: u64,
@@ -19,27 +21,31 @@ pub(crate) struct VmCtx {
     pub entry: u64,
     /// Host stack pointer saved by the entry trampoline.
     pub host_rsp: u64,
-    /// Address of the module's dynamic-jump table.
-    pub jump_table: u64,
-    /// Spill slots for instructions that need `rax`/`rdx`.
-    pub spill: [u64; 3],
     /// Native address to resume at after a frame refill.
     pub resume_rip: u64,
     /// The instance's `exec::Inner`, for the fault handler.
     pub inner: usize,
-    /// Guest instruction index of the last dynamic-jump panic or fault.
-    pub exit_index: u32,
     /// A guest memory fault: 0 = panic, else `1 << 32 | page address`.
     pub fault: u64,
     /// The pages an interrupted access needs (first, last, 1 for a write),
     /// which the host prepares before resuming it.
     pub pending: [u32; 3],
+    /// Guest instruction index of the last dynamic-jump panic or fault.
+    pub exit_index: u32,
+    /// Spill slots for instructions that need `rax`/`rdx`.
+    pub spill: [u64; 3],
+    /// Address of the module's dynamic-jump table.
+    pub jump_table: u64,
+    /// Gas left.
+    pub gas: i64,
 }
 
-/// Distance from the context's start to the window base.
-pub(crate) const CTX_OFFSET: usize = 512;
+/// Distance from the context's start to the window base: the context ends
+/// exactly at the base.
+pub(crate) const CTX_OFFSET: usize = size_of::<VmCtx>();
 
-const _: () = assert!(size_of::<VmCtx>() <= CTX_OFFSET);
+const _: () = assert!(CTX_OFFSET % 8 == 0 && CTX_OFFSET <= 4096);
+const _: () = assert!(GAS == -8 && SPILL >= -128);
 
 /// Offset of a context field from the window base.
 const fn rel(field: usize) -> i32 {

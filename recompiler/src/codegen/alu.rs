@@ -113,7 +113,11 @@ impl Compiler<'_> {
     pub(super) fn add_imm_64(&mut self, a: u8, b: u8, x: u64) {
         let (ha, hb) = (host(a), host(b));
         if ha == hb {
-            if x != 0 {
+            if x as i64 == i64::from(x as i8) {
+                if x != 0 {
+                    emit!(self.ops ; add Rq(ha), BYTE x as i8);
+                }
+            } else {
                 emit!(self.ops ; add Rq(ha), x as i32);
             }
         } else {

@@ -170,8 +170,8 @@ impl Compiler<'_> {
         let s0 = ctx::SPILL;
         let s1 = ctx::SPILL + 8;
         emit!(self.ops
-            ; mov [r15 + s0], rax
-            ; mov [r15 + s1], rdx
+            ; mov [BYTE r15 + s0 as i8], rax
+            ; mov [BYTE r15 + s1 as i8], rdx
         );
         if wide {
             emit!(self.ops ; mov rax, Rq(ha));
@@ -199,8 +199,8 @@ impl Compiler<'_> {
             ; imul rax, rdx
             ; shr rax, 56
             ; mov rcx, rax
-            ; mov rax, [r15 + s0]
-            ; mov rdx, [r15 + s1]
+            ; mov rax, [BYTE r15 + s0 as i8]
+            ; mov rdx, [BYTE r15 + s1 as i8]
             ; mov Rq(hd), rcx
         );
     }

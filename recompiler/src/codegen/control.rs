@@ -39,7 +39,7 @@ impl Compiler<'_> {
         };
         let stub = self.stub(kind, i, cost);
         emit!(self.ops
-            ; sub QWORD [r15 + ctx::GAS], cost as i32
+            ; sub QWORD [BYTE r15 + ctx::GAS as i8], cost as i32
             ; jl =>stub
         );
     }
@@ -142,9 +142,9 @@ impl Compiler<'_> {
             ; ror ecx, 1
             ; cmp ecx, len as i32
             ; jae =>panic
-            ; mov DWORD [r15 + ctx::EXIT_INDEX], i as i32
+            ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
             ; shl rcx, 3
-            ; add rcx, [r15 + ctx::JUMP_TABLE]
+            ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
             ; jmp QWORD [rcx]
         );
     }

@@ -33,6 +33,8 @@ impl Width {
 
 /// How an access addresses guest memory.
 enum Operand {
+    /// `gs:[32-bit base + offset]` with an 8-bit offset.
+    SegmentShort(u8, i8),
     /// `gs:[32-bit base + offset]`.
     Segment(u8, i32),
     /// `gs:[offset]`, an absolute address below 2^31.
@@ -46,6 +48,9 @@ impl Compiler<'_> {
     fn operand(&mut self, base: Option<u8>, offset: u64) -> Operand {
         let offset32 = offset as u32;
         match base {
+            Some(b) if self.features.fsgsbase && offset32 as i32 == i32::from(offset32 as i8) => {
+                Operand::SegmentShort(host(b), offset32 as i8)
+            }
             Some(b) if self.features.fsgsbase => Operand::Segment(host(b), offset32 as i32),
             None if self.features.fsgsbase && offset32 < 1 << 31 => Operand::SegmentAbsolute(offset32 as i32),
             _ => {
@@ -84,6 +89,13 @@ impl Compiler<'_> {
         self.access(i, base, offset, width.bytes(), false);
         let d = host(dst);
         match (self.operand(base, offset), width, signed) {
+            (Operand::SegmentShort(b, o), Width::B1, false) => emit!(self.ops ; gs movzx Rd(d), BYTE [BYTE Rd(b) + o]),
+            (Operand::SegmentShort(b, o), Width::B1, true) => emit!(self.ops ; gs movsx Rq(d), BYTE [BYTE Rd(b) + o]),
+            (Operand::SegmentShort(b, o), Width::B2, false) => emit!(self.ops ; gs movzx Rd(d), WORD [BYTE Rd(b) + o]),
+            (Operand::SegmentShort(b, o), Width::B2, true) => emit!(self.ops ; gs movsx Rq(d), WORD [BYTE Rd(b) + o]),
+            (Operand::SegmentShort(b, o), Width::B4, false) => emit!(self.ops ; gs mov Rd(d), DWORD [BYTE Rd(b) + o]),
+            (Operand::SegmentShort(b, o), Width::B4, true) => emit!(self.ops ; gs movsxd Rq(d), DWORD [BYTE Rd(b) + o]),
+            (Operand::SegmentShort(b, o), Width::B8, _) => emit!(self.ops ; gs mov Rq(d), QWORD [BYTE Rd(b) + o]),
             (Operand::Segment(b, o), Width::B1, false) => emit!(self.ops ; gs movzx Rd(d), BYTE [Rd(b) + o]),
             (Operand::Segment(b, o), Width::B1, true) => emit!(self.ops ; gs movsx Rq(d), BYTE [Rd(b) + o]),
             (Operand::Segment(b, o), Width::B2, false) => emit!(self.ops ; gs movzx Rd(d), WORD [Rd(b) + o]),
@@ -113,6 +125,10 @@ impl Compiler<'_> {
         self.access(i, base, offset, width.bytes(), true);
         let s = host(src);
         match (self.operand(base, offset), width) {
+            (Operand::SegmentShort(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [BYTE Rd(b) + o], Rb(s)),
+            (Operand::SegmentShort(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [BYTE Rd(b) + o], Rw(s)),
+            (Operand::SegmentShort(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [BYTE Rd(b) + o], Rd(s)),
+            (Operand::SegmentShort(b, o), Width::B8) => emit!(self.ops ; gs mov QWORD [BYTE Rd(b) + o], Rq(s)),
             (Operand::Segment(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [Rd(b) + o], Rb(s)),
             (Operand::Segment(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [Rd(b) + o], Rw(s)),
             (Operand::Segment(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [Rd(b) + o], Rd(s)),
@@ -132,6 +148,10 @@ impl Compiler<'_> {
     pub(super) fn store_imm(&mut self, i: u32, base: Option<u8>, offset: u64, width: Width, value: u64) {
         self.access(i, base, offset, width.bytes(), true);
         match (self.operand(base, offset), width) {
+            (Operand::SegmentShort(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [BYTE Rd(b) + o], value as i8),
+            (Operand::SegmentShort(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [BYTE Rd(b) + o], value as i16),
+            (Operand::SegmentShort(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [BYTE Rd(b) + o], value as i32),
+            (Operand::SegmentShort(b, o), Width::B8) => emit!(self.ops ; gs mov QWORD [BYTE Rd(b) + o], value as i32),
             (Operand::Segment(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [Rd(b) + o], value as i8),
             (Operand::Segment(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [Rd(b) + o], value as i16),
             (Operand::Segment(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [Rd(b) + o], value as i32),

@@ -241,7 +241,7 @@ impl Compiler<'_> {
             let label = stub.label;
             emit!(self.ops ; =>label);
             if stub.undo_charge != 0 {
-                emit!(self.ops ; add QWORD [r15 + ctx::GAS], stub.undo_charge as i32);
+                emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], stub.undo_charge as i32);
             }
             emit!(self.ops ; mov ecx, stub.site as i32 ; jmp =>exit);
         }

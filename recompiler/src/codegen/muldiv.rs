@@ -33,8 +33,8 @@ impl Compiler<'_> {
     /// Saves `rax`/`rdx`, then `rax ← rA`, `rcx ← rB`.
     fn rax_rdx_frame(&mut self, a: u8, b: u8) {
         emit!(self.ops
-            ; mov [r15 + S0], rax
-            ; mov [r15 + S1], rdx
+            ; mov [BYTE r15 + S0 as i8], rax
+            ; mov [BYTE r15 + S1 as i8], rdx
             ; mov rcx, Rq(host(b))
         );
         if host(a) != super::regs::RAX {
@@ -45,8 +45,8 @@ impl Compiler<'_> {
     /// Restores `rax`/`rdx`, then `rD ← rcx`.
     fn rax_rdx_unframe(&mut self, d: u8) {
         emit!(self.ops
-            ; mov rax, [r15 + S0]
-            ; mov rdx, [r15 + S1]
+            ; mov rax, [BYTE r15 + S0 as i8]
+            ; mov rdx, [BYTE r15 + S1 as i8]
             ; mov Rq(host(d)), rcx
         );
     }
@@ -185,9 +185,9 @@ impl Compiler<'_> {
                 ; mov rdx, rax
                 ; sar rdx, 63
                 ; and rdx, rcx
-                ; mov [r15 + S2], rdx
+                ; mov [BYTE r15 + S2 as i8], rdx
                 ; mul rcx
-                ; sub rdx, [r15 + S2]
+                ; sub rdx, [BYTE r15 + S2 as i8]
             ),
         }
         emit!(self.ops ; mov rcx, rdx);
@@ -206,7 +206,7 @@ impl Compiler<'_> {
                 ; mov rcx, Rq(ha)
                 ; sar rcx, 63
                 ; and rcx, Rq(hb)
-                ; mov [r15 + S2], rcx
+                ; mov [BYTE r15 + S2 as i8], rcx
             );
         }
         if kind == Upper::SignedSigned {
@@ -214,24 +214,24 @@ impl Compiler<'_> {
                 ; mov rcx, Rq(hb)
                 ; sar rcx, 63
                 ; and rcx, Rq(ha)
-                ; add [r15 + S2], rcx
+                ; add [BYTE r15 + S2 as i8], rcx
             );
         }
-        emit!(self.ops ; mov [r15 + S1], rdx);
+        emit!(self.ops ; mov [BYTE r15 + S1 as i8], rdx);
         if ha != RDX {
             emit!(self.ops ; mov rdx, Rq(ha));
         }
         if hb == RDX && ha != RDX {
             // rB's value now lives only in the save slot.
-            emit!(self.ops ; mulx rcx, rcx, QWORD [r15 + S1]);
+            emit!(self.ops ; mulx rcx, rcx, QWORD [BYTE r15 + S1 as i8]);
         } else {
             emit!(self.ops ; mulx rcx, rcx, Rq(hb));
         }
         if kind != Upper::UnsignedUnsigned {
-            emit!(self.ops ; sub rcx, [r15 + S2]);
+            emit!(self.ops ; sub rcx, [BYTE r15 + S2 as i8]);
         }
         emit!(self.ops
-            ; mov rdx, [r15 + S1]
+            ; mov rdx, [BYTE r15 + S1 as i8]
             ; mov Rq(hd), rcx
         );
     }

@@ -44,7 +44,7 @@ pub(crate) struct VmCtx {
 /// exactly at the base.
 pub(crate) const CTX_OFFSET: usize = size_of::<VmCtx>();
 
-const _: () = assert!(CTX_OFFSET % 8 == 0 && CTX_OFFSET <= 4096);
+const _: () = assert!(CTX_OFFSET.is_multiple_of(8) && CTX_OFFSET <= 4096);
 const _: () = assert!(GAS == -8 && SPILL >= -128);
 
 /// Offset of a context field from the window base.

@@ -1,99 +1,111 @@
-//! javm's x86-64 recompiler. Not built yet: every entry point reports that
-//! clearly, so `--engine jit` fails with a readable message.
+//! javm's x86-64 recompiler for PVM code.
+//!
+//! - `codegen` turns a [`Program`] into x86-64 in one pass per basic block,
+//!   with all 13 guest registers pinned in host registers and guest memory
+//!   addressed as `[window base + zero-extended 32-bit address]`.
+//! - `module` holds the result: the executable code and the tables that
+//!   map guest instructions to native code and back ([`CompiledModule`]).
+//! - `window` reserves the 4 GiB guest window of an instance and maps
+//!   DataCap frames into it on demand (read-only; copy-on-write on the first
+//!   store to a writable page).
+//! - `signals` turns hardware faults in generated code into lazy mapping,
+//!   copy-on-write, or exact guest page faults.
+//! - `exec` runs an instance ([`JitInstance`]); `memory` exposes its guest
+//!   memory to the host ([`WindowMemory`]).
+//!
+//! Everything the recompiler cannot do fast it hands back to the runtime's
+//! interpreter ([`JitExit::Interpret`]); it never answers differently from it.
+//!
+//! Where the kernel allows `wrgsbase` ([`Features::fsgsbase`]), a thread
+//! that runs guest code has its GS base set to the instance's window and
+//! left there (x86-64 Linux user space does not use GS otherwise).
 
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!("javm-recompiler supports x86-64 Linux only");
+
+mod code;
+mod codegen;
+mod cpu;
+mod ctx;
+mod exec;
+mod memory;
+mod module;
+mod signals;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use cpu::Features;
+pub use exec::{JitExit, JitInstance};
+pub use memory::WindowMemory;
+pub use module::CompiledModule;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(doc)]
 use javm_cap::program::Program;
-use javm_cap::space::AddressSpace;
-use javm_cap::vm::{Exit, GuestMemory, MemFault, VmState};
-use std::sync::Arc;
 
-/// Recompiler options.
-#[derive(Clone, Copy, Debug, Default)]
+/// How a program is compiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CompileOptions {
-    /// Avoid BMI/LZCNT/POPCNT even where the CPU has them.
+    /// Emit only baseline x86-64 (no BMI1/BMI2/LZCNT/POPCNT), even where the
+    /// CPU has them. The default comes from [`set_default_force_fallbacks`],
+    /// else from the environment variable `JAVM_JIT_FALLBACKS=1`.
     pub force_fallbacks: bool,
 }
 
-/// Why compilation failed.
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions { force_fallbacks: default_force_fallbacks() }
+    }
+}
+
+impl CompileOptions {
+    /// The CPU features code compiled with these options may use.
+    pub fn features(&self) -> Features {
+        if self.force_fallbacks { Features::NONE } else { Features::detect() }
+    }
+}
+
+/// 0 = not decided yet, 1 = off, 2 = on.
+static FORCE_FALLBACKS: AtomicU8 = AtomicU8::new(0);
+
+/// Sets what [`CompileOptions::default`] uses for `force_fallbacks` in this
+/// process (tests use it to run a whole suite on the fallback code paths).
+pub fn set_default_force_fallbacks(on: bool) {
+    FORCE_FALLBACKS.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+}
+
+fn default_force_fallbacks() -> bool {
+    match FORCE_FALLBACKS.load(Ordering::Relaxed) {
+        0 => {
+            let on = std::env::var("JAVM_JIT_FALLBACKS").is_ok_and(|v| v == "1");
+            set_default_force_fallbacks(on);
+            on
+        }
+        v => v == 2,
+    }
+}
+
+/// Why a program could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
-    /// The recompiler is not part of this build.
-    #[error("the x86-64 recompiler is not available in this build yet; use --engine interp")]
-    Unavailable,
+    /// The assembler could not allocate or finalize executable memory.
+    #[error("cannot allocate executable memory: {0}")]
+    Memory(String),
+    /// The program is too large for the recompiler's 32-bit native offsets.
+    #[error("program too large to compile: {0}")]
+    TooLarge(String),
 }
 
 /// Why an instance could not be created.
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {
-    /// The recompiler is not part of this build.
-    #[error("the x86-64 recompiler is not available in this build yet")]
-    Unavailable,
-}
-
-/// A compiled program.
-#[derive(Debug)]
-pub struct CompiledModule {
-    _private: (),
-}
-
-impl CompiledModule {
-    /// Compiles `program`.
-    pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
-        let _ = (program, options);
-        Err(CompileError::Unavailable)
-    }
-
-    /// The generated x86-64, per guest instruction.
-    pub fn native_disasm(&self) -> String {
-        String::new()
-    }
-}
-
-/// How a recompiled run stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JitExit {
-    /// The guest exited.
-    Exit(Exit),
-    /// The runtime must interpret from the state's pc to the block end.
-    Interpret,
-}
-
-/// One guest instance.
-#[derive(Debug)]
-pub struct JitInstance {
-    space: AddressSpace,
-}
-
-impl JitInstance {
-    /// A new instance.
-    pub fn new(module: Arc<CompiledModule>, space: AddressSpace) -> Result<JitInstance, JitError> {
-        let _ = (module, space);
-        Err(JitError::Unavailable)
-    }
-
-    /// Runs until an exit.
-    pub fn run(&mut self, state: &mut VmState) -> JitExit {
-        let _ = state;
-        JitExit::Exit(Exit::Panic)
-    }
-
-    /// Guest memory.
-    pub fn memory(&mut self) -> impl GuestMemory + '_ {
-        Unavailable
-    }
-
-    /// The address space.
-    pub fn address_space(&mut self) -> &mut AddressSpace {
-        &mut self.space
-    }
-}
-
-struct Unavailable;
-
-impl GuestMemory for Unavailable {
-    fn read_bytes(&mut self, _: u32, _: &mut [u8]) -> Result<(), MemFault> {
-        Err(MemFault::Panic)
-    }
-    fn write_bytes(&mut self, _: u32, _: &[u8]) -> Result<(), MemFault> {
-        Err(MemFault::Panic)
-    }
+    /// Reserving the guest window failed.
+    #[error("cannot reserve a guest window: {0}")]
+    Window(std::io::Error),
+    /// Installing the fault handlers failed.
+    #[error("cannot install the fault handlers: {0}")]
+    Signals(std::io::Error),
 }

@@ -1,0 +1,271 @@
+//! Arithmetic, logic, comparisons, conditional moves, min/max. `_32`
+//! results are computed in `ecx` and sign-extended with `movsxd`.
+
+use super::control::Cond;
+use super::regs::host;
+use super::{Compiler, emit};
+use dynasmrt::DynasmApi;
+
+/// Two-operand register ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arith {
+    Sub,
+    Mul,
+    And,
+    Xor,
+    Or,
+}
+
+impl Arith {
+    fn commutes(self) -> bool {
+        !matches!(self, Arith::Sub)
+    }
+}
+
+/// Bitwise ops with an immediate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Logic {
+    And,
+    Xor,
+    Or,
+}
+
+/// Signed/unsigned minimum and maximum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MinMax {
+    Max,
+    MaxU,
+    Min,
+    MinU,
+}
+
+impl Compiler<'_> {
+    /// `rD ← rA`.
+    pub(super) fn mov(&mut self, d: u8, a: u8) {
+        if d != a {
+            emit!(self.ops ; mov Rq(host(d)), Rq(host(a)));
+        }
+    }
+
+    /// `dst op= src` on host registers, 64-bit.
+    fn op64(&mut self, op: Arith, dst: u8, src: u8) {
+        match op {
+            Arith::Sub => emit!(self.ops ; sub Rq(dst), Rq(src)),
+            Arith::Mul => emit!(self.ops ; imul Rq(dst), Rq(src)),
+            Arith::And => emit!(self.ops ; and Rq(dst), Rq(src)),
+            Arith::Xor => emit!(self.ops ; xor Rq(dst), Rq(src)),
+            Arith::Or => emit!(self.ops ; or Rq(dst), Rq(src)),
+        }
+    }
+
+    /// `rD ← rA op rB`, 64-bit, for any aliasing of the three.
+    pub(super) fn arith_64(&mut self, op: Arith, d: u8, a: u8, b: u8) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd == ha {
+            self.op64(op, hd, hb);
+        } else if hd == hb && op.commutes() {
+            self.op64(op, hd, ha);
+        } else if hd == hb {
+            emit!(self.ops ; mov rcx, Rq(ha));
+            self.op64(op, 1, hb);
+            emit!(self.ops ; mov Rq(hd), rcx);
+        } else {
+            emit!(self.ops ; mov Rq(hd), Rq(ha));
+            self.op64(op, hd, hb);
+        }
+    }
+
+    /// `rD ← sx32(rA op rB)`.
+    pub(super) fn arith_32(&mut self, op: Arith, d: u8, a: u8, b: u8) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        emit!(self.ops ; mov ecx, Rd(ha));
+        match op {
+            Arith::Sub => emit!(self.ops ; sub ecx, Rd(hb)),
+            Arith::Mul => emit!(self.ops ; imul ecx, Rd(hb)),
+            Arith::And => emit!(self.ops ; and ecx, Rd(hb)),
+            Arith::Xor => emit!(self.ops ; xor ecx, Rd(hb)),
+            Arith::Or => emit!(self.ops ; or ecx, Rd(hb)),
+        }
+        emit!(self.ops ; movsxd Rq(hd), ecx);
+    }
+
+    /// `rD ← rA + rB`.
+    pub(super) fn add_64(&mut self, d: u8, a: u8, b: u8) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd == ha {
+            emit!(self.ops ; add Rq(hd), Rq(hb));
+        } else if hd == hb {
+            emit!(self.ops ; add Rq(hd), Rq(ha));
+        } else {
+            emit!(self.ops ; lea Rq(hd), [Rq(ha) + Rq(hb)]);
+        }
+    }
+
+    /// `rD ← sx32(rA + rB)`.
+    pub(super) fn add_32(&mut self, d: u8, a: u8, b: u8) {
+        emit!(self.ops
+            ; lea ecx, [Rq(host(a)) + Rq(host(b))]
+            ; movsxd Rq(host(d)), ecx
+        );
+    }
+
+    /// `rA ← rB + x`.
+    pub(super) fn add_imm_64(&mut self, a: u8, b: u8, x: u64) {
+        let (ha, hb) = (host(a), host(b));
+        if ha == hb {
+            if x as i64 == i64::from(x as i8) {
+                if x != 0 {
+                    emit!(self.ops ; add Rq(ha), BYTE x as i8);
+                }
+            } else {
+                emit!(self.ops ; add Rq(ha), x as i32);
+            }
+        } else {
+            emit!(self.ops ; lea Rq(ha), [Rq(hb) + x as i32]);
+        }
+    }
+
+    /// `rA ← sx32(rB + x)`.
+    pub(super) fn add_imm_32(&mut self, a: u8, b: u8, x: u64) {
+        emit!(self.ops
+            ; lea ecx, [Rq(host(b)) + x as i32]
+            ; movsxd Rq(host(a)), ecx
+        );
+    }
+
+    /// `rA ← rB op x` (x is a sign-extended 32-bit immediate).
+    pub(super) fn logic_imm(&mut self, op: Logic, a: u8, b: u8, x: u64) {
+        let (ha, hb) = (host(a), host(b));
+        if ha != hb {
+            emit!(self.ops ; mov Rq(ha), Rq(hb));
+        }
+        let x = x as i32;
+        match op {
+            Logic::And => emit!(self.ops ; and Rq(ha), x),
+            Logic::Xor => emit!(self.ops ; xor Rq(ha), x),
+            Logic::Or => emit!(self.ops ; or Rq(ha), x),
+        }
+    }
+
+    /// `rA ← rB × x`, 64-bit or sign-extended 32-bit.
+    pub(super) fn mul_imm(&mut self, a: u8, b: u8, x: u64, wide: bool) {
+        let (ha, hb) = (host(a), host(b));
+        if wide {
+            emit!(self.ops ; imul Rq(ha), Rq(hb), x as i32);
+        } else {
+            emit!(self.ops
+                ; imul ecx, Rd(hb), x as i32
+                ; movsxd Rq(ha), ecx
+            );
+        }
+    }
+
+    /// `rA ← x − rB`, 64-bit or sign-extended 32-bit.
+    pub(super) fn neg_add_imm(&mut self, a: u8, b: u8, x: u64, wide: bool) {
+        let (ha, hb) = (host(a), host(b));
+        if wide {
+            emit!(self.ops
+                ; mov rcx, x as i32
+                ; sub rcx, Rq(hb)
+                ; mov Rq(ha), rcx
+            );
+        } else {
+            emit!(self.ops
+                ; mov ecx, x as i32
+                ; sub ecx, Rd(hb)
+                ; movsxd Rq(ha), ecx
+            );
+        }
+    }
+
+    /// `rA ← (rB cond x) ? 1 : 0`.
+    pub(super) fn set_cmp_imm(&mut self, a: u8, b: u8, x: u64, cond: Cond) {
+        emit!(self.ops ; cmp Rq(host(b)), x as i32);
+        self.setcc_cl(cond);
+        emit!(self.ops ; movzx Rd(host(a)), cl);
+    }
+
+    /// `rD ← (rA cond rB) ? 1 : 0`.
+    pub(super) fn set_cmp_reg(&mut self, d: u8, a: u8, b: u8, cond: Cond) {
+        emit!(self.ops ; cmp Rq(host(a)), Rq(host(b)));
+        self.setcc_cl(cond);
+        emit!(self.ops ; movzx Rd(host(d)), cl);
+    }
+
+    /// `if (rB == 0) == if_zero { rA ← x }`.
+    pub(super) fn cmov_imm(&mut self, a: u8, b: u8, x: u64, if_zero: bool) {
+        let (ha, hb) = (host(a), host(b));
+        emit!(self.ops
+            ; mov rcx, x as i32
+            ; test Rq(hb), Rq(hb)
+        );
+        if if_zero {
+            emit!(self.ops ; cmovz Rq(ha), rcx);
+        } else {
+            emit!(self.ops ; cmovnz Rq(ha), rcx);
+        }
+    }
+
+    /// `if (rB == 0) == if_zero { rD ← rA }`.
+    pub(super) fn cmov_reg(&mut self, d: u8, a: u8, b: u8, if_zero: bool) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        emit!(self.ops ; test Rq(hb), Rq(hb));
+        if if_zero {
+            emit!(self.ops ; cmovz Rq(hd), Rq(ha));
+        } else {
+            emit!(self.ops ; cmovnz Rq(hd), Rq(ha));
+        }
+    }
+
+    /// `rD ← rA & !rB`.
+    pub(super) fn and_inv(&mut self, d: u8, a: u8, b: u8) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if self.features.bmi1 {
+            emit!(self.ops ; andn Rq(hd), Rq(hb), Rq(ha));
+        } else {
+            emit!(self.ops
+                ; mov rcx, Rq(hb)
+                ; not rcx
+                ; and rcx, Rq(ha)
+                ; mov Rq(hd), rcx
+            );
+        }
+    }
+
+    /// `rD ← rA | !rB`.
+    pub(super) fn or_inv(&mut self, d: u8, a: u8, b: u8) {
+        emit!(self.ops
+            ; mov rcx, Rq(host(b))
+            ; not rcx
+            ; or rcx, Rq(host(a))
+            ; mov Rq(host(d)), rcx
+        );
+    }
+
+    /// `rD ← !(rA ^ rB)`.
+    pub(super) fn xnor(&mut self, d: u8, a: u8, b: u8) {
+        emit!(self.ops
+            ; mov rcx, Rq(host(a))
+            ; xor rcx, Rq(host(b))
+            ; not rcx
+            ; mov Rq(host(d)), rcx
+        );
+    }
+
+    /// Signed or unsigned min/max.
+    pub(super) fn min_max(&mut self, d: u8, a: u8, b: u8, op: MinMax) {
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        emit!(self.ops
+            ; mov rcx, Rq(ha)
+            ; cmp rcx, Rq(hb)
+        );
+        // Take rB when rA is on the wrong side of it.
+        match op {
+            MinMax::Max => emit!(self.ops ; cmovl rcx, Rq(hb)),
+            MinMax::MaxU => emit!(self.ops ; cmovb rcx, Rq(hb)),
+            MinMax::Min => emit!(self.ops ; cmovg rcx, Rq(hb)),
+            MinMax::MinU => emit!(self.ops ; cmova rcx, Rq(hb)),
+        }
+        emit!(self.ops ; mov Rq(hd), rcx);
+    }
+}

@@ -1,0 +1,151 @@
+//! Control flow: gas prologues, branches, static and dynamic jumps, traps.
+
+use super::regs::host;
+use super::{Compiler, ExitKind, emit};
+use crate::ctx;
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
+use javm_cap::program::GasModel;
+use javm_cap::program::decoded::HALT_ADDRESS;
+
+/// A comparison, as branches and `set_*` instructions use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cond {
+    Eq,
+    Ne,
+    LtU,
+    LeU,
+    GeU,
+    GtU,
+    LtS,
+    LeS,
+    GeS,
+    GtS,
+}
+
+impl Compiler<'_> {
+    /// The block-entry charge: `sub [gas], cost; jl stub`. The stub undoes
+    /// the subtraction and exits without charging (spec §8.1: compare
+    /// before charging), or under the instruction model hands the block to
+    /// the interpreter, which steps through it.
+    pub(super) fn gas_prologue(&mut self, i: u32, label: DynamicLabel) {
+        let cost = self.segment_charge(i);
+        emit!(self.ops ; =>label);
+        if cost == 0 {
+            return;
+        }
+        let kind = match self.program.gas_model() {
+            GasModel::Instruction => ExitKind::InterpretBlock,
+            GasModel::Pipeline | GasModel::Block => ExitKind::OutOfGas,
+        };
+        let stub = self.stub(kind, i, cost);
+        emit!(self.ops
+            ; sub QWORD [BYTE r15 + ctx::GAS as i8], cost as i32
+            ; jl =>stub
+        );
+    }
+
+    /// `trap`: panic at instruction `i`.
+    pub(super) fn panic(&mut self, i: u32) {
+        let label = self.exit_to(ExitKind::Panic, i);
+        emit!(self.ops ; jmp =>label);
+    }
+
+    /// Where a static jump or taken branch of instruction `i` goes: the
+    /// target block's prologue, or a panic when the target is not a block
+    /// start.
+    fn target(&mut self, i: u32) -> DynamicLabel {
+        let ins = self.program.instructions()[i as usize];
+        match self.program.static_target(ins.target) {
+            Some(t) => self.prologues[t as usize].expect("every block start opens a segment"),
+            None => self.exit_to(ExitKind::Panic, i),
+        }
+    }
+
+    /// `jump` (and the jump of `load_imm_jump`); nothing when the target
+    /// block is the next one emitted.
+    pub(super) fn jump(&mut self, i: u32) {
+        let ins = self.program.instructions()[i as usize];
+        if self.program.static_target(ins.target) == Some(i + 1) {
+            return;
+        }
+        let target = self.target(i);
+        emit!(self.ops ; jmp =>target);
+    }
+
+    /// Register-register branch; the fall-through is the next segment.
+    pub(super) fn branch_reg(&mut self, i: u32, cond: Cond) {
+        let ins = self.program.instructions()[i as usize];
+        let target = self.target(i);
+        emit!(self.ops ; cmp Rq(host(ins.ra)), Rq(host(ins.rb)));
+        self.jcc(cond, target);
+    }
+
+    /// Register-immediate branch.
+    pub(super) fn branch_imm(&mut self, i: u32, cond: Cond) {
+        let ins = self.program.instructions()[i as usize];
+        let target = self.target(i);
+        emit!(self.ops ; cmp Rq(host(ins.ra)), ins.imm as i32);
+        self.jcc(cond, target);
+    }
+
+    pub(super) fn jcc(&mut self, cond: Cond, label: DynamicLabel) {
+        match cond {
+            Cond::Eq => emit!(self.ops ; je =>label),
+            Cond::Ne => emit!(self.ops ; jne =>label),
+            Cond::LtU => emit!(self.ops ; jb =>label),
+            Cond::LeU => emit!(self.ops ; jbe =>label),
+            Cond::GeU => emit!(self.ops ; jae =>label),
+            Cond::GtU => emit!(self.ops ; ja =>label),
+            Cond::LtS => emit!(self.ops ; jl =>label),
+            Cond::LeS => emit!(self.ops ; jle =>label),
+            Cond::GeS => emit!(self.ops ; jge =>label),
+            Cond::GtS => emit!(self.ops ; jg =>label),
+        }
+    }
+
+    /// `setcc cl` for the flags of a preceding `cmp`.
+    pub(super) fn setcc_cl(&mut self, cond: Cond) {
+        match cond {
+            Cond::Eq => emit!(self.ops ; sete cl),
+            Cond::Ne => emit!(self.ops ; setne cl),
+            Cond::LtU => emit!(self.ops ; setb cl),
+            Cond::LeU => emit!(self.ops ; setbe cl),
+            Cond::GeU => emit!(self.ops ; setae cl),
+            Cond::GtU => emit!(self.ops ; seta cl),
+            Cond::LtS => emit!(self.ops ; setl cl),
+            Cond::LeS => emit!(self.ops ; setle cl),
+            Cond::GeS => emit!(self.ops ; setge cl),
+            Cond::GtS => emit!(self.ops ; setg cl),
+        }
+    }
+
+    /// A dynamic jump of instruction `i` to the 32-bit address in `ecx`
+    /// (spec §7.3): halt on `0xFFFF0000`, else index the jump table with
+    /// `a/2 − 1`, where `sub 2; ror 1` maps every invalid address (zero,
+    /// odd, or past the table) to an index at or past the table's length.
+    /// Invalid entries point at the shared panic stub, which reads the
+    /// instruction index stored just before the jump.
+    pub(super) fn dynamic_jump(&mut self, i: u32) {
+        let len = self.program.jump_targets().len() as u32;
+        let halt = self.exit_to(ExitKind::Halt, i);
+        let panic = self.exit_to(ExitKind::Panic, i);
+        emit!(self.ops
+            ; cmp ecx, HALT_ADDRESS as i32
+            ; je =>halt
+        );
+        if len == 0 {
+            emit!(self.ops ; jmp =>panic);
+            return;
+        }
+        emit!(self.ops
+            ; sub ecx, 2
+            ; ror ecx, 1
+            ; cmp ecx, len as i32
+            ; jae =>panic
+            ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
+            ; shl rcx, 3
+            ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
+            ; jmp QWORD [rcx]
+        );
+    }
+}

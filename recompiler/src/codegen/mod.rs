@@ -1,0 +1,423 @@
+//! Code generation: one pass over the instruction stream, one native
+//! segment per basic block, with a thin emitter per instruction class.
+//!
+//! Layout of the generated code:
+//!
+//! ```text
+//! enter / exit trampolines, the dynamic-jump panic stub
+//! for every segment (a block start, or any instruction after a terminator):
+//!     prologue: sub [gas], cost; jl out_of_gas_stub
+//!     body: each instruction's code, in guest order (falls through)
+//! out-of-line exit stubs (mov ecx, site; jmp exit)
+//! ```
+//!
+//! Every instruction's body is a valid entry point (the guest state lives
+//! entirely in pinned registers and the context), so the runtime can enter
+//! anywhere: at a block start, after an `ecalli`, or at the faulting
+//! instruction after a page fault.
+
+// dynasm expands dynamic registers (`Rq(r)`) to `r.into()`, which clippy
+// flags when `r` is already a `u8`.
+#![allow(clippy::useless_conversion)]
+
+mod alu;
+mod bits;
+mod control;
+mod memory;
+mod muldiv;
+pub(crate) mod regs;
+mod trampoline;
+
+use crate::cpu::Features;
+use crate::{CompileError, ctx};
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use javm_cap::program::isa::OPCODE_COUNT;
+use javm_cap::program::{GasModel, Opcode, Program};
+
+/// Emits x86-64 with dynasm; every use goes through this so the
+/// architecture directive is never forgotten.
+macro_rules! emit {
+    ($ops:expr; $($t:tt)*) => {
+        dynasmrt::dynasm!($ops ; .arch x64 ; $($t)*)
+    };
+}
+pub(crate) use emit;
+
+/// Why generated code left for the run loop, per static exit site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// `trap`, or a jump to a target that is not a block start.
+    Panic,
+    /// A dynamic jump to `0xFFFF0000`.
+    Halt,
+    /// `ecalli` with this id.
+    Host(u32),
+    /// Not enough gas to enter a block (nothing charged).
+    OutOfGas,
+    /// Instruction gas model: the block cannot be paid in full; the runtime
+    /// steps through it in the interpreter (nothing charged).
+    InterpretBlock,
+    /// An instruction the recompiler leaves to the interpreter (`sbrk`);
+    /// the block is paid for.
+    InterpretHere,
+}
+
+/// One static exit site: what happened at which guest instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitSite {
+    /// Why.
+    pub kind: ExitKind,
+    /// Index of the guest instruction in the program's stream.
+    pub index: u32,
+}
+
+/// Marks a memory access without a base register (absolute address).
+pub(crate) const NO_BASE: u8 = 0xFF;
+
+/// The guest memory access an instruction makes, for the fault handler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemAccess {
+    /// Guest base register, or [`NO_BASE`].
+    pub base: u8,
+    /// Bytes accessed (0: the instruction does not access memory).
+    pub len: u8,
+    /// A store.
+    pub write: bool,
+    /// Address offset (the low 32 bits of the immediate).
+    pub offset: u32,
+}
+
+/// An out-of-line stub: `[add [gas], refund;] mov ecx, site; jmp exit`.
+struct Stub {
+    label: DynamicLabel,
+    site: u32,
+    undo_charge: u32,
+}
+
+/// Everything compilation produces.
+pub(crate) struct Output {
+    /// Position-independent machine code (only relative jumps inside it).
+    pub code: Vec<u8>,
+    pub enter: usize,
+    pub exit: usize,
+    pub dyn_panic: usize,
+    /// Native offset of each instruction's body.
+    pub body: Vec<u32>,
+    /// Native offset of the gas prologue of each segment start, else
+    /// `u32::MAX`.
+    pub prologue: Vec<u32>,
+    /// End of the per-instruction code (start of the stubs).
+    pub code_end: u32,
+    pub exits: Vec<ExitSite>,
+    pub accesses: Vec<MemAccess>,
+}
+
+/// The single-pass compiler state.
+pub(crate) struct Compiler<'p> {
+    ops: VecAssembler<X64Relocation>,
+    features: Features,
+    program: &'p Program,
+    run_end: &'p [u32],
+    prologues: Vec<Option<DynamicLabel>>,
+    stubs: Vec<Stub>,
+    exits: Vec<ExitSite>,
+    accesses: Vec<MemAccess>,
+    exit_label: DynamicLabel,
+}
+
+/// [`Opcode::is_terminator`] as a table (the call does not inline across
+/// crates and shows up in compile profiles).
+const TERMINATOR: [bool; OPCODE_COUNT] = {
+    let mut table = [false; OPCODE_COUNT];
+    let mut i = 0;
+    while i < OPCODE_COUNT {
+        table[Opcode::ALL[i] as usize] = Opcode::ALL[i].is_terminator();
+        i += 1;
+    }
+    table
+};
+
+/// For each instruction, the index one past the first terminator at or
+/// after it (how far the instruction gas model pre-pays).
+pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
+    let ins = program.instructions();
+    let mut out = vec![0u32; ins.len()];
+    let mut end = ins.len() as u32;
+    for i in (0..ins.len()).rev() {
+        if TERMINATOR[ins[i].opcode as usize] {
+            end = i as u32 + 1;
+        }
+        out[i] = end;
+    }
+    out
+}
+
+/// Compiles `program` (see the module docs for the layout).
+pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) -> Result<Output, CompileError> {
+    let n = program.instructions().len();
+    if n >= (CODE_LIMIT as usize) {
+        return Err(CompileError::TooLarge(format!("{n} instructions")));
+    }
+    // About 16 bytes of native code per guest code byte, reserved up front.
+    let capacity = 4096 + program.code().len() * 16;
+    let mut ops = VecAssembler::new_with_capacity(0, capacity, 0, 0, n * 2, 0, n * 2);
+    let exit_label = ops.new_dynamic_label();
+    let mut c = Compiler {
+        ops,
+        features,
+        program,
+        run_end,
+        prologues: vec![None; n],
+        stubs: Vec::new(),
+        exits: Vec::new(),
+        accesses: vec![MemAccess::default(); n],
+        exit_label,
+    };
+    let (enter, exit, dyn_panic) = c.trampolines();
+    for i in 0..n {
+        // Instruction i − 1 is a terminator exactly when its run ends at i.
+        if i == 0 || run_end[i - 1] as usize == i {
+            c.prologues[i] = Some(c.ops.new_dynamic_label());
+        }
+    }
+    let mut body = Vec::with_capacity(n);
+    let mut prologue = vec![u32::MAX; n];
+    for (i, start) in prologue.iter_mut().enumerate() {
+        if let Some(label) = c.prologues[i] {
+            *start = c.ops.offset().0 as u32;
+            c.gas_prologue(i as u32, label);
+        }
+        body.push(c.ops.offset().0 as u32);
+        c.instruction(i as u32);
+    }
+    let code_end = c.ops.offset().0 as u32;
+    c.emit_stubs();
+    let Compiler { ops, exits, accesses, .. } = c;
+    if ops.offset().0 >= CODE_LIMIT as usize {
+        return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
+    }
+    let code = ops.finalize().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
+    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses })
+}
+
+/// Native offsets and exit-site numbers must stay below the special exit
+/// codes ([`ctx::CODE_DYN_PANIC`] and up).
+const CODE_LIMIT: u32 = ctx::CODE_DYN_PANIC - 1;
+
+impl Compiler<'_> {
+    /// Gas charged when a segment starting at instruction `i` is entered.
+    fn segment_charge(&self, i: u32) -> u32 {
+        match self.program.gas_model() {
+            GasModel::Instruction => self.run_end[i as usize] - i,
+            GasModel::Pipeline | GasModel::Block => self.program.charge_at(i),
+        }
+    }
+
+    /// A new exit site and the label of its stub.
+    fn exit_to(&mut self, kind: ExitKind, index: u32) -> DynamicLabel {
+        self.stub(kind, index, 0)
+    }
+
+    fn stub(&mut self, kind: ExitKind, index: u32, undo_charge: u32) -> DynamicLabel {
+        let site = self.exits.len() as u32;
+        self.exits.push(ExitSite { kind, index });
+        let label = self.ops.new_dynamic_label();
+        self.stubs.push(Stub { label, site, undo_charge });
+        label
+    }
+
+    /// A new exit site left through inline code (`mov ecx, site; jmp exit`).
+    fn exit_inline(&mut self, kind: ExitKind, index: u32) {
+        let site = self.exits.len() as u32;
+        self.exits.push(ExitSite { kind, index });
+        let exit = self.exit_label;
+        emit!(self.ops ; mov ecx, site as i32 ; jmp =>exit);
+    }
+
+    fn emit_stubs(&mut self) {
+        let exit = self.exit_label;
+        for stub in std::mem::take(&mut self.stubs) {
+            let label = stub.label;
+            emit!(self.ops ; =>label);
+            if stub.undo_charge != 0 {
+                emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], stub.undo_charge as i32);
+            }
+            emit!(self.ops ; mov ecx, stub.site as i32 ; jmp =>exit);
+        }
+    }
+
+    /// Records the memory access of instruction `i` for the fault handler.
+    fn access(&mut self, i: u32, base: Option<u8>, offset: u64, len: u8, write: bool) {
+        self.accesses[i as usize] = MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32 };
+    }
+
+    /// Emits instruction `i`.
+    fn instruction(&mut self, i: u32) {
+        use memory::Width::*;
+        let ins = self.program.instructions()[i as usize];
+        let (a, b, d, x, y) = (ins.ra, ins.rb, ins.rd, ins.imm, ins.imm2);
+        match ins.opcode {
+            Opcode::Trap => self.panic(i),
+            Opcode::Fallthrough | Opcode::Unlikely => {}
+            Opcode::Ecalli => self.exit_inline(ExitKind::Host(x as u32), i),
+            Opcode::LoadImm64 | Opcode::LoadImm => self.load_imm(a, x),
+
+            Opcode::StoreImmU8 => self.store_imm(i, None, x, B1, y),
+            Opcode::StoreImmU16 => self.store_imm(i, None, x, B2, y),
+            Opcode::StoreImmU32 => self.store_imm(i, None, x, B4, y),
+            Opcode::StoreImmU64 => self.store_imm(i, None, x, B8, y),
+
+            Opcode::Jump => self.jump(i),
+            Opcode::JumpInd => {
+                self.address(Some(a), x);
+                self.dynamic_jump(i);
+            }
+            Opcode::LoadU8 => self.load(i, None, x, a, B1, false),
+            Opcode::LoadI8 => self.load(i, None, x, a, B1, true),
+            Opcode::LoadU16 => self.load(i, None, x, a, B2, false),
+            Opcode::LoadI16 => self.load(i, None, x, a, B2, true),
+            Opcode::LoadU32 => self.load(i, None, x, a, B4, false),
+            Opcode::LoadI32 => self.load(i, None, x, a, B4, true),
+            Opcode::LoadU64 => self.load(i, None, x, a, B8, false),
+            Opcode::StoreU8 => self.store(i, None, x, B1, a),
+            Opcode::StoreU16 => self.store(i, None, x, B2, a),
+            Opcode::StoreU32 => self.store(i, None, x, B4, a),
+            Opcode::StoreU64 => self.store(i, None, x, B8, a),
+
+            Opcode::StoreImmIndU8 => self.store_imm(i, Some(a), x, B1, y),
+            Opcode::StoreImmIndU16 => self.store_imm(i, Some(a), x, B2, y),
+            Opcode::StoreImmIndU32 => self.store_imm(i, Some(a), x, B4, y),
+            Opcode::StoreImmIndU64 => self.store_imm(i, Some(a), x, B8, y),
+
+            Opcode::LoadImmJump => {
+                self.load_imm(a, x);
+                self.jump(i);
+            }
+            Opcode::BranchEqImm => self.branch_imm(i, control::Cond::Eq),
+            Opcode::BranchNeImm => self.branch_imm(i, control::Cond::Ne),
+            Opcode::BranchLtUImm => self.branch_imm(i, control::Cond::LtU),
+            Opcode::BranchLeUImm => self.branch_imm(i, control::Cond::LeU),
+            Opcode::BranchGeUImm => self.branch_imm(i, control::Cond::GeU),
+            Opcode::BranchGtUImm => self.branch_imm(i, control::Cond::GtU),
+            Opcode::BranchLtSImm => self.branch_imm(i, control::Cond::LtS),
+            Opcode::BranchLeSImm => self.branch_imm(i, control::Cond::LeS),
+            Opcode::BranchGeSImm => self.branch_imm(i, control::Cond::GeS),
+            Opcode::BranchGtSImm => self.branch_imm(i, control::Cond::GtS),
+
+            Opcode::MoveReg => self.mov(d, a),
+            Opcode::Sbrk => {
+                let label = self.exit_to(ExitKind::InterpretHere, i);
+                emit!(self.ops ; jmp =>label);
+            }
+            Opcode::CountSetBits64 => self.popcnt(d, a, true),
+            Opcode::CountSetBits32 => self.popcnt(d, a, false),
+            Opcode::LeadingZeroBits64 => self.clz(d, a, true),
+            Opcode::LeadingZeroBits32 => self.clz(d, a, false),
+            Opcode::TrailingZeroBits64 => self.ctz(d, a, true),
+            Opcode::TrailingZeroBits32 => self.ctz(d, a, false),
+            Opcode::SignExtend8 => self.extend(d, a, bits::Extend::Sign8),
+            Opcode::SignExtend16 => self.extend(d, a, bits::Extend::Sign16),
+            Opcode::ZeroExtend16 => self.extend(d, a, bits::Extend::Zero16),
+            Opcode::ReverseBytes => self.reverse_bytes(d, a),
+
+            Opcode::StoreIndU8 => self.store(i, Some(b), x, B1, a),
+            Opcode::StoreIndU16 => self.store(i, Some(b), x, B2, a),
+            Opcode::StoreIndU32 => self.store(i, Some(b), x, B4, a),
+            Opcode::StoreIndU64 => self.store(i, Some(b), x, B8, a),
+            Opcode::LoadIndU8 => self.load(i, Some(b), x, a, B1, false),
+            Opcode::LoadIndI8 => self.load(i, Some(b), x, a, B1, true),
+            Opcode::LoadIndU16 => self.load(i, Some(b), x, a, B2, false),
+            Opcode::LoadIndI16 => self.load(i, Some(b), x, a, B2, true),
+            Opcode::LoadIndU32 => self.load(i, Some(b), x, a, B4, false),
+            Opcode::LoadIndI32 => self.load(i, Some(b), x, a, B4, true),
+            Opcode::LoadIndU64 => self.load(i, Some(b), x, a, B8, false),
+            Opcode::AddImm32 => self.add_imm_32(a, b, x),
+            Opcode::AndImm => self.logic_imm(alu::Logic::And, a, b, x),
+            Opcode::XorImm => self.logic_imm(alu::Logic::Xor, a, b, x),
+            Opcode::OrImm => self.logic_imm(alu::Logic::Or, a, b, x),
+            Opcode::MulImm32 => self.mul_imm(a, b, x, false),
+            Opcode::SetLtUImm => self.set_cmp_imm(a, b, x, control::Cond::LtU),
+            Opcode::SetLtSImm => self.set_cmp_imm(a, b, x, control::Cond::LtS),
+            Opcode::ShloLImm32 => self.shift_imm(bits::Shift::Shl, a, b, x, false),
+            Opcode::ShloRImm32 => self.shift_imm(bits::Shift::Shr, a, b, x, false),
+            Opcode::SharRImm32 => self.shift_imm(bits::Shift::Sar, a, b, x, false),
+            Opcode::NegAddImm32 => self.neg_add_imm(a, b, x, false),
+            Opcode::SetGtUImm => self.set_cmp_imm(a, b, x, control::Cond::GtU),
+            Opcode::SetGtSImm => self.set_cmp_imm(a, b, x, control::Cond::GtS),
+            Opcode::ShloLImmAlt32 => self.shift_alt(bits::Shift::Shl, a, b, x, false),
+            Opcode::ShloRImmAlt32 => self.shift_alt(bits::Shift::Shr, a, b, x, false),
+            Opcode::SharRImmAlt32 => self.shift_alt(bits::Shift::Sar, a, b, x, false),
+            Opcode::CmovIzImm => self.cmov_imm(a, b, x, true),
+            Opcode::CmovNzImm => self.cmov_imm(a, b, x, false),
+            Opcode::AddImm64 => self.add_imm_64(a, b, x),
+            Opcode::MulImm64 => self.mul_imm(a, b, x, true),
+            Opcode::ShloLImm64 => self.shift_imm(bits::Shift::Shl, a, b, x, true),
+            Opcode::ShloRImm64 => self.shift_imm(bits::Shift::Shr, a, b, x, true),
+            Opcode::SharRImm64 => self.shift_imm(bits::Shift::Sar, a, b, x, true),
+            Opcode::NegAddImm64 => self.neg_add_imm(a, b, x, true),
+            Opcode::ShloLImmAlt64 => self.shift_alt(bits::Shift::Shl, a, b, x, true),
+            Opcode::ShloRImmAlt64 => self.shift_alt(bits::Shift::Shr, a, b, x, true),
+            Opcode::SharRImmAlt64 => self.shift_alt(bits::Shift::Sar, a, b, x, true),
+            Opcode::RotR64Imm => self.shift_imm(bits::Shift::Ror, a, b, x, true),
+            Opcode::RotR64ImmAlt => self.shift_alt(bits::Shift::Ror, a, b, x, true),
+            Opcode::RotR32Imm => self.shift_imm(bits::Shift::Ror, a, b, x, false),
+            Opcode::RotR32ImmAlt => self.shift_alt(bits::Shift::Ror, a, b, x, false),
+
+            Opcode::BranchEq => self.branch_reg(i, control::Cond::Eq),
+            Opcode::BranchNe => self.branch_reg(i, control::Cond::Ne),
+            Opcode::BranchLtU => self.branch_reg(i, control::Cond::LtU),
+            Opcode::BranchLtS => self.branch_reg(i, control::Cond::LtS),
+            Opcode::BranchGeU => self.branch_reg(i, control::Cond::GeU),
+            Opcode::BranchGeS => self.branch_reg(i, control::Cond::GeS),
+
+            Opcode::LoadImmJumpInd => {
+                self.address(Some(b), y);
+                self.load_imm(a, x);
+                self.dynamic_jump(i);
+            }
+
+            Opcode::Add32 => self.add_32(d, a, b),
+            Opcode::Sub32 => self.arith_32(alu::Arith::Sub, d, a, b),
+            Opcode::Mul32 => self.arith_32(alu::Arith::Mul, d, a, b),
+            Opcode::DivU32 => self.divide(muldiv::Div::DivU, d, a, b, false),
+            Opcode::DivS32 => self.divide(muldiv::Div::DivS, d, a, b, false),
+            Opcode::RemU32 => self.divide(muldiv::Div::RemU, d, a, b, false),
+            Opcode::RemS32 => self.divide(muldiv::Div::RemS, d, a, b, false),
+            Opcode::ShloL32 => self.shift_reg(bits::Shift::Shl, d, a, b, false),
+            Opcode::ShloR32 => self.shift_reg(bits::Shift::Shr, d, a, b, false),
+            Opcode::SharR32 => self.shift_reg(bits::Shift::Sar, d, a, b, false),
+            Opcode::Add64 => self.add_64(d, a, b),
+            Opcode::Sub64 => self.arith_64(alu::Arith::Sub, d, a, b),
+            Opcode::Mul64 => self.arith_64(alu::Arith::Mul, d, a, b),
+            Opcode::DivU64 => self.divide(muldiv::Div::DivU, d, a, b, true),
+            Opcode::DivS64 => self.divide(muldiv::Div::DivS, d, a, b, true),
+            Opcode::RemU64 => self.divide(muldiv::Div::RemU, d, a, b, true),
+            Opcode::RemS64 => self.divide(muldiv::Div::RemS, d, a, b, true),
+            Opcode::ShloL64 => self.shift_reg(bits::Shift::Shl, d, a, b, true),
+            Opcode::ShloR64 => self.shift_reg(bits::Shift::Shr, d, a, b, true),
+            Opcode::SharR64 => self.shift_reg(bits::Shift::Sar, d, a, b, true),
+            Opcode::And => self.arith_64(alu::Arith::And, d, a, b),
+            Opcode::Xor => self.arith_64(alu::Arith::Xor, d, a, b),
+            Opcode::Or => self.arith_64(alu::Arith::Or, d, a, b),
+            Opcode::MulUpperSS => self.mul_upper(muldiv::Upper::SignedSigned, d, a, b),
+            Opcode::MulUpperUU => self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b),
+            Opcode::MulUpperSU => self.mul_upper(muldiv::Upper::SignedUnsigned, d, a, b),
+            Opcode::SetLtU => self.set_cmp_reg(d, a, b, control::Cond::LtU),
+            Opcode::SetLtS => self.set_cmp_reg(d, a, b, control::Cond::LtS),
+            Opcode::CmovIz => self.cmov_reg(d, a, b, true),
+            Opcode::CmovNz => self.cmov_reg(d, a, b, false),
+            Opcode::RotL64 => self.shift_reg(bits::Shift::Rol, d, a, b, true),
+            Opcode::RotL32 => self.shift_reg(bits::Shift::Rol, d, a, b, false),
+            Opcode::RotR64 => self.shift_reg(bits::Shift::Ror, d, a, b, true),
+            Opcode::RotR32 => self.shift_reg(bits::Shift::Ror, d, a, b, false),
+            Opcode::AndInv => self.and_inv(d, a, b),
+            Opcode::OrInv => self.or_inv(d, a, b),
+            Opcode::Xnor => self.xnor(d, a, b),
+            Opcode::Max => self.min_max(d, a, b, alu::MinMax::Max),
+            Opcode::MaxU => self.min_max(d, a, b, alu::MinMax::MaxU),
+            Opcode::Min => self.min_max(d, a, b, alu::MinMax::Min),
+            Opcode::MinU => self.min_max(d, a, b, alu::MinMax::MinU),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The VM context: a fixed-layout block just below an instance's guest
+//! window. Generated code reaches every field at a constant negative offset
+//! from the window base register, so no second pointer register is needed.
+
+use std::mem::offset_of;
+
+/// Per-instance state shared by generated code, the run loop and the fault
+/// handler.
+///
+/// Field order matters: the fields generated code uses in hot paths come
+/// last, so they sit within 128 bytes of the window base and take 8-bit
+/// displacements (the gas counter is the last field).
+#[repr(C)]
+pub(crate) struct VmCtx {
+    /// Guest registers while the guest is not running (slots 13..16 unused).
+    pub regs: [u64; 16],
+    /// Value of the scratch register on entry (a resume after a frame refill
+    /// continues a half-done memory access whose address is in it).
+    pub rcx: u64,
+    /// Native address the entry trampoline jumps to.
+    pub entry: u64,
+    /// Host stack pointer saved by the entry trampoline.
+    pub host_rsp: u64,
+    /// Native address to resume at after a frame refill.
+    pub resume_rip: u64,
+    /// The instance's `exec::Inner`, for the fault handler.
+    pub inner: usize,
+    /// A guest memory fault: 0 = panic, else `1 << 32 | page address`.
+    pub fault: u64,
+    /// The pages an interrupted access needs (first, last, 1 for a write),
+    /// which the host prepares before resuming it.
+    pub pending: [u32; 3],
+    /// Guest instruction index of the last dynamic-jump panic or fault.
+    pub exit_index: u32,
+    /// Spill slots for instructions that need `rax`/`rdx`.
+    pub spill: [u64; 3],
+    /// Address of the module's dynamic-jump table.
+    pub jump_table: u64,
+    /// Gas left.
+    pub gas: i64,
+}
+
+/// Distance from the context's start to the window base: the context ends
+/// exactly at the base.
+pub(crate) const CTX_OFFSET: usize = size_of::<VmCtx>();
+
+const _: () = assert!(CTX_OFFSET.is_multiple_of(8) && CTX_OFFSET <= 4096);
+const _: () = assert!(GAS == -8 && SPILL >= -128);
+
+/// Offset of a context field from the window base.
+const fn rel(field: usize) -> i32 {
+    field as i32 - CTX_OFFSET as i32
+}
+
+pub(crate) const REGS: i32 = rel(offset_of!(VmCtx, regs));
+pub(crate) const GAS: i32 = rel(offset_of!(VmCtx, gas));
+pub(crate) const RCX: i32 = rel(offset_of!(VmCtx, rcx));
+pub(crate) const ENTRY: i32 = rel(offset_of!(VmCtx, entry));
+pub(crate) const HOST_RSP: i32 = rel(offset_of!(VmCtx, host_rsp));
+pub(crate) const JUMP_TABLE: i32 = rel(offset_of!(VmCtx, jump_table));
+pub(crate) const SPILL: i32 = rel(offset_of!(VmCtx, spill));
+pub(crate) const EXIT_INDEX: i32 = rel(offset_of!(VmCtx, exit_index));
+
+/// Exit codes above the static exit sites (returned in `eax`).
+pub(crate) const CODE_FAULT: u32 = u32::MAX;
+/// The frame stock ran out in the fault handler: refill and resume.
+pub(crate) const CODE_REFILL: u32 = u32::MAX - 1;
+/// A dynamic jump hit an invalid table entry (index in `exit_index`).
+pub(crate) const CODE_DYN_PANIC: u32 = u32::MAX - 2;

@@ -1,0 +1,206 @@
+//! Running an instance: [`JitInstance`] and the run loop.
+
+use crate::JitError;
+use crate::codegen::ExitKind;
+use crate::ctx::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, VmCtx};
+use crate::memory::WindowMemory;
+use crate::module::CompiledModule;
+use crate::signals::{self, CODE_REMAP};
+use crate::window::{Pager, Window};
+use javm_cap::program::GasModel;
+use javm_cap::space::AddressSpace;
+use javm_cap::vm::{Exit, NUM_REGS, VmState};
+use std::sync::Arc;
+
+/// How a recompiled run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JitExit {
+    /// The guest exited; the state is as spec §9 reports it.
+    Exit(Exit),
+    /// The runtime must run the interpreter from the state's pc to the end
+    /// of the block (on [`JitInstance::memory`]), then call
+    /// [`JitInstance::run`] again. Happens for a pc that is not an
+    /// instruction start, under the instruction gas model when a block
+    /// cannot be paid in full, and for `sbrk`.
+    Interpret,
+}
+
+/// What the fault handler reaches through the context.
+pub(crate) struct Inner {
+    pub(crate) module: Arc<CompiledModule>,
+    pub(crate) pager: Pager,
+}
+
+/// One guest: a 4 GiB window over its address space, and a context.
+/// Movable between threads; runs on one at a time.
+pub struct JitInstance {
+    inner: Box<Inner>,
+}
+
+// SAFETY: the instance exclusively owns its window, frames and address
+// space; the raw pointers inside point into that window. Nothing refers to
+// the thread it was created on (the thread-local is set only during `run`).
+unsafe impl Send for JitInstance {}
+
+impl std::fmt::Debug for JitInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitInstance").field("module", &self.inner.module).finish()
+    }
+}
+
+impl JitInstance {
+    /// An instance of `module` over `space`. Maps nothing yet: pages are
+    /// mapped when first touched.
+    pub fn new(module: Arc<CompiledModule>, space: AddressSpace) -> Result<JitInstance, JitError> {
+        signals::install().map_err(JitError::Signals)?;
+        let window = Window::take().map_err(JitError::Window)?;
+        let jump_table = module.jump_table.as_ptr() as u64;
+        let mut inner = Box::new(Inner { module, pager: Pager::new(window, space) });
+        let ctx = inner.pager.ctx();
+        let inner_ptr: *mut Inner = &mut *inner;
+        // SAFETY: the context page is mapped read-write and owned by this
+        // instance's window.
+        unsafe {
+            (*ctx).jump_table = jump_table;
+            (*ctx).inner = inner_ptr as usize;
+        }
+        Ok(JitInstance { inner })
+    }
+
+    /// The compiled module.
+    pub fn module(&self) -> &Arc<CompiledModule> {
+        &self.inner.module
+    }
+
+    /// Runs from `state.pc` until an exit, or until the runtime must
+    /// interpret (see [`JitExit::Interpret`]). Any instruction start is an
+    /// entry point; a block not yet paid for (`!state.charged`) is charged
+    /// here first, exactly as the interpreter does.
+    pub fn run(&mut self, state: &mut VmState) -> JitExit {
+        let inner: *mut Inner = &mut *self.inner;
+        // SAFETY: `inner` is live and exclusively ours for the whole call;
+        // no reference into it is held across `run_guest`.
+        let (module, ctx, base) = unsafe { ((*inner).module.clone(), (*inner).pager.ctx(), (*inner).pager.base()) };
+        let program = module.program();
+        let Some(index) = program.index_of(state.pc) else { return JitExit::Interpret };
+        let instruction_model = program.gas_model() == GasModel::Instruction;
+        let mut gas = state.gas;
+        if instruction_model {
+            let n = i64::from(module.run_end[index as usize] - index);
+            if gas < n {
+                return JitExit::Interpret;
+            }
+            gas -= n;
+        } else if !state.charged {
+            let cost = i64::from(program.charge_at(index));
+            if gas < cost {
+                return JitExit::Exit(Exit::OutOfGas);
+            }
+            gas -= cost;
+        }
+        // SAFETY: the context page is mapped and only this thread uses it.
+        unsafe {
+            (&mut (*ctx).regs)[..NUM_REGS].copy_from_slice(&state.regs);
+            (*ctx).gas = gas;
+            (*ctx).entry = module.entry_addr(index);
+        }
+        let enter = module.enter_fn();
+        let mut remapped = false;
+        let code = loop {
+            // SAFETY: the context is set up for entry; `inner` stays live.
+            let code = unsafe { signals::run_guest(inner, enter, base) };
+            // SAFETY: the guest is stopped; we are the only user of `inner`.
+            let pager = unsafe { &mut (*inner).pager };
+            match code {
+                CODE_REFILL => pager.refill(),
+                CODE_REMAP => {
+                    // Out of kernel mappings: drop every mapping of this
+                    // window (the guest's writes move into the caps) and map
+                    // again on demand. Failing again before anything could be
+                    // mapped means the host itself is out of memory.
+                    assert!(
+                        !remapped || pager.made_progress(),
+                        "the recompiler cannot map guest memory (out of memory)"
+                    );
+                    remapped = true;
+                    pager.sync();
+                    pager.refill();
+                }
+                _ => break code,
+            }
+            // Prepare the interrupted access's pages here, so that resuming
+            // it does not fault again. A failure is left to the fault
+            // handler on resume, which exits again if it must.
+            // SAFETY: the context page is mapped and only this thread uses it.
+            let [first, last, write] = unsafe { (*ctx).pending };
+            let _ = pager.prepare(first, last, write != 0);
+            // SAFETY: as above; resume the interrupted access.
+            unsafe { (*ctx).entry = (*ctx).resume_rip };
+        };
+        // SAFETY: the guest has stopped; the context holds its state.
+        let ctx: &VmCtx = unsafe { &*ctx };
+        state.regs.copy_from_slice(&ctx.regs[..NUM_REGS]);
+        let mut gas = ctx.gas;
+        // (instruction index, outcome, whether the instruction itself is
+        // charged under the instruction model, `charged` afterwards)
+        let (index, outcome, self_charged, charged) = match code {
+            CODE_FAULT => {
+                let exit = match ctx.fault {
+                    0 => Exit::Panic,
+                    f => Exit::PageFault(f as u32),
+                };
+                (ctx.exit_index, JitExit::Exit(exit), false, true)
+            }
+            CODE_DYN_PANIC => (ctx.exit_index, JitExit::Exit(Exit::Panic), true, true),
+            site => {
+                let site = module.exits[site as usize];
+                match site.kind {
+                    ExitKind::Panic => (site.index, JitExit::Exit(Exit::Panic), true, true),
+                    ExitKind::Halt => (site.index, JitExit::Exit(Exit::Halt), true, true),
+                    ExitKind::Host(id) => (site.index, JitExit::Exit(Exit::Host(id)), true, true),
+                    ExitKind::OutOfGas => {
+                        state.pc = program.instructions()[site.index as usize].pc;
+                        state.gas = gas;
+                        state.charged = false;
+                        return JitExit::Exit(Exit::OutOfGas);
+                    }
+                    ExitKind::InterpretBlock => {
+                        state.pc = program.instructions()[site.index as usize].pc;
+                        state.gas = gas;
+                        state.charged = false;
+                        return JitExit::Interpret;
+                    }
+                    ExitKind::InterpretHere => (site.index, JitExit::Interpret, false, true),
+                }
+            }
+        };
+        if instruction_model {
+            // Refund the pre-paid instructions that did not run.
+            gas += i64::from(module.run_end[index as usize] - index - u32::from(self_charged));
+        }
+        state.pc = program.instructions()[index as usize].pc;
+        state.gas = gas;
+        state.charged = charged && !instruction_model;
+        outcome
+    }
+
+    /// Guest memory through the window, with guest access rules: for host
+    /// calls and for the interpreter fallback.
+    pub fn memory(&mut self) -> WindowMemory<'_> {
+        WindowMemory::new(&mut self.inner.pager)
+    }
+
+    /// The address space, with every page the guest wrote moved into its
+    /// cap's overlay (no copy). The window is reset, so the host may change
+    /// or clone the space freely; the next run maps pages again on demand.
+    pub fn address_space(&mut self) -> &mut AddressSpace {
+        self.inner.pager.sync();
+        &mut self.inner.pager.space
+    }
+
+    /// Ends the instance, returning its (synced) address space.
+    pub fn into_address_space(mut self) -> AddressSpace {
+        self.inner.pager.sync();
+        std::mem::take(&mut self.inner.pager.space)
+    }
+}

@@ -1,0 +1,168 @@
+//! [`CompiledModule`]: a program's native code and the tables that connect
+//! it to the guest program.
+
+use crate::code::CodeMemory;
+use crate::codegen::{self, ExitSite, MemAccess, Output};
+use crate::cpu::Features;
+use crate::{CompileError, CompileOptions};
+use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
+use javm_cap::program::Program;
+use javm_cap::program::decoded::NO_INDEX;
+use javm_cap::program::disasm::format_instruction;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// A program compiled to x86-64. Shareable between threads and instances.
+pub struct CompiledModule {
+    program: Arc<Program>,
+    code: CodeMemory,
+    features: Features,
+    enter: usize,
+    exit: usize,
+    /// Native offset of each instruction's body (its entry point).
+    body: Vec<u32>,
+    /// Native offset of each segment's gas prologue (`u32::MAX` if none).
+    prologue: Vec<u32>,
+    code_end: u32,
+    pub(crate) exits: Vec<ExitSite>,
+    pub(crate) accesses: Vec<MemAccess>,
+    /// Instruction gas model: one past the terminator ending each run.
+    pub(crate) run_end: Vec<u32>,
+    /// Absolute native addresses of the jump-table targets (the panic
+    /// stub for invalid entries).
+    pub(crate) jump_table: Box<[u64]>,
+}
+
+impl std::fmt::Debug for CompiledModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledModule")
+            .field("instructions", &self.body.len())
+            .field("code_size", &self.code_size())
+            .field("features", &self.features)
+            .finish()
+    }
+}
+
+impl CompiledModule {
+    /// Compiles `program` for this CPU (or baseline x86-64 with
+    /// `force_fallbacks`).
+    pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
+        let features = options.features();
+        let run_end = codegen::run_ends(&program);
+        let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses } =
+            codegen::compile(&program, &run_end, features)?;
+        let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
+        let base = code.addr() as u64;
+        let jump_table = program
+            .jump_targets()
+            .iter()
+            .map(|&t| base + if t == NO_INDEX { dyn_panic as u64 } else { u64::from(prologue[t as usize]) })
+            .collect();
+        Ok(CompiledModule {
+            program,
+            code,
+            features,
+            enter,
+            exit,
+            body,
+            prologue,
+            code_end,
+            exits,
+            accesses,
+            run_end,
+            jump_table,
+        })
+    }
+
+    /// The program it was compiled from.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+
+    /// The CPU extensions the code uses.
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// Bytes of native code (trampolines, instructions and stubs).
+    pub fn code_size(&self) -> usize {
+        self.code.bytes().len()
+    }
+
+    pub(crate) fn code_base(&self) -> usize {
+        self.code.addr()
+    }
+
+    /// The entry trampoline.
+    pub(crate) fn enter_fn(&self) -> unsafe extern "sysv64" fn(*mut u8) -> u32 {
+        let ptr = (self.code_base() + self.enter) as *const u8;
+        // SAFETY: the trampoline at `enter` follows the sysv64 convention
+        // with this signature (see `codegen::trampoline`).
+        unsafe { std::mem::transmute::<*const u8, unsafe extern "sysv64" fn(*mut u8) -> u32>(ptr) }
+    }
+
+    /// Absolute address of the exit trampoline.
+    pub(crate) fn exit_addr(&self) -> usize {
+        self.code_base() + self.exit
+    }
+
+    /// Absolute address of instruction `index`'s body.
+    pub(crate) fn entry_addr(&self, index: u32) -> u64 {
+        (self.code_base() + self.body[index as usize] as usize) as u64
+    }
+
+    /// The guest instruction whose body contains native address `rip`, if
+    /// it lies in instruction code.
+    pub(crate) fn index_at(&self, rip: usize) -> Option<u32> {
+        let offset = u32::try_from(rip.checked_sub(self.code_base())?).ok()?;
+        if offset >= self.code_end {
+            return None;
+        }
+        let i = self.body.partition_point(|&b| b <= offset);
+        i.checked_sub(1).map(|i| i as u32)
+    }
+
+    /// The generated x86-64 per guest instruction: its pc and PVM text, then
+    /// its native code (Intel syntax), then the out-of-line stubs.
+    pub fn native_disasm(&self) -> String {
+        let mut out = String::new();
+        let code: &[u8] = self.code.bytes();
+        let ins = self.program.instructions();
+        let _ = writeln!(out, "; trampolines");
+        self.disasm_range(&mut out, 0, self.first_code_offset(), code);
+        for (i, instruction) in ins.iter().enumerate() {
+            let start = if self.prologue[i] != u32::MAX { self.prologue[i] } else { self.body[i] };
+            let end = match ins.get(i + 1) {
+                Some(_) if self.prologue[i + 1] != u32::MAX => self.prologue[i + 1],
+                Some(_) => self.body[i + 1],
+                None => self.code_end,
+            };
+            let _ = writeln!(out, "{:>6}: {}", instruction.pc, format_instruction(instruction));
+            self.disasm_range(&mut out, start as usize, end as usize, code);
+        }
+        let _ = writeln!(out, "; exit stubs");
+        self.disasm_range(&mut out, self.code_end as usize, code.len(), code);
+        out
+    }
+
+    fn first_code_offset(&self) -> usize {
+        match (self.prologue.first(), self.body.first()) {
+            (Some(&p), _) if p != u32::MAX => p as usize,
+            (_, Some(&b)) => b as usize,
+            _ => self.code_end as usize,
+        }
+    }
+
+    /// Disassembles `code[start..end]`; addresses (and jump targets) are
+    /// offsets from the start of the module's code.
+    fn disasm_range(&self, out: &mut String, start: usize, end: usize, code: &[u8]) {
+        let mut decoder = Decoder::with_ip(64, &code[start..end], start as u64, DecoderOptions::NONE);
+        let mut formatter = IntelFormatter::new();
+        let mut text = String::new();
+        for instruction in &mut decoder {
+            text.clear();
+            formatter.format(&instruction, &mut text);
+            let _ = writeln!(out, "        {:06x}  {text}", instruction.ip());
+        }
+    }
+}

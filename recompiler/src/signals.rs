@@ -1,0 +1,198 @@
+//! The SIGSEGV/SIGBUS handler.
+//!
+//! Installed once per process; the previous handlers are saved and every
+//! fault that is not a guest memory access of the instance running on this
+//! thread is passed on to them. The running instance is found through a
+//! thread-local pointer set only while generated code runs.
+//!
+//! For a guest access the handler recomputes the guest address from the
+//! guest registers (they are unchanged until an access succeeds) and checks
+//! the access against the guest page map with `find_fault`, so the lowest
+//! bad byte decides, never the host fault address:
+//!
+//! - every byte allowed: the page was not mapped yet (map it), or it is a
+//!   first store (copy-on-write); return and the access retries;
+//! - otherwise: exit the guest with the page fault or panic, redirecting
+//!   the interrupted context to the exit trampoline.
+//!
+//! Only async-signal-safe work happens here: reads of the instance's data,
+//! moves between pre-allocated vectors, `mmap`, `memcpy`.
+
+use crate::codegen::NO_BASE;
+use crate::codegen::regs::{HOST_TO_GREG, RCX, host};
+use crate::ctx::{CODE_FAULT, CODE_REFILL, VmCtx};
+use crate::exec::Inner;
+use crate::window::PrepareError;
+use javm_cap::vm::{GUEST_PAGE, MemFault, find_fault};
+use std::cell::{Cell, UnsafeCell};
+use std::io;
+use std::mem::MaybeUninit;
+use std::ptr::null_mut;
+use std::sync::OnceLock;
+
+/// Exit code: the fault handler could not map a page (out of memory or of
+/// kernel mappings); the host resets the window and resumes.
+pub(crate) const CODE_REMAP: u32 = u32::MAX - 3;
+
+thread_local! {
+    /// The instance whose generated code runs on this thread, or null.
+    static CURRENT: Cell<*mut Inner> = const { Cell::new(null_mut()) };
+}
+
+/// The handlers that were installed before ours.
+struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+
+// SAFETY: written once inside `install` (under the `OnceLock`) before our
+// handler can run, and only read afterwards.
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::uninit(), MaybeUninit::uninit()]));
+
+const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+
+/// Installs the handlers (once per process).
+pub(crate) fn install() -> io::Result<()> {
+    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        for (k, &sig) in SIGNALS.iter().enumerate() {
+            // SAFETY: a zeroed sigaction is a valid starting point; the mask
+            // is initialised with sigemptyset; `previous` points into our own
+            // static storage for exactly one sigaction.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = on_fault as *const () as usize;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut action.sa_mask);
+                let previous = (*PREVIOUS.0.get())[k].as_mut_ptr();
+                if libc::sigaction(sig, &action, previous) != 0 {
+                    return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                }
+            }
+        }
+        Ok(())
+    });
+    (*result).map_err(io::Error::from_raw_os_error)
+}
+
+/// Runs generated code for `inner`: `enter(base)` with the thread-local set.
+///
+/// # Safety
+///
+/// `inner` must point to a live instance whose context is fully set up for
+/// entry, and no reference to it may be used until this returns.
+pub(crate) unsafe fn run_guest(
+    inner: *mut Inner,
+    enter: unsafe extern "sysv64" fn(*mut u8) -> u32,
+    base: *mut u8,
+) -> u32 {
+    let previous = CURRENT.replace(inner);
+    // SAFETY: the caller guarantees the context is ready; the trampoline
+    // preserves the callee-saved registers and the stack.
+    let code = unsafe { enter(base) };
+    CURRENT.set(previous);
+    code
+}
+
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+    let inner = CURRENT.get();
+    // SAFETY: the kernel passes a valid siginfo and ucontext; `inner` is the
+    // live instance running on this thread (set by `run_guest`).
+    let handled = !inner.is_null() && unsafe { handle(&mut *inner, info, uctx.cast()) };
+    if !handled {
+        // SAFETY: forwarding the kernel's arguments unchanged.
+        unsafe { chain(sig, info, uctx) };
+    }
+}
+
+/// Handles a fault of generated code; false if it is not ours.
+unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::ucontext_t) -> bool {
+    // SAFETY: the kernel's ucontext is valid for the duration of the handler.
+    let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
+    let rip = gregs[libc::REG_RIP as usize] as usize;
+    let module = &*inner.module;
+    let Some(index) = module.index_at(rip) else { return false };
+    let access = module.accesses[index as usize];
+    if access.len == 0 {
+        return false;
+    }
+    let base = inner.pager.base() as usize;
+    // SAFETY: `info` is the kernel's siginfo for a memory fault.
+    let fault_at = unsafe { (*info).si_addr() } as usize;
+    if fault_at < base || fault_at >= base + (1usize << 32) + GUEST_PAGE as usize {
+        return false;
+    }
+    let reg = |g: u8| gregs[HOST_TO_GREG[host(g) as usize] as usize] as u64;
+    let offset = access.offset;
+    let addr = if access.base == NO_BASE { offset } else { (reg(access.base) as u32).wrapping_add(offset) };
+    let len = u32::from(access.len);
+    let pager = &mut inner.pager;
+    let ctx: *mut VmCtx = pager.ctx();
+    let exit = module.exit_addr() as i64;
+    let rcx = HOST_TO_GREG[RCX as usize] as usize;
+    let saved_rcx = gregs[rcx] as u64;
+    let mut redirect = |code: u32| {
+        gregs[rcx] = i64::from(code);
+        gregs[libc::REG_RIP as usize] = exit;
+    };
+    if let Some(fault) = find_fault(addr, len, |p| pager.allows(p, access.write)) {
+        // SAFETY: the context page is mapped and owned by this instance.
+        unsafe {
+            (*ctx).exit_index = index;
+            (*ctx).fault = match fault {
+                MemFault::Panic => 0,
+                MemFault::PageFault(page) => 1 << 32 | u64::from(page),
+            };
+        }
+        redirect(CODE_FAULT);
+        return true;
+    }
+    let last = ((u64::from(addr) + u64::from(len) - 1) / u64::from(GUEST_PAGE)) as u32;
+    let first = addr / GUEST_PAGE;
+    let code = match pager.prepare(first, last, access.write) {
+        Ok(()) => return true,
+        Err(PrepareError::NeedFrames) => CODE_REFILL,
+        Err(PrepareError::Map) => CODE_REMAP,
+    };
+    // Leave to the host, which fixes what the handler cannot and resumes
+    // the access where it stopped.
+    // SAFETY: as above.
+    unsafe {
+        (*ctx).resume_rip = rip as u64;
+        (*ctx).rcx = saved_rcx;
+        (*ctx).pending = [first, last, u32::from(access.write)];
+    }
+    redirect(code);
+    true
+}
+
+/// Passes a fault that is not ours to the handler installed before ours,
+/// or restores the default action so the fault kills the process.
+unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+    let k = SIGNALS.iter().position(|&s| s == sig).unwrap_or(0);
+    // SAFETY: `install` initialised both entries before our handler was
+    // installed.
+    let previous = unsafe { (*PREVIOUS.0.get())[k].assume_init_ref() };
+    let handler = previous.sa_sigaction;
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        // SAFETY: resetting the disposition is async-signal-safe; returning
+        // re-executes the faulting instruction, which now takes the default
+        // action.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, null_mut());
+        }
+        return;
+    }
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: an SA_SIGINFO handler has this signature.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(handler) };
+        f(sig, info, uctx);
+    } else {
+        // SAFETY: a plain handler takes the signal number.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+        f(sig);
+    }
+}

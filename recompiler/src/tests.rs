@@ -1,0 +1,324 @@
+//! Unit tests of generated code with explicit expected values, on both the
+//! BMI and the baseline code paths.
+
+use crate::{CompileOptions, CompiledModule, JitExit, JitInstance};
+use javm_cap::DataCap;
+use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
+use javm_cap::space::{Access, AddressSpace};
+use javm_cap::vm::{Exit, GuestMemory, VmState};
+use std::sync::Arc;
+
+const MIN32: u64 = 0xFFFF_FFFF_8000_0000;
+const MIN64: u64 = 1 << 63;
+
+/// Assembles `(opcode, operand bytes)` pairs followed by a `trap`.
+fn program(ins: &[(Opcode, &[u8])], table: &[u32], model: GasModel) -> Arc<Program> {
+    let mut code = Vec::new();
+    let mut starts = Vec::new();
+    for (op, operands) in ins.iter().copied().chain([(Opcode::Trap, &[][..])]) {
+        starts.push(code.len());
+        code.push(op.code(Profile::P8).unwrap());
+        code.extend_from_slice(operands);
+    }
+    Arc::new(Program::new(CodeBlob::from_parts(code, starts, table.to_vec()), Profile::P8, model).unwrap())
+}
+
+fn instance(program: Arc<Program>, fallbacks: bool, space: AddressSpace) -> JitInstance {
+    let module = CompiledModule::compile(program, &CompileOptions { force_fallbacks: fallbacks }).unwrap();
+    JitInstance::new(Arc::new(module), space).unwrap()
+}
+
+fn run(jit: &mut JitInstance, state: &mut VmState) -> Exit {
+    match jit.run(state) {
+        JitExit::Exit(e) => e,
+        JitExit::Interpret => panic!("unexpected interpreter hand-off at pc {}", state.pc),
+    }
+}
+
+/// Runs one instruction with operand bytes `operands` from registers
+/// `inputs` on both code paths; returns `r3` after it (both must agree).
+fn one(op: Opcode, operands: &[u8], inputs: &[(usize, u64)]) -> u64 {
+    let results: Vec<u64> = [false, true]
+        .into_iter()
+        .map(|fallbacks| {
+            let p = program(&[(op, operands)], &[], GasModel::Pipeline);
+            let mut jit = instance(p, fallbacks, AddressSpace::new());
+            let mut regs = [0; 13];
+            for &(r, v) in inputs {
+                regs[r] = v;
+            }
+            let mut state = VmState { regs, gas: 1000, ..VmState::default() };
+            assert_eq!(run(&mut jit, &mut state), Exit::Panic);
+            state.regs[3]
+        })
+        .collect();
+    assert_eq!(results[0], results[1], "{op} paths disagree");
+    results[0]
+}
+
+/// `rD = op(rA = a, rB = b)` for a REG_REG_REG instruction.
+fn rrr(op: Opcode, a: u64, b: u64) -> u64 {
+    one(op, &[0x21, 3], &[(1, a), (2, b)])
+}
+
+/// `rD = op(rA = a)` for a REG_REG instruction.
+fn rr(op: Opcode, a: u64) -> u64 {
+    one(op, &[0x13], &[(1, a)])
+}
+
+#[test]
+fn division_edge_cases_never_trap() {
+    assert_eq!(rrr(Opcode::DivU64, 9, 0), u64::MAX);
+    assert_eq!(rrr(Opcode::DivS64, 9, 0), u64::MAX);
+    assert_eq!(rrr(Opcode::DivS64, MIN64, u64::MAX), MIN64);
+    assert_eq!(rrr(Opcode::RemS64, MIN64, u64::MAX), 0);
+    assert_eq!(rrr(Opcode::RemU64, 9, 0), 9);
+    assert_eq!(rrr(Opcode::RemS64, -9i64 as u64, 0), -9i64 as u64);
+    assert_eq!(rrr(Opcode::RemS64, -9i64 as u64, 4), -1i64 as u64);
+    assert_eq!(rrr(Opcode::DivS64, -9i64 as u64, 2), -4i64 as u64);
+    assert_eq!(rrr(Opcode::DivU32, 7, 0x1_0000_0000), u64::MAX);
+    assert_eq!(rrr(Opcode::DivU32, 0xFFFF_FFFF, 1), u64::MAX);
+    assert_eq!(rrr(Opcode::DivS32, MIN32, u64::MAX), MIN32);
+    assert_eq!(rrr(Opcode::DivS32, -7i64 as u64, 2), -3i64 as u64);
+    assert_eq!(rrr(Opcode::RemU32, 0x1_8000_0001, 0), MIN32 | 1);
+    assert_eq!(rrr(Opcode::RemS32, MIN32, u64::MAX), 0);
+    assert_eq!(rrr(Opcode::RemS32, -7i64 as u64, 0), -7i64 as u64);
+    assert_eq!(rrr(Opcode::RemS32, 7, -2i64 as u64), 1);
+}
+
+#[test]
+fn upper_multiplies() {
+    assert_eq!(rrr(Opcode::MulUpperUU, u64::MAX, u64::MAX), u64::MAX - 1);
+    assert_eq!(rrr(Opcode::MulUpperSS, MIN64, MIN64), 1 << 62);
+    assert_eq!(rrr(Opcode::MulUpperSU, u64::MAX, u64::MAX), u64::MAX);
+    assert_eq!(rrr(Opcode::MulUpperSU, u64::MAX, 1), u64::MAX);
+    assert_eq!(rrr(Opcode::MulUpperSU, 2, u64::MAX), 1);
+}
+
+#[test]
+fn shifts_and_rotates_take_the_amount_modulo_width() {
+    assert_eq!(rrr(Opcode::ShloL32, 1, 33), 2);
+    assert_eq!(rrr(Opcode::ShloL32, 1, 31), MIN32);
+    assert_eq!(rrr(Opcode::ShloR32, MIN32, 0), MIN32);
+    assert_eq!(rrr(Opcode::SharR32, 0x8000_0000, 35), 0xFFFF_FFFF_F000_0000);
+    assert_eq!(rrr(Opcode::ShloL64, 1, 64), 1);
+    assert_eq!(rrr(Opcode::ShloR64, MIN64, 127), 1);
+    assert_eq!(rrr(Opcode::SharR64, MIN64, 63), u64::MAX);
+    assert_eq!(rrr(Opcode::RotR32, 0x1_0000_0001, 33), MIN32);
+    assert_eq!(rrr(Opcode::RotL32, 0x4000_0000, 1), MIN32);
+    assert_eq!(rrr(Opcode::RotL64, MIN64, 65), 1);
+    assert_eq!(rrr(Opcode::RotR64, 1, 1), MIN64);
+}
+
+#[test]
+fn counts_and_extensions() {
+    assert_eq!(rr(Opcode::LeadingZeroBits64, 0), 64);
+    assert_eq!(rr(Opcode::LeadingZeroBits64, 1), 63);
+    assert_eq!(rr(Opcode::LeadingZeroBits32, 0xFFFF_FFFF_0000_0000), 32);
+    assert_eq!(rr(Opcode::LeadingZeroBits32, 0x10), 27);
+    assert_eq!(rr(Opcode::TrailingZeroBits64, 0), 64);
+    assert_eq!(rr(Opcode::TrailingZeroBits64, MIN64), 63);
+    assert_eq!(rr(Opcode::TrailingZeroBits32, 0xFFFF_FFFF_0000_0000), 32);
+    assert_eq!(rr(Opcode::CountSetBits64, u64::MAX), 64);
+    assert_eq!(rr(Opcode::CountSetBits32, u64::MAX), 32);
+    assert_eq!(rr(Opcode::CountSetBits64, 0x8000_0000_0000_0101), 3);
+    assert_eq!(rr(Opcode::SignExtend8, 0x80), 0xFFFF_FFFF_FFFF_FF80);
+    assert_eq!(rr(Opcode::SignExtend16, 0x1_7FFF), 0x7FFF);
+    assert_eq!(rr(Opcode::ZeroExtend16, u64::MAX), 0xFFFF);
+    assert_eq!(rr(Opcode::ReverseBytes, 0x0102_0304_0506_0708), 0x0807_0605_0403_0201);
+}
+
+#[test]
+fn logic_and_min_max() {
+    assert_eq!(rrr(Opcode::AndInv, 0b1100, 0b1010), 0b0100);
+    assert_eq!(rrr(Opcode::OrInv, 0, u64::MAX - 1), 1);
+    assert_eq!(rrr(Opcode::Xnor, 0, 0), u64::MAX);
+    assert_eq!(rrr(Opcode::Max, u64::MAX, 1), 1);
+    assert_eq!(rrr(Opcode::MaxU, u64::MAX, 1), u64::MAX);
+    assert_eq!(rrr(Opcode::Min, u64::MAX, 1), u64::MAX);
+    assert_eq!(rrr(Opcode::MinU, u64::MAX, 1), 1);
+}
+
+/// A writable page at 0x20000 (zeros) and a read-only page at 0x30000
+/// holding `1..=8`.
+fn memory() -> AddressSpace {
+    let mut space = AddressSpace::new();
+    space.map_zeroed(0x20000, 0x1000, Access::Write).unwrap();
+    space.map_cap(0x30, DataCap::from_bytes(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap(), Access::Read).unwrap();
+    space
+}
+
+#[test]
+fn stores_copy_on_write_and_faults_report_the_lowest_bad_page() {
+    // store_ind_u64 [r1 + 0], r2
+    let p = program(&[(Opcode::StoreIndU64, &[0x12])], &[], GasModel::Pipeline);
+    for (addr, expected) in [
+        (0x20010u64, Exit::Panic),
+        (0x20FFC, Exit::PageFault(0x21000)),
+        (0x30000, Exit::PageFault(0x30000)),
+        (0xFFFC, Exit::Panic),
+        (0xFFFF_FFFC, Exit::Panic),
+    ] {
+        let mut jit = instance(p.clone(), false, memory());
+        let mut regs = [0; 13];
+        regs[1] = addr;
+        regs[2] = 0x1122_3344_5566_7788;
+        let mut state = VmState { regs, gas: 100, ..VmState::default() };
+        assert_eq!(run(&mut jit, &mut state), expected, "address {addr:#x}");
+        let stored = expected == Exit::Panic && state.pc == 2;
+        assert_eq!(state.pc, if stored { 2 } else { 0 }, "address {addr:#x}");
+        assert!(state.charged);
+        let mut out = [0u8; 8];
+        if stored {
+            jit.memory().read_bytes(addr as u32, &mut out).unwrap();
+            assert_eq!(u64::from_le_bytes(out), 0x1122_3344_5566_7788);
+        }
+        // The source cap was not touched; the page moved into the overlay.
+        let space = jit.address_space();
+        let dirty: Vec<u32> = space.mappings().iter().flat_map(|m| m.cap.dirty_pages().map(|(p, _)| p)).collect();
+        assert_eq!(dirty, if stored { vec![0] } else { vec![] });
+    }
+}
+
+#[test]
+fn loads_map_pages_lazily_and_see_host_writes() {
+    // load_ind_u64 r3, [r1 + 0]; ecalli 7; load_ind_u64 r4, [r1 + 0]
+    let p = program(
+        &[(Opcode::LoadIndU64, &[0x13]), (Opcode::Ecalli, &[7]), (Opcode::LoadIndU64, &[0x14])],
+        &[],
+        GasModel::Pipeline,
+    );
+    let mut jit = instance(p.clone(), false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x30000;
+    let mut state = VmState { regs, gas: 1000, ..VmState::default() };
+    assert_eq!(run(&mut jit, &mut state), Exit::Host(7));
+    assert_eq!(state.regs[3], 0x0807_0605_0403_0201);
+    assert_eq!(state.pc, 2);
+    // The host pokes the read-only page, then the guest resumes after the
+    // ecalli without a new charge.
+    jit.address_space().poke(0x30000, &[9]).unwrap();
+    let gas = state.gas;
+    state.pc = 4;
+    assert_eq!(run(&mut jit, &mut state), Exit::Panic);
+    assert_eq!(state.regs[4], 0x0807_0605_0403_0209);
+    assert_eq!(state.gas, gas);
+}
+
+#[test]
+fn out_of_gas_leaves_state_and_charges_nothing() {
+    // 0: fallthrough; 1: jump 1 (to itself), each entry paying the block.
+    let p = program(&[(Opcode::Fallthrough, &[]), (Opcode::Jump, &[0x00])], &[], GasModel::Pipeline);
+    let (first, cost) = (i64::from(p.blocks()[0].cost), i64::from(p.blocks()[1].cost));
+    let mut jit = instance(p, false, AddressSpace::new());
+    let mut state = VmState { gas: first + 3 * cost + 1, ..VmState::default() };
+    assert_eq!(run(&mut jit, &mut state), Exit::OutOfGas);
+    assert_eq!((state.pc, state.gas, state.charged), (1, 1, false));
+}
+
+#[test]
+fn dynamic_jumps_follow_the_table() {
+    // 0: jump_ind r1, 0   2: trap   3: load_imm r2, 5   6: trap
+    let p = program(
+        &[(Opcode::JumpInd, &[0x01]), (Opcode::Trap, &[]), (Opcode::LoadImm, &[0x02, 5])],
+        &[3, 2, 1],
+        GasModel::Block,
+    );
+    for (a, pc, exit, r2) in [
+        (2u64, 6, Exit::Panic, 5),
+        (4, 2, Exit::Panic, 0),
+        (6, 0, Exit::Panic, 0),
+        (0, 0, Exit::Panic, 0),
+        (3, 0, Exit::Panic, 0),
+        (8, 0, Exit::Panic, 0),
+        (0xFFFF_0000, 0, Exit::Halt, 0),
+        (0x1_FFFF_0000, 0, Exit::Halt, 0),
+    ] {
+        let mut jit = instance(p.clone(), false, AddressSpace::new());
+        let mut regs = [0; 13];
+        regs[1] = a;
+        let mut state = VmState { regs, gas: 100, ..VmState::default() };
+        assert_eq!(run(&mut jit, &mut state), exit, "address {a:#x}");
+        assert_eq!((state.pc, state.regs[2]), (pc, r2), "address {a:#x}");
+    }
+}
+
+#[test]
+fn running_out_of_kernel_mappings_resets_the_window_and_resumes() {
+    // store_ind_u64 [r1 + 0], r2; load_ind_u64 r3, [r4 + 0]
+    let p = program(&[(Opcode::StoreIndU64, &[0x12]), (Opcode::LoadIndU64, &[0x43])], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x20008;
+    regs[2] = 77;
+    regs[4] = 0x30000;
+    let mut state = VmState { regs, gas: 100, ..VmState::default() };
+    // The store's mapping fails once: the window is reset and the store
+    // retried; then the load's mapping fails too.
+    crate::window::tests::fail_next_maps(1);
+    let first = run(&mut jit, &mut state);
+    assert_eq!(first, Exit::Panic);
+    assert_eq!(state.regs[3], 0x0807_0605_0403_0201);
+    let mut out = [0u8; 8];
+    jit.memory().read_bytes(0x20008, &mut out).unwrap();
+    assert_eq!(u64::from_le_bytes(out), 77);
+}
+
+#[test]
+#[should_panic(expected = "cannot map guest memory")]
+fn a_window_that_cannot_map_anything_is_a_host_error() {
+    let p = program(&[(Opcode::StoreIndU64, &[0x12])], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x20008;
+    let mut state = VmState { regs, gas: 100, ..VmState::default() };
+    crate::window::tests::fail_next_maps(u32::MAX);
+    run(&mut jit, &mut state);
+}
+
+#[test]
+fn modules_are_shareable_and_instances_movable() {
+    fn shareable<T: Send + Sync>() {}
+    fn movable<T: Send>() {}
+    shareable::<CompiledModule>();
+    movable::<JitInstance>();
+}
+
+#[test]
+fn empty_host_accesses_never_fault() {
+    let p = program(&[], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, AddressSpace::new());
+    assert_eq!(jit.memory().read_bytes(0, &mut []), Ok(()));
+    assert_eq!(jit.memory().write_bytes(0xFFFF_FFFF, &[]), Ok(()));
+    let mut byte = [0u8];
+    assert_eq!(jit.memory().read_bytes(0x20000, &mut byte), Err(javm_cap::vm::MemFault::PageFault(0x20000)));
+}
+
+#[test]
+fn a_host_call_may_run_another_instance_on_the_same_thread() {
+    // store_ind_u64 [r1 + 0], r2; ecalli 1; load_ind_u64 r3, [r1 + 0]
+    let p = program(
+        &[(Opcode::StoreIndU64, &[0x12]), (Opcode::Ecalli, &[1]), (Opcode::LoadIndU64, &[0x13])],
+        &[],
+        GasModel::Pipeline,
+    );
+    let mut outer = instance(p.clone(), false, memory());
+    let mut regs = [0; 13];
+    regs[1] = 0x20010;
+    regs[2] = 111;
+    let mut outer_state = VmState { regs, gas: 1000, ..VmState::default() };
+    assert_eq!(run(&mut outer, &mut outer_state), Exit::Host(1));
+    // The "host" runs an inner guest to completion, touching memory at the
+    // same guest addresses in its own window.
+    let mut inner = instance(p, false, memory());
+    let mut inner_state = VmState { regs, gas: 1000, ..VmState::default() };
+    inner_state.regs[2] = 222;
+    assert_eq!(run(&mut inner, &mut inner_state), Exit::Host(1));
+    inner_state.pc = 4;
+    assert_eq!(run(&mut inner, &mut inner_state), Exit::Panic);
+    assert_eq!(inner_state.regs[3], 222);
+    // The outer guest resumes with its own memory.
+    outer_state.pc = 4;
+    assert_eq!(run(&mut outer, &mut outer_state), Exit::Panic);
+    assert_eq!(outer_state.regs[3], 111);
+}

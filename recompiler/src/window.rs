@@ -1,0 +1,697 @@
+//! The guest window of an instance and the pages mapped into it.
+//!
+//! A [`Window`] is one reservation of address space:
+//!
+//! ```text
+//! [page states: 1 MiB][context page][guest: 4 GiB][guard: 64 KiB]
+//!                                   ^ base (guest address 0)
+//! ```
+//!
+//! The guest part starts `PROT_NONE`. Pages are mapped on demand by the
+//! [`Pager`], from the fault handler or from host-side accesses:
+//!
+//! - a readable page is mapped read-only straight from its frame's memfd
+//!   (`MAP_SHARED|MAP_FIXED`; runs of consecutive frames in one `mmap`), an
+//!   empty page as anonymous read-only zeros, 16-page aligned groups at a
+//!   time;
+//! - the first store to a writable page copies it into a frame taken from a
+//!   pre-reserved stock and maps that frame read-write in its place; the
+//!   page is then *dirty* and its frame becomes the cap's overlay page at the
+//!   next sync, without a copy.
+//!
+//! Nothing is mapped when an instance is created, so instantiation does not
+//! depend on the image size; windows are pooled and reset (one `mmap` over
+//! the touched range) when released.
+
+use crate::ctx::{CTX_OFFSET, VmCtx};
+use javm_cap::frames::{FRAME_SIZE, Frame, FramePool};
+use javm_cap::page::{PageBytes, PageSlot};
+use javm_cap::space::{Access, AddressSpace};
+use javm_cap::vm::GUEST_PAGE;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of guest address space.
+const GUEST_BYTES: usize = 1 << 32;
+/// Inaccessible bytes after the guest space; an 8-byte access at
+/// 0xFFFFFFFF ends 7 bytes past it.
+const GUARD_BYTES: usize = 1 << 16;
+/// One state byte per guest page.
+const STATE_BYTES: usize = 1 << 20;
+/// The state table plus the context page.
+const HEADER_BYTES: usize = STATE_BYTES + 4096;
+/// The whole reservation.
+const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
+/// Windows kept for reuse.
+const POOL_LIMIT: usize = 64;
+/// Pages mapped together on a fault (a 64 KiB aligned group).
+const GROUP: u32 = 16;
+/// Most `mmap`s a group is mapped with straight from its frames.
+const MAX_SHARED_RUNS: u32 = 4;
+/// Page states cleared with a store rather than `madvise` up to this many
+/// pages (a system call costs more than clearing a few KiB).
+const STATE_CLEAR_LIMIT: usize = 1 << 14;
+/// Mappings up to this many pages are mapped whole on the first fault.
+const WARM_PAGES: u32 = 64;
+/// Frames taken from the pool per refill of the stock (enough for several
+/// groups).
+const STOCK: usize = 64;
+
+/// Page state: nothing mapped.
+const NONE: u8 = 0;
+/// Page state: mapped read-only from its cap.
+const MAPPED: u8 = 1;
+/// Page state: a private frame mapped read-write.
+const DIRTY: u8 = 2;
+
+/// A frame's place in the memory file: `(fd, offset)`.
+type FrameRef = (i32, u64);
+
+/// One reserved guest window (see the module docs).
+pub struct Window {
+    start: *mut u8,
+}
+
+// SAFETY: a window is plain reserved address space owned by one instance;
+// nothing in it is tied to the thread that reserved it.
+unsafe impl Send for Window {}
+
+struct Pool(Vec<Window>);
+
+static POOL: Mutex<Pool> = Mutex::new(Pool(Vec::new()));
+
+impl Window {
+    /// A clean window (all guest pages inaccessible), from the pool or
+    /// freshly reserved.
+    pub fn take() -> io::Result<Window> {
+        if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
+            return Ok(w);
+        }
+        Window::reserve()
+    }
+
+    fn reserve() -> io::Result<Window> {
+        // SAFETY: a fresh private reservation chosen by the kernel; it
+        // replaces nothing.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RESERVATION,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if start == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: the header lies inside the reservation just made.
+        if unsafe { libc::mprotect(start, HEADER_BYTES, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+            let err = io::Error::last_os_error();
+            // SAFETY: unmapping the reservation made above, which nothing
+            // else uses.
+            unsafe { libc::munmap(start, RESERVATION) };
+            return Err(err);
+        }
+        Ok(Window { start: start.cast() })
+    }
+
+    /// Guest address 0.
+    pub fn base(&self) -> *mut u8 {
+        // SAFETY: the header precedes the guest part inside the reservation.
+        unsafe { self.start.add(HEADER_BYTES) }
+    }
+
+    pub(crate) fn ctx(&self) -> *mut VmCtx {
+        // SAFETY: the context lies in the header's last page.
+        unsafe { self.base().sub(CTX_OFFSET).cast() }
+    }
+
+    fn states(&self) -> *mut u8 {
+        self.start
+    }
+
+    /// Returns a reset window to the pool (or unmaps it when the pool is
+    /// full).
+    fn release(self) {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.0.len() < POOL_LIMIT {
+            pool.0.push(self);
+        } else {
+            drop(pool);
+            // SAFETY: the whole reservation belongs to this window, which is
+            // being dropped; no frame is mapped in it any more (reset).
+            unsafe { libc::munmap(self.start.cast(), RESERVATION) };
+        }
+    }
+}
+
+/// The pages of one instance: its address space, window, page states and
+/// frames. Every method the fault handler calls is async-signal-safe: it
+/// reads the address space, moves frames between pre-allocated vectors and
+/// calls `mmap`/`memcpy`, nothing else.
+pub(crate) struct Pager {
+    window: Option<Window>,
+    base: *mut u8,
+    states: *mut u8,
+    pub(crate) space: AddressSpace,
+    /// Frames for copy-on-write, taken from the back. `dirty` always has
+    /// room for all of them.
+    stock: Vec<Frame>,
+    /// Pages with a private frame mapped read-write, not yet in the caps.
+    dirty: Vec<(u32, Frame)>,
+    /// Page ranges mapped since the last reset.
+    touched: Touched,
+    /// Whether an `mmap` succeeded since the last reset.
+    progress: bool,
+    /// How often the stock was refilled.
+    refills: u32,
+    /// Whether small mappings were mapped since the last reset.
+    warm: bool,
+}
+
+/// A few page ranges `[lo, hi)` that cover every page mapped since the
+/// last reset. Fixed capacity (the fault handler cannot allocate): a page
+/// far from every range opens a new one, or, when all are used, widens the
+/// nearest.
+#[derive(Clone, Copy, Debug, Default)]
+struct Touched {
+    ranges: [(u32, u32); 8],
+    len: usize,
+}
+
+impl Touched {
+    /// Pages between two ranges below which they are merged.
+    const NEAR: u32 = 256;
+
+    fn add(&mut self, page: u32) {
+        let live = &mut self.ranges[..self.len];
+        let distance = |&(lo, hi): &(u32, u32)| {
+            if page < lo {
+                lo - page
+            } else if page >= hi {
+                page + 1 - hi
+            } else {
+                0
+            }
+        };
+        let nearest = live.iter().enumerate().min_by_key(|(_, r)| distance(r)).map(|(i, r)| (i, distance(r)));
+        match nearest {
+            Some((i, d)) if d <= Self::NEAR || self.len == self.ranges.len() => {
+                let (lo, hi) = &mut self.ranges[i];
+                *lo = (*lo).min(page);
+                *hi = (*hi).max(page + 1);
+            }
+            _ => {
+                self.ranges[self.len] = (page, page + 1);
+                self.len += 1;
+            }
+        }
+    }
+
+    fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges[..self.len]
+    }
+}
+
+/// What [`Pager::prepare`] could not do in the fault handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrepareError {
+    /// The frame stock is empty: refill on the host side and retry.
+    NeedFrames,
+    /// `mmap` failed (out of memory, or of kernel mappings): the host
+    /// resets the window to free its mappings and retries.
+    Map,
+}
+
+impl Pager {
+    pub(crate) fn new(window: Window, space: AddressSpace) -> Pager {
+        Pager {
+            base: window.base(),
+            states: window.states(),
+            window: Some(window),
+            space,
+            stock: Vec::new(),
+            dirty: Vec::new(),
+            touched: Touched::default(),
+            progress: false,
+            refills: 0,
+            warm: false,
+        }
+    }
+
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    pub(crate) fn ctx(&self) -> *mut VmCtx {
+        self.window.as_ref().expect("a live pager has a window").ctx()
+    }
+
+    #[inline]
+    fn state(&self, page: u32) -> u8 {
+        // SAFETY: the state table has one byte per guest page (2^20).
+        unsafe { *self.states.add(page as usize) }
+    }
+
+    #[inline]
+    fn set_state(&mut self, page: u32, state: u8) {
+        // SAFETY: as in `state`; the table is writable.
+        unsafe { *self.states.add(page as usize) = state };
+        self.touched.add(page);
+    }
+
+    /// Whether the guest may read (or, with `write`, write) `page`.
+    #[inline]
+    pub(crate) fn allows(&self, page: u32, write: bool) -> bool {
+        match self.space.access_of(page) {
+            Some(Access::Write) => true,
+            Some(Access::Read) => !write,
+            None => false,
+        }
+    }
+
+    /// Whether a copy-on-write can run without allocating.
+    fn can_cow(&self) -> bool {
+        !self.stock.is_empty() && self.dirty.len() < self.dirty.capacity()
+    }
+
+    /// Makes pages `first..=last`, which the guest may access as asked,
+    /// present in the window: mapped for a read, private and writable for a
+    /// write. Async-signal-safe.
+    pub(crate) fn prepare(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
+        if !self.warm {
+            self.warm_up()?;
+        }
+        for page in first..=last {
+            let state = self.state(page);
+            if state == DIRTY {
+                continue;
+            }
+            if self.is_zero_writable(page) {
+                self.materialize_group(page)?;
+            } else if write {
+                if !self.can_cow() {
+                    return Err(PrepareError::NeedFrames);
+                }
+                self.cow(page)?;
+            } else if state == NONE {
+                self.map_group(page)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `page` is writable and empty (all zeros, no frame yet).
+    fn is_zero_writable(&self, page: u32) -> bool {
+        self.space.mapping_of(page).is_some_and(|m| {
+            m.access == Access::Write && matches!(m.cap.page_slot(page - m.start_page), PageSlot::Empty)
+        })
+    }
+
+    /// Gives every empty writable page of `page`'s aligned group (within its
+    /// mapping) a zeroed stock frame, mapped read-write: zero pages are
+    /// mostly stack and heap, written soon after they are first touched, so
+    /// one fault serves the whole group.
+    fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
+        let mi = self.space.mapping_index(page).expect("a writable page is mapped");
+        let (start, end) = self.group(mi, page);
+        let wanted = (start..end).filter(|&q| self.state(q) != DIRTY && self.is_zero_writable(q)).count();
+        if self.stock.len() < wanted || self.dirty.capacity() - self.dirty.len() < wanted {
+            return Err(PrepareError::NeedFrames);
+        }
+        let mut q = start;
+        while q < end {
+            if self.state(q) == DIRTY || !self.is_zero_writable(q) {
+                q += 1;
+                continue;
+            }
+            // Take frames while pages and file offsets both stay consecutive.
+            let first = self.stock.pop().expect("counted above");
+            let (fd, offset) = (first.fd(), first.fd_offset());
+            self.dirty.push((q, first));
+            let mut n = 1;
+            while q + n < end && self.state(q + n) != DIRTY && self.is_zero_writable(q + n) {
+                let next = self.stock.last().expect("counted above");
+                if next.fd() != fd || next.fd_offset() != offset + u64::from(n) * FRAME_SIZE as u64 {
+                    break;
+                }
+                let frame = self.stock.pop().expect("checked above");
+                self.dirty.push((q + n, frame));
+                n += 1;
+            }
+            if !self.map_at(q, n, libc::PROT_READ | libc::PROT_WRITE, Some((fd, offset))) {
+                return Err(PrepareError::Map);
+            }
+            for p in q..q + n {
+                self.set_state(p, DIRTY);
+            }
+            q += n;
+        }
+        Ok(())
+    }
+
+    /// The aligned group of `page`, clipped to mapping `mi`.
+    fn group(&self, mi: usize, page: u32) -> (u32, u32) {
+        let m = &self.space.mappings()[mi];
+        let group = page & !(GROUP - 1);
+        (group.max(m.start_page), (group + GROUP).min(m.end_page()))
+    }
+
+    /// Copies `page` into a stock frame and maps that frame read-write.
+    fn cow(&mut self, page: u32) -> Result<(), PrepareError> {
+        let mut frame = self.stock.pop().expect("checked by can_cow");
+        let dst = frame.as_mut_ptr();
+        let mapping = self.space.mapping_of(page).expect("a writable page is mapped");
+        match mapping.cap.page_slot(page - mapping.start_page) {
+            // SAFETY: both are distinct 4 KiB frames; the source is alive in
+            // the cap and nobody writes it while the guest runs.
+            PageSlot::Loaded(bytes) => unsafe {
+                std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE)
+            },
+            // SAFETY: `dst` is a whole frame this pager owns.
+            PageSlot::Empty | PageSlot::Missing(_) => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
+        }
+        let ok = self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some((frame.fd(), frame.fd_offset())));
+        self.dirty.push((page, frame));
+        if !ok {
+            return Err(PrepareError::Map);
+        }
+        self.set_state(page, DIRTY);
+        Ok(())
+    }
+
+    /// Maps the readable pages of `page`'s aligned group (within its
+    /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
+    fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
+        let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
+        let (start, end) = self.group(mi, page);
+        self.map_range(mi, start, end)
+    }
+
+    /// Maps the readable pages of `start..end` of mapping `mi` that are not
+    /// mapped yet, read-only: straight from their frames when that takes
+    /// few `mmap`s per group, else (frames scattered over the frame file,
+    /// which would cost one kernel mapping per page) as a private copy, so
+    /// a window never needs more than a few kernel mappings per group.
+    fn map_range(&mut self, mi: usize, start: u32, end: u32) -> Result<(), PrepareError> {
+        let mut runs = 0;
+        let mut q = start;
+        while let Some((first, n, _)) = self.next_run(mi, q, end, true) {
+            runs += 1;
+            q = first + n;
+        }
+        let share = runs <= MAX_SHARED_RUNS * (end - start).div_ceil(GROUP);
+        let mut q = start;
+        while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
+            let ok = if share { self.map_at(first, n, libc::PROT_READ, source) } else { self.map_copy(mi, first, n) };
+            if !ok {
+                return Err(PrepareError::Map);
+            }
+            for p in first..first + n {
+                self.set_state(p, MAPPED);
+            }
+            q = first + n;
+        }
+        Ok(())
+    }
+
+    /// On the first fault of a window, maps every small mapping's readable
+    /// pages at once: a program that touches memory at all usually reads
+    /// its data, arguments and stack soon, and one `mmap` per mapping is
+    /// cheaper than a fault per group. Runs that touch no memory pay
+    /// nothing.
+    fn warm_up(&mut self) -> Result<(), PrepareError> {
+        self.warm = true;
+        for mi in 0..self.space.mappings().len() {
+            let m = &self.space.mappings()[mi];
+            let (start, end) = (m.start_page, m.end_page());
+            if end - start <= WARM_PAGES {
+                self.map_range(mi, start, end)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next run of pages at or after `q` (below `end`) that
+    /// [`Self::map_group`] maps: not mapped yet, not missing, and not empty
+    /// writable pages (those are left to `materialize_group`). With
+    /// `by_frame`, a run also has one source: zeros, or frames at consecutive
+    /// offsets of one file. Returns `(first page, pages, source of the first)`.
+    fn next_run(&self, mi: usize, mut q: u32, end: u32, by_frame: bool) -> Option<(u32, u32, Option<FrameRef>)> {
+        let writable = self.space.mappings()[mi].access == Access::Write;
+        let eligible = |q: u32| {
+            let source = self.source(mi, q);
+            (self.state(q) == NONE && source.is_some() && !(writable && source == Some(None))).then_some(source)
+        };
+        while q < end {
+            let Some(source) = eligible(q) else {
+                q += 1;
+                continue;
+            };
+            let mut n = 1;
+            while q + n < end {
+                match eligible(q + n) {
+                    Some(next) if !by_frame || continues(source, next, n) => n += 1,
+                    _ => break,
+                }
+            }
+            return Some((q, n, source.flatten()));
+        }
+        None
+    }
+
+    /// Maps a private read-only copy of pages `first..first + n` of mapping
+    /// `mi` (one anonymous mapping, whatever their frames).
+    fn map_copy(&mut self, mi: usize, first: u32, n: u32) -> bool {
+        if !self.map_at(first, n, libc::PROT_READ | libc::PROT_WRITE, None) {
+            return false;
+        }
+        let m = &self.space.mappings()[mi];
+        for q in first..first + n {
+            if let PageSlot::Loaded(bytes) = m.cap.page_slot(q - m.start_page) {
+                // SAFETY: the page was just mapped read-write in this window;
+                // the source frame is alive in the cap.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        bytes.bytes().as_ptr(),
+                        self.base.add(q as usize * GUEST_PAGE as usize),
+                        FRAME_SIZE,
+                    )
+                };
+            }
+        }
+        // SAFETY: guest pages lie inside this window's reservation.
+        let at = unsafe { self.base.add(first as usize * GUEST_PAGE as usize) };
+        // SAFETY: changing the protection of pages this window just mapped.
+        unsafe { libc::mprotect(at.cast(), n as usize * GUEST_PAGE as usize, libc::PROT_READ) == 0 }
+    }
+
+    /// How page `q` of mapping `mi` is backed: `None` if it has no bytes
+    /// (missing), `Some(None)` for zeros, `Some(Some((fd, offset)))` for a
+    /// frame.
+    fn source(&self, mi: usize, q: u32) -> Option<Option<FrameRef>> {
+        let m = &self.space.mappings()[mi];
+        match m.cap.page_slot(q - m.start_page) {
+            PageSlot::Empty => Some(None),
+            PageSlot::Loaded(bytes) => Some(Some((bytes.frame().fd(), bytes.fd_offset()))),
+            PageSlot::Missing(_) => None,
+        }
+    }
+
+    /// `mmap` `n` pages at guest page `page` with `prot`, from a frame run
+    /// or anonymous zeros.
+    fn map_at(&mut self, page: u32, n: u32, prot: i32, frame: Option<FrameRef>) -> bool {
+        // Recorded before the call: should a failed MAP_FIXED leave a hole,
+        // the next reset covers it with the inaccessible reservation again.
+        self.touched.add(page);
+        self.touched.add(page + n - 1);
+        // SAFETY: guest pages lie inside this window's reservation.
+        let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
+        let len = n as usize * GUEST_PAGE as usize;
+        let (flags, fd, offset) = match frame {
+            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED | populate(prot), fd, offset as libc::off_t),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0),
+        };
+        #[cfg(test)]
+        if tests::fail_this_map() {
+            return false;
+        }
+        // SAFETY: MAP_FIXED over part of this window only (never outside
+        // it); frames stay alive while mapped (held by the caps, or by
+        // `dirty` until the window is reset).
+        let r = unsafe { libc::mmap(at.cast(), len, prot, flags, fd, offset) };
+        self.progress |= r != libc::MAP_FAILED;
+        r != libc::MAP_FAILED
+    }
+
+    /// Tops the stock of zeroed frames up (host side): one group's worth
+    /// the first time, then up to [`STOCK`], so a run that writes little
+    /// allocates little.
+    pub(crate) fn refill(&mut self) {
+        let target = if self.refills == 0 { GROUP as usize } else { STOCK };
+        // Every request the handler makes (one group at most) fits in what
+        // is left, or in what this adds.
+        if self.stock.len() >= GROUP as usize && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
+            return;
+        }
+        self.refills += 1;
+        let pool = FramePool::global();
+        let mut fresh: Vec<Frame> = Vec::with_capacity(target);
+        while self.stock.len() + fresh.len() < target {
+            match pool.try_alloc_zeroed() {
+                Ok(frame) => fresh.push(frame),
+                Err(e) => panic!("frame allocation for copy-on-write failed: {e}"),
+            }
+        }
+        // Pop order = ascending file offsets, so neighbouring pages get
+        // consecutive frames: one mmap per run, and fewer kernel mappings.
+        self.stock.extend(fresh);
+        self.stock.sort_unstable_by_key(|f| std::cmp::Reverse((f.fd(), f.fd_offset())));
+        let want = self.dirty.len() + self.stock.len();
+        self.dirty.reserve(want.saturating_sub(self.dirty.len()));
+    }
+
+    /// Unmaps everything (all guest pages inaccessible again) and forgets
+    /// the page states; dirty frames are left in `dirty`.
+    fn reset(&mut self) {
+        let page = GUEST_PAGE as usize;
+        for &(lo, hi) in self.touched.ranges() {
+            let (lo, hi) = (lo as usize, hi as usize);
+            // SAFETY: replaces exactly a touched part of this window's guest
+            // range with a fresh inaccessible reservation.
+            unsafe {
+                libc::mmap(
+                    self.base.add(lo * page).cast(),
+                    (hi - lo) * page,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if hi - lo <= STATE_CLEAR_LIMIT {
+                // SAFETY: bytes `lo..hi` of the state table (one per page).
+                unsafe { std::ptr::write_bytes(self.states.add(lo), NONE, hi - lo) };
+            } else {
+                let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
+                // SAFETY: zaps (zero-fills) part of the state table, which is
+                // private anonymous memory of this window.
+                unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
+            }
+        }
+        self.touched = Touched::default();
+        self.progress = false;
+        self.warm = false;
+    }
+
+    /// Whether a mapping succeeded since the window was last reset.
+    pub(crate) fn made_progress(&self) -> bool {
+        self.progress
+    }
+
+    /// Resets the window and moves every dirty frame into its cap's overlay
+    /// (no copy). Afterwards the host may change or clone the space freely:
+    /// the window no longer maps any of its frames.
+    pub(crate) fn sync(&mut self) {
+        self.reset();
+        for (page, frame) in std::mem::take(&mut self.dirty) {
+            let i = self.space.mapping_index(page).expect("dirty pages stay mapped until a sync");
+            let m = &mut self.space.mappings_mut()[i];
+            let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)));
+            m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
+        }
+        let want = self.stock.len();
+        self.dirty.reserve(want);
+    }
+
+    /// Copies guest bytes at `addr` (known readable) into `out`.
+    pub(crate) fn copy_out(&self, addr: u32, out: &mut [u8]) {
+        let mut done = 0usize;
+        while done < out.len() {
+            let at = addr + done as u32;
+            let page = at / GUEST_PAGE;
+            let in_page = (at % GUEST_PAGE) as usize;
+            let take = (GUEST_PAGE as usize - in_page).min(out.len() - done);
+            let dst = &mut out[done..done + take];
+            if self.state(page) == DIRTY {
+                // SAFETY: a dirty page is mapped read-write in the window.
+                let src = unsafe { std::slice::from_raw_parts(self.base.add(at as usize), take) };
+                dst.copy_from_slice(src);
+            } else {
+                let m = self.space.mapping_of(page).expect("checked readable");
+                match m.cap.page_slot(page - m.start_page) {
+                    PageSlot::Loaded(bytes) => dst.copy_from_slice(&bytes.bytes()[in_page..in_page + take]),
+                    PageSlot::Empty | PageSlot::Missing(_) => dst.fill(0),
+                }
+            }
+            done += take;
+        }
+    }
+
+    /// Writes `data` at `addr` (known writable) through the window,
+    /// copying pages on first write.
+    pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
+        let first = addr / GUEST_PAGE;
+        let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
+        self.refill();
+        if self.prepare(first, last, true).is_err() {
+            // Out of kernel mappings: start over with an empty window.
+            self.sync();
+            self.refill();
+            self.prepare(first, last, true).expect("mapping private frames into an empty window failed");
+        }
+        // SAFETY: every page of the range is now mapped read-write.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };
+    }
+}
+
+/// `MAP_POPULATE` for read-only mappings: their frames are resident, so
+/// filling the page tables at once is cheaper than a minor fault per page.
+/// Fresh read-write groups are left to fault in page by page, since most of
+/// a group is often never touched.
+fn populate(prot: i32) -> i32 {
+    if prot & libc::PROT_WRITE == 0 { libc::MAP_POPULATE } else { 0 }
+}
+
+/// Whether page source `next` continues the run that starts with `first`
+/// after `n` pages (same kind; frames at consecutive offsets of one file).
+fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n: u32) -> bool {
+    match (first, next) {
+        (Some(None), Some(None)) => true,
+        (Some(Some((fd, off))), Some(Some((fd2, off2)))) => fd == fd2 && off2 == off + u64::from(n) * FRAME_SIZE as u64,
+        _ => false,
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        self.reset();
+        self.dirty.clear();
+        if let Some(window) = self.window.take() {
+            window.release();
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Guest-window `mmap`s on this thread still to fail on purpose.
+        static FAIL_MAPS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Makes the next `n` window mappings on this thread fail.
+    pub(crate) fn fail_next_maps(n: u32) {
+        FAIL_MAPS.set(n);
+    }
+
+    pub(super) fn fail_this_map() -> bool {
+        let n = FAIL_MAPS.get();
+        FAIL_MAPS.set(n.saturating_sub(1));
+        n > 0
+    }
+}

@@ -390,6 +390,9 @@ macro_rules! per_engine {
         mod interpreter {
             $(#[test] fn $name() { super::$name(javm::EngineKind::Interpreter) })*
         }
+        mod recompiler {
+            $(#[test] fn $name() { super::$name(javm::EngineKind::Recompiler) })*
+        }
     };
 }
 

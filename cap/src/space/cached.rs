@@ -186,24 +186,21 @@ impl CachedMemory<'_> {
         entry
     }
 
-    /// The entry for `page`, resolving it if needed; `Err` if the page is not
-    /// readable (or, for `write`, not writable).
+    /// The host address of `page`, resolving it if needed; 0 if the page is
+    /// not readable (or, for `write`, not writable).
     #[inline(always)]
-    fn entry(&mut self, page: u32, write: bool) -> Option<usize> {
+    fn entry(&mut self, page: u32, write: bool) -> usize {
         let entry = self.table().entries[page as usize];
         let ok = if write { entry & WRITABLE != 0 } else { entry != 0 };
-        if ok {
-            return Some(entry & ADDRESS_MASK);
-        }
-        self.resolve(page, write)
+        if ok { entry & ADDRESS_MASK } else { self.resolve(page, write) }
     }
 
     #[cold]
-    fn resolve(&mut self, page: u32, write: bool) -> Option<usize> {
+    fn resolve(&mut self, page: u32, write: bool) -> usize {
         match (self.space.access_of(page), write) {
-            (None, _) | (Some(Access::Read), true) => None,
-            (Some(Access::Write), true) => Some(self.fill_write(page) & ADDRESS_MASK),
-            (Some(_), false) => Some(self.fill_read(page) & ADDRESS_MASK),
+            (None, _) | (Some(Access::Read), true) => 0,
+            (Some(Access::Write), true) => self.fill_write(page) & ADDRESS_MASK,
+            (Some(_), false) => self.fill_read(page) & ADDRESS_MASK,
         }
     }
 
@@ -211,7 +208,8 @@ impl CachedMemory<'_> {
     /// access is known to be allowed.
     fn copy(&mut self, address: u32, len: usize, write: bool, mut each: impl FnMut(*mut u8, usize, usize)) {
         for c in page_chunks(address, len) {
-            let base = self.entry(c.page, write).expect("checked accessible");
+            let base = self.entry(c.page, write);
+            assert_ne!(base, 0, "checked accessible");
             each((base + c.in_page) as *mut u8, c.at, c.len);
         }
     }
@@ -248,9 +246,10 @@ impl GuestMemory for CachedMemory<'_> {
         let in_page = (address % GUEST_PAGE) as usize;
         let mut out = [0u8; N];
         if in_page + N <= PAGE_SIZE {
-            let Some(base) = self.entry(address / GUEST_PAGE, false) else {
+            let base = self.entry(address / GUEST_PAGE, false);
+            if base == 0 {
                 return Err(find_fault(address, N as u32, |_| false).expect("an unreadable page faults"));
-            };
+            }
             // SAFETY: `base` is a live page (see the module docs) and the N
             // bytes at `in_page` lie inside it.
             unsafe { std::ptr::copy_nonoverlapping((base + in_page) as *const u8, out.as_mut_ptr(), N) };
@@ -264,9 +263,10 @@ impl GuestMemory for CachedMemory<'_> {
     fn store<const N: usize>(&mut self, address: u32, bytes: [u8; N]) -> Result<(), MemFault> {
         let in_page = (address % GUEST_PAGE) as usize;
         if in_page + N <= PAGE_SIZE {
-            let Some(base) = self.entry(address / GUEST_PAGE, true) else {
+            let base = self.entry(address / GUEST_PAGE, true);
+            if base == 0 {
                 return Err(find_fault(address, N as u32, |_| false).expect("an unwritable page faults"));
-            };
+            }
             // SAFETY: `base` is an overlay page this view owns exclusively
             // (see the module docs); the N bytes lie inside it.
             unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (base + in_page) as *mut u8, N) };

@@ -133,6 +133,10 @@ pub struct CachedMemory<'a> {
     space: &'a mut AddressSpace,
     /// Taken from the space for the view's lifetime and given back on drop.
     table: Option<PageTable>,
+    /// The table's entries (heap memory owned by `table`, which does not
+    /// move while the view holds it), read on every access without going
+    /// through the `Option`.
+    entries: *const [usize; PAGES],
 }
 
 impl Drop for CachedMemory<'_> {
@@ -145,7 +149,8 @@ impl<'a> CachedMemory<'a> {
     pub(super) fn new(space: &'a mut AddressSpace) -> CachedMemory<'a> {
         let mut table = space.cache.0.take().unwrap_or_else(PageTable::take);
         table.clear_writable();
-        CachedMemory { space, table: Some(table) }
+        let entries: *const [usize; PAGES] = &*table.entries;
+        CachedMemory { space, table: Some(table), entries }
     }
 }
 
@@ -190,7 +195,9 @@ impl CachedMemory<'_> {
     /// not readable (or, for `write`, not writable).
     #[inline(always)]
     fn entry(&mut self, page: u32, write: bool) -> usize {
-        let entry = self.table().entries[page as usize];
+        // SAFETY: `entries` points to the entries of the table this view
+        // owns (see the field); `page < 2^20 = PAGES`.
+        let entry = unsafe { (*self.entries)[page as usize] };
         let ok = if write { entry & WRITABLE != 0 } else { entry != 0 };
         if ok { entry & ADDRESS_MASK } else { self.resolve(page, write) }
     }
@@ -244,7 +251,6 @@ impl GuestMemory for CachedMemory<'_> {
     #[inline(always)]
     fn load<const N: usize>(&mut self, address: u32) -> Result<[u8; N], MemFault> {
         let in_page = (address % GUEST_PAGE) as usize;
-        let mut out = [0u8; N];
         if in_page + N <= PAGE_SIZE {
             let base = self.entry(address / GUEST_PAGE, false);
             if base == 0 {
@@ -252,9 +258,9 @@ impl GuestMemory for CachedMemory<'_> {
             }
             // SAFETY: `base` is a live page (see the module docs) and the N
             // bytes at `in_page` lie inside it.
-            unsafe { std::ptr::copy_nonoverlapping((base + in_page) as *const u8, out.as_mut_ptr(), N) };
-            return Ok(out);
+            return Ok(unsafe { std::ptr::read_unaligned((base + in_page) as *const [u8; N]) });
         }
+        let mut out = [0u8; N];
         self.read_bytes(address, &mut out)?;
         Ok(out)
     }

@@ -198,8 +198,11 @@ impl CachedMemory<'_> {
         // SAFETY: `entries` points to the entries of the table this view
         // owns (see the field); `page < 2^20 = PAGES`.
         let entry = unsafe { (*self.entries)[page as usize] };
-        let ok = if write { entry & WRITABLE != 0 } else { entry != 0 };
-        if ok { entry & ADDRESS_MASK } else { self.resolve(page, write) }
+        // A resolved entry's address part is never 0, so reads test just
+        // that (one test serves both the lookup and the caller's check).
+        let base = entry & ADDRESS_MASK;
+        let ok = if write { entry & WRITABLE != 0 } else { base != 0 };
+        if ok { base } else { self.resolve(page, write) }
     }
 
     #[cold]

@@ -95,10 +95,26 @@ struct Rob {
     waiting: u32,
     executing: u32,
     finished: u32,
+    /// Live entries whose result is not ready (`left > 0`).
+    pending: u32,
+    /// Live entries by execution-unit class (see [`unit_class`]).
+    class_slots: [u32; UNIT_CLASSES],
     left: [u8; ROB_SIZE],
-    units: [[u8; 5]; ROB_SIZE],
-    deps: [[u32; 3]; ROB_SIZE],
-    dep_count: [u8; ROB_SIZE],
+    class: [u8; ROB_SIZE],
+    /// Slots of the older live entries each entry depends on.
+    dep_mask: [u32; ROB_SIZE],
+}
+
+/// The distinct unit vectors of the ISA table: none, ALU, ALU+LOAD,
+/// ALU+STORE, ALU+MUL, ALU+DIV.
+const UNIT_CLASSES: usize = 6;
+const CLASS_UNITS: [[u8; 5]; UNIT_CLASSES] =
+    [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 0, 1, 0], [1, 0, 0, 0, 1]];
+
+/// The class of a unit vector of the ISA table (an index into
+/// [`CLASS_UNITS`]).
+fn unit_class(units: [u8; 5]) -> u8 {
+    CLASS_UNITS.iter().position(|&c| c == units).expect("the ISA table uses these unit vectors only") as u8
 }
 
 #[inline(always)]
@@ -106,17 +122,18 @@ fn slot(index: u32) -> usize {
     index as usize % ROB_SIZE
 }
 
-/// Slots set in `mask`, oldest entry first.
+/// `(slot, age)` of the slots set in `mask`, oldest entry first; `age` is
+/// the distance from the oldest live entry.
 #[inline(always)]
-fn by_age(mask: u32, head: u32) -> impl Iterator<Item = usize> {
+fn by_age(mask: u32, head: u32) -> impl Iterator<Item = (usize, u32)> {
     let mut rotated = mask.rotate_right(head % ROB_SIZE as u32);
     std::iter::from_fn(move || {
         if rotated == 0 {
             return None;
         }
-        let bit = rotated.trailing_zeros();
+        let age = rotated.trailing_zeros();
         rotated &= rotated - 1;
-        Some(slot(head.wrapping_add(bit)))
+        Some((slot(head.wrapping_add(age)), age))
     })
 }
 
@@ -138,19 +155,27 @@ impl Rob {
         (self.tail - self.head) as usize
     }
 
-    /// An entry's result is available (gone entries have `left = 0`).
+    /// Slots of the `age` oldest live entries.
     #[inline(always)]
-    fn ready(&self, index: u32) -> bool {
-        index < self.head || self.left[slot(index)] == 0
+    fn older_than(&self, age: u32) -> u32 {
+        let rel = if age >= 32 { u32::MAX } else { (1u32 << age) - 1 };
+        rel.rotate_left(self.head % ROB_SIZE as u32)
     }
 
     /// Rule 2: the oldest waiting entry whose units are free and whose
-    /// dependencies are done.
+    /// dependencies are done. A dependency is done when its `left` is 0 or
+    /// it is gone; masking with the older entries keeps a slot reused by a
+    /// younger entry from standing in for a gone dependency.
     fn startable(&self, free: &[u8; 5]) -> Option<usize> {
-        by_age(self.waiting, self.head).find(|&s| {
-            self.units[s].iter().zip(free).all(|(u, f)| u <= f)
-                && self.deps[s][..self.dep_count[s] as usize].iter().all(|&d| self.ready(d))
-        })
+        let mut units_free = 0;
+        for (c, need) in CLASS_UNITS.iter().enumerate() {
+            if need.iter().zip(free).all(|(n, f)| n <= f) {
+                units_free |= self.class_slots[c];
+            }
+        }
+        by_age(self.waiting & units_free, self.head)
+            .find(|&(s, age)| self.dep_mask[s] & self.pending & self.older_than(age) == 0)
+            .map(|(s, _)| s)
     }
 
     /// How many upcoming cycles are certainly idle, given that nothing can
@@ -177,7 +202,7 @@ impl Rob {
     fn next_cycle(&mut self, free: &mut [u8; 5]) {
         for s in bits(self.executing) {
             if self.left[s] == 1 {
-                for (f, u) in free.iter_mut().zip(self.units[s]) {
+                for (f, u) in free.iter_mut().zip(CLASS_UNITS[self.class[s] as usize]) {
                     *f += u;
                 }
             }
@@ -185,7 +210,9 @@ impl Rob {
         // Retire the finished prefix (states before this step), then move
         // decoded entries to waiting and finished executions to finished.
         while self.head < self.tail && self.finished & (1 << slot(self.head)) != 0 {
-            self.finished &= !(1 << slot(self.head));
+            let s = slot(self.head);
+            self.finished &= !(1 << s);
+            self.class_slots[self.class[s] as usize] &= !(1 << s);
             self.head += 1;
         }
         self.waiting |= self.decoded;
@@ -196,6 +223,9 @@ impl Rob {
                 self.finished |= 1 << s;
             } else {
                 self.left[s] -= 1;
+                if self.left[s] == 0 {
+                    self.pending &= !(1 << s);
+                }
             }
         }
     }
@@ -212,66 +242,74 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         waiting: 0,
         executing: 0,
         finished: 0,
+        pending: 0,
+        class_slots: [0; UNIT_CLASSES],
         left: [0; ROB_SIZE],
-        units: [[0; 5]; ROB_SIZE],
-        deps: [[0; 3]; ROB_SIZE],
-        dep_count: [0; ROB_SIZE],
+        class: [0; ROB_SIZE],
+        dep_mask: [0; ROB_SIZE],
     };
     let mut provider: [Option<u32>; 13] = [None; 13];
     let mut cur = 0usize;
     let mut cycle: u32 = 0;
     let mut dslots = DECODE_WIDTH;
-    let mut starts = START_WIDTH;
     let mut free = UNITS;
 
+    // The rules are applied in batches: within a cycle, decoding cannot
+    // enable a start (it only adds decoded entries) and starting cannot
+    // enable a decode (it changes neither the decode budget nor the number
+    // of live entries), so "repeat the first rule that applies" means: decode
+    // while possible, then start while possible, then finish or advance.
     loop {
-        let done = cur >= body.len();
-
         // 1. Decode.
-        if !done && rob.live() < ROB_SIZE {
+        while cur < body.len() && rob.live() < ROB_SIZE {
             let ins = &body[cur];
             let (src, dst) = reg_sets(ins);
             let dec = decode_slots(ins, src, dst);
-            if dec <= dslots {
-                if ins.opcode == Opcode::MoveReg {
-                    provider[ins.rd as usize] = provider[ins.ra as usize];
-                } else {
-                    let index = rob.tail;
-                    let s = slot(index);
-                    rob.left[s] = latency(code, ins);
-                    rob.units[s] = ins.opcode.pipeline().units.0;
-                    rob.dep_count[s] = 0;
-                    for r in bits(u32::from(src)) {
-                        if let Some(p) = provider[r]
-                            && !rob.deps[s][..rob.dep_count[s] as usize].contains(&p)
-                        {
-                            rob.deps[s][rob.dep_count[s] as usize] = p;
-                            rob.dep_count[s] += 1;
-                        }
-                    }
-                    for r in bits(u32::from(dst)) {
-                        provider[r] = Some(index);
-                    }
-                    rob.decoded |= 1 << s;
-                    rob.tail += 1;
-                }
-                dslots -= dec;
-                cur = if ins.opcode.is_terminator() { body.len() } else { cur + 1 };
-                continue;
+            if dec > dslots {
+                break;
             }
+            if ins.opcode == Opcode::MoveReg {
+                provider[ins.rd as usize] = provider[ins.ra as usize];
+            } else {
+                let index = rob.tail;
+                let s = slot(index);
+                rob.left[s] = latency(code, ins);
+                let class = unit_class(ins.opcode.pipeline().units.0);
+                rob.class[s] = class;
+                rob.class_slots[class as usize] |= 1 << s;
+                rob.dep_mask[s] = 0;
+                for r in bits(u32::from(src)) {
+                    if let Some(p) = provider[r]
+                        && p >= rob.head
+                    {
+                        rob.dep_mask[s] |= 1 << slot(p);
+                    }
+                }
+                for r in bits(u32::from(dst)) {
+                    provider[r] = Some(index);
+                }
+                if rob.left[s] > 0 {
+                    rob.pending |= 1 << s;
+                }
+                rob.decoded |= 1 << s;
+                rob.tail += 1;
+            }
+            dslots -= dec;
+            cur = if ins.opcode.is_terminator() { body.len() } else { cur + 1 };
         }
+        let done = cur >= body.len();
 
         // 2. Start.
-        if starts > 0
+        let mut starts = START_WIDTH;
+        while starts > 0
             && let Some(s) = rob.startable(&free)
         {
             rob.waiting &= !(1 << s);
             rob.executing |= 1 << s;
-            for (f, u) in free.iter_mut().zip(rob.units[s]) {
+            for (f, u) in free.iter_mut().zip(CLASS_UNITS[rob.class[s] as usize]) {
                 *f -= u;
             }
             starts -= 1;
-            continue;
         }
 
         // 3. Finish.
@@ -292,7 +330,6 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         }
         cycle += 1;
         dslots = DECODE_WIDTH;
-        starts = START_WIDTH;
         rob.next_cycle(&mut free);
     }
 }
@@ -531,6 +568,14 @@ mod tests {
         fn fast_simulation_equals_the_cycle_by_cycle_rules((ops, term, offset) in arb_block()) {
             let (code, body) = assemble(&ops, term, offset);
             prop_assert_eq!(block_cost(&code, &body), reference::block_cost(&code, &body));
+        }
+    }
+
+    #[test]
+    fn unit_classes_match_the_table() {
+        for op in O::ALL {
+            let units = op.pipeline().units.0;
+            assert_eq!(CLASS_UNITS[unit_class(units) as usize], units, "{op}");
         }
     }
 

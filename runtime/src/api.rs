@@ -21,7 +21,7 @@ use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgra
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
 /// Which engine runs guest code.
@@ -201,7 +201,9 @@ struct Template {
 pub struct Module {
     config: Config,
     program: Arc<Program>,
-    interp: Arc<InterpCode>,
+    /// Built on first use when the recompiler runs the module (it needs it
+    /// only for the rare stretches it hands to the interpreter).
+    interp: Arc<OnceLock<InterpCode>>,
     jit: Option<Arc<javm_recompiler::CompiledModule>>,
     memory: Arc<Template>,
 }
@@ -215,7 +217,10 @@ impl std::fmt::Debug for Module {
 impl Module {
     fn new(config: Config, program: Program, memory: Template) -> Result<Module, Error> {
         let program = Arc::new(program);
-        let interp = Arc::new(InterpCode::new(&program));
+        let interp = Arc::new(OnceLock::new());
+        if config.engine == EngineKind::Interpreter {
+            interp.get_or_init(|| InterpCode::new(&program));
+        }
         let jit = match config.engine {
             EngineKind::Interpreter => None,
             EngineKind::Recompiler => Some(Arc::new(
@@ -224,6 +229,11 @@ impl Module {
             )),
         };
         Ok(Module { config, program, interp, jit, memory: Arc::new(memory) })
+    }
+
+    /// The interpreter's form of the program.
+    fn interp_code(&self) -> &InterpCode {
+        self.interp.get_or_init(|| InterpCode::new(&self.program))
     }
 
     /// The decoded program.
@@ -435,7 +445,7 @@ impl Instance {
         }
         let exit = match &mut self.backend {
             Backend::Interp(space) => {
-                match interp::run(program, &self.module.interp, &mut self.state, &mut space.cached(), false) {
+                match interp::run(program, self.module.interp_code(), &mut self.state, &mut space.cached(), false) {
                     Stop::Exit(exit) => exit,
                     Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
                 }
@@ -444,7 +454,8 @@ impl Instance {
                 match jit.run(&mut self.state) {
                     javm_recompiler::JitExit::Exit(exit) => break exit,
                     javm_recompiler::JitExit::Interpret => {
-                        match interp::run(program, &self.module.interp, &mut self.state, &mut jit.memory(), true) {
+                        match interp::run(program, self.module.interp_code(), &mut self.state, &mut jit.memory(), true)
+                        {
                             Stop::Exit(exit) => break exit,
                             Stop::BlockEnd => continue,
                         }

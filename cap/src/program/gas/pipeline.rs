@@ -99,11 +99,25 @@ struct Rob {
     pending: u32,
     /// Live entries by execution-unit class (see [`unit_class`]).
     class_slots: [u32; UNIT_CLASSES],
-    left: [u8; ROB_SIZE],
+    /// The current cycle.
+    cycle: u32,
+    /// For executing entries: the cycle in which `left` reaches 0 (start
+    /// cycle + latency), so `left = done_at - cycle` is never stored.
+    done_at: [u32; ROB_SIZE],
+    /// Executing entries by `done_at % WHEEL` (latencies are below
+    /// `WHEEL`, so a slot holds one `done_at` at a time).
+    wheel: [u32; WHEEL],
+    /// Bit `t` set when `wheel[t]` is not empty.
+    wheel_used: u128,
+    /// Latency of each entry, until it starts.
+    lat: [u8; ROB_SIZE],
     class: [u8; ROB_SIZE],
     /// Slots of the older live entries each entry depends on.
     dep_mask: [u32; ROB_SIZE],
 }
+
+/// Size of the completion wheel; above every latency (at most 100).
+const WHEEL: usize = 128;
 
 /// The distinct unit vectors of the ISA table: none, ALU, ALU+LOAD,
 /// ALU+STORE, ALU+MUL, ALU+DIV.
@@ -178,6 +192,12 @@ impl Rob {
             .map(|(s, _)| s)
     }
 
+    /// Cycles from now to the soonest `done_at` among executing entries.
+    fn until_next_completion(&self) -> Option<u32> {
+        let rotated = self.wheel_used.rotate_right(self.cycle % WHEEL as u32);
+        (rotated != 0).then(|| rotated.trailing_zeros())
+    }
+
     /// How many upcoming cycles are certainly idle, given that nothing can
     /// be decoded and no waiting entry can start now: cycles in which no
     /// entry can start, retire or change state, so that each only counts
@@ -191,20 +211,35 @@ impl Rob {
         if self.decoded != 0 || head_finished {
             return 0;
         }
-        let mut min_left = u8::MAX;
-        for s in bits(self.executing) {
-            min_left = min_left.min(self.left[s]);
+        match self.until_next_completion() {
+            Some(min_left) if min_left > 1 => min_left - 1,
+            _ => 0,
         }
-        if min_left == u8::MAX || min_left <= 1 { 0 } else { u32::from(min_left - 1) }
+    }
+
+    /// Starts slot `s` in the current cycle.
+    fn start(&mut self, s: usize, free: &mut [u8; 5]) {
+        self.waiting &= !(1 << s);
+        self.executing |= 1 << s;
+        for (f, u) in free.iter_mut().zip(CLASS_UNITS[self.class[s] as usize]) {
+            *f -= u;
+        }
+        let done_at = self.cycle + u32::from(self.lat[s]);
+        self.done_at[s] = done_at;
+        let t = done_at as usize % WHEEL;
+        self.wheel[t] |= 1 << s;
+        self.wheel_used |= 1 << t;
     }
 
     /// Rule 4: one cycle passes.
     fn next_cycle(&mut self, free: &mut [u8; 5]) {
-        for s in bits(self.executing) {
-            if self.left[s] == 1 {
-                for (f, u) in free.iter_mut().zip(CLASS_UNITS[self.class[s] as usize]) {
-                    *f += u;
-                }
+        let now = self.cycle as usize % WHEEL;
+        let next = (self.cycle as usize + 1) % WHEEL;
+        // `left = 1`: the units come back, and `left` becomes 0 below.
+        let freeing = self.wheel[next];
+        for s in bits(freeing) {
+            for (f, u) in free.iter_mut().zip(CLASS_UNITS[self.class[s] as usize]) {
+                *f += u;
             }
         }
         // Retire the finished prefix (states before this step), then move
@@ -217,17 +252,13 @@ impl Rob {
         }
         self.waiting |= self.decoded;
         self.decoded = 0;
-        for s in bits(self.executing) {
-            if self.left[s] == 0 {
-                self.executing &= !(1 << s);
-                self.finished |= 1 << s;
-            } else {
-                self.left[s] -= 1;
-                if self.left[s] == 0 {
-                    self.pending &= !(1 << s);
-                }
-            }
-        }
+        let finishing = self.wheel[now];
+        self.executing &= !finishing;
+        self.finished |= finishing;
+        self.wheel[now] = 0;
+        self.wheel_used &= !(1 << now);
+        self.pending &= !freeing;
+        self.cycle += 1;
     }
 }
 
@@ -244,13 +275,16 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         finished: 0,
         pending: 0,
         class_slots: [0; UNIT_CLASSES],
-        left: [0; ROB_SIZE],
+        cycle: 0,
+        done_at: [0; ROB_SIZE],
+        wheel: [0; WHEEL],
+        wheel_used: 0,
+        lat: [0; ROB_SIZE],
         class: [0; ROB_SIZE],
         dep_mask: [0; ROB_SIZE],
     };
     let mut provider: [Option<u32>; 13] = [None; 13];
     let mut cur = 0usize;
-    let mut cycle: u32 = 0;
     let mut dslots = DECODE_WIDTH;
     let mut free = UNITS;
 
@@ -273,7 +307,7 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
             } else {
                 let index = rob.tail;
                 let s = slot(index);
-                rob.left[s] = latency(code, ins);
+                rob.lat[s] = latency(code, ins);
                 let class = unit_class(ins.opcode.pipeline().units.0);
                 rob.class[s] = class;
                 rob.class_slots[class as usize] |= 1 << s;
@@ -288,7 +322,7 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
                 for r in bits(u32::from(dst)) {
                     provider[r] = Some(index);
                 }
-                if rob.left[s] > 0 {
+                if rob.lat[s] > 0 {
                     rob.pending |= 1 << s;
                 }
                 rob.decoded |= 1 << s;
@@ -304,31 +338,20 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         while starts > 0
             && let Some(s) = rob.startable(&free)
         {
-            rob.waiting &= !(1 << s);
-            rob.executing |= 1 << s;
-            for (f, u) in free.iter_mut().zip(CLASS_UNITS[rob.class[s] as usize]) {
-                *f -= u;
-            }
+            rob.start(s, &mut free);
             starts -= 1;
         }
 
         // 3. Finish.
         if done && rob.live() == 0 {
-            return cycle.saturating_sub(SLACK).max(1);
+            return rob.cycle.saturating_sub(SLACK).max(1);
         }
 
         // 4. Next cycle, jumping over cycles that are certainly idle (only
         // when rule 2 was tried and found nothing to start).
         if starts > 0 && (done || rob.live() >= ROB_SIZE) {
-            let skip = rob.idle_cycles();
-            if skip > 0 {
-                cycle += skip;
-                for s in bits(rob.executing) {
-                    rob.left[s] -= skip as u8;
-                }
-            }
+            rob.cycle += rob.idle_cycles();
         }
-        cycle += 1;
         dslots = DECODE_WIDTH;
         rob.next_cycle(&mut free);
     }

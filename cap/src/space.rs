@@ -294,10 +294,10 @@ impl AddressSpace {
     /// is no heap or it cannot grow that far. `size` 0 returns the top.
     pub fn grow_heap_by(&mut self, size: u64) -> u64 {
         let Some(heap) = self.heap else { return 0 };
-        let new_top = u64::from(heap.top) + size;
-        if new_top > u64::from(heap.limit) {
+        // `size` is a guest register: any u64.
+        let Some(new_top) = u64::from(heap.top).checked_add(size).filter(|&t| t <= u64::from(heap.limit)) else {
             return 0;
-        }
+        };
         let mapped_end = u64::from(heap.top).next_multiple_of(u64::from(GUEST_PAGE));
         let needed_end = new_top.next_multiple_of(u64::from(GUEST_PAGE));
         if needed_end > mapped_end {

@@ -57,3 +57,39 @@ fn extreme_gas_never_overflows() {
         }
     }
 }
+
+#[test]
+fn sbrk_of_a_huge_size_fails_without_moving_the_heap() {
+    // Regression: the heap top plus a guest-chosen size overflowed u64 (a
+    // panic in debug builds; in release the wrapped sum passed the limit
+    // check, sbrk returned the old top and the heap shrank by one byte).
+    use javm_cap::program::Opcode;
+    use javm_cap::program::StandardProgram;
+    use javm_cap::program::asm::{Assembler, Operands};
+    let mut asm = Assembler::new(Profile::P7);
+    let ops = |rd: u8, ra: u8, imm: u64| Operands { rd, ra, imm, ..Operands::default() };
+    asm.push(Opcode::LoadImm64, ops(0, 2, u64::MAX));
+    asm.push(Opcode::Sbrk, ops(7, 2, 0)); // r7 ← sbrk(2^64 − 1)
+    asm.push(Opcode::LoadImm64, ops(0, 2, 0xFFFF_FFFF_FFFF_F000));
+    asm.push(Opcode::Sbrk, ops(8, 2, 0)); // r8 ← sbrk(2^64 − 4096)
+    asm.push(Opcode::Sbrk, ops(9, 3, 0)); // r9 ← sbrk(0): the top
+    asm.push(Opcode::Trap, Operands::default());
+    let program = StandardProgram {
+        metadata: None,
+        ro_data: vec![],
+        rw_data: vec![1; 10],
+        heap_pages: 0,
+        stack_size: 4096,
+        code: asm.finish().to_bytes(),
+    };
+    for kind in engines() {
+        let module = engine(kind, Profile::P7, GasModel::Instruction).load(&program.to_bytes()).unwrap();
+        let mut instance = module.instantiate_standard(&[], 0).unwrap();
+        instance.set_gas(100);
+        assert_eq!(instance.run(), Exit::Panic);
+        assert_eq!(instance.reg(7), 0, "{kind:?}");
+        assert_eq!(instance.reg(8), 0, "{kind:?}");
+        // The heap starts after the rw data at 0x20000 + P(10) = 0x21000.
+        assert_eq!(instance.reg(9), 0x2_1000, "{kind:?}");
+    }
+}

@@ -124,6 +124,36 @@ pub fn find_fault(addr: u32, len: u32, mut page_ok: impl FnMut(u32) -> bool) -> 
     None
 }
 
+/// One page's part of a multi-byte access (see [`page_chunks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageChunk {
+    /// Guest page.
+    pub page: u32,
+    /// Offset of the chunk inside the page.
+    pub in_page: usize,
+    /// Offset of the chunk inside the caller's buffer.
+    pub at: usize,
+    /// Length of the chunk.
+    pub len: usize,
+}
+
+/// Splits an access of `len` bytes at `address` into its per-page chunks, in
+/// address order (addresses wrap at 2^32).
+pub fn page_chunks(address: u32, len: usize) -> impl Iterator<Item = PageChunk> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        if at >= len {
+            return None;
+        }
+        let addr = address.wrapping_add(at as u32);
+        let in_page = (addr % GUEST_PAGE) as usize;
+        let chunk =
+            PageChunk { page: addr / GUEST_PAGE, in_page, at, len: (GUEST_PAGE as usize - in_page).min(len - at) };
+        at += chunk.len;
+        Some(chunk)
+    })
+}
+
 /// Guest memory as the engines see it: loads and stores that either complete
 /// or report the fault, leaving memory unchanged.
 pub trait GuestMemory {
@@ -180,5 +210,12 @@ mod tests {
         assert_eq!(find_fault(0, 0, |_| false), None);
         assert_eq!(find_fault(0xFFFF_FFFF, 0, |_| false), None);
         assert_eq!(find_fault(0x2_0000, 0, |_| false), None);
+    }
+
+    #[test]
+    fn chunks_split_at_page_boundaries() {
+        let chunks: Vec<_> = page_chunks(0x1FFE, 4100).map(|c| (c.page, c.in_page, c.at, c.len)).collect();
+        assert_eq!(chunks, [(1, 0xFFE, 0, 2), (2, 0, 2, 4096), (3, 0, 4098, 2)]);
+        assert_eq!(page_chunks(0x10, 0).count(), 0);
     }
 }

@@ -16,6 +16,7 @@
 //! ```
 
 use crate::interp::{self, InterpCode, Stop};
+use javm_cap::image::{Image, ImageMapping, MappingSource};
 use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
@@ -75,6 +76,17 @@ pub enum Error {
     /// The argument blob is larger than 16 MiB.
     #[error("arguments are {0} bytes, more than the 16 MiB limit")]
     ArgsTooLarge(usize),
+    /// The image is invalid.
+    #[error("invalid image: {0}")]
+    Image(String),
+    /// The image was made for another profile.
+    #[error("the image is for profile p{image}, the engine runs p{engine}")]
+    ImageProfile {
+        /// The image's profile byte.
+        image: u8,
+        /// The engine's.
+        engine: u8,
+    },
     /// The recompiler refused the program or could not set up an instance.
     #[error("recompiler: {0}")]
     Recompiler(String),
@@ -100,7 +112,7 @@ impl Engine {
     /// Decodes a raw code blob (spec §4).
     pub fn load_blob(&self, blob: &[u8]) -> Result<Module, Error> {
         let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
-        Module::new(self.config, program, None)
+        Module::new(self.config, program, Template::default())
     }
 
     /// Loads a standard program, a service blob with metadata, or a
@@ -111,61 +123,77 @@ impl Engine {
 
     /// Loads a parsed standard program.
     pub fn load_standard(&self, standard: StandardProgram) -> Result<Module, Error> {
-        let program = Program::from_blob(&standard.code, self.config.profile, self.config.effective_gas_model())
-            .map_err(|e| Error::Program(e.offset_by(0)))?;
-        let layout = StandardLayout::new(&standard)?;
-        Module::new(self.config, program, Some(layout))
-    }
-}
-
-/// The memory template of a standard program: its read-only and read-write
-/// data as caps, shared (not copied) by every instance.
-#[derive(Clone, Debug)]
-struct StandardLayout {
-    program: StandardProgram,
-    ro: DataCap,
-    rw: DataCap,
-    stack: DataCap,
-}
-
-impl StandardLayout {
-    fn new(program: &StandardProgram) -> Result<StandardLayout, Error> {
-        let cap =
-            |content: &[u8], size: u32| DataCap::from_bytes_sized(content, u64::from(size)).map_err(SpaceError::from);
-        let ro = program.ro_region();
-        let rw = program.rw_region();
-        let stack = program.stack_region();
-        Ok(StandardLayout {
-            ro: cap(&program.ro_data, ro.len)?,
-            rw: cap(&program.rw_data, rw.len)?,
-            stack: cap(&[], stack.len)?,
-            program: StandardProgram { code: Vec::new(), ..program.clone() },
-        })
-    }
-
-    fn address_space(&self, args: &[u8]) -> Result<AddressSpace, Error> {
-        let mut space = AddressSpace::new();
-        let page = |addr: u32| addr / 4096;
-        for (region, cap) in [
-            (self.program.ro_region(), &self.ro),
-            (self.program.rw_region(), &self.rw),
-            (self.program.stack_region(), &self.stack),
-        ] {
+        let program = Program::from_blob(&standard.code, self.config.profile, self.config.effective_gas_model())?;
+        let mut template = AddressSpace::new();
+        let regions = [
+            (standard.ro_region(), &standard.ro_data[..]),
+            (standard.rw_region(), &standard.rw_data[..]),
+            (standard.stack_region(), &[][..]),
+        ];
+        for (region, content) in regions {
             if region.len > 0 {
+                let cap = DataCap::from_bytes_sized(content, u64::from(region.len)).map_err(SpaceError::from)?;
                 let access = if region.writable { Access::Write } else { Access::Read };
-                space.map_cap(page(region.start), cap.clone(), access)?;
+                template.map_cap(region.start / PAGE, cap, access)?;
             }
         }
-        let args_region = StandardProgram::args_region(args.len());
-        if args_region.len > 0 {
-            let cap = DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?;
-            space.map_cap(page(args_region.start), cap, Access::Read)?;
-        }
-        let rw = self.program.rw_region();
-        let (_, limit_page) = self.program.heap_bounds();
-        space.set_heap(Some(Heap { top: rw.start + rw.len, limit: limit_page * 4096 }));
-        Ok(space)
+        let rw = standard.rw_region();
+        let (_, limit_page) = standard.heap_bounds();
+        template.set_heap(Some(Heap { top: rw.start + rw.len, limit: limit_page * PAGE }));
+        let memory = Template {
+            space: template,
+            regs: [0; 13],
+            standard: Some(StandardProgram { code: Vec::new(), ..standard }),
+        };
+        Module::new(self.config, program, memory)
     }
+
+    /// Loads an [`Image`]: its code under this engine's profile (the image's
+    /// profile byte, 7 or 8, must agree), its memory mappings (shared, not
+    /// copied, by every instance) and initial registers.
+    pub fn load_image(&self, image: &Image) -> Result<Module, Error> {
+        let want = profile_byte(self.config.profile);
+        if image.profile != want {
+            return Err(Error::ImageProfile { image: image.profile, engine: want });
+        }
+        image.validate().map_err(|e| Error::Image(e.to_string()))?;
+        let program = Program::from_blob(&image.code, self.config.profile, self.config.effective_gas_model())?;
+        let mut space = AddressSpace::new();
+        for m in &image.mappings {
+            let size = u64::from(m.page_count) * u64::from(PAGE);
+            let cap = match &m.source {
+                MappingSource::Zero => DataCap::zeroed(size),
+                MappingSource::Data(data) if data.content_len() == size => Ok(data.clone()),
+                MappingSource::Data(data) => DataCap::zeroed(size).and_then(|mut cap| {
+                    cap.place_shared(0, data)?;
+                    Ok(cap)
+                }),
+            }
+            .map_err(SpaceError::from)?;
+            space.map_cap(m.start_page, cap, m.access)?;
+        }
+        Module::new(self.config, program, Template { space, regs: image.regs, standard: None })
+    }
+}
+
+/// The image profile byte of a profile.
+fn profile_byte(profile: Profile) -> u8 {
+    match profile {
+        Profile::P8 => 8,
+        Profile::P7 => 7,
+    }
+}
+
+const PAGE: u32 = 4096;
+
+/// The memory every instance starts from: an address space whose caps are
+/// shared (reference-counted) by all instances, and initial registers.
+#[derive(Clone, Debug, Default)]
+struct Template {
+    space: AddressSpace,
+    regs: Regs,
+    /// The standard program's header fields, when loaded from one.
+    standard: Option<StandardProgram>,
 }
 
 /// A decoded program, ready to instantiate. Cheap to clone.
@@ -175,7 +203,7 @@ pub struct Module {
     program: Arc<Program>,
     interp: Arc<InterpCode>,
     jit: Option<Arc<javm_recompiler::CompiledModule>>,
-    layout: Option<Arc<StandardLayout>>,
+    memory: Arc<Template>,
 }
 
 impl std::fmt::Debug for Module {
@@ -185,7 +213,7 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    fn new(config: Config, program: Program, layout: Option<StandardLayout>) -> Result<Module, Error> {
+    fn new(config: Config, program: Program, memory: Template) -> Result<Module, Error> {
         let program = Arc::new(program);
         let interp = Arc::new(InterpCode::new(&program));
         let jit = match config.engine {
@@ -195,7 +223,7 @@ impl Module {
                     .map_err(|e| Error::Recompiler(e.to_string()))?,
             )),
         };
-        Ok(Module { config, program, interp, jit, layout: layout.map(Arc::new) })
+        Ok(Module { config, program, interp, jit, memory: Arc::new(memory) })
     }
 
     /// The decoded program.
@@ -216,7 +244,7 @@ impl Module {
 
     /// The standard program it came from, if any (code omitted).
     pub fn standard(&self) -> Option<&StandardProgram> {
-        self.layout.as_deref().map(|l| &l.program)
+        self.memory.standard.as_ref()
     }
 
     /// An instance over `space`, starting at `pc` with zero registers and
@@ -247,18 +275,54 @@ impl Module {
     }
 
     /// An instance of a standard program with GP initialisation (spec §11):
-    /// memory layout with `args`, registers, entry `pc`.
+    /// memory layout with `args`, registers, entry `pc`. For a module that
+    /// is not a standard program, the module's memory and registers with
+    /// `args` mapped read-only at the argument address.
     pub fn instantiate_standard(&self, args: &[u8], pc: u32) -> Result<Instance, Error> {
         if args.len() > javm_cap::program::standard::MAX_ARGS as usize {
             return Err(Error::ArgsTooLarge(args.len()));
         }
-        let space = match &self.layout {
-            Some(layout) => layout.address_space(args)?,
-            None => AddressSpace::new(),
-        };
+        let mut space = self.memory.space.clone();
+        let args_region = StandardProgram::args_region(args.len());
+        if args_region.len > 0 {
+            let cap = DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?;
+            space.map_cap(args_region.start / PAGE, cap, Access::Read)?;
+        }
         let mut instance = self.instantiate(space, pc)?;
         instance.state.regs = javm_cap::program::standard::initial_registers(args.len());
         Ok(instance)
+    }
+
+    /// An instance with the module's memory (shared with the module until
+    /// written) and initial registers, starting at `pc`.
+    pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
+        let mut instance = self.instantiate(self.memory.space.clone(), pc)?;
+        instance.state.regs = self.memory.regs;
+        Ok(instance)
+    }
+
+    /// The module as an [`Image`]: code, memory mappings (sharing the
+    /// module's pages), registers and the given entry points.
+    pub fn to_image(&self, entry_points: Vec<u32>) -> Image {
+        let mappings = self
+            .memory
+            .space
+            .mappings()
+            .iter()
+            .map(|m| ImageMapping {
+                start_page: m.start_page,
+                page_count: m.cap.page_count(),
+                source: MappingSource::Data(m.cap.clone()),
+                access: m.access,
+            })
+            .collect();
+        Image {
+            code: self.program.blob().to_bytes(),
+            profile: profile_byte(self.config.profile),
+            mappings,
+            regs: self.memory.regs,
+            entry_points,
+        }
     }
 }
 

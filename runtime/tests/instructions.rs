@@ -357,6 +357,34 @@ fn p7_sbrk_and_invalid_code(engine: EngineKind) {
     assert_eq!(inst.reg(3), 0, "no heap without a standard layout");
 }
 
+fn p7_sbrk_grows_the_standard_heap(engine: EngineKind) {
+    let mut asm = Assembler::new(Profile::P7);
+    asm.push(O::LoadImm, Operands { ra: 1, imm: 5000, ..ops() });
+    asm.push(O::Sbrk, Operands { rd: 3, ra: 1, ..ops() });
+    // The new bytes are writable: store at the last one.
+    asm.push(O::StoreIndU8, Operands { ra: 1, rb: 3, imm: 4999, ..ops() });
+    asm.push(O::Sbrk, Operands { rd: 4, ra: 1, ..ops() });
+    asm.push(O::Trap, ops());
+    let standard = javm_cap::program::StandardProgram {
+        rw_data: vec![1; 10],
+        stack_size: 4096,
+        code: asm.finish().to_bytes(),
+        ..Default::default()
+    };
+    let config = Config { engine, profile: Profile::P7, gas_model: Some(GasModel::Instruction) };
+    let module = Engine::new(config).load_standard(standard.clone()).unwrap();
+    let mut inst = module.instantiate_standard(&[], 0).unwrap();
+    inst.set_gas(100);
+    assert_eq!(inst.run(), Exit::Panic);
+    let rw = standard.rw_region();
+    let top = u64::from(rw.start + rw.len);
+    assert_eq!(inst.reg(3), top, "the heap starts at the end of the rw data");
+    assert_eq!(inst.reg(4), top + 5000);
+    let mut byte = [0u8];
+    inst.read_memory((top + 4999) as u32, &mut byte).unwrap();
+    assert_eq!(byte, [0x88], "low byte of r1 = 5000");
+}
+
 macro_rules! per_engine {
     ($($name:ident),* $(,)?) => {
         mod interpreter {
@@ -376,4 +404,5 @@ per_engine! {
     instruction_model_refunds_faulting_instruction,
     dynamic_jumps,
     p7_sbrk_and_invalid_code,
+    p7_sbrk_grows_the_standard_heap,
 }

@@ -117,17 +117,7 @@ pub fn decode_operands(code: &[u8], opcode: Opcode, pc: u32, skip: u32) -> Instr
     let b2 = byte(code, at + 2);
     let (lo, hi) = (reg(b1 & 15), reg(b1 >> 4));
     let l = i64::from(skip);
-    let mut ins = Instruction {
-        opcode,
-        ra: 0,
-        rb: 0,
-        rd: 0,
-        imm: 0,
-        imm2: 0,
-        target: 0,
-        pc,
-        next_pc: pc.saturating_add(1 + skip),
-    };
+    let mut ins = Instruction { opcode, next_pc: pc.saturating_add(1 + skip), ..Instruction::trap(pc) };
     match opcode.class() {
         OperandClass::None => {}
         OperandClass::Imm => ins.imm = imm(code, at + 1, skip.min(4)),

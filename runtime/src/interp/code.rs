@@ -5,19 +5,31 @@
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::{GasModel, Opcode, OperandClass, Program};
 
-/// One pre-decoded instruction (24 bytes).
+/// One pre-decoded instruction (16 bytes).
 #[derive(Clone, Copy, Debug)]
+#[repr(C)]
 pub(crate) struct Op {
+    /// Immediate `X`.
+    pub imm: u64,
+    /// For jumps and branches: the target's instruction index, or
+    /// [`NO_INDEX`] when the target is not a block start. Otherwise the low
+    /// 32 bits of immediate `Y` (always a sign-extended 32-bit value).
+    pub aux: u32,
     pub opcode: Opcode,
     pub a: u8,
     pub b: u8,
     pub d: u8,
-    /// For jumps and branches: the target's instruction index, or
-    /// [`NO_INDEX`] when the target is not a block start.
-    pub target: u32,
-    pub imm: u64,
-    pub imm2: u64,
 }
+
+impl Op {
+    /// Immediate `Y`.
+    #[inline(always)]
+    pub fn imm2(&self) -> u64 {
+        self.aux as i32 as i64 as u64
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<Op>() == 16);
 
 /// A program ready for the interpreter.
 #[derive(Debug)]
@@ -47,8 +59,9 @@ impl InterpCode {
         for (i, ins) in instructions.iter().enumerate() {
             let has_target =
                 matches!(ins.opcode.class(), OperandClass::Off | OperandClass::RegImmOff | OperandClass::RegRegOff);
-            let target = if has_target { program.static_target(ins.target).unwrap_or(NO_INDEX) } else { 0 };
-            ops.push(Op { opcode: ins.opcode, a: ins.ra, b: ins.rb, d: ins.rd, target, imm: ins.imm, imm2: ins.imm2 });
+            let aux = if has_target { program.static_target(ins.target).unwrap_or(NO_INDEX) } else { ins.imm2 as u32 };
+            debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
+            ops.push(Op { opcode: ins.opcode, a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm });
             pcs.push(ins.pc);
             charge.push(program.charge_at(i as u32));
         }
@@ -84,7 +97,7 @@ mod tests {
         let blob = CodeBlob::from_parts(code, [0, 3, 7], vec![]);
         let program = Program::new(blob, Profile::P8, GasModel::Block).unwrap();
         let c = InterpCode::new(&program);
-        assert_eq!(c.ops[1].target, 0);
+        assert_eq!(c.ops[1].aux, 0);
         assert_eq!(c.run_end, [2, 2, 3, 4]);
         assert_eq!(c.charge, [2, 2, 1, 1]);
         assert_eq!(c.pcs, [0, 3, 7, 8], "with the trap past the end");

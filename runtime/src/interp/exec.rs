@@ -81,7 +81,8 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
 ) -> Stop {
     let _ = program;
     let ops = &code.ops[..];
-    let mut regs = [0u64; 16];
+    // Indexed by the raw register byte: no mask or bounds check on the hot path.
+    let mut regs = [0u64; 256];
     regs[..13].copy_from_slice(&state.regs);
     let mut gas = state.gas;
     let mut charged = state.charged && !PER_INSTRUCTION;
@@ -174,11 +175,9 @@ fn dynamic(code: &InterpCode, address: u64) -> Flow {
 
 /// Executes one op.
 #[inline(always)]
-fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 16], mem: &mut M, code: &InterpCode, idx: u32) -> Flow {
-    let a = (op.a & 15) as usize;
-    let b = (op.b & 15) as usize;
-    let d = (op.d & 15) as usize;
-    let (x, y) = (op.imm, op.imm2);
+fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 256], mem: &mut M, code: &InterpCode, idx: u32) -> Flow {
+    let (a, b, d) = (op.a as usize, op.b as usize, op.d as usize);
+    let (x, y) = (op.imm, op.imm2());
 
     macro_rules! load {
         ($addr:expr, $n:literal, $conv:expr) => {{
@@ -229,7 +228,7 @@ fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 16], mem: &mut M, code: &Inter
         Opcode::StoreImmU32 => store!(x, 4, y),
         Opcode::StoreImmU64 => store!(x, 8, y),
 
-        Opcode::Jump => jump(op.target),
+        Opcode::Jump => jump(op.aux),
         Opcode::JumpInd => dynamic(code, regs[a].wrapping_add(x)),
         Opcode::LoadU8 => load!(x, 1, u8v),
         Opcode::LoadI8 => load!(x, 1, i8v),
@@ -250,18 +249,18 @@ fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 16], mem: &mut M, code: &Inter
 
         Opcode::LoadImmJump => {
             regs[a] = x;
-            jump(op.target)
+            jump(op.aux)
         }
-        Opcode::BranchEqImm => branch(regs[a] == x, op.target, idx),
-        Opcode::BranchNeImm => branch(regs[a] != x, op.target, idx),
-        Opcode::BranchLtUImm => branch(regs[a] < x, op.target, idx),
-        Opcode::BranchLeUImm => branch(regs[a] <= x, op.target, idx),
-        Opcode::BranchGeUImm => branch(regs[a] >= x, op.target, idx),
-        Opcode::BranchGtUImm => branch(regs[a] > x, op.target, idx),
-        Opcode::BranchLtSImm => branch((regs[a] as i64) < (x as i64), op.target, idx),
-        Opcode::BranchLeSImm => branch((regs[a] as i64) <= (x as i64), op.target, idx),
-        Opcode::BranchGeSImm => branch((regs[a] as i64) >= (x as i64), op.target, idx),
-        Opcode::BranchGtSImm => branch((regs[a] as i64) > (x as i64), op.target, idx),
+        Opcode::BranchEqImm => branch(regs[a] == x, op.aux, idx),
+        Opcode::BranchNeImm => branch(regs[a] != x, op.aux, idx),
+        Opcode::BranchLtUImm => branch(regs[a] < x, op.aux, idx),
+        Opcode::BranchLeUImm => branch(regs[a] <= x, op.aux, idx),
+        Opcode::BranchGeUImm => branch(regs[a] >= x, op.aux, idx),
+        Opcode::BranchGtUImm => branch(regs[a] > x, op.aux, idx),
+        Opcode::BranchLtSImm => branch((regs[a] as i64) < (x as i64), op.aux, idx),
+        Opcode::BranchLeSImm => branch((regs[a] as i64) <= (x as i64), op.aux, idx),
+        Opcode::BranchGeSImm => branch((regs[a] as i64) >= (x as i64), op.aux, idx),
+        Opcode::BranchGtSImm => branch((regs[a] as i64) > (x as i64), op.aux, idx),
 
         Opcode::MoveReg => set!(d, regs[a]),
         Opcode::Sbrk => {
@@ -322,12 +321,12 @@ fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 16], mem: &mut M, code: &Inter
         Opcode::RotR32Imm => set!(a, alu::rotr_32(regs[b], x)),
         Opcode::RotR32ImmAlt => set!(a, alu::rotr_32(x, regs[b])),
 
-        Opcode::BranchEq => branch(regs[a] == regs[b], op.target, idx),
-        Opcode::BranchNe => branch(regs[a] != regs[b], op.target, idx),
-        Opcode::BranchLtU => branch(regs[a] < regs[b], op.target, idx),
-        Opcode::BranchLtS => branch((regs[a] as i64) < (regs[b] as i64), op.target, idx),
-        Opcode::BranchGeU => branch(regs[a] >= regs[b], op.target, idx),
-        Opcode::BranchGeS => branch((regs[a] as i64) >= (regs[b] as i64), op.target, idx),
+        Opcode::BranchEq => branch(regs[a] == regs[b], op.aux, idx),
+        Opcode::BranchNe => branch(regs[a] != regs[b], op.aux, idx),
+        Opcode::BranchLtU => branch(regs[a] < regs[b], op.aux, idx),
+        Opcode::BranchLtS => branch((regs[a] as i64) < (regs[b] as i64), op.aux, idx),
+        Opcode::BranchGeU => branch(regs[a] >= regs[b], op.aux, idx),
+        Opcode::BranchGeS => branch((regs[a] as i64) >= (regs[b] as i64), op.aux, idx),
 
         Opcode::LoadImmJumpInd => {
             let address = regs[b].wrapping_add(y);

@@ -172,7 +172,13 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
     };
     let module = match loaded {
         Ok(m) => m,
-        Err(e @ (Error::Program(_) | Error::Memory(_) | Error::ArgsTooLarge(_))) => {
+        Err(
+            e @ (Error::Program(_)
+            | Error::Memory(_)
+            | Error::ArgsTooLarge(_)
+            | Error::Image(_)
+            | Error::ImageProfile { .. }),
+        ) => {
             check_message("load", e.to_string());
             return Ok(None);
         }

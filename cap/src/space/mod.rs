@@ -2,13 +2,17 @@
 //! readable or writable; every other page is inaccessible (spec §3).
 //!
 //! The interpreter reads and writes through [`CachedMemory`], a per-run view
-//! with a small direct-mapped page cache, so the hot path of a load or store
-//! is a tag compare and a copy. The first write to a page goes through
-//! [`DataCap::page_mut`], which copies it into the cap's overlay.
+//! over a page table of host pointers ([`cached`]), so the hot path of a load
+//! or store is one table load and a copy. The first write to a page goes
+//! through [`DataCap::page_mut`], which copies it into the cap's overlay.
+
+mod cached;
+
+pub use cached::CachedMemory;
+use cached::PageTableHolder;
 
 use crate::data::{CapError, DataCap, PAGE_SIZE, PageResolution};
-use crate::page::zero_page;
-use crate::vm::{GUEST_PAGE, GuestMemory, LOW_GUARD, MemFault, find_fault};
+use crate::vm::{GUEST_PAGE, LOW_GUARD, MemFault, find_fault, page_chunks};
 use crate::{CapHash, ssz};
 use thiserror::Error;
 
@@ -89,7 +93,7 @@ pub struct AddressSpace {
     mappings: Vec<Mapping>,
     generation: u64,
     heap: Option<Heap>,
-    cache: CacheHolder,
+    cache: PageTableHolder,
 }
 
 /// The P7 `sbrk` heap: grows the mapping that ends at `top`'s page.
@@ -127,6 +131,7 @@ impl AddressSpace {
         if let Some(m) = self.mappings.iter().find(|m| m.start_page < end && start_page < m.end_page()) {
             return Err(SpaceError::Overlap { address, length, page: m.start_page });
         }
+        self.cache.invalidate();
         let at = self.mappings.partition_point(|m| m.start_page < start_page);
         self.mappings.insert(at, Mapping { start_page, access, cap });
         self.generation += 1;
@@ -151,6 +156,7 @@ impl AddressSpace {
     /// Removes pages `[page, page + count)` from every mapping, splitting
     /// mappings that straddle the range (their contents are kept).
     fn unmap_pages(&mut self, page: u32, count: u32) {
+        self.cache.invalidate();
         let end = page + count;
         let mut kept = Vec::with_capacity(self.mappings.len() + 1);
         for m in self.mappings.drain(..) {
@@ -183,6 +189,7 @@ impl AddressSpace {
     /// of dirty frames). Changing a mapping's extent or access through this
     /// is not allowed; only page contents may change.
     pub fn mappings_mut(&mut self) -> &mut [Mapping] {
+        self.cache.invalidate();
         &mut self.mappings
     }
 
@@ -226,19 +233,13 @@ impl AddressSpace {
 
     /// Copies bytes the caller has checked are readable.
     fn copy_out(&self, address: u32, out: &mut [u8]) {
-        let mut done = 0usize;
-        while done < out.len() {
-            let addr = address + done as u32;
-            let page = addr / GUEST_PAGE;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(out.len() - done);
-            let m = self.mapping_of(page).expect("checked readable");
-            let offset = u64::from(page - m.start_page) * PAGE_SIZE as u64;
-            match m.cap.page_at(offset) {
-                PageResolution::Bytes(bytes) => out[done..done + take].copy_from_slice(&bytes[in_page..in_page + take]),
-                PageResolution::Zero | PageResolution::Missing(_) => out[done..done + take].fill(0),
+        for c in page_chunks(address, out.len()) {
+            let m = self.mapping_of(c.page).expect("checked readable");
+            let dst = &mut out[c.at..c.at + c.len];
+            match m.cap.page_at(u64::from(c.page - m.start_page) * PAGE_SIZE as u64) {
+                PageResolution::Bytes(bytes) => dst.copy_from_slice(&bytes[c.in_page..c.in_page + c.len]),
+                PageResolution::Zero | PageResolution::Missing(_) => dst.fill(0),
             }
-            done += take;
         }
     }
 
@@ -264,17 +265,12 @@ impl AddressSpace {
     }
 
     fn copy_in(&mut self, address: u32, data: &[u8]) -> Result<(), SpaceError> {
-        let mut done = 0usize;
-        while done < data.len() {
-            let addr = address + done as u32;
-            let page = addr / GUEST_PAGE;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(data.len() - done);
-            let i = self.mapping_index(page).ok_or(SpaceError::Unmapped { address: addr })?;
+        self.cache.invalidate();
+        for c in page_chunks(address, data.len()) {
+            let i = self.mapping_index(c.page).ok_or(SpaceError::Unmapped { address: c.page * GUEST_PAGE })?;
             let m = &mut self.mappings[i];
-            let bytes = m.cap.page_mut(page - m.start_page)?;
-            bytes[in_page..in_page + take].copy_from_slice(&data[done..done + take]);
-            done += take;
+            let bytes = m.cap.page_mut(c.page - m.start_page)?;
+            bytes[c.in_page..c.in_page + c.len].copy_from_slice(&data[c.at..c.at + c.len]);
         }
         Ok(())
     }
@@ -317,6 +313,7 @@ impl AddressSpace {
 
     /// Folds every mapping's overlay into its backing.
     pub fn flush(&mut self) {
+        self.cache.invalidate();
         for m in &mut self.mappings {
             m.cap.flush_in_place();
         }
@@ -343,256 +340,8 @@ impl AddressSpace {
         ssz::hash_pair(&ssz::merkleize(&leaves, u64::from(GUEST_PAGES)), &ssz::uint64_root(leaves.len() as u64))
     }
 
-    /// A per-run view with a page cache, for the interpreter. Entries of
-    /// earlier views are invalidated in O(1) by advancing an epoch.
+    /// A per-run view with a page table, for the interpreter.
     pub fn cached(&mut self) -> CachedMemory<'_> {
-        let mut cache = self.cache.0.take().unwrap_or_else(|| Box::new(PageCache::new()));
-        cache.epoch = cache.epoch.wrapping_add(1);
-        if cache.epoch == 0 {
-            // Tags of 2^32 views ago could match again: clear them.
-            cache.read.fill(CacheEntry::EMPTY);
-            cache.write.fill(CacheEntry::EMPTY);
-            cache.epoch = 1;
-        }
-        let tag_base = u64::from(cache.epoch) << 32;
-        CachedMemory { space: self, cache: Some(cache), tag_base }
-    }
-}
-
-const CACHE_SLOTS: usize = 1024;
-
-#[derive(Clone, Copy)]
-struct CacheEntry {
-    /// `epoch << 32 | (guest page + 1)`; 0 = empty.
-    tag: u64,
-    ptr: *mut u8,
-}
-
-impl CacheEntry {
-    const EMPTY: CacheEntry = CacheEntry { tag: 0, ptr: std::ptr::null_mut() };
-}
-
-/// Direct-mapped caches of page pointers for reads and writes, valid only
-/// for the [`CachedMemory`] view of the current epoch.
-struct PageCache {
-    epoch: u32,
-    read: [CacheEntry; CACHE_SLOTS],
-    write: [CacheEntry; CACHE_SLOTS],
-}
-
-impl PageCache {
-    fn new() -> PageCache {
-        PageCache { epoch: 0, read: [CacheEntry::EMPTY; CACHE_SLOTS], write: [CacheEntry::EMPTY; CACHE_SLOTS] }
-    }
-}
-
-/// The cache slot of an [`AddressSpace`]: never cloned (a clone starts with
-/// no cache) and not shown by `Debug`.
-#[derive(Default)]
-struct CacheHolder(Option<Box<PageCache>>);
-
-impl Clone for CacheHolder {
-    fn clone(&self) -> Self {
-        CacheHolder(None)
-    }
-}
-
-impl std::fmt::Debug for CacheHolder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PageCache")
-    }
-}
-
-// SAFETY: the cached pointers are only dereferenced through a `CachedMemory`
-// of the current epoch, which exclusively borrows the address space; moving
-// the space to another thread moves the pages' owners with it.
-unsafe impl Send for CacheHolder {}
-// SAFETY: a shared `&AddressSpace` never reads the cache.
-unsafe impl Sync for CacheHolder {}
-
-/// An [`AddressSpace`] borrowed for one run, with direct-mapped caches of
-/// page pointers for reads and writes.
-///
-/// Cached pointers point into page frames owned by the space's caps. The
-/// exclusive borrow guarantees nothing else changes the caps while the view
-/// lives, so a cached page stays alive and unchanged in identity; the only
-/// identity change, a copy-on-write by this view, refreshes both caches.
-/// Entries made by earlier views carry an older epoch and never match.
-pub struct CachedMemory<'a> {
-    space: &'a mut AddressSpace,
-    /// Taken from the space for the view's lifetime and given back on drop.
-    cache: Option<Box<PageCache>>,
-    /// `epoch << 32`.
-    tag_base: u64,
-}
-
-impl Drop for CachedMemory<'_> {
-    fn drop(&mut self) {
-        self.space.cache.0 = self.cache.take();
-    }
-}
-
-impl CachedMemory<'_> {
-    /// The underlying space (cached entries are dropped).
-    pub fn space(&mut self) -> &mut AddressSpace {
-        let cache = self.cache();
-        cache.read.fill(CacheEntry::EMPTY);
-        cache.write.fill(CacheEntry::EMPTY);
-        self.space
-    }
-
-    #[inline(always)]
-    fn cache(&mut self) -> &mut PageCache {
-        // Present from `cached()` until drop.
-        self.cache.as_deref_mut().expect("the view owns the cache")
-    }
-
-    #[inline(always)]
-    fn tag(&self, page: u32) -> u64 {
-        self.tag_base | u64::from(page + 1)
-    }
-
-    #[inline(always)]
-    fn slot(page: u32) -> usize {
-        page as usize % CACHE_SLOTS
-    }
-
-    /// Resolves `page` for reading and caches it; the page is known readable.
-    fn fill_read(&mut self, page: u32) -> *mut u8 {
-        let m = self.space.mapping_of(page).expect("checked readable");
-        let offset = u64::from(page - m.start_page) * PAGE_SIZE as u64;
-        let ptr = match m.cap.page_at(offset) {
-            PageResolution::Bytes(bytes) => bytes.as_ptr() as *mut u8,
-            PageResolution::Zero | PageResolution::Missing(_) => zero_page().bytes().as_ptr() as *mut u8,
-        };
-        let tag = self.tag(page);
-        self.cache().read[Self::slot(page)] = CacheEntry { tag, ptr };
-        ptr
-    }
-
-    /// Copies `page` into its cap's overlay if needed and caches it for
-    /// reading and writing; the page is known writable.
-    fn fill_write(&mut self, page: u32) -> *mut u8 {
-        let i = self.space.mapping_index(page).expect("checked writable");
-        let m = &mut self.space.mappings[i];
-        let ptr = match m.cap.page_mut(page - m.start_page) {
-            Ok(bytes) => bytes.as_mut_ptr(),
-            Err(_) => unreachable!("a writable page is not missing"),
-        };
-        let entry = CacheEntry { tag: self.tag(page), ptr };
-        let cache = self.cache();
-        cache.read[Self::slot(page)] = entry;
-        cache.write[Self::slot(page)] = entry;
-        ptr
-    }
-
-    fn read_slow(&mut self, address: u32, out: &mut [u8]) -> Result<(), MemFault> {
-        if let Some(fault) = find_fault(address, out.len() as u32, |p| self.space.access_of(p).is_some()) {
-            return Err(fault);
-        }
-        let mut done = 0usize;
-        while done < out.len() {
-            let addr = address + done as u32;
-            let page = addr / GUEST_PAGE;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(out.len() - done);
-            let ptr = self.fill_read(page);
-            // SAFETY: `ptr` points to a live 4 KiB page (see the type docs)
-            // and `in_page + take <= PAGE_SIZE`.
-            let src = unsafe { std::slice::from_raw_parts(ptr.add(in_page), take) };
-            out[done..done + take].copy_from_slice(src);
-            done += take;
-        }
-        Ok(())
-    }
-
-    fn write_slow(&mut self, address: u32, data: &[u8]) -> Result<(), MemFault> {
-        if let Some(fault) = find_fault(address, data.len() as u32, |p| self.space.access_of(p) == Some(Access::Write))
-        {
-            return Err(fault);
-        }
-        let mut done = 0usize;
-        while done < data.len() {
-            let addr = address + done as u32;
-            let page = addr / GUEST_PAGE;
-            let in_page = (addr % GUEST_PAGE) as usize;
-            let take = (PAGE_SIZE - in_page).min(data.len() - done);
-            let ptr = self.fill_write(page);
-            // SAFETY: `ptr` points to a live overlay page this view owns
-            // exclusively (see the type docs) and `in_page + take <= PAGE_SIZE`.
-            let dst = unsafe { std::slice::from_raw_parts_mut(ptr.add(in_page), take) };
-            dst.copy_from_slice(&data[done..done + take]);
-            done += take;
-        }
-        Ok(())
-    }
-
-    /// The cached page pointer for `page` in `table`, if present.
-    #[inline(always)]
-    fn lookup(&mut self, write: bool, page: u32) -> Option<*mut u8> {
-        let tag = self.tag(page);
-        let cache = self.cache();
-        let entry = if write { cache.write[Self::slot(page)] } else { cache.read[Self::slot(page)] };
-        (entry.tag == tag).then_some(entry.ptr)
-    }
-}
-
-impl GuestMemory for CachedMemory<'_> {
-    fn read_bytes(&mut self, address: u32, out: &mut [u8]) -> Result<(), MemFault> {
-        self.read_slow(address, out)
-    }
-
-    fn write_bytes(&mut self, address: u32, data: &[u8]) -> Result<(), MemFault> {
-        self.write_slow(address, data)
-    }
-
-    #[inline(always)]
-    fn load<const N: usize>(&mut self, address: u32) -> Result<[u8; N], MemFault> {
-        let page = address / GUEST_PAGE;
-        let in_page = (address % GUEST_PAGE) as usize;
-        let mut out = [0u8; N];
-        if in_page + N <= PAGE_SIZE {
-            let ptr = match self.lookup(false, page) {
-                Some(ptr) => ptr,
-                None => {
-                    if self.space.access_of(page).is_none() {
-                        return Err(find_fault(address, N as u32, |_| false).expect("an inaccessible page faults"));
-                    }
-                    self.fill_read(page)
-                }
-            };
-            // SAFETY: `ptr` points to a live 4 KiB page of this epoch (see
-            // the type docs) and the N bytes at `in_page` lie inside it.
-            unsafe { std::ptr::copy_nonoverlapping(ptr.add(in_page), out.as_mut_ptr(), N) };
-            return Ok(out);
-        }
-        self.read_slow(address, &mut out)?;
-        Ok(out)
-    }
-
-    #[inline(always)]
-    fn store<const N: usize>(&mut self, address: u32, bytes: [u8; N]) -> Result<(), MemFault> {
-        let page = address / GUEST_PAGE;
-        let in_page = (address % GUEST_PAGE) as usize;
-        if in_page + N <= PAGE_SIZE {
-            let ptr = match self.lookup(true, page) {
-                Some(ptr) => ptr,
-                None => {
-                    if self.space.access_of(page) != Some(Access::Write) {
-                        return Err(find_fault(address, N as u32, |_| false).expect("an unwritable page faults"));
-                    }
-                    self.fill_write(page)
-                }
-            };
-            // SAFETY: `ptr` points to an overlay page this view owns
-            // exclusively (see the type docs); the N bytes lie inside it.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.add(in_page), N) };
-            return Ok(());
-        }
-        self.write_slow(address, &bytes)
-    }
-
-    fn sbrk(&mut self, size: u64) -> u64 {
-        self.space().grow_heap_by(size)
+        CachedMemory::new(self)
     }
 }

@@ -1,0 +1,79 @@
+//! The `javm` command line, as a user runs it.
+
+use std::path::Path;
+use std::process::Command;
+
+fn javm(args: &[&str]) -> (i32, String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO_BIN_EXE_javm")).args(args).current_dir(root).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn run_prints_one_json_object() {
+    let (code, stdout, _) =
+        javm(&["run", "guests/bin/sieve.jam", "--args-hex", "64000000", "--json", "--gas", "100000000"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["status"], "halt");
+    // 25 primes below 100, summing to 1060.
+    assert_eq!(v["output_hex"], "19000000000000002404000000000000");
+    assert_eq!(v["regs"].as_array().unwrap().len(), 13);
+    assert_eq!(v["gas"].as_i64().unwrap() + v["gas_used"].as_i64().unwrap(), 100_000_000);
+}
+
+#[test]
+fn run_reports_out_of_gas_and_host_calls() {
+    let (code, stdout, _) = javm(&["run", "guests/bin/sieve.jam", "--gas", "1000", "--json"]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["status"], "out-of-gas");
+    assert_eq!(v["output_hex"], "");
+    // The hostcall guest logs through host call 100 and reads gas through 0.
+    let (code, stdout, stderr) = javm(&["run", "guests/bin/hostcall.jam", "--args-hex", "0a00000003000000", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("hostcall"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["status"], "halt");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let (code, _, stderr) = javm(&["run", "Cargo.toml"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid program"), "{stderr}");
+    let (code, _, stderr) = javm(&["run", "guests/bin/sieve.jam", "--args-hex", "abc"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--args-hex"), "{stderr}");
+    let (code, _, stderr) = javm(&["run", "no/such/file.jam"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no/such/file.jam"), "{stderr}");
+}
+
+#[test]
+fn vectors_and_trace_summaries() {
+    let (code, stdout, _) = javm(&["vectors", "runtime/tests/vectors/pvm-v0.4/programs/inst_add_32.json"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.trim(), "1 passed, 0 failed");
+    // Forcing the wrong gas model fails, naming the field.
+    let (code, stdout, _) = javm(&[
+        "vectors",
+        "--gas-model",
+        "pipeline",
+        "runtime/tests/vectors/pvm-v0.4/programs/inst_div_unsigned_64.json",
+    ]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("FAIL inst_div_unsigned_64: gas:"), "{stdout}");
+    assert!(stdout.ends_with("0 passed, 1 failed\n"));
+    let (code, stdout, _) = javm(&["trace", "runtime/tests/vectors/jip6"]);
+    assert_eq!(code, 0);
+    assert!(stdout.ends_with("1 passed, 0 failed\n"), "{stdout}");
+}
+
+#[test]
+fn disasm_shows_blocks_and_gas() {
+    let (code, stdout, _) = javm(&["disasm", "guests/bin/sieve.jam"]);
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with("; profile p8, gas model pipeline\n@0: ; block, gas "), "{stdout}");
+    assert!(stdout.contains("      0: jump @"), "{stdout}");
+}

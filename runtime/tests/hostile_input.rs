@@ -411,3 +411,30 @@ fn no_writable_and_executable_mappings() {
         }
     }
 }
+
+#[test]
+fn an_empty_image_mapping_grants_no_memory() {
+    // Regression: a mapping of 0 pages was built as a cap of the minimum
+    // size, one page, so the guest could use a page the image never mapped
+    // (and two empty mappings at one page failed to load as overlapping).
+    use javm_cap::image::{Image, ImageMapping, MappingSource};
+    use javm_cap::space::Access;
+    let empty = |start_page, source| ImageMapping { start_page, page_count: 0, source, access: Access::Write };
+    let image = Image {
+        code: TRAP.to_vec(),
+        profile: 8,
+        mappings: vec![
+            empty(0x20, MappingSource::Zero),
+            empty(0x20, MappingSource::Zero),
+            empty(0x21, MappingSource::Data(javm_cap::DataCap::empty())),
+        ],
+        regs: [0; 13],
+        entry_points: vec![0],
+    };
+    for kind in engines() {
+        let module = engine(kind, Profile::P8, GasModel::Pipeline).load_image(&image).unwrap();
+        let mut inst = module.instantiate_at(0).unwrap();
+        assert!(inst.address_space().mappings().is_empty(), "{kind:?}");
+        assert_eq!(inst.write_memory(0x2_0000, &[1]), Err(javm_cap::vm::MemFault::PageFault(0x2_0000)));
+    }
+}

@@ -150,6 +150,9 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
     let config = config(u, engine)?;
     let e = Engine::new(config);
     let pc: u32 = if u.ratio(3, 4)? { u.int_in_range(0..=64)? } else { u.arbitrary()? };
+    if u.ratio(1, 4)? {
+        return image_instance(u, &e, pc);
+    }
     let loaded: std::result::Result<Module, Error> = match u.int_in_range(0..=2)? {
         0 => e.load_blob(&code(u)?),
         1 => {
@@ -190,6 +193,49 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
         Ok(i) => Some(i),
         Err(e) => panic!("instantiating a loaded module failed: {e}"),
     })
+}
+
+/// A structured [`Image`] (code, a few mappings, registers) through
+/// `load_image` and `instantiate_at`; what loads round-trips through
+/// `Module::to_image` to a module with the same memory.
+fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Option<Instance>> {
+    use javm_cap::image::{ImageMapping, MappingSource};
+    let mut mappings = Vec::new();
+    for _ in 0..u.int_in_range(0..=4)? {
+        let start_page = if u.ratio(3, 4)? { u.int_in_range(0..=40)? } else { u.arbitrary()? };
+        let page_count = if u.ratio(3, 4)? { u.int_in_range(0..=3)? } else { u.arbitrary()? };
+        let source = if u.arbitrary()? {
+            let len = u.int_in_range(0..=3 * 4096usize)?;
+            let fill: u8 = u.arbitrary()?;
+            MappingSource::Data(DataCap::from_bytes(&vec![fill; len]).expect("small"))
+        } else {
+            MappingSource::Zero
+        };
+        let access = if u.arbitrary()? { Access::Write } else { Access::Read };
+        mappings.push(ImageMapping { start_page, page_count, source, access });
+    }
+    let profile = if e.config().profile == Profile::P8 { 8 } else { 7 };
+    let image = Image {
+        code: code(u)?,
+        profile: if u.ratio(7, 8)? { profile } else { u.arbitrary()? },
+        mappings,
+        regs: u.arbitrary()?,
+        entry_points: vec![pc],
+    };
+    let module = match e.load_image(&image) {
+        Ok(m) => m,
+        Err(e @ Error::Recompiler(_)) => panic!("the recompiler refused an image: {e}"),
+        Err(e) => {
+            check_message("image", e.to_string());
+            return Ok(None);
+        }
+    };
+    let mut inst = module.instantiate_at(pc).expect("instantiating a loaded image");
+    let again = e.load_image(&module.to_image(vec![pc])).expect("a module's own image loads");
+    let mut inst2 = again.instantiate_at(pc).expect("instantiating a re-loaded image");
+    assert_eq!(inst.memory_root(), inst2.memory_root(), "image round trip changed memory");
+    assert_eq!(inst.regs(), inst2.regs());
+    Ok(Some(inst))
 }
 
 /// One host action between runs.

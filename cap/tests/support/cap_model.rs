@@ -242,10 +242,8 @@ fn step(subjects: &mut Vec<Subject>, u: &mut Unstructured<'_>) -> Result<()> {
             match s.cap.write_bytes(start, &data) {
                 Ok(()) => {
                     assert!(fits);
-                    let mut at = start;
-                    for &b in &data {
+                    for (at, &b) in (start..).zip(&data) {
                         s.model.overlay_mut((at / P) as u32)[(at % P) as usize] = b;
-                        at += 1;
                     }
                 }
                 Err(CapError::OutOfBounds { .. }) => assert!(!fits),

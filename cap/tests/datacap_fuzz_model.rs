@@ -6,18 +6,16 @@
 mod cap_model;
 
 use arbitrary::Unstructured;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 
-/// A fixed-seed byte stream (splitmix64).
+/// A fixed-seed byte stream.
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
+    use proptest::prelude::Rng;
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
+    let mut out = vec![0u8; len];
+    rng.fill_bytes(&mut out);
     out
 }
 

@@ -5,21 +5,7 @@
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
-use javm::testing::{Outcome, engine_available, run_case};
-
-/// A fixed-seed byte stream (splitmix64) for the generator.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out
-}
+use javm::testing::{Outcome, engine_available, run_case, seeded_bytes};
 
 const CASES: u64 = 3000;
 
@@ -28,7 +14,7 @@ fn interpreter_is_deterministic_and_total() {
     let mut ran = 0;
     let mut exits = std::collections::BTreeMap::<&str, usize>::new();
     for seed in 0..CASES {
-        let data = bytes(seed, 4096);
+        let data = seeded_bytes(seed, 4096);
         let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
         let first = run_case(&case, EngineKind::Interpreter);
         assert_eq!(first, run_case(&case, EngineKind::Interpreter), "seed {seed}");
@@ -58,7 +44,7 @@ fn interpreter_and_recompiler_agree() {
     }
     let mut compared = 0;
     for seed in 0..CASES {
-        let data = bytes(seed, 4096);
+        let data = seeded_bytes(seed, 4096);
         let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
         let interp = run_case(&case, EngineKind::Interpreter);
         let jit = run_case(&case, EngineKind::Recompiler);

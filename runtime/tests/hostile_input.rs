@@ -3,6 +3,7 @@
 //! accesses at the extremes of the address space, and regression tests for
 //! what the fuzz targets found.
 
+use javm::testing::seeded_bytes;
 use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
 
 /// Engines that can run code in this build (the recompiler joins once it is
@@ -94,21 +95,6 @@ fn sbrk_of_a_huge_size_fails_without_moving_the_heap() {
     }
 }
 
-/// A fixed-seed byte stream (splitmix64).
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// Valid inputs of every format, to mutate.
 fn valid_inputs() -> Vec<Vec<u8>> {
     use javm::testing::generate::gen_case;
@@ -118,7 +104,7 @@ fn valid_inputs() -> Vec<Vec<u8>> {
     use javm_cap::space::Access;
     let mut out = Vec::new();
     for seed in 0..8 {
-        let data = bytes(seed, 4096);
+        let data = seeded_bytes(seed, 4096);
         let case = gen_case(&mut arbitrary::Unstructured::new(&data)).unwrap();
         let standard = StandardProgram {
             metadata: None,
@@ -158,7 +144,7 @@ fn valid_inputs() -> Vec<Vec<u8>> {
 
 /// Flips, overwrites, inserts and truncates bytes.
 fn mutate(input: &[u8], seed: u64) -> Vec<u8> {
-    let noise = bytes(seed, 64);
+    let noise = seeded_bytes(seed, 64);
     let mut out = input.to_vec();
     for chunk in noise.chunks(4).take(1 + (noise[0] % 4) as usize) {
         let at = u16::from_le_bytes([chunk[1], chunk[2]]) as usize % out.len().max(1);
@@ -184,7 +170,7 @@ fn parsers_survive_random_and_mutated_inputs() {
     for seed in 0..3000u64 {
         let input = if seed % 3 == 0 {
             let len = (seed as usize * 7) % 300;
-            bytes(seed, len)
+            seeded_bytes(seed, len)
         } else {
             mutate(&valid[(seed / 3) as usize % valid.len()], seed)
         };
@@ -272,7 +258,7 @@ fn a_large_program_loads_and_runs() {
 fn api_survives_hostile_values() {
     for kind in engines() {
         for seed in 0..1500u64 {
-            let data = bytes(seed ^ 0xA5A5, 4096);
+            let data = seeded_bytes(seed ^ 0xA5A5, 4096);
             let _ = javm::testing::hostile::drive_api(&mut arbitrary::Unstructured::new(&data), kind);
         }
     }

@@ -53,3 +53,43 @@ fn interpreter_and_recompiler_agree() {
     }
     assert!(compared > CASES as usize / 2);
 }
+
+/// The minimized programs on which PolkaVM 0.37 and GP disagree (Q14–Q16 in
+/// `fuzz/README.md`): javm keeps the GP behaviour.
+#[test]
+fn three_way_findings_keep_the_gp_behaviour() {
+    use javm::{Config, Engine, Exit, GasModel, Profile};
+    use javm_cap::space::Access;
+    let load = |blob: &[u8], engine| {
+        Engine::new(Config { engine, profile: Profile::P8, gas_model: Some(GasModel::Pipeline) })
+            .load_blob(blob)
+            .unwrap()
+    };
+    for engine in [EngineKind::Interpreter, EngineKind::Recompiler].into_iter().filter(|&e| engine_available(e)) {
+        // Q14: `branch_gt_u_imm r12, 0, 255` (255 is no block start) is not
+        // taken, so execution falls through four `fallthrough`s to the trap.
+        let module = load(&[0, 0, 11, 86, 13, 255, 0, 0, 0, 1, 1, 1, 1, 0, 193, 7], engine);
+        let mut inst = module.instantiate_empty(0);
+        inst.set_gas(100);
+        assert_eq!(inst.run(), Exit::Panic);
+        assert_eq!(inst.pc(), 10, "{engine:?}");
+
+        // Q15: `store_imm_u64 0xFFFFFFF8, 0` ends exactly at 2^32: with the
+        // top page mapped it completes (PolkaVM traps).
+        let module = load(&[0, 0, 5, 33, 1, 248, 1, 0, 25], engine);
+        let mut inst = module.instantiate_empty(0);
+        inst.address_space().map_zeroed(0xFFFF_F000, 4096, Access::Write).unwrap();
+        inst.address_space().poke(0xFFFF_FFF8, &[0xEE; 8]).unwrap();
+        inst.set_gas(100);
+        assert_eq!(inst.run(), Exit::Panic);
+        assert_eq!(inst.pc(), 4, "{engine:?}: the store completed and the trap ran");
+        let mut top = [0xAA; 8];
+        inst.read_memory(0xFFFF_FFF8, &mut top).unwrap();
+        assert_eq!(top, [0; 8]);
+
+        // Q16: GP §8.2 prices [ctz32 r0←r12; ctz64 r3←r12; rem_s_32
+        // r9←r9,r6; fallthrough] at 61 (PolkaVM 0.37: 62).
+        let module = load(&[0, 0, 9, 106, 224, 105, 211, 196, 105, 9, 1, 0, 149, 1], engine);
+        assert_eq!(module.program().blocks()[0].cost, 61);
+    }
+}

@@ -424,3 +424,16 @@ fn an_empty_image_mapping_grants_no_memory() {
         assert_eq!(inst.write_memory(0x2_0000, &[1]), Err(javm_cap::vm::MemFault::PageFault(0x2_0000)));
     }
 }
+
+#[test]
+fn empty_host_accesses_succeed_anywhere() {
+    // Regression (api_hostile): a zero-length read at address 0 underflowed.
+    for kind in engines() {
+        let module = engine(kind, Profile::P8, GasModel::Pipeline).load_blob(&TRAP).unwrap();
+        let mut inst = module.instantiate_empty(0);
+        for address in [0, 1, 0xFFFF, 0x1_0000, 0xFFFF_FFFF] {
+            assert_eq!(inst.read_memory(address, &mut []), Ok(()), "{kind:?} 0x{address:x}");
+            assert_eq!(inst.write_memory(address, &[]), Ok(()), "{kind:?} 0x{address:x}");
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::program::{GasModel, Opcode, OperandClass, Profile};
-use javm_cap::space::Access;
+use javm_cap::space::{Access, Heap};
 
 /// One mapping of a generated memory layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct GenCase {
     pub gas: i64,
     /// Memory layout.
     pub mappings: Vec<GenMapping>,
+    /// The P7 `sbrk` heap, if any.
+    pub heap: Option<Heap>,
 }
 
 /// Page numbers the generator lays memory out around (kept small so random
@@ -227,7 +229,16 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
         _ => u.int_in_range(0..=5000)?,
     };
     let entry = if u.ratio(15, 16)? { 0 } else { u.int_in_range(0..=blob.code.len() as u32)? };
-    Ok(GenCase { profile, gas_model, blob: blob.to_bytes(), entry, regs, gas, mappings })
+    // A P7 heap growing from the end of the low mappings (sbrk maps pages
+    // as it grows, or fails when it would run into a mapping or the limit).
+    let heap = if profile == Profile::P7 && u.arbitrary()? {
+        let end = mappings.iter().filter(|m| m.start_page < TOP_PAGE - 2).map(|m| m.start_page + m.pages).max();
+        let top = end.unwrap_or(BASE_PAGE) * 4096 - u.int_in_range(0..=64)?;
+        Some(Heap { top, limit: top + u.int_in_range(0..=0x2_0000)? })
+    } else {
+        None
+    };
+    Ok(GenCase { profile, gas_model, blob: blob.to_bytes(), entry, regs, gas, mappings, heap })
 }
 
 impl<'a> Arbitrary<'a> for GenCase {

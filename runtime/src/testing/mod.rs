@@ -102,6 +102,7 @@ pub fn run_case_with(case: &GenCase, engine: EngineKind, inspect: impl FnOnce(&m
         space.map_zeroed(start, u64::from(m.pages) * 4096, m.access).expect("generated mappings are valid");
         space.poke(start as u32, &m.content).expect("content fits its mapping");
     }
+    instance.address_space().set_heap(case.heap);
     for (i, &r) in case.regs.iter().enumerate() {
         instance.set_reg(i, r);
     }

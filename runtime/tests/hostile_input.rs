@@ -437,3 +437,16 @@ fn empty_host_accesses_succeed_anywhere() {
         }
     }
 }
+
+/// Writes the valid inputs of every format as a seed corpus for the parser
+/// fuzz targets: `JAVM_SEED_DIR=fuzz/corpus/parse_archive cargo test
+/// --release -p javm --test hostile_input -- --ignored write_seed_corpus`.
+#[test]
+#[ignore = "writes files; run by hand to seed a fuzz corpus"]
+fn write_seed_corpus() {
+    let dir = std::env::var("JAVM_SEED_DIR").expect("JAVM_SEED_DIR names the corpus directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (i, input) in valid_inputs().iter().enumerate() {
+        std::fs::write(format!("{dir}/seed-{i:02}"), input).unwrap();
+    }
+}

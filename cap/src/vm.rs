@@ -104,6 +104,10 @@ impl MemFault {
 /// the first one in access order, so a wrapping access always panics (its
 /// byte at address 0 is below the low guard and never accessible).
 pub fn find_fault(addr: u32, len: u32, mut page_ok: impl FnMut(u32) -> bool) -> Option<MemFault> {
+    if len == 0 {
+        // No byte is accessed, so none can be bad.
+        return None;
+    }
     let end = u64::from(addr) + u64::from(len);
     if end > 1 << 32 {
         return Some(MemFault::Panic);
@@ -197,6 +201,15 @@ mod tests {
         assert_eq!(find_fault(0xFFFF, 2, mapped), Some(MemFault::Panic));
         assert_eq!(find_fault(0xFFFFFFFE, 4, |_| true), Some(MemFault::Panic));
         assert_eq!(find_fault(0x100, 1, |_| true), None);
+    }
+
+    #[test]
+    fn empty_access_never_faults() {
+        // Regression: address 0 with length 0 underflowed computing the last
+        // page (a panic in debug builds, a spurious panic exit in release).
+        assert_eq!(find_fault(0, 0, |_| false), None);
+        assert_eq!(find_fault(0xFFFF_FFFF, 0, |_| false), None);
+        assert_eq!(find_fault(0x2_0000, 0, |_| false), None);
     }
 
     #[test]

@@ -231,8 +231,9 @@ fn step(cap: &mut DataCap, model: &mut Model, snapshots: &mut Vec<(DataCap, Mode
                 result.unwrap();
                 let mut eff = model.effective();
                 eff[start as usize..start as usize + data.len()].copy_from_slice(&data);
+                // An empty write touches (and dirties) no page.
                 let first = (start / P) as u32;
-                let last = ((start + data.len() as u64).div_ceil(P)) as u32;
+                let last = if data.is_empty() { first } else { (start + data.len() as u64).div_ceil(P) as u32 };
                 for p in first..last {
                     let at = p as usize * PAGE_SIZE;
                     model.overlay.insert(p, eff[at..at + PAGE_SIZE].to_vec());

@@ -159,7 +159,8 @@ impl Engine {
         image.validate().map_err(|e| Error::Image(e.to_string()))?;
         let program = Program::from_blob(&image.code, self.config.profile, self.config.effective_gas_model())?;
         let mut space = AddressSpace::new();
-        for m in &image.mappings {
+        // A mapping of no pages maps nothing (a cap has at least one page).
+        for m in image.mappings.iter().filter(|m| m.page_count > 0) {
             let size = u64::from(m.page_count) * u64::from(PAGE);
             let cap = match &m.source {
                 MappingSource::Zero => DataCap::zeroed(size),

@@ -415,11 +415,11 @@ impl DataCap {
     /// effective page `first + i` (reference-count bumps, no byte copy).
     pub fn slice_pages(&self, first: u32, count: u32) -> Result<DataCap, CapError> {
         let mut slab = PageSlab::zeroed(normalize_size(u64::from(count) * PAGE_SIZE as u64)?);
+        // Pages past index 2^32 − 1 do not exist: they read as zero.
         let edits: Vec<(u32, PageSlot)> = (0..count)
-            .filter_map(|i| {
-                let slot = self.page_slot(first + i);
-                (!slot.is_empty()).then(|| (i, slot.clone()))
-            })
+            .map_while(|i| Some((i, self.page_slot(first.checked_add(i)?))))
+            .filter(|(_, slot)| !slot.is_empty())
+            .map(|(i, slot)| (i, slot.clone()))
             .collect();
         slab.apply(edits);
         Ok(DataCap::from_slab(slab))

@@ -292,3 +292,19 @@ fn pages_iterator_merges_overlay() {
     let got: Vec<(u32, u8)> = cap.pages().map(|(i, s)| (i, s.page().unwrap().bytes()[0])).collect();
     assert_eq!(got, [(0, 1), (1, 5), (2, 6)]);
 }
+
+#[test]
+fn slice_past_the_last_page_index_reads_zero() {
+    // Regression: `first + i` wrapped past u32::MAX, so the slice's tail
+    // showed the cap's first pages (a panic in debug builds).
+    let mut cap = DataCap::zeroed(2 * PAGE_SIZE as u64).unwrap();
+    cap.put_page(0, &[7; 16]).unwrap();
+    let slice = cap.slice_pages(u32::MAX, 2).unwrap();
+    assert_eq!(slice.page_count(), 2);
+    assert!(slice.page_slot(0).is_empty());
+    assert!(slice.page_slot(1).is_empty());
+    assert_eq!(
+        slice.hash_tree_root().unwrap(),
+        DataCap::zeroed(2 * PAGE_SIZE as u64).unwrap().hash_tree_root().unwrap()
+    );
+}

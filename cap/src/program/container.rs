@@ -129,13 +129,13 @@ impl Container {
     pub fn to_standard(&self) -> Result<StandardProgram, ProgramError> {
         let too_large = |field, value: u64, limit: u64| ProgramError::TooLarge { field, offset: 0, value, limit };
         const MAX_3: u64 = 0xFF_FFFF;
+        // Checked before padding, so a declared size cannot drive allocation.
+        let ro_len = u64::from(self.ro_size).max(self.ro_data.len() as u64);
+        if ro_len > MAX_3 {
+            return Err(too_large("ro data size", ro_len, MAX_3));
+        }
         let mut ro_data = self.ro_data.clone();
-        if (self.ro_size as usize) > ro_data.len() {
-            ro_data.resize(self.ro_size as usize, 0);
-        }
-        if ro_data.len() as u64 > MAX_3 {
-            return Err(too_large("ro data size", ro_data.len() as u64, MAX_3));
-        }
+        ro_data.resize(ro_len as usize, 0);
         if self.rw_data.len() as u64 > MAX_3 {
             return Err(too_large("rw data payload", self.rw_data.len() as u64, MAX_3));
         }
@@ -194,6 +194,26 @@ mod tests {
         assert_eq!(p.stack_size, 4096);
         assert_eq!(p.code, [0, 0, 1, 0, 1]);
         assert_eq!(StandardProgram::load(&bytes).unwrap(), p);
+    }
+
+    #[test]
+    fn huge_declared_ro_size_is_refused_before_allocating() {
+        // Regression: the ro payload was padded to the declared size (up to
+        // 4 GiB) before the size was checked.
+        let mut mem = Vec::new();
+        for v in [u64::from(u32::MAX), 0, 0] {
+            varint::encode(v, &mut mem);
+        }
+        let c = Container::parse(&build(3, &[(1, mem)])).unwrap();
+        assert_eq!(
+            c.to_standard(),
+            Err(ProgramError::TooLarge {
+                field: "ro data size",
+                offset: 0,
+                value: u64::from(u32::MAX),
+                limit: 0xFF_FFFF
+            })
+        );
     }
 
     #[test]

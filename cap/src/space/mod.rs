@@ -290,6 +290,7 @@ impl AddressSpace {
     /// is no heap or it cannot grow that far. `size` 0 returns the top.
     pub fn grow_heap_by(&mut self, size: u64) -> u64 {
         let Some(heap) = self.heap else { return 0 };
+        // `size` is a guest register: any u64.
         let Some(new_top) = u64::from(heap.top).checked_add(size).filter(|&t| t <= u64::from(heap.limit)) else {
             return 0;
         };

@@ -58,7 +58,7 @@ pub fn run<M: GuestMemory>(
 fn lone_trap(code: &InterpCode, state: &mut VmState) -> Stop {
     let cost = i64::from(code.lone_trap_cost);
     if code.gas_model == GasModel::Instruction {
-        state.gas -= 1;
+        state.gas = state.gas.saturating_sub(1);
         return Stop::Exit(if state.gas < 0 { Exit::OutOfGas } else { Exit::Panic });
     }
     if !state.charged {
@@ -101,7 +101,8 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
                 gas -= 1;
                 paid_end = idx + 1;
             } else {
-                gas -= 1;
+                // Saturating: a host may set any gas, even i64::MIN.
+                gas = gas.saturating_sub(1);
                 break 'run Stop::Exit(Exit::OutOfGas);
             }
         } else if !charged {

@@ -10,7 +10,7 @@
 use arbitrary::{Arbitrary, Result, Unstructured};
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::program::{GasModel, Opcode, OperandClass, Profile};
-use javm_cap::space::Access;
+use javm_cap::space::{Access, Heap};
 
 /// One mapping of a generated memory layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,14 +42,20 @@ pub struct GenCase {
     pub gas: i64,
     /// Memory layout.
     pub mappings: Vec<GenMapping>,
+    /// The P7 `sbrk` heap, if any.
+    pub heap: Option<Heap>,
 }
 
 /// Page numbers the generator lays memory out around (kept small so random
 /// pointers hit mapped, read-only and unmapped pages alike).
 const BASE_PAGE: u32 = 16;
 
-/// Values that make instructions interesting.
-const SPECIAL: [u64; 16] = [
+/// The last guest page.
+const TOP_PAGE: u32 = (1 << 20) - 1;
+
+/// Values that make instructions interesting (including the extreme
+/// addresses a guest may aim at its window's edges).
+const SPECIAL: [u64; 22] = [
     0,
     1,
     2,
@@ -66,6 +72,12 @@ const SPECIAL: [u64; 16] = [
     64,
     0xFFFF_0000,
     0x1_0000,
+    0xFFFF,
+    0xFFF8,
+    0xFFFF_FFF8,
+    0xFFFF_FFF9,
+    0xFFFF_F000,
+    0xFFFF_FFFF_FFFF_FFF8,
 ];
 
 fn value(u: &mut Unstructured<'_>, mappings: &[GenMapping]) -> Result<u64> {
@@ -110,6 +122,15 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
         mappings.push(GenMapping { start_page: page, pages, access, content });
         page += pages;
     }
+    if u.ratio(1, 8)? {
+        // The last pages of the address space, so accesses at 0xFFFFFFF8..
+        // succeed and those wrapping past 2^32 must panic.
+        let pages = u.int_in_range(1..=2)?;
+        let access = if u.arbitrary()? { Access::Write } else { Access::Read };
+        let len = u.int_in_range(0..=16usize)?;
+        let content = u.bytes(len)?.to_vec();
+        mappings.push(GenMapping { start_page: TOP_PAGE - pages + 1, pages, access, content });
+    }
 
     let mut asm = Assembler::new(profile);
     let block_count = u.int_in_range(1..=8usize)?;
@@ -142,7 +163,11 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
             };
             match op.class() {
                 OperandClass::RegImm64 => o.imm = value(u, &mappings)?,
-                OperandClass::Imm if op == Opcode::Ecalli => o.imm = u.int_in_range(0..=3)?,
+                OperandClass::Imm if op == Opcode::Ecalli => {
+                    // Small ids, sometimes one whose sign extension differs
+                    // from its low 32 bits (open question Q9).
+                    o.imm = if u.ratio(1, 16)? { u.arbitrary::<i32>()? as i64 as u64 } else { u.int_in_range(0..=3)? }
+                }
                 _ => {}
             }
             asm.push(op, o);
@@ -198,9 +223,22 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
         }
     }
     let blob = asm.finish();
-    let gas = if u.ratio(1, 4)? { u.int_in_range(0..=40)? } else { u.int_in_range(0..=5000)? };
+    let gas = match u.int_in_range(0..=63)? {
+        0 => *u.choose(&[-1, i64::MIN, i64::MIN + 1, -1000])?,
+        1..=16 => u.int_in_range(0..=40)?,
+        _ => u.int_in_range(0..=5000)?,
+    };
     let entry = if u.ratio(15, 16)? { 0 } else { u.int_in_range(0..=blob.code.len() as u32)? };
-    Ok(GenCase { profile, gas_model, blob: blob.to_bytes(), entry, regs, gas, mappings })
+    // A P7 heap growing from the end of the low mappings (sbrk maps pages
+    // as it grows, or fails when it would run into a mapping or the limit).
+    let heap = if profile == Profile::P7 && u.arbitrary()? {
+        let end = mappings.iter().filter(|m| m.start_page < TOP_PAGE - 2).map(|m| m.start_page + m.pages).max();
+        let top = end.unwrap_or(BASE_PAGE) * 4096 - u.int_in_range(0..=64)?;
+        Some(Heap { top, limit: top + u.int_in_range(0..=0x2_0000)? })
+    } else {
+        None
+    };
+    Ok(GenCase { profile, gas_model, blob: blob.to_bytes(), entry, regs, gas, mappings, heap })
 }
 
 impl<'a> Arbitrary<'a> for GenCase {

@@ -1,10 +1,13 @@
 //! Support for differential testing and fuzzing: a program generator over
-//! the ISA table ([`generate`]) and a driver that runs a generated case on
-//! an engine and records everything observable ([`run_case`]).
+//! the ISA table ([`generate`]), a driver that runs a generated case on an
+//! engine and records everything observable ([`run_case`]), and drivers that
+//! feed hostile bytes and values to the parsers and the public API
+//! ([`hostile`]).
 
 pub mod generate;
+pub mod hostile;
 
-use crate::api::{Config, Engine, EngineKind};
+use crate::api::{Config, Engine, EngineKind, Instance};
 use generate::GenCase;
 use javm_cap::CapHash;
 use javm_cap::space::Access;
@@ -25,13 +28,67 @@ pub enum Outcome {
     },
 }
 
+/// A fixed-seed byte stream (splitmix64) of `len` bytes: input for the
+/// generator and drivers in seeded tests.
+pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// How many exits a case may take before the driver stops it.
 pub const MAX_EXITS: usize = 12;
 
-/// Runs `case` on `engine`, resuming deterministically after host calls (r7
-/// and gas changed), page faults (the page mapped writable) and out-of-gas
-/// (gas added), up to [`MAX_EXITS`] exits.
+/// Gas a handled host call costs in the driver.
+pub const HOST_CALL_GAS: i64 = 3;
+
+/// Gas the driver adds after an out-of-gas exit.
+pub const OOG_REFILL: i64 = 50;
+
+/// The driver's host call: the new `r7` for call `id` (a mix of the old
+/// value and the id, so a skipped or repeated call shows).
+pub fn host_call_r7(r7: u64, id: u32) -> u64 {
+    r7.wrapping_mul(31) ^ u64::from(id)
+}
+
+/// The driver's host call: gas after the call (charges at most
+/// [`HOST_CALL_GAS`], never below zero).
+pub fn host_call_gas(gas: i64) -> i64 {
+    gas - gas.clamp(0, HOST_CALL_GAS)
+}
+
+/// Whether `engine` can run code in this build (the recompiler refuses with
+/// [`crate::Error::Recompiler`] until it is built in).
+pub fn engine_available(engine: EngineKind) -> bool {
+    // `trap`: the smallest valid program of both profiles.
+    let blob = [0x00, 0x00, 0x01, 0x00, 0x01];
+    Engine::new(Config { engine, ..Config::default() }).load_blob(&blob).is_ok()
+}
+
+/// Runs `case` on `engine`, resuming deterministically after host calls
+/// ([`host_call_r7`], [`host_call_gas`]), page faults (the page mapped
+/// writable) and out-of-gas ([`OOG_REFILL`] added), up to [`MAX_EXITS`]
+/// exits.
+///
+/// # Panics
+///
+/// If the engine fails for a reason other than the program being invalid
+/// (e.g. the recompiler is not available: check [`engine_available`]).
 pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
+    run_case_with(case, engine, |_| ())
+}
+
+/// Like [`run_case`], also handing the final instance to `inspect` (for
+/// comparisons that need more than the memory root).
+pub fn run_case_with(case: &GenCase, engine: EngineKind, inspect: impl FnOnce(&mut Instance)) -> Outcome {
     let config = Config { engine, profile: case.profile, gas_model: Some(case.gas_model) };
     let module = match Engine::new(config).load_blob(&case.blob) {
         Ok(m) => m,
@@ -45,6 +102,7 @@ pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
         space.map_zeroed(start, u64::from(m.pages) * 4096, m.access).expect("generated mappings are valid");
         space.poke(start as u32, &m.content).expect("content fits its mapping");
     }
+    instance.address_space().set_heap(case.heap);
     for (i, &r) in case.regs.iter().enumerate() {
         instance.set_reg(i, r);
     }
@@ -57,9 +115,9 @@ pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
             Exit::Halt | Exit::Panic => break,
             Exit::Host(id) => {
                 let r7 = instance.reg(7);
-                instance.set_reg(7, r7.wrapping_mul(31) ^ u64::from(id));
+                instance.set_reg(7, host_call_r7(r7, id));
                 let gas = instance.gas();
-                instance.set_gas(gas - gas.clamp(0, 3));
+                instance.set_gas(host_call_gas(gas));
             }
             Exit::PageFault(address) => {
                 instance
@@ -69,9 +127,25 @@ pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
             }
             Exit::OutOfGas => {
                 let gas = instance.gas();
-                instance.set_gas(gas.max(0) + 50);
+                instance.set_gas(gas.max(0) + OOG_REFILL);
             }
         }
     }
+    inspect(&mut instance);
     Outcome::Ran { exits, root: instance.memory_root() }
+}
+
+/// Every mapped page of `instance` as `(guest address, writable, bytes)`, in
+/// address order.
+pub fn memory_pages(instance: &mut Instance) -> Vec<(u32, bool, Vec<u8>)> {
+    let space = instance.address_space();
+    let mut out = Vec::new();
+    for m in space.mappings() {
+        for page in m.start_page..m.end_page() {
+            let mut bytes = vec![0u8; 4096];
+            m.cap.copy_into(u64::from(page - m.start_page) * 4096, &mut bytes).expect("mapped pages are loaded");
+            out.push((page * 4096, m.access == Access::Write, bytes));
+        }
+    }
+    out
 }

@@ -1,0 +1,15 @@
+//! The public API under hostile values: `Engine::load`, `load_blob`,
+//! `instantiate_standard` and `run` with arbitrary programs, entry pcs,
+//! registers, gas and host actions between runs. Nothing may panic.
+#![no_main]
+
+use arbitrary::Unstructured;
+use javm::EngineKind;
+use javm::testing::{engine_available, hostile};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Interpreter);
+    if engine_available(EngineKind::Recompiler) {
+        let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Recompiler);
+    }
+});

@@ -1,0 +1,305 @@
+//! Hostile inputs: arbitrary bytes for every program parser and archive
+//! loader, and arbitrary programs, entry points, registers, gas and host
+//! actions for the public API. Each driver returns normally or panics with
+//! the broken rule; a panic from inside javm is itself the bug.
+
+use crate::api::{Config, Engine, EngineKind, Error, Instance, Module};
+use arbitrary::{Result, Unstructured};
+use javm_cap::DataCap;
+use javm_cap::image::Image;
+use javm_cap::program::container::Container;
+use javm_cap::program::{CodeBlob, GasModel, Profile, Program, StandardProgram};
+use javm_cap::space::{Access, Heap};
+use javm_cap::vm::Exit;
+
+/// Largest gas the API driver gives a run, so every run ends quickly (every
+/// block costs at least one unit).
+pub const MAX_RUN_GAS: i64 = 100_000;
+
+/// Every gas model, for parsers that price blocks.
+const GAS_MODELS: [GasModel; 3] = [GasModel::Pipeline, GasModel::Block, GasModel::Instruction];
+
+fn check_message(what: &str, message: String) {
+    assert!(!message.trim().is_empty(), "{what}: empty error message");
+}
+
+/// Raw blob (`CodeBlob::parse`) and decoding (`Program::new`) for both
+/// profiles and every gas model. Returns the programs that loaded.
+pub fn parse_blob(bytes: &[u8]) -> Vec<Program> {
+    let blob = match CodeBlob::parse(bytes) {
+        Ok(blob) => blob,
+        Err(e) => {
+            check_message("blob", e.to_string());
+            return Vec::new();
+        }
+    };
+    // A parsed blob serialises to bytes that parse back to it.
+    assert_eq!(CodeBlob::parse(&blob.to_bytes()).as_ref(), Ok(&blob), "blob round trip");
+    let mut programs = Vec::new();
+    for profile in Profile::ALL {
+        for model in GAS_MODELS {
+            match Program::new(blob.clone(), profile, model) {
+                Ok(p) => {
+                    check_program(&p);
+                    programs.push(p);
+                }
+                Err(e) => check_message("program", e.to_string()),
+            }
+        }
+    }
+    programs
+}
+
+/// Structural invariants of a decoded program that both engines rely on.
+pub fn check_program(p: &Program) {
+    let n = p.instructions().len() as u32;
+    assert!(n > 0, "a program has at least its final trap");
+    for (i, ins) in p.instructions().iter().enumerate() {
+        assert_eq!(p.index_of(ins.pc), Some(i as u32), "pc index of {}", ins.pc);
+        assert!((p.block_of(i as u32) as usize) < p.blocks().len());
+    }
+    for b in p.blocks() {
+        assert!(b.first < b.end || b.first == b.end && b.end <= n, "block {b:?}");
+        assert!(b.end <= n, "block {b:?} past the stream");
+    }
+    for &t in p.jump_targets() {
+        assert!(t == javm_cap::program::decoded::NO_INDEX || t < n, "jump target {t}");
+    }
+}
+
+/// Standard program / service blob / `.polkavm` container detection
+/// (`StandardProgram::load`) and the container parser on its own.
+pub fn parse_standard(bytes: &[u8]) {
+    match StandardProgram::load(bytes) {
+        Ok(p) => {
+            assert!(p.footprint() <= 1 << 32, "layout past 4 GiB accepted");
+            let again = StandardProgram::parse(&p.to_bytes()).expect("a loaded program re-serialises");
+            assert_eq!(StandardProgram { metadata: p.metadata.clone(), ..again }, p);
+        }
+        Err(e) => check_message("standard", e.to_string()),
+    }
+    parse_container(bytes);
+}
+
+/// The `.polkavm` container parser and its conversion to a standard program.
+pub fn parse_container(bytes: &[u8]) {
+    match Container::parse(bytes) {
+        Ok(c) => match c.to_standard() {
+            Ok(p) => assert!(p.footprint() <= 1 << 32),
+            Err(e) => check_message("container conversion", e.to_string()),
+        },
+        Err(e) => check_message("container", e.to_string()),
+    }
+}
+
+/// rkyv archives: `Image::from_archive` and `DataCap::from_archive`; what
+/// loads re-archives to an equal value.
+pub fn parse_archives(bytes: &[u8]) {
+    match Image::from_archive(bytes) {
+        Ok(image) => {
+            image.validate().expect("a loaded image is valid");
+            let again = Image::from_archive(&image.to_archive().expect("a loaded image archives"))
+                .expect("a re-archived image loads");
+            assert_eq!(again.code, image.code);
+            assert_eq!(again.regs, image.regs);
+            assert_eq!(again.entry_points, image.entry_points);
+            assert_eq!(again.mappings.len(), image.mappings.len());
+        }
+        Err(e) => check_message("image", e.to_string()),
+    }
+    match DataCap::from_archive(bytes) {
+        Ok(cap) => {
+            let root = cap.hash_tree_root().expect("a loaded cap is clean");
+            assert_eq!(cap.hash_tree_root_uncached().unwrap(), root);
+            let again = DataCap::from_archive(&cap.to_archive().expect("a loaded cap archives")).unwrap();
+            assert_eq!(again.hash_tree_root().unwrap(), root);
+        }
+        Err(e) => check_message("data cap", e.to_string()),
+    }
+}
+
+fn config(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Config> {
+    let profile = if u.arbitrary()? { Profile::P8 } else { Profile::P7 };
+    let gas_model = match u.int_in_range(0..=3)? {
+        0 => None,
+        1 => Some(GasModel::Pipeline),
+        2 => Some(GasModel::Block),
+        _ => Some(GasModel::Instruction),
+    };
+    Ok(Config { engine, profile, gas_model })
+}
+
+fn gas(u: &mut Unstructured<'_>) -> Result<i64> {
+    let g: i64 = u.arbitrary()?;
+    Ok(if g > MAX_RUN_GAS { g % (MAX_RUN_GAS + 1) } else { g })
+}
+
+fn code(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
+    Ok(if u.ratio(2, 3)? {
+        super::generate::gen_case(u)?.blob
+    } else {
+        let len = u.int_in_range(0..=256usize)?;
+        u.bytes(len)?.to_vec()
+    })
+}
+
+/// Loads a program through one of the public entry points (`load_blob`,
+/// `load` of arbitrary bytes, `load` of a structured standard program) and
+/// instantiates it with arbitrary arguments and entry pc.
+fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Instance>> {
+    let config = config(u, engine)?;
+    let e = Engine::new(config);
+    let pc: u32 = if u.ratio(3, 4)? { u.int_in_range(0..=64)? } else { u.arbitrary()? };
+    if u.ratio(1, 4)? {
+        return image_instance(u, &e, pc);
+    }
+    let loaded: std::result::Result<Module, Error> = match u.int_in_range(0..=2)? {
+        0 => e.load_blob(&code(u)?),
+        1 => {
+            let len = u.int_in_range(0..=512usize)?;
+            e.load(u.bytes(len)?)
+        }
+        _ => {
+            let ro_len = u.int_in_range(0..=64usize)?;
+            let rw_len = u.int_in_range(0..=64usize)?;
+            let program = StandardProgram {
+                metadata: None,
+                ro_data: u.bytes(ro_len)?.to_vec(),
+                rw_data: u.bytes(rw_len)?.to_vec(),
+                heap_pages: u.arbitrary()?,
+                stack_size: u.int_in_range(0..=0xFF_FFFF)?,
+                code: code(u)?,
+            };
+            e.load(&program.to_bytes())
+        }
+    };
+    let module = match loaded {
+        Ok(m) => m,
+        Err(
+            e @ (Error::Program(_)
+            | Error::Memory(_)
+            | Error::ArgsTooLarge(_)
+            | Error::Image(_)
+            | Error::ImageProfile { .. }),
+        ) => {
+            check_message("load", e.to_string());
+            return Ok(None);
+        }
+        Err(e @ Error::Recompiler(_)) => panic!("the recompiler refused a program the interpreter loads: {e}"),
+    };
+    let args_len = u.int_in_range(0..=8192usize)?;
+    let args = u.bytes(args_len)?;
+    Ok(match module.instantiate_standard(args, pc) {
+        Ok(i) => Some(i),
+        Err(e) => panic!("instantiating a loaded module failed: {e}"),
+    })
+}
+
+/// A structured [`Image`] (code, a few mappings, registers) through
+/// `load_image` and `instantiate_at`; what loads round-trips through
+/// `Module::to_image` to a module with the same memory.
+fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Option<Instance>> {
+    use javm_cap::image::{ImageMapping, MappingSource};
+    let mut mappings = Vec::new();
+    for _ in 0..u.int_in_range(0..=4)? {
+        let start_page = if u.ratio(3, 4)? { u.int_in_range(0..=40)? } else { u.arbitrary()? };
+        let page_count = if u.ratio(3, 4)? { u.int_in_range(0..=3)? } else { u.arbitrary()? };
+        let source = if u.arbitrary()? {
+            let len = u.int_in_range(0..=3 * 4096usize)?;
+            let fill: u8 = u.arbitrary()?;
+            MappingSource::Data(DataCap::from_bytes(&vec![fill; len]).expect("small"))
+        } else {
+            MappingSource::Zero
+        };
+        let access = if u.arbitrary()? { Access::Write } else { Access::Read };
+        mappings.push(ImageMapping { start_page, page_count, source, access });
+    }
+    let profile = if e.config().profile == Profile::P8 { 8 } else { 7 };
+    let image = Image {
+        code: code(u)?,
+        profile: if u.ratio(7, 8)? { profile } else { u.arbitrary()? },
+        mappings,
+        regs: u.arbitrary()?,
+        entry_points: vec![pc],
+    };
+    let module = match e.load_image(&image) {
+        Ok(m) => m,
+        Err(e @ Error::Recompiler(_)) => panic!("the recompiler refused an image: {e}"),
+        Err(e) => {
+            check_message("image", e.to_string());
+            return Ok(None);
+        }
+    };
+    let mut inst = module.instantiate_at(pc).expect("instantiating a loaded image");
+    let again = e.load_image(&module.to_image(vec![pc])).expect("a module's own image loads");
+    let mut inst2 = again.instantiate_at(pc).expect("instantiating a re-loaded image");
+    assert_eq!(inst.memory_root(), inst2.memory_root(), "image round trip changed memory");
+    assert_eq!(inst.regs(), inst2.regs());
+    Ok(Some(inst))
+}
+
+/// One host action between runs.
+fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
+    match u.int_in_range(0..=9)? {
+        0 => inst.set_pc(u.arbitrary()?),
+        1 => inst.set_gas(gas(u)?),
+        2 => {
+            let r = u.int_in_range(0..=12)?;
+            inst.set_reg(r, u.arbitrary()?);
+        }
+        3 => {
+            let len = u.int_in_range(0..=9000usize)?;
+            let mut buf = vec![0u8; len];
+            let _ = inst.read_memory(u.arbitrary()?, &mut buf);
+        }
+        4 => {
+            let len = u.int_in_range(0..=9000usize)?;
+            let data = u.bytes(len)?.to_vec();
+            let _ = inst.write_memory(u.arbitrary()?, &data);
+        }
+        5 => {
+            let (address, length): (u64, u64) = (u.arbitrary::<u32>()?.into(), u.arbitrary::<u32>()?.into());
+            let access = if u.arbitrary()? { Access::Write } else { Access::Read };
+            let _ = inst.address_space().map_zeroed(address & !0xFFF, length & !0xFFF, access);
+        }
+        6 => {
+            let (address, length): (u64, u64) = (u.arbitrary::<u32>()?.into(), u.arbitrary::<u32>()?.into());
+            let _ = inst.address_space().unmap(address & !0xFFF, length & !0xFFF);
+        }
+        7 => {
+            let heap = Heap { top: u.arbitrary()?, limit: u.arbitrary()? };
+            inst.address_space().set_heap(if u.arbitrary()? { Some(heap) } else { None });
+        }
+        8 => {
+            let _ = inst.address_space().grow_heap_by(u.arbitrary()?);
+        }
+        _ => {
+            let _ = inst.memory_root();
+        }
+    }
+    Ok(())
+}
+
+/// Drives the public API with hostile values: load, instantiate, then up to
+/// a few runs with arbitrary host actions in between. Nothing may panic and
+/// every run must end (gas is bounded by [`MAX_RUN_GAS`]).
+pub fn drive_api(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<()> {
+    let Some(mut inst) = instance(u, engine)? else { return Ok(()) };
+    for r in 0..13 {
+        if u.ratio(1, 3)? {
+            inst.set_reg(r, u.arbitrary()?);
+        }
+    }
+    inst.set_gas(gas(u)?);
+    for _ in 0..u.int_in_range(1..=6)? {
+        let exit = inst.run();
+        if let Exit::PageFault(address) = exit {
+            assert!(address >= 0x1_0000 && address.is_multiple_of(4096), "fault address 0x{address:x}");
+        }
+        for _ in 0..u.int_in_range(0..=3)? {
+            host_action(u, &mut inst)?;
+        }
+    }
+    let _ = inst.memory_root();
+    Ok(())
+}

@@ -5,7 +5,7 @@
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
-use javm::testing::{Outcome, engine_available, run_case, seeded_bytes};
+use javm::testing::{Outcome, run_case, seeded_bytes};
 
 const CASES: u64 = 3000;
 
@@ -34,14 +34,9 @@ fn interpreter_is_deterministic_and_total() {
 
 /// interp ≡ JIT: every exit, pc, gas, register set and the final memory
 /// root agree, including after resuming from host calls, faults and
-/// out-of-gas. Runs once the recompiler is built in; until then it says so
-/// and checks nothing.
+/// out-of-gas.
 #[test]
 fn interpreter_and_recompiler_agree() {
-    if !engine_available(EngineKind::Recompiler) {
-        eprintln!("recompiler not available in this build: interp ≡ JIT not checked");
-        return;
-    }
     let mut compared = 0;
     for seed in 0..CASES {
         let data = seeded_bytes(seed, 4096);
@@ -65,7 +60,7 @@ fn three_way_findings_keep_the_gp_behaviour() {
             .load_blob(blob)
             .unwrap()
     };
-    for engine in [EngineKind::Interpreter, EngineKind::Recompiler].into_iter().filter(|&e| engine_available(e)) {
+    for engine in [EngineKind::Interpreter, EngineKind::Recompiler] {
         // Q14: `branch_gt_u_imm r12, 0, 255` (255 is no block start) is not
         // taken, so execution falls through four `fallthrough`s to the trap.
         let module = load(&[0, 0, 11, 86, 13, 255, 0, 0, 0, 1, 1, 1, 1, 0, 193, 7], engine);

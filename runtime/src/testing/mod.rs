@@ -65,14 +65,6 @@ pub fn host_call_gas(gas: i64) -> i64 {
     gas - gas.clamp(0, HOST_CALL_GAS)
 }
 
-/// Whether `engine` can run code in this build (the recompiler refuses with
-/// [`crate::Error::Recompiler`] until it is built in).
-pub fn engine_available(engine: EngineKind) -> bool {
-    // `trap`: the smallest valid program of both profiles.
-    let blob = [0x00, 0x00, 0x01, 0x00, 0x01];
-    Engine::new(Config { engine, ..Config::default() }).load_blob(&blob).is_ok()
-}
-
 /// Runs `case` on `engine`, resuming deterministically after host calls
 /// ([`host_call_r7`], [`host_call_gas`]), page faults (the page mapped
 /// writable) and out-of-gas ([`OOG_REFILL`] added), up to [`MAX_EXITS`]
@@ -80,8 +72,7 @@ pub fn engine_available(engine: EngineKind) -> bool {
 ///
 /// # Panics
 ///
-/// If the engine fails for a reason other than the program being invalid
-/// (e.g. the recompiler is not available: check [`engine_available`]).
+/// If the engine fails for a reason other than the program being invalid.
 pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
     run_case_with(case, engine, |_| ())
 }

@@ -36,7 +36,9 @@ fn main() {
         )
         .unwrap();
     }
-    table.push_str("}\n\n/// Native entry points, by guest name.\npub static NATIVE_GUESTS: &[(&str, NativeEntry)] = &[\n");
+    table.push_str(
+        "}\n\n/// Native entry points, by guest name.\npub static NATIVE_GUESTS: &[(&str, NativeEntry)] = &[\n",
+    );
     for name in &names {
         writeln!(table, "    (\"{name}\", javm_guest_{name}),").unwrap();
     }

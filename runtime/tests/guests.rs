@@ -89,3 +89,24 @@ mod recompiler {
         super::check_guests(javm::EngineKind::Recompiler, cfg!(not(debug_assertions)));
     }
 }
+
+/// The committed `.jam` of every guest is exactly what javm's container
+/// conversion makes of its `.polkavm` (the builder uses the same code).
+#[test]
+fn every_jam_is_the_conversion_of_its_polkavm() {
+    use javm_cap::program::container::Container;
+    let mut checked = 0;
+    for entry in std::fs::read_dir(guests_dir().join("bin")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "polkavm") {
+            continue;
+        }
+        let container = Container::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let jam = std::fs::read(path.with_extension("jam")).unwrap();
+        assert_eq!(container.to_standard().unwrap().to_bytes(), jam, "{}", path.display());
+        let exports = container.exports().unwrap();
+        assert!(exports.iter().any(|e| e.symbol == b"guest_main"), "{}: exports guest_main", path.display());
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+}

@@ -21,6 +21,15 @@ const SECTION_CODE: u8 = 6;
 const SECTION_OPTIONAL: u8 = 0x80;
 const ISA_JAM_V1: u8 = 3;
 
+/// One exported entry point.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// Code offset.
+    pub pc: u32,
+    /// Symbol name (bytes as stored).
+    pub symbol: Vec<u8>,
+}
+
 /// The parts of a `.polkavm` container javm uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Container {
@@ -123,14 +132,34 @@ impl Container {
         Ok(out)
     }
 
+    /// The exports section: `(code offset, symbol)` of each export.
+    pub fn exports(&self) -> Result<Vec<Export>, ProgramError> {
+        let mut r = Reader::new(&self.exports);
+        let limit = u64::from(u32::MAX);
+        let count = r.varint_at_most("export count", self.exports.len() as u64)?;
+        let mut out = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let pc = r.varint_at_most("export code offset", limit)? as u32;
+            let len = r.varint_at_most("export symbol length", r.remaining() as u64)? as usize;
+            let symbol = r.take(len, "export symbol")?.to_vec();
+            out.push(Export { pc, symbol });
+        }
+        r.finish()?;
+        Ok(out)
+    }
+
     /// Converts to a GP standard program: `o` = ro payload padded to the
     /// declared ro size, `w` = rw payload, `z` = the declared rw pages beyond
     /// the payload, `s` = stack size, `c` = section 6.
     pub fn to_standard(&self) -> Result<StandardProgram, ProgramError> {
         let too_large = |field, value: u64, limit: u64| ProgramError::TooLarge { field, offset: 0, value, limit };
         const MAX_3: u64 = 0xFF_FFFF;
-        // Checked before padding, so a declared size cannot drive allocation.
-        let ro_len = u64::from(self.ro_size).max(self.ro_data.len() as u64);
+        // The GP read-only area is P(|o|) bytes: `o` is padded only when the
+        // declared size reaches past the payload's last page, so the layout
+        // is the declared one and `o` stays as short as it can. Checked
+        // before padding, so a declared size cannot drive allocation.
+        let payload = self.ro_data.len() as u64;
+        let ro_len = if u64::from(self.ro_size) > page_align(payload) { u64::from(self.ro_size) } else { payload };
         if ro_len > MAX_3 {
             return Err(too_large("ro data size", ro_len, MAX_3));
         }
@@ -188,7 +217,7 @@ mod tests {
             build(3, &[(1, mem), (2, vec![7; 3]), (3, vec![9; 100]), (6, vec![0, 0, 1, 0, 1]), (0x81, vec![1, 2])]);
         let c = Container::parse(&bytes).unwrap();
         let p = c.to_standard().unwrap();
-        assert_eq!(p.ro_data, [7, 7, 7, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(p.ro_data, [7, 7, 7], "a declared size inside the payload's page adds nothing");
         assert_eq!(p.rw_data.len(), 100);
         assert_eq!(p.heap_pages, 1);
         assert_eq!(p.stack_size, 4096);
@@ -214,6 +243,21 @@ mod tests {
                 limit: 0xFF_FFFF
             })
         );
+    }
+
+    #[test]
+    fn pads_read_only_data_to_a_larger_declared_size_and_lists_exports() {
+        let mut mem = Vec::new();
+        for v in [5000u64, 0, 0] {
+            varint::encode(v, &mut mem);
+        }
+        let exports = vec![1, 5, 4, b'm', b'a', b'i', b'n'];
+        let bytes = build(3, &[(1, mem), (2, vec![7; 3]), (5, exports), (6, vec![0, 0, 1, 0, 1])]);
+        let c = Container::parse(&bytes).unwrap();
+        assert_eq!(c.to_standard().unwrap().ro_data.len(), 5000);
+        assert_eq!(c.exports().unwrap(), [Export { pc: 5, symbol: b"main".to_vec() }]);
+        let truncated = Container { exports: vec![1, 5, 9, b'x'], ..c };
+        assert!(matches!(truncated.exports(), Err(ProgramError::TooLarge { field: "export symbol length", .. })));
     }
 
     #[test]

@@ -15,12 +15,7 @@ pub fn cases(guest: &str) -> Vec<Case> {
     let extra: &[(&'static str, &[u32])] = match guest {
         "sieve" => &[("small", &[100]), ("n2", &[2]), ("n1e6", &[1_000_000])],
         "sha256" => &[("small", &[3]), ("empty", &[0]), ("n1000", &[1000])],
-        "keccak" => &[
-            ("small", &[3]),
-            ("empty", &[0]),
-            ("sha3_1000", &[1000, 1]),
-            ("n1000", &[1000]),
-        ],
+        "keccak" => &[("small", &[3]), ("empty", &[0]), ("sha3_1000", &[1000, 1]), ("n1000", &[1000])],
         "bigmul" => &[("small", &[1]), ("k0", &[0])],
         "sort" => &[("small", &[100]), ("empty", &[0]), ("n1", &[1])],
         "memops" => &[("small", &[1, 8192]), ("r0", &[0, 8192])],
@@ -29,15 +24,9 @@ pub fn cases(guest: &str) -> Vec<Case> {
         "hostcall" => &[("small", &[10, 3]), ("nolog", &[1000, 0])],
         _ => &[("small", &[1])],
     };
-    let mut cases = vec![Case {
-        name: "default",
-        args: Vec::new(),
-    }];
+    let mut cases = vec![Case { name: "default", args: Vec::new() }];
     for (name, words) in extra {
-        cases.push(Case {
-            name,
-            args: u32s(words),
-        });
+        cases.push(Case { name, args: u32s(words) });
     }
     cases
 }

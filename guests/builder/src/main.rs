@@ -9,7 +9,6 @@
 //! ```
 
 mod cases;
-mod container;
 mod link;
 mod native;
 mod pvm;
@@ -45,16 +44,16 @@ fn cmd_link(args: &[String]) -> Result<(), String> {
     let stem = PathBuf::from(stem);
     write(&stem.with_extension("polkavm"), &linked.polkavm)?;
     write(&stem.with_extension("jam"), &linked.jam)?;
-    let code = container::CodeBlob::parse(&linked.parts.code).map_err(|e| e.to_string())?;
+    let code = &linked.code;
     let p = &linked.program;
     println!(
         "{}: code {} B ({} instructions, {} jump-table entries), o {} B, w {} B, z {} pages, s {} B, .jam {} B",
         stem.file_name().unwrap().to_string_lossy(),
         code.code.len(),
-        code.instruction_starts().len(),
+        code.mask.iter().map(|b| b.count_ones()).sum::<u32>(),
         code.jump_table.len(),
-        p.ro.len(),
-        p.rw.len(),
+        p.ro_data.len(),
+        p.rw_data.len(),
         p.heap_pages,
         p.stack_size,
         linked.jam.len()
@@ -81,26 +80,17 @@ fn load_guests(dir: &Path, only: Option<&str>) -> Result<Vec<Guest>, String> {
         let jam = read(&dir.join("bin").join(format!("{name}.jam")))?;
         let linked = link::convert(polkavm.clone()).map_err(|e| format!("{name}: {e}"))?;
         if linked.jam != jam {
-            return Err(format!(
-                "{name}: bin/{name}.jam is not the conversion of bin/{name}.polkavm"
-            ));
+            return Err(format!("{name}: bin/{name}.jam is not the conversion of bin/{name}.polkavm"));
         }
-        let decoded =
-            container::StandardProgram::decode(&jam).map_err(|e| format!("{name}.jam: {e}"))?;
+        let decoded = javm_cap::program::StandardProgram::parse(&jam).map_err(|e| format!("{name}.jam: {e}"))?;
         assert_eq!(decoded, linked.program);
-        guests.push(Guest {
-            name: name.to_string(),
-            polkavm,
-            jam,
-            native: *entry,
-        });
+        guests.push(Guest { name: name.to_string(), polkavm, jam, native: *entry });
     }
     if guests.is_empty() {
         return Err("no guests found".into());
     }
     // The C harness keeps its own list; it must name every guest.
-    let header =
-        String::from_utf8(read(&dir.join("native").join("javm_guests.h"))?).unwrap_or_default();
+    let header = String::from_utf8(read(&dir.join("native").join("javm_guests.h"))?).unwrap_or_default();
     for (name, _) in native::NATIVE_GUESTS {
         if !header.contains(&format!("X({name})")) {
             return Err(format!("native/javm_guests.h does not list guest `{name}`"));
@@ -132,17 +122,12 @@ fn cmd_check(args: &[String]) -> Result<(), String> {
         let cases = cases::cases(&g.name);
         for (ci, case) in cases.iter().enumerate() {
             let native_out = native::run(g.native, &case.args);
-            let a = pvm::run(&naive, &case.args)
-                .map_err(|e| format!("{} {}: {e}", g.name, case.name))?;
-            let b = pvm::run(&full, &case.args)
-                .map_err(|e| format!("{} {}: {e}", g.name, case.name))?;
-            let c = pvm::run(&from_jam, &case.args)
-                .map_err(|e| format!("{}.jam {}: {e}", g.name, case.name))?;
+            let a = pvm::run(&naive, &case.args).map_err(|e| format!("{} {}: {e}", g.name, case.name))?;
+            let b = pvm::run(&full, &case.args).map_err(|e| format!("{} {}: {e}", g.name, case.name))?;
+            let c = pvm::run(&from_jam, &case.args).map_err(|e| format!("{}.jam {}: {e}", g.name, case.name))?;
             // The .jam, run with the same cost model, must behave exactly as the .polkavm.
-            let ok = a.output == native_out
-                && b.output == native_out
-                && c.output == a.output
-                && c.gas_used == a.gas_used;
+            let ok =
+                a.output == native_out && b.output == native_out && c.output == a.output && c.gas_used == a.gas_used;
             if !ok {
                 failures += 1;
             }
@@ -156,11 +141,7 @@ fn cmd_check(args: &[String]) -> Result<(), String> {
                 a.gas_used,
                 b.gas_used,
                 a.host_calls,
-                if ok {
-                    String::new()
-                } else {
-                    format!(" native={}", hex(&native_out))
-                }
+                if ok { String::new() } else { format!(" native={}", hex(&native_out)) }
             );
             for (level, target, msg) in a.logs.iter().take(2) {
                 println!("           log[{level}] {target}: {msg}");
@@ -177,18 +158,12 @@ fn cmd_check(args: &[String]) -> Result<(), String> {
                 if ci + 1 < cases.len() { "," } else { "" }
             );
         }
-        let _ = writeln!(
-            json,
-            "      ]\n    }}{}",
-            if gi + 1 < guests.len() { "," } else { "" }
-        );
+        let _ = writeln!(json, "      ]\n    }}{}", if gi + 1 < guests.len() { "," } else { "" });
     }
     json.push_str("  ]\n}\n");
 
     if failures > 0 {
-        return Err(format!(
-            "{failures} case(s) differ between PolkaVM and native"
-        ));
+        return Err(format!("{failures} case(s) differ between PolkaVM and native"));
     }
     let path = dir.join("expected.json");
     if write_expected {
@@ -197,10 +172,7 @@ fn cmd_check(args: &[String]) -> Result<(), String> {
     } else {
         let old = read(&path)?;
         if old != json.as_bytes() {
-            return Err(format!(
-                "{} is out of date (run `check --write`)",
-                path.display()
-            ));
+            return Err(format!("{} is out of date (run `check --write`)", path.display()));
         }
         println!("{} is up to date", path.display());
     }
@@ -216,10 +188,7 @@ fn ms(d: Duration) -> String {
 }
 
 fn cmd_bench(args: &[String]) -> Result<(), String> {
-    let dir = PathBuf::from(
-        args.first()
-            .ok_or("usage: bench <guests-dir> [--runs N] [--only NAME]")?,
-    );
+    let dir = PathBuf::from(args.first().ok_or("usage: bench <guests-dir> [--runs N] [--only NAME]")?);
     let mut runs = 5;
     let mut only = None;
 
@@ -235,9 +204,7 @@ fn cmd_bench(args: &[String]) -> Result<(), String> {
     let interp = pvm::Vm::new(BackendKind::Interpreter, SandboxKind::Generic)?;
     let jit_linux = pvm::Vm::new(BackendKind::Compiler, SandboxKind::Linux)?;
     let jit_generic = pvm::Vm::new(BackendKind::Compiler, SandboxKind::Generic)?;
-    println!(
-        "min of {runs} runs, default arguments, gas metering sync with the L2Hit model; time spent in run() only"
-    );
+    println!("min of {runs} runs, default arguments, gas metering sync with the L2Hit model; time spent in run() only");
     println!(
         "| guest | native ms | interpreter ms | recompiler ms (linux sandbox) | recompiler ms (generic sandbox) | gas (L2Hit) |"
     );
@@ -265,15 +232,7 @@ fn cmd_bench(args: &[String]) -> Result<(), String> {
         let t_i = time_vm(&m_i)?;
         let t_l = time_vm(&m_l)?;
         let t_g = time_vm(&m_g)?;
-        println!(
-            "| {} | {} | {} | {} | {} | {} |",
-            g.name,
-            ms(t_native),
-            ms(t_i),
-            ms(t_l),
-            ms(t_g),
-            gas
-        );
+        println!("| {} | {} | {} | {} | {} | {} |", g.name, ms(t_native), ms(t_i), ms(t_l), ms(t_g), gas);
     }
     Ok(())
 }
@@ -284,8 +243,7 @@ fn cmd_stats(args: &[String]) -> Result<(), String> {
     let guests = load_guests(&dir, None)?;
     let mut total: BTreeMap<String, usize> = BTreeMap::new();
     for g in &guests {
-        let blob =
-            polkavm::ProgramBlob::parse(g.polkavm.clone().into()).map_err(|e| e.to_string())?;
+        let blob = polkavm::ProgramBlob::parse(g.polkavm.clone().into()).map_err(|e| e.to_string())?;
         let mut per: BTreeMap<String, usize> = BTreeMap::new();
         for inst in blob.instructions() {
             let name = match inst.kind {
@@ -303,10 +261,7 @@ fn cmd_stats(args: &[String]) -> Result<(), String> {
             n,
             per.len(),
             pick("unlikely"),
-            per.iter()
-                .filter(|(k, _)| k.starts_with("cmov"))
-                .map(|(_, v)| v)
-                .sum::<usize>(),
+            per.iter().filter(|(k, _)| k.starts_with("cmov")).map(|(_, v)| v).sum::<usize>(),
             pick("jump_indirect") + pick("load_imm_and_jump_indirect"),
             pick("ecalli"),
         );
@@ -315,10 +270,7 @@ fn cmd_stats(args: &[String]) -> Result<(), String> {
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     println!("\nall guests, {} distinct opcodes:", v.len());
     for chunk in v.chunks(4) {
-        let line: Vec<String> = chunk
-            .iter()
-            .map(|(k, n)| format!("{k:<28} {n:>5}"))
-            .collect();
+        let line: Vec<String> = chunk.iter().map(|(k, n)| format!("{k:<28} {n:>5}")).collect();
         println!("  {}", line.join("  "));
     }
     Ok(())
@@ -331,9 +283,7 @@ fn main() -> ExitCode {
         Some("check") => cmd_check(&args[1..]),
         Some("bench") => cmd_bench(&args[1..]),
         Some("stats") => cmd_stats(&args[1..]),
-        _ => Err(
-            "usage: javm-guest-builder link|check|bench|stats ... (see the source header)".into(),
-        ),
+        _ => Err("usage: javm-guest-builder link|check|bench|stats ... (see the source header)".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

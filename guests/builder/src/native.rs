@@ -17,10 +17,7 @@ pub fn run(entry: NativeEntry, args: &[u8]) -> Vec<u8> {
         out.resize(len, 0);
         // SAFETY: as above, with the larger buffer.
         let again = unsafe { entry(args.as_ptr(), args.len(), out.as_mut_ptr(), out.len()) };
-        assert_eq!(
-            again, len,
-            "native guest output length changed between runs"
-        );
+        assert_eq!(again, len, "native guest output length changed between runs");
     }
     out.truncate(len);
     out

@@ -9,11 +9,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::container::StandardProgram;
+use javm_cap::program::StandardProgram;
 use polkavm::program::InstructionSetKind;
 use polkavm::{
-    BackendKind, CacheModel, CostModel, CostModelKind, Engine, GasMeteringKind, InterruptKind,
-    Module, ModuleConfig, ProgramBlob, ProgramCounter, ProgramParts, Reg, SandboxKind,
+    BackendKind, CacheModel, CostModel, CostModelKind, Engine, GasMeteringKind, InterruptKind, Module, ModuleConfig,
+    ProgramBlob, ProgramCounter, ProgramParts, Reg, SandboxKind,
 };
 
 pub const HALT_ADDR: u64 = 0xFFFF_0000;
@@ -65,14 +65,14 @@ impl Vm {
     /// Load a GP standard program (`.jam`) by handing its fields to PolkaVM:
     /// ro area P(|o|), rw area P(|w|) + 4096 z, stack s, code blob c.
     pub fn load_jam(&self, jam: &[u8], costs: Costs) -> Result<Module, String> {
-        let sp = StandardProgram::decode(jam).map_err(|e| e.to_string())?;
+        let sp = StandardProgram::parse(jam).map_err(|e| e.to_string())?;
         let page_up = |x: usize| x.div_ceil(4096) * 4096;
         let mut parts = ProgramParts::empty(InstructionSetKind::JamV1);
-        parts.ro_data_size = page_up(sp.ro.len()) as u32;
-        parts.rw_data_size = (page_up(sp.rw.len()) + usize::from(sp.heap_pages) * 4096) as u32;
+        parts.ro_data_size = page_up(sp.ro_data.len()) as u32;
+        parts.rw_data_size = (page_up(sp.rw_data.len()) + usize::from(sp.heap_pages) * 4096) as u32;
         parts.stack_size = sp.stack_size;
-        parts.ro_data = sp.ro.into();
-        parts.rw_data = sp.rw.into();
+        parts.ro_data = sp.ro_data.into();
+        parts.rw_data = sp.rw_data.into();
         parts.code_and_jump_table = sp.code.into();
         let blob = ProgramBlob::from_parts(parts).map_err(|e| e.to_string())?;
         self.load_blob(blob, costs)
@@ -103,10 +103,8 @@ impl Vm {
 /// Run the program from code offset 0 with `args`; `Err` for anything but a halt.
 pub fn run(module: &Module, args: &[u8]) -> Result<RunOutcome, String> {
     let mut inst = module.instantiate().map_err(|e| e.to_string())?;
-    inst.set_accessible_aux_size(args.len() as u32)
-        .map_err(|e| e.to_string())?;
-    inst.write_memory(ARGS_ADDR, args)
-        .map_err(|e| e.to_string())?;
+    inst.set_accessible_aux_size(args.len() as u32).map_err(|e| e.to_string())?;
+    inst.write_memory(ARGS_ADDR, args).map_err(|e| e.to_string())?;
     inst.clear_regs();
     inst.set_reg(Reg::RA, HALT_ADDR);
     inst.set_reg(Reg::SP, u64::from(STACK_TOP));
@@ -157,14 +155,7 @@ pub fn run(module: &Module, args: &[u8]) -> Result<RunOutcome, String> {
     }
     let ptr = inst.reg(Reg::A0);
     let len = inst.reg(Reg::A1);
-    let output = inst
-        .read_memory(ptr as u32, len as u32)
-        .map_err(|e| format!("output 0x{ptr:x}+{len} unreadable: {e}"))?;
-    Ok(RunOutcome {
-        output,
-        gas_used: INITIAL_GAS - inst.gas().max(0),
-        host_calls,
-        logs,
-        elapsed,
-    })
+    let output =
+        inst.read_memory(ptr as u32, len as u32).map_err(|e| format!("output 0x{ptr:x}+{len} unreadable: {e}"))?;
+    Ok(RunOutcome { output, gas_used: INITIAL_GAS - inst.gas().max(0), host_calls, logs, elapsed })
 }

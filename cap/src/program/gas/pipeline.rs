@@ -502,20 +502,25 @@ mod tests {
     use crate::program::decode::decode_at;
     use crate::program::isa::Profile;
 
-    /// Decodes a straight-line block from `code` with instruction `starts`.
-    fn cost(code: &[u8], starts: &[usize]) -> u32 {
-        let blob = CodeBlob::from_parts(code.to_vec(), starts.iter().copied(), vec![]);
+    /// The block starting at code offset 0 of `blob`: instructions through
+    /// the first terminator.
+    fn first_block(blob: &CodeBlob) -> Vec<Instruction> {
         let mut body = Vec::new();
         let mut pc = 0u32;
         loop {
-            let ins = decode_at(&blob, Profile::P8, pc);
+            let ins = decode_at(blob, Profile::P8, pc);
             body.push(ins);
             if ins.opcode.is_terminator() {
-                break;
+                return body;
             }
             pc = ins.next_pc;
         }
-        block_cost(&blob.code, &body)
+    }
+
+    /// The cost of the block at the start of `code` with instruction `starts`.
+    fn cost(code: &[u8], starts: &[usize]) -> u32 {
+        let blob = CodeBlob::from_parts(code.to_vec(), starts.iter().copied(), vec![]);
+        block_cost(&blob.code, &first_block(&blob))
     }
 
     #[test]
@@ -572,16 +577,7 @@ mod tests {
         asm.push(terms[term % terms.len()], Operands { ra: 1, rb: 2, target, ..Operands::default() });
         asm.push(O::Unlikely, Operands::default());
         let blob = asm.finish();
-        let mut body = Vec::new();
-        let mut pc = 0;
-        loop {
-            let ins = decode_at(&blob, Profile::P8, pc);
-            body.push(ins);
-            if ins.opcode.is_terminator() {
-                break;
-            }
-            pc = ins.next_pc;
-        }
+        let body = first_block(&blob);
         (blob.code, body)
     }
 

@@ -107,8 +107,6 @@ struct Rob {
     /// Executing entries by `done_at % WHEEL` (latencies are below
     /// `WHEEL`, so a slot holds one `done_at` at a time).
     wheel: [u32; WHEEL],
-    /// Bit `t` set when `wheel[t]` is not empty.
-    wheel_used: u128,
     /// Latency of each entry, until it starts.
     lat: [u8; ROB_SIZE],
     class: [u8; ROB_SIZE],
@@ -194,8 +192,7 @@ impl Rob {
 
     /// Cycles from now to the soonest `done_at` among executing entries.
     fn until_next_completion(&self) -> Option<u32> {
-        let rotated = self.wheel_used.rotate_right(self.cycle % WHEEL as u32);
-        (rotated != 0).then(|| rotated.trailing_zeros())
+        bits(self.executing).map(|s| self.done_at[s] - self.cycle).min()
     }
 
     /// How many upcoming cycles are certainly idle, given that nothing can
@@ -228,7 +225,6 @@ impl Rob {
         self.done_at[s] = done_at;
         let t = done_at as usize % WHEEL;
         self.wheel[t] |= 1 << s;
-        self.wheel_used |= 1 << t;
     }
 
     /// Rule 4: one cycle passes.
@@ -256,7 +252,6 @@ impl Rob {
         self.executing &= !finishing;
         self.finished |= finishing;
         self.wheel[now] = 0;
-        self.wheel_used &= !(1 << now);
         self.pending &= !freeing;
         self.cycle += 1;
     }
@@ -278,7 +273,6 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         cycle: 0,
         done_at: [0; ROB_SIZE],
         wheel: [0; WHEEL],
-        wheel_used: 0,
         lat: [0; ROB_SIZE],
         class: [0; ROB_SIZE],
         dep_mask: [0; ROB_SIZE],

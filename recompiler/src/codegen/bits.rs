@@ -5,9 +5,8 @@
 //! the `bsr`/`bsf` fallbacks test for zero explicitly (their result is
 //! undefined there).
 
-use super::regs::host;
+use super::regs::{SPILL, host};
 use super::{Compiler, emit};
-use crate::ctx;
 use dynasmrt::{DynasmApi, DynasmLabelApi};
 
 /// Shift and rotate operations.
@@ -167,11 +166,10 @@ impl Compiler<'_> {
             return;
         }
         // SWAR count in rax with rdx for the masks; both saved around it.
-        let s0 = ctx::SPILL;
-        let s1 = ctx::SPILL + 8;
+        let [s0, s1, _] = SPILL;
         emit!(self.ops
-            ; mov [BYTE r15 + s0 as i8], rax
-            ; mov [BYTE r15 + s1 as i8], rdx
+            ; mov [rsp + s0], rax
+            ; mov [rsp + s1], rdx
         );
         if wide {
             emit!(self.ops ; mov rax, Rq(ha));
@@ -199,8 +197,8 @@ impl Compiler<'_> {
             ; imul rax, rdx
             ; shr rax, 56
             ; mov rcx, rax
-            ; mov rax, [BYTE r15 + s0 as i8]
-            ; mov rdx, [BYTE r15 + s1 as i8]
+            ; mov rax, [rsp + s0]
+            ; mov rdx, [rsp + s1]
             ; mov Rq(hd), rcx
         );
     }

@@ -23,10 +23,11 @@ pub(crate) enum Cond {
 }
 
 impl Compiler<'_> {
-    /// The block-entry charge: `sub [gas], cost; jl stub`. The stub undoes
-    /// the subtraction and exits without charging (spec §8.1: compare
-    /// before charging), or under the instruction model hands the block to
-    /// the interpreter, which steps through it.
+    /// The block-entry charge: `sub gas, cost; jl stub` (gas in `r15`
+    /// with `fsgsbase`, else in the context). The stub undoes the
+    /// subtraction and exits without charging (spec §8.1: compare before
+    /// charging), or under the instruction model hands the block to the
+    /// interpreter, which steps through it.
     pub(super) fn gas_prologue(&mut self, i: u32, label: DynamicLabel) {
         let cost = self.segment_charge(i);
         emit!(self.ops ; =>label);
@@ -38,10 +39,22 @@ impl Compiler<'_> {
             GasModel::Pipeline | GasModel::Block => ExitKind::OutOfGas,
         };
         let stub = self.stub(kind, i, cost);
-        emit!(self.ops
-            ; sub QWORD [BYTE r15 + ctx::GAS as i8], cost as i32
-            ; jl =>stub
-        );
+        // Adding −cost gives the same result and flags as subtracting cost
+        // (the same signed value, overflowing exactly when it would), so
+        // `jl` still means gas < cost.
+        self.add_gas(-i64::from(cost));
+        emit!(self.ops ; jl =>stub);
+    }
+
+    /// Adds `delta` (fits in 32 bits) to the gas counter; sets the flags.
+    pub(super) fn add_gas(&mut self, delta: i64) {
+        let short = delta == i64::from(delta as i8);
+        match (self.features.fsgsbase, short) {
+            (true, true) => emit!(self.ops ; add r15, BYTE delta as i8),
+            (true, false) => emit!(self.ops ; add r15, delta as i32),
+            (false, true) => emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], BYTE delta as i32),
+            (false, false) => emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], delta as i32),
+        }
     }
 
     /// `trap`: panic at instruction `i`.
@@ -142,10 +155,19 @@ impl Compiler<'_> {
             ; ror ecx, 1
             ; cmp ecx, len as i32
             ; jae =>panic
-            ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
             ; shl rcx, 3
-            ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
-            ; jmp QWORD [rcx]
         );
+        if self.features.fsgsbase {
+            emit!(self.ops
+                ; gs mov DWORD [ctx::EXIT_INDEX], i as i32
+                ; gs add rcx, [ctx::JUMP_TABLE]
+            );
+        } else {
+            emit!(self.ops
+                ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
+                ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
+            );
+        }
+        emit!(self.ops ; jmp QWORD [rcx]);
     }
 }

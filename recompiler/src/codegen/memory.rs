@@ -7,7 +7,7 @@
 //! A fault is resolved by the signal handler, which recomputes the address
 //! from the guest registers (unchanged until the access succeeds).
 
-use super::regs::host;
+use super::regs::{RCX, host};
 use super::{Compiler, emit};
 use dynasmrt::DynasmApi;
 
@@ -53,6 +53,12 @@ impl Compiler<'_> {
             }
             Some(b) if self.features.fsgsbase => Operand::Segment(host(b), offset32 as i32),
             None if self.features.fsgsbase && offset32 < 1 << 31 => Operand::SegmentAbsolute(offset32 as i32),
+            None if self.features.fsgsbase => {
+                // Above 2^31 a 32-bit displacement would be sign-extended:
+                // address through `ecx` instead (`r15` is not the base here).
+                self.address(None, offset);
+                Operand::SegmentShort(RCX, 0)
+            }
             _ => {
                 self.address(base, offset);
                 Operand::Window

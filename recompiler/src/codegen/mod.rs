@@ -6,7 +6,7 @@
 //! ```text
 //! enter / exit trampolines, the dynamic-jump panic stub
 //! for every segment (a block start, or any instruction after a terminator):
-//!     prologue: sub [gas], cost; jl out_of_gas_stub
+//!     prologue: sub gas, cost; jl out_of_gas_stub
 //!     body: each instruction's code, in guest order (falls through)
 //! out-of-line exit stubs (mov ecx, site; jmp exit)
 //! ```
@@ -241,7 +241,7 @@ impl Compiler<'_> {
             let label = stub.label;
             emit!(self.ops ; =>label);
             if stub.undo_charge != 0 {
-                emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], stub.undo_charge as i32);
+                self.add_gas(i64::from(stub.undo_charge));
             }
             emit!(self.ops ; mov ecx, stub.site as i32 ; jmp =>exit);
         }

@@ -1,11 +1,10 @@
 //! Division, remainder and upper multiplication: the instructions that
-//! need `rax`/`rdx`. Guest `r0`/`r1` live there, so both are saved to the
-//! context around the operation. Division by zero and `MIN / −1` are
+//! need `rax`/`rdx`. Guest `r0`/`r1` live there, so both are saved to
+//! stack slots around the operation. Division by zero and `MIN / −1` are
 //! tested explicitly: x86 would raise #DE, the PVM defines results.
 
-use super::regs::{RDX, host};
+use super::regs::{RDX, SPILL, host};
 use super::{Compiler, emit};
-use crate::ctx;
 use dynasmrt::{DynasmApi, DynasmLabelApi};
 
 /// Division and remainder kinds.
@@ -25,16 +24,16 @@ pub(crate) enum Upper {
     SignedUnsigned,
 }
 
-const S0: i32 = ctx::SPILL;
-const S1: i32 = ctx::SPILL + 8;
-const S2: i32 = ctx::SPILL + 16;
+const S0: i32 = SPILL[0];
+const S1: i32 = SPILL[1];
+const S2: i32 = SPILL[2];
 
 impl Compiler<'_> {
     /// Saves `rax`/`rdx`, then `rax ← rA`, `rcx ← rB`.
     fn rax_rdx_frame(&mut self, a: u8, b: u8) {
         emit!(self.ops
-            ; mov [BYTE r15 + S0 as i8], rax
-            ; mov [BYTE r15 + S1 as i8], rdx
+            ; mov [rsp + S0], rax
+            ; mov [rsp + S1], rdx
             ; mov rcx, Rq(host(b))
         );
         if host(a) != super::regs::RAX {
@@ -45,8 +44,8 @@ impl Compiler<'_> {
     /// Restores `rax`/`rdx`, then `rD ← rcx`.
     fn rax_rdx_unframe(&mut self, d: u8) {
         emit!(self.ops
-            ; mov rax, [BYTE r15 + S0 as i8]
-            ; mov rdx, [BYTE r15 + S1 as i8]
+            ; mov rax, [rsp + S0]
+            ; mov rdx, [rsp + S1]
             ; mov Rq(host(d)), rcx
         );
     }
@@ -185,9 +184,9 @@ impl Compiler<'_> {
                 ; mov rdx, rax
                 ; sar rdx, 63
                 ; and rdx, rcx
-                ; mov [BYTE r15 + S2 as i8], rdx
+                ; mov [rsp + S2], rdx
                 ; mul rcx
-                ; sub rdx, [BYTE r15 + S2 as i8]
+                ; sub rdx, [rsp + S2]
             ),
         }
         emit!(self.ops ; mov rcx, rdx);
@@ -206,7 +205,7 @@ impl Compiler<'_> {
                 ; mov rcx, Rq(ha)
                 ; sar rcx, 63
                 ; and rcx, Rq(hb)
-                ; mov [BYTE r15 + S2 as i8], rcx
+                ; mov [rsp + S2], rcx
             );
         }
         if kind == Upper::SignedSigned {
@@ -214,24 +213,24 @@ impl Compiler<'_> {
                 ; mov rcx, Rq(hb)
                 ; sar rcx, 63
                 ; and rcx, Rq(ha)
-                ; add [BYTE r15 + S2 as i8], rcx
+                ; add [rsp + S2], rcx
             );
         }
-        emit!(self.ops ; mov [BYTE r15 + S1 as i8], rdx);
+        emit!(self.ops ; mov [rsp + S1], rdx);
         if ha != RDX {
             emit!(self.ops ; mov rdx, Rq(ha));
         }
         if hb == RDX && ha != RDX {
             // rB's value now lives only in the save slot.
-            emit!(self.ops ; mulx rcx, rcx, QWORD [BYTE r15 + S1 as i8]);
+            emit!(self.ops ; mulx rcx, rcx, QWORD [rsp + S1]);
         } else {
             emit!(self.ops ; mulx rcx, rcx, Rq(hb));
         }
         if kind != Upper::UnsignedUnsigned {
-            emit!(self.ops ; sub rcx, [BYTE r15 + S2 as i8]);
+            emit!(self.ops ; sub rcx, [rsp + S2]);
         }
         emit!(self.ops
-            ; mov rdx, [BYTE r15 + S1 as i8]
+            ; mov rdx, [rsp + S1]
             ; mov Rq(hd), rcx
         );
     }

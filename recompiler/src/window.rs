@@ -46,6 +46,9 @@ const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
 const POOL_LIMIT: usize = 64;
 /// Pages mapped together on a fault (a 64 KiB aligned group).
 const GROUP: u32 = 16;
+/// Zero pages materialized together once a run fills memory (see
+/// [`LAZY_GROUPS`]; a 256 KiB aligned group).
+const LARGE_GROUP: u32 = 64;
 /// Most `mmap`s a group is mapped with straight from its frames.
 const MAX_SHARED_RUNS: u32 = 4;
 /// Page states cleared with a store rather than `madvise` up to this many
@@ -56,10 +59,12 @@ const WARM_PAGES: u32 = 64;
 /// Frames taken from the pool per refill of the stock (enough for several
 /// groups).
 const STOCK: usize = 64;
+/// The same once groups are large (two large groups).
+const LARGE_STOCK: usize = 128;
 /// Zero groups materialized lazily (page tables filled by minor faults,
 /// as most of a first stack or heap group is often never touched) before
-/// later groups get their page tables filled at once: a run that has
-/// touched this many is filling memory.
+/// later groups are large and get their page tables filled at once: a run
+/// that has touched this many is filling memory.
 const LAZY_GROUPS: u32 = 4;
 
 /// Page state: nothing mapped.
@@ -319,12 +324,14 @@ impl Pager {
     }
 
     /// Gives every empty writable page of `page`'s aligned group (within its
-    /// mapping) a zeroed stock frame, mapped read-write: zero pages are
-    /// mostly stack and heap, written soon after they are first touched, so
-    /// one fault serves the whole group.
+    /// mapping; a large group once the run fills memory) a zeroed stock
+    /// frame, mapped read-write: zero pages are mostly stack and heap,
+    /// written soon after they are first touched, so one fault serves the
+    /// whole group.
     fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        let (start, end) = self.group(mi, page);
+        let size = if self.materialized >= LAZY_GROUPS { LARGE_GROUP } else { GROUP };
+        let (start, end) = self.group(mi, page, size);
         let wanted = (start..end).filter(|&q| self.state(q) != DIRTY && self.is_zero_writable(q)).count();
         if self.stock.len() < wanted || self.dirty.capacity() - self.dirty.len() < wanted {
             return Err(PrepareError::NeedFrames);
@@ -362,11 +369,12 @@ impl Pager {
         Ok(())
     }
 
-    /// The aligned group of `page`, clipped to mapping `mi`.
-    fn group(&self, mi: usize, page: u32) -> (u32, u32) {
+    /// The aligned group of `size` pages (a power of two) around `page`,
+    /// clipped to mapping `mi`.
+    fn group(&self, mi: usize, page: u32, size: u32) -> (u32, u32) {
         let m = &self.space.mappings()[mi];
-        let group = page & !(GROUP - 1);
-        (group.max(m.start_page), (group + GROUP).min(m.end_page()))
+        let group = page & !(size - 1);
+        (group.max(m.start_page), (group + size).min(m.end_page()))
     }
 
     /// Copies `page` into a stock frame and maps that frame read-write.
@@ -397,7 +405,7 @@ impl Pager {
     /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
-        let (start, end) = self.group(mi, page);
+        let (start, end) = self.group(mi, page, GROUP);
         self.map_range(mi, start, end)
     }
 
@@ -542,13 +550,19 @@ impl Pager {
     }
 
     /// Tops the stock of zeroed frames up (host side): one group's worth
-    /// the first time, then up to [`STOCK`], so a run that writes little
-    /// allocates little.
+    /// the first time, then up to [`STOCK`] (or [`LARGE_STOCK`] once groups
+    /// are large), so a run that writes little allocates little.
     pub(crate) fn refill(&mut self) {
-        let target = if self.refills == 0 { GROUP as usize } else { STOCK };
+        let large = self.materialized >= LAZY_GROUPS;
+        let target = match (self.refills, large) {
+            (0, _) => GROUP as usize,
+            (_, false) => STOCK,
+            (_, true) => LARGE_STOCK,
+        };
         // Every request the handler makes (one group at most) fits in what
         // is left, or in what this adds.
-        if self.stock.len() >= GROUP as usize && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
+        let group = if large { LARGE_GROUP } else { GROUP } as usize;
+        if self.stock.len() >= group && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
             return;
         }
         self.refills += 1;

@@ -3,8 +3,9 @@
 
 use super::control::Cond;
 use super::regs::host;
-use super::{Compiler, emit};
+use super::{Compiler, Flags, carry_test, emit};
 use dynasmrt::DynasmApi;
+use javm_cap::program::Opcode;
 
 /// Two-operand register ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,16 +90,34 @@ impl Compiler<'_> {
         emit!(self.ops ; movsxd Rq(hd), ecx);
     }
 
-    /// `rD ← rA + rB`.
-    pub(super) fn add_64(&mut self, d: u8, a: u8, b: u8) {
+    /// `rD ← rA + rB` (instruction `i`). Leaves the carry in the flags
+    /// ([`Flags::Add`]) when it can, and with a flag-setting `add` rather
+    /// than `lea` when the next instruction tests the carry.
+    pub(super) fn add_64(&mut self, i: u32, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
         if hd == ha {
             emit!(self.ops ; add Rq(hd), Rq(hb));
         } else if hd == hb {
             emit!(self.ops ; add Rq(hd), Rq(ha));
+        } else if self.next_in_segment(i).is_some_and(|n| n.opcode == Opcode::SetLtU && carry_test(d, a, b, n.ra, n.rb))
+        {
+            emit!(self.ops
+                ; mov Rq(hd), Rq(ha)
+                ; add Rq(hd), Rq(hb)
+            );
         } else {
             emit!(self.ops ; lea Rq(hd), [Rq(ha) + Rq(hb)]);
+            return;
         }
+        self.flags = Flags::Add { d, a, b };
+    }
+
+    /// `rD ← CF` (the carry of the previous instruction's `add`).
+    pub(super) fn set_from_carry(&mut self, d: u8) {
+        emit!(self.ops
+            ; setc cl
+            ; movzx Rd(host(d)), cl
+        );
     }
 
     /// `rD ← sx32(rA + rB)`.
@@ -120,6 +139,8 @@ impl Compiler<'_> {
             } else {
                 emit!(self.ops ; add Rq(ha), x as i32);
             }
+        } else if x as i64 == i64::from(x as i8) {
+            emit!(self.ops ; lea Rq(ha), [BYTE Rq(hb) + x as i8]);
         } else {
             emit!(self.ops ; lea Rq(ha), [Rq(hb) + x as i32]);
         }
@@ -140,10 +161,13 @@ impl Compiler<'_> {
             emit!(self.ops ; mov Rq(ha), Rq(hb));
         }
         let x = x as i32;
-        match op {
-            Logic::And => emit!(self.ops ; and Rq(ha), x),
-            Logic::Xor => emit!(self.ops ; xor Rq(ha), x),
-            Logic::Or => emit!(self.ops ; or Rq(ha), x),
+        match (op, x == i32::from(x as i8)) {
+            (Logic::And, true) => emit!(self.ops ; and Rq(ha), BYTE x as i8),
+            (Logic::Xor, true) => emit!(self.ops ; xor Rq(ha), BYTE x as i8),
+            (Logic::Or, true) => emit!(self.ops ; or Rq(ha), BYTE x as i8),
+            (Logic::And, false) => emit!(self.ops ; and Rq(ha), x),
+            (Logic::Xor, false) => emit!(self.ops ; xor Rq(ha), x),
+            (Logic::Or, false) => emit!(self.ops ; or Rq(ha), x),
         }
     }
 
@@ -163,11 +187,15 @@ impl Compiler<'_> {
     /// `rA ← x − rB`, 64-bit or sign-extended 32-bit.
     pub(super) fn neg_add_imm(&mut self, a: u8, b: u8, x: u64, wide: bool) {
         let (ha, hb) = (host(a), host(b));
-        if wide {
+        if wide && ha == hb {
             emit!(self.ops
-                ; mov rcx, x as i32
-                ; sub rcx, Rq(hb)
-                ; mov Rq(ha), rcx
+                ; neg Rq(ha)
+                ; add Rq(ha), x as i32
+            );
+        } else if wide {
+            emit!(self.ops
+                ; mov Rq(ha), x as i32
+                ; sub Rq(ha), Rq(hb)
             );
         } else {
             emit!(self.ops
@@ -180,16 +208,34 @@ impl Compiler<'_> {
 
     /// `rA ← (rB cond x) ? 1 : 0`.
     pub(super) fn set_cmp_imm(&mut self, a: u8, b: u8, x: u64, cond: Cond) {
-        emit!(self.ops ; cmp Rq(host(b)), x as i32);
-        self.setcc_cl(cond);
-        emit!(self.ops ; movzx Rd(host(a)), cl);
+        let (ha, hb) = (host(a), host(b));
+        if ha != hb {
+            // Zeroing first (an idiom with no dependency) and setting the low
+            // byte saves the zero extension; `xor` must precede the `cmp`.
+            emit!(self.ops ; xor Rd(ha), Rd(ha));
+            self.cmp_imm(hb, x);
+            self.setcc(cond, ha);
+        } else {
+            self.cmp_imm(hb, x);
+            self.setcc(cond, 1);
+            emit!(self.ops ; movzx Rd(ha), cl);
+        }
     }
 
     /// `rD ← (rA cond rB) ? 1 : 0`.
     pub(super) fn set_cmp_reg(&mut self, d: u8, a: u8, b: u8, cond: Cond) {
-        emit!(self.ops ; cmp Rq(host(a)), Rq(host(b)));
-        self.setcc_cl(cond);
-        emit!(self.ops ; movzx Rd(host(d)), cl);
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd != ha && hd != hb {
+            emit!(self.ops
+                ; xor Rd(hd), Rd(hd)
+                ; cmp Rq(ha), Rq(hb)
+            );
+            self.setcc(cond, hd);
+        } else {
+            emit!(self.ops ; cmp Rq(ha), Rq(hb));
+            self.setcc(cond, 1);
+            emit!(self.ops ; movzx Rd(hd), cl);
+        }
     }
 
     /// `if (rB == 0) == if_zero { rA ← x }`.

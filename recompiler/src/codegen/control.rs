@@ -52,7 +52,9 @@ impl Compiler<'_> {
         match (self.features.fsgsbase, short) {
             (true, true) => emit!(self.ops ; add r15, BYTE delta as i8),
             (true, false) => emit!(self.ops ; add r15, delta as i32),
-            (false, true) => emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], BYTE delta as i32),
+            // `add qword [r15 + disp8], imm8` (REX.WB 83 /0 ib): dynasm only
+            // picks the 32-bit immediate form for a memory operand.
+            (false, true) => self.ops.extend([0x49, 0x83, 0x47, ctx::GAS as i8 as u8, delta as i8 as u8]),
             (false, false) => emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], delta as i32),
         }
     }
@@ -97,8 +99,24 @@ impl Compiler<'_> {
     pub(super) fn branch_imm(&mut self, i: u32, cond: Cond) {
         let ins = self.program.instructions()[i as usize];
         let target = self.target(i);
-        emit!(self.ops ; cmp Rq(host(ins.ra)), ins.imm as i32);
+        self.cmp_imm(host(ins.ra), ins.imm);
         self.jcc(cond, target);
+    }
+
+    /// Flags of `cmp r, x` (x sign-extended from 32 bits) on host register
+    /// `r`, with the shortest encoding: against zero, `test r, r` sets the
+    /// same flags (CF and OF clear, ZF and SF from `r`).
+    pub(super) fn cmp_imm(&mut self, r: u8, x: u64) {
+        let x = x as i32;
+        if x == 0 {
+            emit!(self.ops ; test Rq(r), Rq(r));
+        } else if x == i32::from(x as i8) {
+            // `cmp r64, imm8` (REX.W 83 /7 ib): dynasm only picks the
+            // 32-bit immediate form for `cmp`.
+            self.ops.extend([0x48 | (r >> 3), 0x83, 0xF8 | (r & 7), x as u8]);
+        } else {
+            emit!(self.ops ; cmp Rq(r), x);
+        }
     }
 
     pub(super) fn jcc(&mut self, cond: Cond, label: DynamicLabel) {
@@ -116,19 +134,20 @@ impl Compiler<'_> {
         }
     }
 
-    /// `setcc cl` for the flags of a preceding `cmp`.
-    pub(super) fn setcc_cl(&mut self, cond: Cond) {
+    /// `setcc` into the low byte of host register `r` for the flags of a
+    /// preceding `cmp`.
+    pub(super) fn setcc(&mut self, cond: Cond, r: u8) {
         match cond {
-            Cond::Eq => emit!(self.ops ; sete cl),
-            Cond::Ne => emit!(self.ops ; setne cl),
-            Cond::LtU => emit!(self.ops ; setb cl),
-            Cond::LeU => emit!(self.ops ; setbe cl),
-            Cond::GeU => emit!(self.ops ; setae cl),
-            Cond::GtU => emit!(self.ops ; seta cl),
-            Cond::LtS => emit!(self.ops ; setl cl),
-            Cond::LeS => emit!(self.ops ; setle cl),
-            Cond::GeS => emit!(self.ops ; setge cl),
-            Cond::GtS => emit!(self.ops ; setg cl),
+            Cond::Eq => emit!(self.ops ; sete Rb(r)),
+            Cond::Ne => emit!(self.ops ; setne Rb(r)),
+            Cond::LtU => emit!(self.ops ; setb Rb(r)),
+            Cond::LeU => emit!(self.ops ; setbe Rb(r)),
+            Cond::GeU => emit!(self.ops ; setae Rb(r)),
+            Cond::GtU => emit!(self.ops ; seta Rb(r)),
+            Cond::LtS => emit!(self.ops ; setl Rb(r)),
+            Cond::LeS => emit!(self.ops ; setle Rb(r)),
+            Cond::GeS => emit!(self.ops ; setge Rb(r)),
+            Cond::GtS => emit!(self.ops ; setg Rb(r)),
         }
     }
 

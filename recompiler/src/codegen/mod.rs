@@ -111,6 +111,23 @@ pub(crate) struct Output {
     pub code_end: u32,
     pub exits: Vec<ExitSite>,
     pub accesses: Vec<MemAccess>,
+    /// Instructions whose code relies on what the previous instruction's
+    /// code left behind (see [`Flags`]): not entry points.
+    pub fused: Vec<bool>,
+}
+
+/// What the host flags hold when an instruction's code starts: set by an
+/// instruction for the next one only, and only when the next one is in
+/// the same segment (so it is never reached with other flags, except by a
+/// direct entry, which [`Output::fused`] forbids).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Flags {
+    /// Nothing known.
+    #[default]
+    Unknown,
+    /// `add` of guest registers `a` and `b` into `d`: CF is the carry out,
+    /// so `d <u a` and `d <u b` both equal CF.
+    Add { d: u8, a: u8, b: u8 },
 }
 
 /// The single-pass compiler state.
@@ -124,6 +141,11 @@ pub(crate) struct Compiler<'p> {
     exits: Vec<ExitSite>,
     accesses: Vec<MemAccess>,
     exit_label: DynamicLabel,
+    /// What the previous instruction's code left in the flags.
+    flags: Flags,
+    fused: Vec<bool>,
+    /// The last instruction's code also did the next one's.
+    skip_next: bool,
 }
 
 /// [`Opcode::is_terminator`] as a table (the call does not inline across
@@ -153,6 +175,14 @@ pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
     out
 }
 
+/// Whether `set_lt_u _, p, q` right after `add sum ← x + y` is the add's
+/// carry: `p` is the sum and `q` one of the addends, still unchanged (not
+/// the sum's register). Unsigned `x + y` wraps exactly when the sum is below
+/// either addend.
+fn carry_test(sum: u8, x: u8, y: u8, p: u8, q: u8) -> bool {
+    p == sum && q != sum && (q == x || q == y)
+}
+
 /// Compiles `program` (see the module docs for the layout).
 pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) -> Result<Output, CompileError> {
     let n = program.instructions().len();
@@ -173,6 +203,9 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         exits: Vec::new(),
         accesses: vec![MemAccess::default(); n],
         exit_label,
+        flags: Flags::Unknown,
+        fused: vec![false; n],
+        skip_next: false,
     };
     let (enter, exit, dyn_panic) = c.trampolines();
     for i in 0..n {
@@ -186,19 +219,24 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
     for (i, start) in prologue.iter_mut().enumerate() {
         if let Some(label) = c.prologues[i] {
             *start = c.ops.offset().0 as u32;
+            c.flags = Flags::Unknown;
             c.gas_prologue(i as u32, label);
         }
         body.push(c.ops.offset().0 as u32);
+        if std::mem::take(&mut c.skip_next) {
+            c.fused[i] = true;
+            continue;
+        }
         c.instruction(i as u32);
     }
     let code_end = c.ops.offset().0 as u32;
     c.emit_stubs();
-    let Compiler { ops, exits, accesses, .. } = c;
+    let Compiler { ops, exits, accesses, fused, .. } = c;
     if ops.offset().0 >= CODE_LIMIT as usize {
         return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
     }
     let code = ops.finalize().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
-    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses })
+    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused })
 }
 
 /// Native offsets and exit-site numbers must stay below the special exit
@@ -252,9 +290,17 @@ impl Compiler<'_> {
         self.accesses[i as usize] = MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32 };
     }
 
+    /// The instruction after `i` when it continues `i`'s segment (so its
+    /// code runs right after `i`'s, unless entered directly).
+    fn next_in_segment(&self, i: u32) -> Option<javm_cap::program::Instruction> {
+        let next = i as usize + 1;
+        (next < self.prologues.len() && self.prologues[next].is_none()).then(|| self.program.instructions()[next])
+    }
+
     /// Emits instruction `i`.
     fn instruction(&mut self, i: u32) {
         use memory::Width::*;
+        let flags = std::mem::take(&mut self.flags);
         let ins = self.program.instructions()[i as usize];
         let (a, b, d, x, y) = (ins.ra, ins.rb, ins.rd, ins.imm, ins.imm2);
         match ins.opcode {
@@ -352,7 +398,11 @@ impl Compiler<'_> {
             Opcode::CmovNzImm => self.cmov_imm(a, b, x, false),
             Opcode::AddImm64 => self.add_imm_64(a, b, x),
             Opcode::MulImm64 => self.mul_imm(a, b, x, true),
-            Opcode::ShloLImm64 => self.shift_imm(bits::Shift::Shl, a, b, x, true),
+            Opcode::ShloLImm64 => {
+                if !self.shift_add(i, a, b, x) {
+                    self.shift_imm(bits::Shift::Shl, a, b, x, true);
+                }
+            }
             Opcode::ShloRImm64 => self.shift_imm(bits::Shift::Shr, a, b, x, true),
             Opcode::SharRImm64 => self.shift_imm(bits::Shift::Sar, a, b, x, true),
             Opcode::NegAddImm64 => self.neg_add_imm(a, b, x, true),
@@ -387,7 +437,7 @@ impl Compiler<'_> {
             Opcode::ShloL32 => self.shift_reg(bits::Shift::Shl, d, a, b, false),
             Opcode::ShloR32 => self.shift_reg(bits::Shift::Shr, d, a, b, false),
             Opcode::SharR32 => self.shift_reg(bits::Shift::Sar, d, a, b, false),
-            Opcode::Add64 => self.add_64(d, a, b),
+            Opcode::Add64 => self.add_64(i, d, a, b),
             Opcode::Sub64 => self.arith_64(alu::Arith::Sub, d, a, b),
             Opcode::Mul64 => self.arith_64(alu::Arith::Mul, d, a, b),
             Opcode::DivU64 => self.divide(muldiv::Div::DivU, d, a, b, true),
@@ -403,7 +453,13 @@ impl Compiler<'_> {
             Opcode::MulUpperSS => self.mul_upper(muldiv::Upper::SignedSigned, d, a, b),
             Opcode::MulUpperUU => self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b),
             Opcode::MulUpperSU => self.mul_upper(muldiv::Upper::SignedUnsigned, d, a, b),
-            Opcode::SetLtU => self.set_cmp_reg(d, a, b, control::Cond::LtU),
+            Opcode::SetLtU => match flags {
+                Flags::Add { d: sum, a: x, b: y } if carry_test(sum, x, y, a, b) => {
+                    self.fused[i as usize] = true;
+                    self.set_from_carry(d);
+                }
+                _ => self.set_cmp_reg(d, a, b, control::Cond::LtU),
+            },
             Opcode::SetLtS => self.set_cmp_reg(d, a, b, control::Cond::LtS),
             Opcode::CmovIz => self.cmov_reg(d, a, b, true),
             Opcode::CmovNz => self.cmov_reg(d, a, b, false),

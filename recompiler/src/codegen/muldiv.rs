@@ -3,7 +3,7 @@
 //! stack slots around the operation. Division by zero and `MIN / −1` are
 //! tested explicitly: x86 would raise #DE, the PVM defines results.
 
-use super::regs::{RDX, SPILL, host};
+use super::regs::{RCX, RDX, SPILL, host};
 use super::{Compiler, emit};
 use dynasmrt::{DynasmApi, DynasmLabelApi};
 
@@ -32,8 +32,8 @@ impl Compiler<'_> {
     /// Saves `rax`/`rdx`, then `rax ← rA`, `rcx ← rB`.
     fn rax_rdx_frame(&mut self, a: u8, b: u8) {
         emit!(self.ops
-            ; mov [rsp + S0], rax
-            ; mov [rsp + S1], rdx
+            ; mov [BYTE rsp + S0 as i8], rax
+            ; mov [BYTE rsp + S1 as i8], rdx
             ; mov rcx, Rq(host(b))
         );
         if host(a) != super::regs::RAX {
@@ -44,8 +44,8 @@ impl Compiler<'_> {
     /// Restores `rax`/`rdx`, then `rD ← rcx`.
     fn rax_rdx_unframe(&mut self, d: u8) {
         emit!(self.ops
-            ; mov rax, [rsp + S0]
-            ; mov rdx, [rsp + S1]
+            ; mov rax, [BYTE rsp + S0 as i8]
+            ; mov rdx, [BYTE rsp + S1 as i8]
             ; mov Rq(host(d)), rcx
         );
     }
@@ -184,9 +184,9 @@ impl Compiler<'_> {
                 ; mov rdx, rax
                 ; sar rdx, 63
                 ; and rdx, rcx
-                ; mov [rsp + S2], rdx
+                ; mov [BYTE rsp + S2 as i8], rdx
                 ; mul rcx
-                ; sub rdx, [rsp + S2]
+                ; sub rdx, [BYTE rsp + S2 as i8]
             ),
         }
         emit!(self.ops ; mov rcx, rdx);
@@ -195,42 +195,52 @@ impl Compiler<'_> {
 }
 
 impl Compiler<'_> {
-    /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx` (saved
-    /// around it): the unsigned high half, minus `(A < 0 ? B : 0)` and, for
-    /// signed × signed, `(B < 0 ? A : 0)`, all mod 2^64.
+    /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx`: the unsigned
+    /// high half, minus `(A < 0 ? B : 0)` and, for signed × signed,
+    /// `(B < 0 ? A : 0)`, all mod 2^64.
     fn mul_upper_mulx(&mut self, kind: Upper, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        if kind != Upper::UnsignedUnsigned {
-            emit!(self.ops
-                ; mov rcx, Rq(ha)
-                ; sar rcx, 63
-                ; and rcx, Rq(hb)
-                ; mov [rsp + S2], rcx
-            );
+        if kind == Upper::UnsignedUnsigned {
+            // rdx (guest r1) waits in rcx; rB is read from rcx if it is r1.
+            // With two equal destinations `mulx` writes the high half.
+            let src = if hb == RDX { RCX } else { hb };
+            emit!(self.ops ; mov rcx, rdx);
+            if ha != RDX {
+                emit!(self.ops ; mov rdx, Rq(ha));
+            }
+            emit!(self.ops ; mulx Rq(hd), Rq(hd), Rq(src));
+            if hd != RDX {
+                emit!(self.ops ; mov rdx, rcx);
+            }
+            return;
         }
+        emit!(self.ops
+            ; mov rcx, Rq(ha)
+            ; sar rcx, 63
+            ; and rcx, Rq(hb)
+            ; mov [BYTE rsp + S2 as i8], rcx
+        );
         if kind == Upper::SignedSigned {
             emit!(self.ops
                 ; mov rcx, Rq(hb)
                 ; sar rcx, 63
                 ; and rcx, Rq(ha)
-                ; add [rsp + S2], rcx
+                ; add [BYTE rsp + S2 as i8], rcx
             );
         }
-        emit!(self.ops ; mov [rsp + S1], rdx);
+        emit!(self.ops ; mov [BYTE rsp + S1 as i8], rdx);
         if ha != RDX {
             emit!(self.ops ; mov rdx, Rq(ha));
         }
         if hb == RDX && ha != RDX {
             // rB's value now lives only in the save slot.
-            emit!(self.ops ; mulx rcx, rcx, QWORD [rsp + S1]);
+            emit!(self.ops ; mulx rcx, rcx, QWORD [BYTE rsp + S1 as i8]);
         } else {
             emit!(self.ops ; mulx rcx, rcx, Rq(hb));
         }
-        if kind != Upper::UnsignedUnsigned {
-            emit!(self.ops ; sub rcx, [rsp + S2]);
-        }
         emit!(self.ops
-            ; mov rdx, [rsp + S1]
+            ; sub rcx, [BYTE rsp + S2 as i8]
+            ; mov rdx, [BYTE rsp + S1 as i8]
             ; mov Rq(hd), rcx
         );
     }

@@ -346,3 +346,21 @@ fn absolute_accesses_above_2_31_use_the_whole_address() {
         assert_eq!((state.pc, state.regs[3]), (12, 0xDEAD_BEEF));
     }
 }
+
+#[test]
+fn fused_instructions_are_not_entry_points() {
+    // add_64 r3, r3, r2; set_lt_u r4, r3, r2 (the carry of the add)
+    let p = program(&[(Opcode::Add64, &[0x23, 3]), (Opcode::SetLtU, &[0x23, 4])], &[], GasModel::Pipeline);
+    for fallbacks in [false, true] {
+        let mut jit = instance(p.clone(), fallbacks, AddressSpace::new());
+        let mut regs = [0; 13];
+        regs[2] = 1;
+        regs[3] = u64::MAX;
+        let mut state = VmState { regs, gas: 100, ..VmState::default() };
+        assert_eq!(run(&mut jit, &mut state), Exit::Panic);
+        assert_eq!((state.regs[3], state.regs[4]), (0, 1));
+        let mut state = VmState { regs, pc: 3, gas: 100, ..VmState::default() };
+        assert_eq!(jit.run(&mut state), JitExit::Interpret);
+        assert_eq!((state.pc, state.gas, state.regs), (3, 100, regs));
+    }
+}

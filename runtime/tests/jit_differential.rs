@@ -227,7 +227,23 @@ fn special_sequences() -> Vec<Vec<(Opcode, Operands)>> {
         }
     }
     for r in regs(3) {
-        for o in [O::MulUpperUU, O::MulUpperSS, O::MulUpperSU, O::SetLtU, O::SetLtS, O::Add64] {
+        for o in [
+            O::MulUpperUU,
+            O::MulUpperSS,
+            O::MulUpperSU,
+            O::SetLtU,
+            O::SetLtS,
+            O::Add64,
+            O::Sub64,
+            O::Sub32,
+            O::Mul32,
+            O::OrInv,
+            O::Xnor,
+            O::Max,
+            O::MaxU,
+            O::Min,
+            O::MinU,
+        ] {
             out.push(vec![(o, op(r[1], r[2], r[0], 0))]);
         }
     }
@@ -253,6 +269,8 @@ fn special_sequences() -> Vec<Vec<(Opcode, Operands)>> {
                 O::AndImm,
                 O::XorImm,
                 O::OrImm,
+                O::CmovIzImm,
+                O::CmovNzImm,
             ] {
                 out.push(vec![(o, op(r[0], r[1], 0, x))]);
             }

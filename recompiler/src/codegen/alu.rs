@@ -67,9 +67,11 @@ impl Compiler<'_> {
         } else if hd == hb && op.commutes() {
             self.op64(op, hd, ha);
         } else if hd == hb {
-            emit!(self.ops ; mov rcx, Rq(ha));
-            self.op64(op, 1, hb);
-            emit!(self.ops ; mov Rq(hd), rcx);
+            // rD = rB: rA − rB = −rB + rA.
+            emit!(self.ops
+                ; neg Rq(hd)
+                ; add Rq(hd), Rq(ha)
+            );
         } else {
             emit!(self.ops ; mov Rq(hd), Rq(ha));
             self.op64(op, hd, hb);
@@ -79,15 +81,24 @@ impl Compiler<'_> {
     /// `rD ← sx32(rA op rB)`.
     pub(super) fn arith_32(&mut self, op: Arith, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        emit!(self.ops ; mov ecx, Rd(ha));
+        // Work in rD when it is the left operand (or either, for a commuting
+        // op); the 32-bit operation reads only the low halves either way.
+        let (dst, src) = if hd == ha {
+            (hd, hb)
+        } else if hd == hb && op.commutes() {
+            (hd, ha)
+        } else {
+            emit!(self.ops ; mov ecx, Rd(ha));
+            (1, hb)
+        };
         match op {
-            Arith::Sub => emit!(self.ops ; sub ecx, Rd(hb)),
-            Arith::Mul => emit!(self.ops ; imul ecx, Rd(hb)),
-            Arith::And => emit!(self.ops ; and ecx, Rd(hb)),
-            Arith::Xor => emit!(self.ops ; xor ecx, Rd(hb)),
-            Arith::Or => emit!(self.ops ; or ecx, Rd(hb)),
+            Arith::Sub => emit!(self.ops ; sub Rd(dst), Rd(src)),
+            Arith::Mul => emit!(self.ops ; imul Rd(dst), Rd(src)),
+            Arith::And => emit!(self.ops ; and Rd(dst), Rd(src)),
+            Arith::Xor => emit!(self.ops ; xor Rd(dst), Rd(src)),
+            Arith::Or => emit!(self.ops ; or Rd(dst), Rd(src)),
         }
-        emit!(self.ops ; movsxd Rq(hd), ecx);
+        emit!(self.ops ; movsxd Rq(hd), Rd(dst));
     }
 
     /// `rD ← rA + rB` (instruction `i`). Leaves the carry in the flags
@@ -241,10 +252,12 @@ impl Compiler<'_> {
     /// `if (rB == 0) == if_zero { rA ← x }`.
     pub(super) fn cmov_imm(&mut self, a: u8, b: u8, x: u64, if_zero: bool) {
         let (ha, hb) = (host(a), host(b));
-        emit!(self.ops
-            ; mov rcx, x as i32
-            ; test Rq(hb), Rq(hb)
-        );
+        match x as i64 {
+            0 => emit!(self.ops ; xor ecx, ecx),
+            v if v >= 0 && v <= i64::from(u32::MAX) => emit!(self.ops ; mov ecx, v as u32 as i32),
+            v => emit!(self.ops ; mov rcx, v as i32),
+        }
+        emit!(self.ops ; test Rq(hb), Rq(hb));
         if if_zero {
             emit!(self.ops ; cmovz Rq(ha), rcx);
         } else {
@@ -280,38 +293,59 @@ impl Compiler<'_> {
 
     /// `rD ← rA | !rB`.
     pub(super) fn or_inv(&mut self, d: u8, a: u8, b: u8) {
-        emit!(self.ops
-            ; mov rcx, Rq(host(b))
-            ; not rcx
-            ; or rcx, Rq(host(a))
-            ; mov Rq(host(d)), rcx
-        );
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd == ha {
+            emit!(self.ops
+                ; mov rcx, Rq(hb)
+                ; not rcx
+                ; or Rq(hd), rcx
+            );
+        } else {
+            // rD is rB (negated in place) or neither operand.
+            if hd != hb {
+                emit!(self.ops ; mov Rq(hd), Rq(hb));
+            }
+            emit!(self.ops
+                ; not Rq(hd)
+                ; or Rq(hd), Rq(ha)
+            );
+        }
     }
 
     /// `rD ← !(rA ^ rB)`.
     pub(super) fn xnor(&mut self, d: u8, a: u8, b: u8) {
-        emit!(self.ops
-            ; mov rcx, Rq(host(a))
-            ; xor rcx, Rq(host(b))
-            ; not rcx
-            ; mov Rq(host(d)), rcx
-        );
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd == hb {
+            emit!(self.ops ; xor Rq(hd), Rq(ha));
+        } else {
+            if hd != ha {
+                emit!(self.ops ; mov Rq(hd), Rq(ha));
+            }
+            emit!(self.ops ; xor Rq(hd), Rq(hb));
+        }
+        emit!(self.ops ; not Rq(hd));
     }
 
     /// Signed or unsigned min/max.
     pub(super) fn min_max(&mut self, d: u8, a: u8, b: u8, op: MinMax) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        emit!(self.ops
-            ; mov rcx, Rq(ha)
-            ; cmp rcx, Rq(hb)
-        );
-        // Take rB when rA is on the wrong side of it.
+        // Start from one operand in rD and take the other when it wins.
+        let other = if hd == hb && hd != ha {
+            ha
+        } else {
+            if hd != ha {
+                emit!(self.ops ; mov Rq(hd), Rq(ha));
+            }
+            hb
+        };
+        emit!(self.ops ; cmp Rq(hd), Rq(other));
+        // The kept value loses when it is on the wrong side of the other;
+        // on ties either is the answer.
         match op {
-            MinMax::Max => emit!(self.ops ; cmovl rcx, Rq(hb)),
-            MinMax::MaxU => emit!(self.ops ; cmovb rcx, Rq(hb)),
-            MinMax::Min => emit!(self.ops ; cmovg rcx, Rq(hb)),
-            MinMax::MinU => emit!(self.ops ; cmova rcx, Rq(hb)),
+            MinMax::Max => emit!(self.ops ; cmovl Rq(hd), Rq(other)),
+            MinMax::MaxU => emit!(self.ops ; cmovb Rq(hd), Rq(other)),
+            MinMax::Min => emit!(self.ops ; cmovg Rq(hd), Rq(other)),
+            MinMax::MinU => emit!(self.ops ; cmova Rq(hd), Rq(other)),
         }
-        emit!(self.ops ; mov Rq(hd), rcx);
     }
 }

@@ -120,7 +120,11 @@ impl Compiler<'_> {
             emit!(self.ops ; lea Rq(hd), [Rq(ha) + Rq(hb)]);
             return;
         }
-        self.flags = Flags::Add { d, a, b };
+        // For the next instruction, if no gas prologue comes between.
+        if self.next_in_segment(i).is_some() {
+            self.flags = Flags::Add { d, a, b };
+            self.flags_for = i + 1;
+        }
     }
 
     /// `rD ← CF` (the carry of the previous instruction's `add`).

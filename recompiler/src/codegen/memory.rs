@@ -45,6 +45,7 @@ enum Operand {
 
 impl Compiler<'_> {
     /// Chooses the operand form for an access and emits what it needs.
+    #[inline(always)]
     fn operand(&mut self, base: Option<u8>, offset: u64) -> Operand {
         let offset32 = offset as u32;
         match base {

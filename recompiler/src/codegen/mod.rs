@@ -117,9 +117,10 @@ pub(crate) struct Output {
 }
 
 /// What the host flags hold when an instruction's code starts: set by an
-/// instruction for the next one only, and only when the next one is in
-/// the same segment (so it is never reached with other flags, except by a
-/// direct entry, which [`Output::fused`] forbids).
+/// instruction for the next one only (see `Compiler::flags_for`), and
+/// only when the next one is in the same segment (so it is never reached
+/// with other flags, except by a direct entry, which [`Output::fused`]
+/// forbids).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Flags {
     /// Nothing known.
@@ -141,8 +142,10 @@ pub(crate) struct Compiler<'p> {
     exits: Vec<ExitSite>,
     accesses: Vec<MemAccess>,
     exit_label: DynamicLabel,
-    /// What the previous instruction's code left in the flags.
+    /// What the flags hold when instruction `flags_for` starts (for no other
+    /// instruction, so nothing has to clear it).
     flags: Flags,
+    flags_for: u32,
     fused: Vec<bool>,
     /// The last instruction's code also did the next one's.
     skip_next: bool,
@@ -204,6 +207,7 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         accesses: vec![MemAccess::default(); n],
         exit_label,
         flags: Flags::Unknown,
+        flags_for: u32::MAX,
         fused: vec![false; n],
         skip_next: false,
     };
@@ -219,7 +223,6 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
     for (i, start) in prologue.iter_mut().enumerate() {
         if let Some(label) = c.prologues[i] {
             *start = c.ops.offset().0 as u32;
-            c.flags = Flags::Unknown;
             c.gas_prologue(i as u32, label);
         }
         body.push(c.ops.offset().0 as u32);
@@ -300,7 +303,6 @@ impl Compiler<'_> {
     /// Emits instruction `i`.
     fn instruction(&mut self, i: u32) {
         use memory::Width::*;
-        let flags = std::mem::take(&mut self.flags);
         let ins = self.program.instructions()[i as usize];
         let (a, b, d, x, y) = (ins.ra, ins.rb, ins.rd, ins.imm, ins.imm2);
         match ins.opcode {
@@ -453,8 +455,8 @@ impl Compiler<'_> {
             Opcode::MulUpperSS => self.mul_upper(muldiv::Upper::SignedSigned, d, a, b),
             Opcode::MulUpperUU => self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b),
             Opcode::MulUpperSU => self.mul_upper(muldiv::Upper::SignedUnsigned, d, a, b),
-            Opcode::SetLtU => match flags {
-                Flags::Add { d: sum, a: x, b: y } if carry_test(sum, x, y, a, b) => {
+            Opcode::SetLtU => match self.flags {
+                Flags::Add { d: sum, a: x, b: y } if self.flags_for == i && carry_test(sum, x, y, a, b) => {
                     self.fused[i as usize] = true;
                     self.set_from_carry(d);
                 }

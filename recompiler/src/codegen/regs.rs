@@ -31,10 +31,24 @@ pub(crate) const FRAME: i32 = 40;
 /// Host register of each guest register.
 pub(crate) const GUEST_TO_HOST: [u8; 13] = [RAX, RDX, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 
+/// [`GUEST_TO_HOST`] padded to 16 entries, so a masked index needs no
+/// bounds check (the padding is never used: registers are clamped to 0..=12
+/// when decoded).
+const HOST_OF: [u8; 16] = {
+    let mut table = [RAX; 16];
+    let mut g = 0;
+    while g < GUEST_TO_HOST.len() {
+        table[g] = GUEST_TO_HOST[g];
+        g += 1;
+    }
+    table
+};
+
 /// Host register of guest register `g` (already clamped to 0..=12).
 #[inline]
 pub(crate) fn host(g: u8) -> u8 {
-    GUEST_TO_HOST[g as usize]
+    debug_assert!(g < 13);
+    HOST_OF[usize::from(g & 15)]
 }
 
 /// `ucontext` general-register index (`libc::REG_*`) of each host register.

@@ -226,6 +226,10 @@ fn special_sequences() -> Vec<Vec<(Opcode, Operands)>> {
             out.push(vec![(O::ShloLImm64, op(r[0], r[1], 0, n)), (O::Add64, op(r[3], r[4], r[2], 0))]);
         }
     }
+    for r in regs(6) {
+        // mul_upper_u_u d, a, b; mul_64 e, x, y (one mulx when {x, y} = {a, b})
+        out.push(vec![(O::MulUpperUU, op(r[1], r[2], r[0], 0)), (O::Mul64, op(r[4], r[5], r[3], 0))]);
+    }
     for r in regs(3) {
         for o in [
             O::MulUpperUU,

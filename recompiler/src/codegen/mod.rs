@@ -453,7 +453,11 @@ impl Compiler<'_> {
             Opcode::Xor => self.arith_64(alu::Arith::Xor, d, a, b),
             Opcode::Or => self.arith_64(alu::Arith::Or, d, a, b),
             Opcode::MulUpperSS => self.mul_upper(muldiv::Upper::SignedSigned, d, a, b),
-            Opcode::MulUpperUU => self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b),
+            Opcode::MulUpperUU => {
+                if !self.mul_wide(i, d, a, b) {
+                    self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b);
+                }
+            }
             Opcode::MulUpperSU => self.mul_upper(muldiv::Upper::SignedUnsigned, d, a, b),
             Opcode::SetLtU => match self.flags {
                 Flags::Add { d: sum, a: x, b: y } if self.flags_for == i && carry_test(sum, x, y, a, b) => {

@@ -6,6 +6,7 @@
 use super::regs::{RCX, RDX, SPILL, host};
 use super::{Compiler, emit};
 use dynasmrt::{DynasmApi, DynasmLabelApi};
+use javm_cap::program::Opcode;
 
 /// Division and remainder kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,6 +196,43 @@ impl Compiler<'_> {
 }
 
 impl Compiler<'_> {
+    /// `mul_upper_u_u hi, a, b` followed in its segment by `mul_64 lo, a, b`
+    /// (or `b, a`) as one BMI2 `mulx hi, lo`: the full 128-bit product in
+    /// one multiply. Needs `hi ∉ {a, b}` (so the second instruction reads
+    /// the same operands), `hi ≠ lo`, and neither in `rdx` (which holds
+    /// `a` meanwhile). Nothing runs between the two, so the pair is atomic;
+    /// the multiply becomes a fused instruction. Returns false (nothing
+    /// emitted) when the pattern does not apply.
+    pub(super) fn mul_wide(&mut self, i: u32, hi: u8, a: u8, b: u8) -> bool {
+        let Some(next) = self.next_in_segment(i) else { return false };
+        let lo = next.rd;
+        let same_operands = (next.ra == a && next.rb == b) || (next.ra == b && next.rb == a);
+        let (hh, hl, ha, hb) = (host(hi), host(lo), host(a), host(b));
+        if !self.features.bmi2
+            || next.opcode != Opcode::Mul64
+            || !same_operands
+            || hi == a
+            || hi == b
+            || hi == lo
+            || hh == RDX
+            || hl == RDX
+        {
+            return false;
+        }
+        // As in `mul_upper_mulx`: rdx (guest r1) waits in rcx.
+        let src = if hb == RDX { RCX } else { hb };
+        emit!(self.ops ; mov rcx, rdx);
+        if ha != RDX {
+            emit!(self.ops ; mov rdx, Rq(ha));
+        }
+        emit!(self.ops
+            ; mulx Rq(hh), Rq(hl), Rq(src)
+            ; mov rdx, rcx
+        );
+        self.skip_next = true;
+        true
+    }
+
     /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx`: the unsigned
     /// high half, minus `(A < 0 ? B : 0)` and, for signed × signed,
     /// `(B < 0 ? A : 0)`, all mod 2^64.

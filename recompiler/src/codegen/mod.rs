@@ -164,6 +164,18 @@ const TERMINATOR: [bool; OPCODE_COUNT] = {
     table
 };
 
+/// Opcodes with a static branch or jump target.
+const BRANCH: [bool; OPCODE_COUNT] = {
+    use javm_cap::program::OperandClass as C;
+    let mut table = [false; OPCODE_COUNT];
+    let mut i = 0;
+    while i < OPCODE_COUNT {
+        table[Opcode::ALL[i] as usize] = matches!(Opcode::ALL[i].class(), C::Off | C::RegImmOff | C::RegRegOff);
+        i += 1;
+    }
+    table
+};
+
 /// For each instruction, the index one past the first terminator at or
 /// after it (how far the instruction gas model pre-pays).
 pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
@@ -189,30 +201,6 @@ fn carry_test(sum: u8, x: u8, y: u8, p: u8, q: u8) -> bool {
 
 /// Loops of at most this many guest instructions get their head aligned.
 const SMALL_LOOP: usize = 12;
-
-/// Instructions whose segment starts on a 64-byte boundary, sorted: heads of
-/// small loops (targets of backward static branches and jumps at most
-/// [`SMALL_LOOP`] instructions back), so that a tight loop spans as few
-/// cache and micro-op cache lines as it can, and dynamic-jump targets
-/// (interpreter-style dispatch), so that their placement does not depend on
-/// the code before them.
-fn aligned_segments(program: &Program) -> Vec<u32> {
-    use javm_cap::program::OperandClass as C;
-    let ins = program.instructions();
-    let loops = ins.iter().enumerate().filter_map(|(i, ins)| {
-        if !matches!(ins.opcode.class(), C::Off | C::RegImmOff | C::RegRegOff) {
-            return None;
-        }
-        let t = program.static_target(ins.target)?;
-        let t_at = t as usize;
-        (t_at <= i && i - t_at < SMALL_LOOP).then_some(t)
-    });
-    let dynamic = program.jump_targets().iter().copied().filter(|&t| t != NO_INDEX);
-    let mut heads: Vec<u32> = loops.chain(dynamic).collect();
-    heads.sort_unstable();
-    heads.dedup();
-    heads
-}
 
 /// Compiles `program` (see the module docs for the layout).
 pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) -> Result<Output, CompileError> {
@@ -240,18 +228,37 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         skip_next: false,
     };
     let (enter, exit, dyn_panic) = c.trampolines();
+    // Segments that start on a 64-byte boundary: heads of small loops
+    // (targets of backward static branches and jumps at most `SMALL_LOOP`
+    // instructions back), so that a tight loop spans as few cache and
+    // micro-op cache lines as it can, and dynamic-jump targets
+    // (interpreter-style dispatch), so that their placement does not depend
+    // on the code before them.
+    let mut aligned = vec![false; n];
+    for &t in program.jump_targets() {
+        if t != NO_INDEX {
+            aligned[t as usize] = true;
+        }
+    }
+    let ins = program.instructions();
     for i in 0..n {
         // Instruction i − 1 is a terminator exactly when its run ends at i.
         if i == 0 || run_end[i - 1] as usize == i {
             c.prologues[i] = Some(c.ops.new_dynamic_label());
         }
+        if BRANCH[ins[i].opcode as usize]
+            && let Some(t) = program.static_target(ins[i].target)
+            && t as usize <= i
+            && i - (t as usize) < SMALL_LOOP
+        {
+            aligned[t as usize] = true;
+        }
     }
-    let aligned = aligned_segments(program);
     let mut body = Vec::with_capacity(n);
     let mut prologue = vec![u32::MAX; n];
     for (i, start) in prologue.iter_mut().enumerate() {
         if let Some(label) = c.prologues[i] {
-            if aligned.binary_search(&(i as u32)).is_ok() {
+            if aligned[i] {
                 c.align_segment();
             }
             *start = c.ops.offset().0 as u32;
@@ -288,11 +295,12 @@ impl Compiler<'_> {
     }
 
     /// Pads with no-ops to the next 64-byte boundary, where the next segment
-    /// starts (see [`aligned_segments`]; on small loops this measured up to
-    /// 10 %). The padding runs only when the code above falls through.
+    /// starts (see `compile`; on small loops this measured up to 10 %). The
+    /// padding runs only when the code above falls through.
     fn align_segment(&mut self) {
-        /// Recommended multi-byte no-ops, by length.
-        const NOPS: [&[u8]; 9] = [
+        /// The recommended 9-byte no-op, and the shorter ones by length.
+        const NOP9: [u8; 9] = [0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00];
+        const SHORT: [&[u8]; 8] = [
             &[0x90],
             &[0x66, 0x90],
             &[0x0F, 0x1F, 0x00],
@@ -301,14 +309,19 @@ impl Compiler<'_> {
             &[0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00],
             &[0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
             &[0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
-            &[0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
         ];
-        let mut pad = self.ops.offset().0.wrapping_neg() % 64;
-        while pad > 0 {
-            let nop = NOPS[pad.min(NOPS.len()) - 1];
-            self.ops.extend(nop.iter().copied());
-            pad -= nop.len();
+        let pad = self.ops.offset().0.wrapping_neg() % 64;
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        while pad - len >= NOP9.len() {
+            buf[len..len + NOP9.len()].copy_from_slice(&NOP9);
+            len += NOP9.len();
         }
+        if pad > len {
+            let tail = SHORT[pad - len - 1];
+            buf[len..pad].copy_from_slice(tail);
+        }
+        self.ops.extend(&buf[..pad]);
     }
 
     /// A new exit site and the label of its stub.

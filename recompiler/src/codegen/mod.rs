@@ -76,17 +76,31 @@ pub struct ExitSite {
 /// Marks a memory access without a base register (absolute address).
 pub(crate) const NO_BASE: u8 = 0xFF;
 
-/// The guest memory access an instruction makes, for the fault handler.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The guest memory access an instruction makes, for the fault handler:
+/// `base + index + offset` (mod 2^32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MemAccess {
     /// Guest base register, or [`NO_BASE`].
     pub base: u8,
+    /// A second guest register added to the address, or [`NO_BASE`]: a load
+    /// fused with the `add_64 sum, base, index` before it (see
+    /// `Compiler::add_then_load`).
+    pub index: u8,
+    /// With `index`: the guest register that holds `base + index` once the
+    /// fused add has run; written by the handler before a fault exit.
+    pub sum: u8,
     /// Bytes accessed (0: the instruction does not access memory).
     pub len: u8,
     /// A store.
     pub write: bool,
     /// Address offset (the low 32 bits of the immediate).
     pub offset: u32,
+}
+
+impl Default for MemAccess {
+    fn default() -> Self {
+        MemAccess { base: NO_BASE, index: NO_BASE, sum: NO_BASE, len: 0, write: false, offset: 0 }
+    }
 }
 
 /// An out-of-line stub: `[add [gas], refund;] mov ecx, site; jmp exit`.
@@ -150,6 +164,9 @@ pub(crate) struct Compiler<'p> {
     fused: Vec<bool>,
     /// The last instruction's code also did the next one's.
     skip_next: bool,
+    /// `(j, a, b)`: instruction `j` is a load that also does the
+    /// `add_64 _, a, b` before it (which emitted nothing).
+    pending_sum: Option<(u32, u8, u8)>,
 }
 
 /// [`Opcode::is_terminator`] as a table (the call does not inline across
@@ -226,6 +243,7 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         flags_for: u32::MAX,
         fused: vec![false; n],
         skip_next: false,
+        pending_sum: None,
     };
     let (enter, exit, dyn_panic) = c.trampolines();
     // Segments that start on a 64-byte boundary: heads of small loops
@@ -359,7 +377,8 @@ impl Compiler<'_> {
 
     /// Records the memory access of instruction `i` for the fault handler.
     fn access(&mut self, i: u32, base: Option<u8>, offset: u64, len: u8, write: bool) {
-        self.accesses[i as usize] = MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32 };
+        self.accesses[i as usize] =
+            MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32, ..MemAccess::default() };
     }
 
     /// The instruction after `i` when it continues `i`'s segment (so its
@@ -508,7 +527,11 @@ impl Compiler<'_> {
             Opcode::ShloL32 => self.shift_reg(bits::Shift::Shl, d, a, b, false),
             Opcode::ShloR32 => self.shift_reg(bits::Shift::Shr, d, a, b, false),
             Opcode::SharR32 => self.shift_reg(bits::Shift::Sar, d, a, b, false),
-            Opcode::Add64 => self.add_64(i, d, a, b),
+            Opcode::Add64 => {
+                if !self.add_then_load(i, d, a, b) {
+                    self.add_64(i, d, a, b);
+                }
+            }
             Opcode::Sub64 => self.arith_64(alu::Arith::Sub, d, a, b),
             Opcode::Mul64 => self.arith_64(alu::Arith::Mul, d, a, b),
             Opcode::DivU64 => self.divide(muldiv::Div::DivU, d, a, b, true),

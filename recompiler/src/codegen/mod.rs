@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! enter / exit trampolines, the dynamic-jump panic stub
-//! for every segment (a block start, or any instruction after a terminator):
+//! for every segment (a block start, or any instruction after a terminator;
+//! heads of small loops and dynamic-jump targets 64-byte aligned):
 //!     prologue: sub gas, cost; jl out_of_gas_stub
 //!     body: each instruction's code, in guest order (falls through)
 //! out-of-line exit stubs (mov ecx, site; jmp exit)
@@ -14,7 +15,9 @@
 //! Every instruction's body is a valid entry point (the guest state lives
 //! entirely in pinned registers and the context), so the runtime can enter
 //! anywhere: at a block start, after an `ecalli`, or at the faulting
-//! instruction after a page fault.
+//! instruction after a page fault. The exception is the second instruction
+//! of a fused pair, whose code relies on the first's ([`Output::fused`]);
+//! the runtime interprets from there instead.
 
 // dynasm expands dynamic registers (`Rq(r)`) to `r.into()`, which clippy
 // flags when `r` is already a `u8`.

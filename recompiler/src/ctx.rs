@@ -32,11 +32,10 @@ pub(crate) struct VmCtx {
     pub pending: [u32; 3],
     /// Guest instruction index of the last dynamic-jump panic or fault.
     pub exit_index: u32,
-    /// Spill slots for instructions that need `rax`/`rdx`.
-    pub spill: [u64; 3],
     /// Address of the module's dynamic-jump table.
     pub jump_table: u64,
-    /// Gas left.
+    /// Gas left while the guest is not running (with `fsgsbase`, generated
+    /// code keeps it in `r15` and the trampolines move it).
     pub gas: i64,
 }
 
@@ -45,7 +44,7 @@ pub(crate) struct VmCtx {
 pub(crate) const CTX_OFFSET: usize = size_of::<VmCtx>();
 
 const _: () = assert!(CTX_OFFSET.is_multiple_of(8) && CTX_OFFSET <= 4096);
-const _: () = assert!(GAS == -8 && SPILL >= -128);
+const _: () = assert!(GAS == -8 && JUMP_TABLE >= -128);
 
 /// Offset of a context field from the window base.
 const fn rel(field: usize) -> i32 {
@@ -58,7 +57,6 @@ pub(crate) const RCX: i32 = rel(offset_of!(VmCtx, rcx));
 pub(crate) const ENTRY: i32 = rel(offset_of!(VmCtx, entry));
 pub(crate) const HOST_RSP: i32 = rel(offset_of!(VmCtx, host_rsp));
 pub(crate) const JUMP_TABLE: i32 = rel(offset_of!(VmCtx, jump_table));
-pub(crate) const SPILL: i32 = rel(offset_of!(VmCtx, spill));
 pub(crate) const EXIT_INDEX: i32 = rel(offset_of!(VmCtx, exit_index));
 
 /// Exit codes above the static exit sites (returned in `eax`).

@@ -20,8 +20,9 @@ pub enum JitExit {
     /// The runtime must run the interpreter from the state's pc to the end
     /// of the block (on [`JitInstance::memory`]), then call
     /// [`JitInstance::run`] again. Happens for a pc that is not an
-    /// instruction start, under the instruction gas model when a block
-    /// cannot be paid in full, and for `sbrk`.
+    /// instruction start, or that starts an instruction fused with the one
+    /// before it, under the instruction gas model when a block cannot be
+    /// paid in full, and for `sbrk`.
     Interpret,
 }
 
@@ -73,16 +74,19 @@ impl JitInstance {
     }
 
     /// Runs from `state.pc` until an exit, or until the runtime must
-    /// interpret (see [`JitExit::Interpret`]). Any instruction start is an
-    /// entry point; a block not yet paid for (`!state.charged`) is charged
-    /// here first, exactly as the interpreter does.
+    /// interpret (see [`JitExit::Interpret`]). Any instruction start not
+    /// fused with the previous instruction is an entry point; a block not
+    /// yet paid for (`!state.charged`) is charged here first, exactly as the
+    /// interpreter does.
     pub fn run(&mut self, state: &mut VmState) -> JitExit {
         let inner: *mut Inner = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;
         // no reference into it is held across `run_guest`.
         let (module, ctx, base) = unsafe { ((*inner).module.clone(), (*inner).pager.ctx(), (*inner).pager.base()) };
         let program = module.program();
-        let Some(index) = program.index_of(state.pc) else { return JitExit::Interpret };
+        let Some(index) = program.index_of(state.pc).filter(|&i| module.is_entry(i)) else {
+            return JitExit::Interpret;
+        };
         let instruction_model = program.gas_model() == GasModel::Instruction;
         let mut gas = state.gas;
         if instruction_model {

@@ -26,6 +26,9 @@ pub struct CompiledModule {
     code_end: u32,
     pub(crate) exits: Vec<ExitSite>,
     pub(crate) accesses: Vec<MemAccess>,
+    /// Instructions that are not entry points (their code relies on the
+    /// previous instruction's).
+    fused: Vec<bool>,
     /// Instruction gas model: one past the terminator ending each run.
     pub(crate) run_end: Vec<u32>,
     /// Absolute native addresses of the jump-table targets (the panic
@@ -49,7 +52,7 @@ impl CompiledModule {
     pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
         let features = options.features();
         let run_end = codegen::run_ends(&program);
-        let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses } =
+        let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused } =
             codegen::compile(&program, &run_end, features)?;
         let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
         let base = code.addr() as u64;
@@ -69,6 +72,7 @@ impl CompiledModule {
             code_end,
             exits,
             accesses,
+            fused,
             run_end,
             jump_table,
         })
@@ -104,6 +108,12 @@ impl CompiledModule {
     /// Absolute address of the exit trampoline.
     pub(crate) fn exit_addr(&self) -> usize {
         self.code_base() + self.exit
+    }
+
+    /// Whether a run may start at instruction `index` (else the runtime
+    /// interprets to the end of its block).
+    pub(crate) fn is_entry(&self, index: u32) -> bool {
+        !self.fused[index as usize]
     }
 
     /// Absolute address of instruction `index`'s body.

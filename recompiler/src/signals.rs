@@ -123,14 +123,24 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
     }
     let reg = |g: u8| gregs[HOST_TO_GREG[host(g) as usize] as usize] as u64;
     let offset = access.offset;
-    let addr = if access.base == NO_BASE { offset } else { (reg(access.base) as u32).wrapping_add(offset) };
+    let addr = [access.base, access.index]
+        .iter()
+        .filter(|&&g| g != NO_BASE)
+        .fold(offset, |addr, &g| addr.wrapping_add(reg(g) as u32));
+    // A load fused with the add before it: the add's result, which the guest
+    // state holds before the load (see `MemAccess::sum`).
+    let sum = (access.sum != NO_BASE)
+        .then(|| (HOST_TO_GREG[host(access.sum) as usize] as usize, reg(access.base).wrapping_add(reg(access.index))));
     let len = u32::from(access.len);
     let pager = &mut inner.pager;
     let ctx: *mut VmCtx = pager.ctx();
     let exit = module.exit_addr() as i64;
     let rcx = HOST_TO_GREG[RCX as usize] as usize;
     let saved_rcx = gregs[rcx] as u64;
-    let mut redirect = |code: u32| {
+    let mut redirect = |code: u32, sum: Option<(usize, u64)>| {
+        if let Some((greg, value)) = sum {
+            gregs[greg] = value as i64;
+        }
         gregs[rcx] = i64::from(code);
         gregs[libc::REG_RIP as usize] = exit;
     };
@@ -143,7 +153,7 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
                 MemFault::PageFault(page) => 1 << 32 | u64::from(page),
             };
         }
-        redirect(CODE_FAULT);
+        redirect(CODE_FAULT, sum);
         return true;
     }
     let last = ((u64::from(addr) + u64::from(len) - 1) / u64::from(GUEST_PAGE)) as u32;
@@ -161,7 +171,8 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
         (*ctx).rcx = saved_rcx;
         (*ctx).pending = [first, last, u32::from(access.write)];
     }
-    redirect(code);
+    // Resumed where it stopped: the access is retried as it was.
+    redirect(code, None);
     true
 }
 

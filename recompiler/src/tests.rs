@@ -322,3 +322,45 @@ fn a_host_call_may_run_another_instance_on_the_same_thread() {
     assert_eq!(run(&mut outer, &mut outer_state), Exit::Panic);
     assert_eq!(outer_state.regs[3], 111);
 }
+
+#[test]
+fn absolute_accesses_above_2_31_use_the_whole_address() {
+    // store_u32 r2, 0x9000_0010; load_u32 r3, 0x9000_0010; store_u8 r2, 0xA000_0000
+    let p = program(
+        &[
+            (Opcode::StoreU32, &[0x02, 0x10, 0x00, 0x00, 0x90]),
+            (Opcode::LoadU32, &[0x03, 0x10, 0x00, 0x00, 0x90]),
+            (Opcode::StoreU8, &[0x02, 0x00, 0x00, 0x00, 0xA0]),
+        ],
+        &[],
+        GasModel::Pipeline,
+    );
+    for fallbacks in [false, true] {
+        let mut space = AddressSpace::new();
+        space.map_zeroed(0x9000_0000, 0x1000, Access::Write).unwrap();
+        let mut jit = instance(p.clone(), fallbacks, space);
+        let mut regs = [0; 13];
+        regs[2] = 0xDEAD_BEEF;
+        let mut state = VmState { regs, gas: 100, ..VmState::default() };
+        assert_eq!(run(&mut jit, &mut state), Exit::PageFault(0xA000_0000));
+        assert_eq!((state.pc, state.regs[3]), (12, 0xDEAD_BEEF));
+    }
+}
+
+#[test]
+fn fused_instructions_are_not_entry_points() {
+    // add_64 r3, r3, r2; set_lt_u r4, r3, r2 (the carry of the add)
+    let p = program(&[(Opcode::Add64, &[0x23, 3]), (Opcode::SetLtU, &[0x23, 4])], &[], GasModel::Pipeline);
+    for fallbacks in [false, true] {
+        let mut jit = instance(p.clone(), fallbacks, AddressSpace::new());
+        let mut regs = [0; 13];
+        regs[2] = 1;
+        regs[3] = u64::MAX;
+        let mut state = VmState { regs, gas: 100, ..VmState::default() };
+        assert_eq!(run(&mut jit, &mut state), Exit::Panic);
+        assert_eq!((state.regs[3], state.regs[4]), (0, 1));
+        let mut state = VmState { regs, pc: 3, gas: 100, ..VmState::default() };
+        assert_eq!(jit.run(&mut state), JitExit::Interpret);
+        assert_eq!((state.pc, state.gas, state.regs), (3, 100, regs));
+    }
+}

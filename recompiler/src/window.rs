@@ -46,6 +46,9 @@ const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
 const POOL_LIMIT: usize = 64;
 /// Pages mapped together on a fault (a 64 KiB aligned group).
 const GROUP: u32 = 16;
+/// Zero pages materialized together once a run fills memory (see
+/// [`LAZY_GROUPS`]; a 256 KiB aligned group).
+const LARGE_GROUP: u32 = 64;
 /// Most `mmap`s a group is mapped with straight from its frames.
 const MAX_SHARED_RUNS: u32 = 4;
 /// Page states cleared with a store rather than `madvise` up to this many
@@ -56,6 +59,13 @@ const WARM_PAGES: u32 = 64;
 /// Frames taken from the pool per refill of the stock (enough for several
 /// groups).
 const STOCK: usize = 64;
+/// The same once groups are large (two large groups).
+const LARGE_STOCK: usize = 128;
+/// Zero groups materialized lazily (page tables filled by minor faults,
+/// as most of a first stack or heap group is often never touched) before
+/// later groups are large and get their page tables filled at once: a run
+/// that has touched this many is filling memory.
+const LAZY_GROUPS: u32 = 4;
 
 /// Page state: nothing mapped.
 const NONE: u8 = 0;
@@ -169,6 +179,8 @@ pub(crate) struct Pager {
     refills: u32,
     /// Whether small mappings were mapped since the last reset.
     warm: bool,
+    /// Zero groups materialized since the last reset.
+    materialized: u32,
 }
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
@@ -238,6 +250,7 @@ impl Pager {
             progress: false,
             refills: 0,
             warm: false,
+            materialized: 0,
         }
     }
 
@@ -311,16 +324,20 @@ impl Pager {
     }
 
     /// Gives every empty writable page of `page`'s aligned group (within its
-    /// mapping) a zeroed stock frame, mapped read-write: zero pages are
-    /// mostly stack and heap, written soon after they are first touched, so
-    /// one fault serves the whole group.
+    /// mapping; a large group once the run fills memory) a zeroed stock
+    /// frame, mapped read-write: zero pages are mostly stack and heap,
+    /// written soon after they are first touched, so one fault serves the
+    /// whole group.
     fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        let (start, end) = self.group(mi, page);
+        let size = if self.materialized >= LAZY_GROUPS { LARGE_GROUP } else { GROUP };
+        let (start, end) = self.group(mi, page, size);
         let wanted = (start..end).filter(|&q| self.state(q) != DIRTY && self.is_zero_writable(q)).count();
         if self.stock.len() < wanted || self.dirty.capacity() - self.dirty.len() < wanted {
             return Err(PrepareError::NeedFrames);
         }
+        let populate = self.materialized >= LAZY_GROUPS;
+        self.materialized += 1;
         let mut q = start;
         while q < end {
             if self.state(q) == DIRTY || !self.is_zero_writable(q) {
@@ -341,7 +358,7 @@ impl Pager {
                 self.dirty.push((q + n, frame));
                 n += 1;
             }
-            if !self.map_at(q, n, libc::PROT_READ | libc::PROT_WRITE, Some((fd, offset))) {
+            if !self.map_at(q, n, libc::PROT_READ | libc::PROT_WRITE, Some((fd, offset)), populate) {
                 return Err(PrepareError::Map);
             }
             for p in q..q + n {
@@ -352,11 +369,12 @@ impl Pager {
         Ok(())
     }
 
-    /// The aligned group of `page`, clipped to mapping `mi`.
-    fn group(&self, mi: usize, page: u32) -> (u32, u32) {
+    /// The aligned group of `size` pages (a power of two) around `page`,
+    /// clipped to mapping `mi`.
+    fn group(&self, mi: usize, page: u32, size: u32) -> (u32, u32) {
         let m = &self.space.mappings()[mi];
-        let group = page & !(GROUP - 1);
-        (group.max(m.start_page), (group + GROUP).min(m.end_page()))
+        let group = page & !(size - 1);
+        (group.max(m.start_page), (group + size).min(m.end_page()))
     }
 
     /// Copies `page` into a stock frame and maps that frame read-write.
@@ -373,7 +391,8 @@ impl Pager {
             // SAFETY: `dst` is a whole frame this pager owns.
             PageSlot::Empty | PageSlot::Missing(_) => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
         }
-        let ok = self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some((frame.fd(), frame.fd_offset())));
+        // The retried store touches the page at once.
+        let ok = self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some((frame.fd(), frame.fd_offset())), true);
         self.dirty.push((page, frame));
         if !ok {
             return Err(PrepareError::Map);
@@ -386,7 +405,7 @@ impl Pager {
     /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
-        let (start, end) = self.group(mi, page);
+        let (start, end) = self.group(mi, page, GROUP);
         self.map_range(mi, start, end)
     }
 
@@ -405,7 +424,8 @@ impl Pager {
         let share = runs <= MAX_SHARED_RUNS * (end - start).div_ceil(GROUP);
         let mut q = start;
         while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
-            let ok = if share { self.map_at(first, n, libc::PROT_READ, source) } else { self.map_copy(mi, first, n) };
+            let ok =
+                if share { self.map_at(first, n, libc::PROT_READ, source, true) } else { self.map_copy(mi, first, n) };
             if !ok {
                 return Err(PrepareError::Map);
             }
@@ -465,7 +485,7 @@ impl Pager {
     /// Maps a private read-only copy of pages `first..first + n` of mapping
     /// `mi` (one anonymous mapping, whatever their frames).
     fn map_copy(&mut self, mi: usize, first: u32, n: u32) -> bool {
-        if !self.map_at(first, n, libc::PROT_READ | libc::PROT_WRITE, None) {
+        if !self.map_at(first, n, libc::PROT_READ | libc::PROT_WRITE, None, false) {
             return false;
         }
         let m = &self.space.mappings()[mi];
@@ -501,8 +521,10 @@ impl Pager {
     }
 
     /// `mmap` `n` pages at guest page `page` with `prot`, from a frame run
-    /// or anonymous zeros.
-    fn map_at(&mut self, page: u32, n: u32, prot: i32, frame: Option<FrameRef>) -> bool {
+    /// or anonymous zeros; with `populate`, a frame run's page tables are
+    /// filled at once (cheaper than a minor fault per page that is soon
+    /// touched; read-only frames are resident).
+    fn map_at(&mut self, page: u32, n: u32, prot: i32, frame: Option<FrameRef>, populate: bool) -> bool {
         // Recorded before the call: should a failed MAP_FIXED leave a hole,
         // the next reset covers it with the inaccessible reservation again.
         self.touched.add(page);
@@ -510,8 +532,9 @@ impl Pager {
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
         let len = n as usize * GUEST_PAGE as usize;
+        let populate = if populate { libc::MAP_POPULATE } else { 0 };
         let (flags, fd, offset) = match frame {
-            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED | populate(prot), fd, offset as libc::off_t),
+            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED | populate, fd, offset as libc::off_t),
             None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0),
         };
         #[cfg(test)]
@@ -527,13 +550,19 @@ impl Pager {
     }
 
     /// Tops the stock of zeroed frames up (host side): one group's worth
-    /// the first time, then up to [`STOCK`], so a run that writes little
-    /// allocates little.
+    /// the first time, then up to [`STOCK`] (or [`LARGE_STOCK`] once groups
+    /// are large), so a run that writes little allocates little.
     pub(crate) fn refill(&mut self) {
-        let target = if self.refills == 0 { GROUP as usize } else { STOCK };
+        let large = self.materialized >= LAZY_GROUPS;
+        let target = match (self.refills, large) {
+            (0, _) => GROUP as usize,
+            (_, false) => STOCK,
+            (_, true) => LARGE_STOCK,
+        };
         // Every request the handler makes (one group at most) fits in what
         // is left, or in what this adds.
-        if self.stock.len() >= GROUP as usize && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
+        let group = if large { LARGE_GROUP } else { GROUP } as usize;
+        if self.stock.len() >= group && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
             return;
         }
         self.refills += 1;
@@ -584,6 +613,7 @@ impl Pager {
         self.touched = Touched::default();
         self.progress = false;
         self.warm = false;
+        self.materialized = 0;
     }
 
     /// Whether a mapping succeeded since the window was last reset.
@@ -645,14 +675,6 @@ impl Pager {
         // SAFETY: every page of the range is now mapped read-write.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };
     }
-}
-
-/// `MAP_POPULATE` for read-only mappings: their frames are resident, so
-/// filling the page tables at once is cheaper than a minor fault per page.
-/// Fresh read-write groups are left to fault in page by page, since most of
-/// a group is often never touched.
-fn populate(prot: i32) -> i32 {
-    if prot & libc::PROT_WRITE == 0 { libc::MAP_POPULATE } else { 0 }
 }
 
 /// Whether page source `next` continues the run that starts with `first`

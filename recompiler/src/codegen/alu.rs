@@ -3,8 +3,9 @@
 
 use super::control::Cond;
 use super::regs::host;
-use super::{Compiler, emit};
+use super::{Compiler, Flags, carry_test, emit};
 use dynasmrt::DynasmApi;
+use javm_cap::program::Opcode;
 
 /// Two-operand register ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +67,11 @@ impl Compiler<'_> {
         } else if hd == hb && op.commutes() {
             self.op64(op, hd, ha);
         } else if hd == hb {
-            emit!(self.ops ; mov rcx, Rq(ha));
-            self.op64(op, 1, hb);
-            emit!(self.ops ; mov Rq(hd), rcx);
+            // rD = rB: rA − rB = −rB + rA.
+            emit!(self.ops
+                ; neg Rq(hd)
+                ; add Rq(hd), Rq(ha)
+            );
         } else {
             emit!(self.ops ; mov Rq(hd), Rq(ha));
             self.op64(op, hd, hb);
@@ -78,27 +81,58 @@ impl Compiler<'_> {
     /// `rD ← sx32(rA op rB)`.
     pub(super) fn arith_32(&mut self, op: Arith, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        emit!(self.ops ; mov ecx, Rd(ha));
+        // Work in rD when it is the left operand (or either, for a commuting
+        // op); the 32-bit operation reads only the low halves either way.
+        let (dst, src) = if hd == ha {
+            (hd, hb)
+        } else if hd == hb && op.commutes() {
+            (hd, ha)
+        } else {
+            emit!(self.ops ; mov ecx, Rd(ha));
+            (1, hb)
+        };
         match op {
-            Arith::Sub => emit!(self.ops ; sub ecx, Rd(hb)),
-            Arith::Mul => emit!(self.ops ; imul ecx, Rd(hb)),
-            Arith::And => emit!(self.ops ; and ecx, Rd(hb)),
-            Arith::Xor => emit!(self.ops ; xor ecx, Rd(hb)),
-            Arith::Or => emit!(self.ops ; or ecx, Rd(hb)),
+            Arith::Sub => emit!(self.ops ; sub Rd(dst), Rd(src)),
+            Arith::Mul => emit!(self.ops ; imul Rd(dst), Rd(src)),
+            Arith::And => emit!(self.ops ; and Rd(dst), Rd(src)),
+            Arith::Xor => emit!(self.ops ; xor Rd(dst), Rd(src)),
+            Arith::Or => emit!(self.ops ; or Rd(dst), Rd(src)),
         }
-        emit!(self.ops ; movsxd Rq(hd), ecx);
+        emit!(self.ops ; movsxd Rq(hd), Rd(dst));
     }
 
-    /// `rD ← rA + rB`.
-    pub(super) fn add_64(&mut self, d: u8, a: u8, b: u8) {
+    /// `rD ← rA + rB` (instruction `i`). Leaves the carry in the flags
+    /// ([`Flags::Add`]) when it can, and with a flag-setting `add` rather
+    /// than `lea` when the next instruction tests the carry.
+    pub(super) fn add_64(&mut self, i: u32, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
         if hd == ha {
             emit!(self.ops ; add Rq(hd), Rq(hb));
         } else if hd == hb {
             emit!(self.ops ; add Rq(hd), Rq(ha));
+        } else if self.next_in_segment(i).is_some_and(|n| n.opcode == Opcode::SetLtU && carry_test(d, a, b, n.ra, n.rb))
+        {
+            emit!(self.ops
+                ; mov Rq(hd), Rq(ha)
+                ; add Rq(hd), Rq(hb)
+            );
         } else {
             emit!(self.ops ; lea Rq(hd), [Rq(ha) + Rq(hb)]);
+            return;
         }
+        // For the next instruction, if no gas prologue comes between.
+        if self.next_in_segment(i).is_some() {
+            self.flags = Flags::Add { d, a, b };
+            self.flags_for = i + 1;
+        }
+    }
+
+    /// `rD ← CF` (the carry of the previous instruction's `add`).
+    pub(super) fn set_from_carry(&mut self, d: u8) {
+        emit!(self.ops
+            ; setc cl
+            ; movzx Rd(host(d)), cl
+        );
     }
 
     /// `rD ← sx32(rA + rB)`.
@@ -120,6 +154,8 @@ impl Compiler<'_> {
             } else {
                 emit!(self.ops ; add Rq(ha), x as i32);
             }
+        } else if x as i64 == i64::from(x as i8) {
+            emit!(self.ops ; lea Rq(ha), [BYTE Rq(hb) + x as i8]);
         } else {
             emit!(self.ops ; lea Rq(ha), [Rq(hb) + x as i32]);
         }
@@ -140,10 +176,13 @@ impl Compiler<'_> {
             emit!(self.ops ; mov Rq(ha), Rq(hb));
         }
         let x = x as i32;
-        match op {
-            Logic::And => emit!(self.ops ; and Rq(ha), x),
-            Logic::Xor => emit!(self.ops ; xor Rq(ha), x),
-            Logic::Or => emit!(self.ops ; or Rq(ha), x),
+        match (op, x == i32::from(x as i8)) {
+            (Logic::And, true) => emit!(self.ops ; and Rq(ha), BYTE x as i8),
+            (Logic::Xor, true) => emit!(self.ops ; xor Rq(ha), BYTE x as i8),
+            (Logic::Or, true) => emit!(self.ops ; or Rq(ha), BYTE x as i8),
+            (Logic::And, false) => emit!(self.ops ; and Rq(ha), x),
+            (Logic::Xor, false) => emit!(self.ops ; xor Rq(ha), x),
+            (Logic::Or, false) => emit!(self.ops ; or Rq(ha), x),
         }
     }
 
@@ -163,11 +202,15 @@ impl Compiler<'_> {
     /// `rA ← x − rB`, 64-bit or sign-extended 32-bit.
     pub(super) fn neg_add_imm(&mut self, a: u8, b: u8, x: u64, wide: bool) {
         let (ha, hb) = (host(a), host(b));
-        if wide {
+        if wide && ha == hb {
             emit!(self.ops
-                ; mov rcx, x as i32
-                ; sub rcx, Rq(hb)
-                ; mov Rq(ha), rcx
+                ; neg Rq(ha)
+                ; add Rq(ha), x as i32
+            );
+        } else if wide {
+            emit!(self.ops
+                ; mov Rq(ha), x as i32
+                ; sub Rq(ha), Rq(hb)
             );
         } else {
             emit!(self.ops
@@ -180,25 +223,45 @@ impl Compiler<'_> {
 
     /// `rA ← (rB cond x) ? 1 : 0`.
     pub(super) fn set_cmp_imm(&mut self, a: u8, b: u8, x: u64, cond: Cond) {
-        emit!(self.ops ; cmp Rq(host(b)), x as i32);
-        self.setcc_cl(cond);
-        emit!(self.ops ; movzx Rd(host(a)), cl);
+        let (ha, hb) = (host(a), host(b));
+        if ha != hb {
+            // Zeroing first (an idiom with no dependency) and setting the low
+            // byte saves the zero extension; `xor` must precede the `cmp`.
+            emit!(self.ops ; xor Rd(ha), Rd(ha));
+            self.cmp_imm(hb, x);
+            self.setcc(cond, ha);
+        } else {
+            self.cmp_imm(hb, x);
+            self.setcc(cond, 1);
+            emit!(self.ops ; movzx Rd(ha), cl);
+        }
     }
 
     /// `rD ← (rA cond rB) ? 1 : 0`.
     pub(super) fn set_cmp_reg(&mut self, d: u8, a: u8, b: u8, cond: Cond) {
-        emit!(self.ops ; cmp Rq(host(a)), Rq(host(b)));
-        self.setcc_cl(cond);
-        emit!(self.ops ; movzx Rd(host(d)), cl);
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd != ha && hd != hb {
+            emit!(self.ops
+                ; xor Rd(hd), Rd(hd)
+                ; cmp Rq(ha), Rq(hb)
+            );
+            self.setcc(cond, hd);
+        } else {
+            emit!(self.ops ; cmp Rq(ha), Rq(hb));
+            self.setcc(cond, 1);
+            emit!(self.ops ; movzx Rd(hd), cl);
+        }
     }
 
     /// `if (rB == 0) == if_zero { rA ← x }`.
     pub(super) fn cmov_imm(&mut self, a: u8, b: u8, x: u64, if_zero: bool) {
         let (ha, hb) = (host(a), host(b));
-        emit!(self.ops
-            ; mov rcx, x as i32
-            ; test Rq(hb), Rq(hb)
-        );
+        match x as i64 {
+            0 => emit!(self.ops ; xor ecx, ecx),
+            v if v >= 0 && v <= i64::from(u32::MAX) => emit!(self.ops ; mov ecx, v as u32 as i32),
+            v => emit!(self.ops ; mov rcx, v as i32),
+        }
+        emit!(self.ops ; test Rq(hb), Rq(hb));
         if if_zero {
             emit!(self.ops ; cmovz Rq(ha), rcx);
         } else {
@@ -234,38 +297,59 @@ impl Compiler<'_> {
 
     /// `rD ← rA | !rB`.
     pub(super) fn or_inv(&mut self, d: u8, a: u8, b: u8) {
-        emit!(self.ops
-            ; mov rcx, Rq(host(b))
-            ; not rcx
-            ; or rcx, Rq(host(a))
-            ; mov Rq(host(d)), rcx
-        );
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd == ha {
+            emit!(self.ops
+                ; mov rcx, Rq(hb)
+                ; not rcx
+                ; or Rq(hd), rcx
+            );
+        } else {
+            // rD is rB (negated in place) or neither operand.
+            if hd != hb {
+                emit!(self.ops ; mov Rq(hd), Rq(hb));
+            }
+            emit!(self.ops
+                ; not Rq(hd)
+                ; or Rq(hd), Rq(ha)
+            );
+        }
     }
 
     /// `rD ← !(rA ^ rB)`.
     pub(super) fn xnor(&mut self, d: u8, a: u8, b: u8) {
-        emit!(self.ops
-            ; mov rcx, Rq(host(a))
-            ; xor rcx, Rq(host(b))
-            ; not rcx
-            ; mov Rq(host(d)), rcx
-        );
+        let (hd, ha, hb) = (host(d), host(a), host(b));
+        if hd == hb {
+            emit!(self.ops ; xor Rq(hd), Rq(ha));
+        } else {
+            if hd != ha {
+                emit!(self.ops ; mov Rq(hd), Rq(ha));
+            }
+            emit!(self.ops ; xor Rq(hd), Rq(hb));
+        }
+        emit!(self.ops ; not Rq(hd));
     }
 
     /// Signed or unsigned min/max.
     pub(super) fn min_max(&mut self, d: u8, a: u8, b: u8, op: MinMax) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        emit!(self.ops
-            ; mov rcx, Rq(ha)
-            ; cmp rcx, Rq(hb)
-        );
-        // Take rB when rA is on the wrong side of it.
+        // Start from one operand in rD and take the other when it wins.
+        let other = if hd == hb && hd != ha {
+            ha
+        } else {
+            if hd != ha {
+                emit!(self.ops ; mov Rq(hd), Rq(ha));
+            }
+            hb
+        };
+        emit!(self.ops ; cmp Rq(hd), Rq(other));
+        // The kept value loses when it is on the wrong side of the other;
+        // on ties either is the answer.
         match op {
-            MinMax::Max => emit!(self.ops ; cmovl rcx, Rq(hb)),
-            MinMax::MaxU => emit!(self.ops ; cmovb rcx, Rq(hb)),
-            MinMax::Min => emit!(self.ops ; cmovg rcx, Rq(hb)),
-            MinMax::MinU => emit!(self.ops ; cmova rcx, Rq(hb)),
+            MinMax::Max => emit!(self.ops ; cmovl Rq(hd), Rq(other)),
+            MinMax::MaxU => emit!(self.ops ; cmovb Rq(hd), Rq(other)),
+            MinMax::Min => emit!(self.ops ; cmovg Rq(hd), Rq(other)),
+            MinMax::MinU => emit!(self.ops ; cmova Rq(hd), Rq(other)),
         }
-        emit!(self.ops ; mov Rq(hd), rcx);
     }
 }

@@ -5,10 +5,10 @@
 //! the `bsr`/`bsf` fallbacks test for zero explicitly (their result is
 //! undefined there).
 
-use super::regs::host;
+use super::regs::{SPILL, host};
 use super::{Compiler, emit};
-use crate::ctx;
 use dynasmrt::{DynasmApi, DynasmLabelApi};
+use javm_cap::program::Opcode;
 
 /// Shift and rotate operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +76,29 @@ impl Compiler<'_> {
         true
     }
 
+    /// `shlo_l_imm_64 d, s, n` (n = 1..=3) followed in its segment by
+    /// `add_64 d, d, o` (or `o, d`, with `o ≠ d`) as one
+    /// `lea d, [o + s × 2^n]`: the shifted value is overwritten before any
+    /// other code runs, so nothing can observe it, and the `lea` reads `s`
+    /// and `o` before writing `d`. The add becomes a fused instruction.
+    /// Returns false (nothing emitted) when the pattern does not apply.
+    pub(super) fn shift_add(&mut self, i: u32, d: u8, s: u8, x: u64) -> bool {
+        let n = x & 63;
+        let Some(next) = self.next_in_segment(i) else { return false };
+        if !(1..=3).contains(&n) || next.opcode != Opcode::Add64 || next.rd != d || (next.ra == d) == (next.rb == d) {
+            return false;
+        }
+        let o = if next.ra == d { next.rb } else { next.ra };
+        let (hd, hs, ho) = (host(d), host(s), host(o));
+        match n {
+            1 => emit!(self.ops ; lea Rq(hd), [Rq(ho) + Rq(hs) * 2]),
+            2 => emit!(self.ops ; lea Rq(hd), [Rq(ho) + Rq(hs) * 4]),
+            _ => emit!(self.ops ; lea Rq(hd), [Rq(ho) + Rq(hs) * 8]),
+        }
+        self.skip_next = true;
+        true
+    }
+
     /// `rA ← rB op (x mod width)`.
     pub(super) fn shift_imm(&mut self, op: Shift, a: u8, b: u8, x: u64, wide: bool) {
         let (ha, hb) = (host(a), host(b));
@@ -92,15 +115,51 @@ impl Compiler<'_> {
                 self.shift_by_imm(op, ha, n, true);
             }
         } else {
-            if op == Shift::Ror && self.features.bmi2 {
-                emit!(self.ops ; rorx ecx, Rd(hb), n);
-            } else {
-                emit!(self.ops ; mov ecx, Rd(hb));
-                if n != 0 {
-                    self.shift_by_imm(op, 1, n, false);
+            self.shift_imm_32(op, ha, hb, n);
+        }
+    }
+
+    /// `rA ← sx32(rB op n)` on host registers, `n` already masked to 0..=31.
+    fn shift_imm_32(&mut self, op: Shift, ha: u8, hb: u8, n: i8) {
+        match op {
+            // Nothing to shift: the sign-extended low half.
+            _ if n == 0 => emit!(self.ops ; movsxd Rq(ha), Rd(hb)),
+            // A logical right shift by 1..=31 clears bit 31, so the 32-bit
+            // operation's zero extension is also the sign extension.
+            Shift::Shr => {
+                if ha != hb {
+                    emit!(self.ops ; mov Rd(ha), Rd(hb));
                 }
+                emit!(self.ops ; shr Rd(ha), n);
             }
-            emit!(self.ops ; movsxd Rq(ha), ecx);
+            // Shifting the sign-extended value arithmetically gives the
+            // sign extension of the 32-bit result.
+            Shift::Sar => emit!(self.ops
+                ; movsxd Rq(ha), Rd(hb)
+                ; sar Rq(ha), n
+            ),
+            // The low 32 bits of rB × 2^n, then sign-extended.
+            Shift::Shl if ha != hb && n <= 3 => {
+                match n {
+                    1 => emit!(self.ops ; lea Rd(ha), [Rq(hb) + Rq(hb)]),
+                    2 => emit!(self.ops ; lea Rd(ha), [Rq(hb) * 4]),
+                    _ => emit!(self.ops ; lea Rd(ha), [Rq(hb) * 8]),
+                }
+                emit!(self.ops ; movsxd Rq(ha), Rd(ha));
+            }
+            Shift::Ror if self.features.bmi2 => emit!(self.ops
+                ; rorx ecx, Rd(hb), n
+                ; movsxd Rq(ha), ecx
+            ),
+            _ if ha == hb => {
+                self.shift_by_imm(op, ha, n, false);
+                emit!(self.ops ; movsxd Rq(ha), Rd(ha));
+            }
+            _ => {
+                emit!(self.ops ; mov ecx, Rd(hb));
+                self.shift_by_imm(op, 1, n, false);
+                emit!(self.ops ; movsxd Rq(ha), ecx);
+            }
         }
     }
 
@@ -167,11 +226,10 @@ impl Compiler<'_> {
             return;
         }
         // SWAR count in rax with rdx for the masks; both saved around it.
-        let s0 = ctx::SPILL;
-        let s1 = ctx::SPILL + 8;
+        let [s0, s1, _] = SPILL;
         emit!(self.ops
-            ; mov [BYTE r15 + s0 as i8], rax
-            ; mov [BYTE r15 + s1 as i8], rdx
+            ; mov [BYTE rsp + s0 as i8], rax
+            ; mov [BYTE rsp + s1 as i8], rdx
         );
         if wide {
             emit!(self.ops ; mov rax, Rq(ha));
@@ -199,8 +257,8 @@ impl Compiler<'_> {
             ; imul rax, rdx
             ; shr rax, 56
             ; mov rcx, rax
-            ; mov rax, [BYTE r15 + s0 as i8]
-            ; mov rdx, [BYTE r15 + s1 as i8]
+            ; mov rax, [BYTE rsp + s0 as i8]
+            ; mov rdx, [BYTE rsp + s1 as i8]
             ; mov Rq(hd), rcx
         );
     }

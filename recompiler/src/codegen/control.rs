@@ -23,10 +23,11 @@ pub(crate) enum Cond {
 }
 
 impl Compiler<'_> {
-    /// The block-entry charge: `sub [gas], cost; jl stub`. The stub undoes
-    /// the subtraction and exits without charging (spec §8.1: compare
-    /// before charging), or under the instruction model hands the block to
-    /// the interpreter, which steps through it.
+    /// The block-entry charge: `sub gas, cost; jl stub` (gas in `r15`
+    /// with `fsgsbase`, else in the context). The stub undoes the
+    /// subtraction and exits without charging (spec §8.1: compare before
+    /// charging), or under the instruction model hands the block to the
+    /// interpreter, which steps through it.
     pub(super) fn gas_prologue(&mut self, i: u32, label: DynamicLabel) {
         let cost = self.segment_charge(i);
         emit!(self.ops ; =>label);
@@ -38,10 +39,24 @@ impl Compiler<'_> {
             GasModel::Pipeline | GasModel::Block => ExitKind::OutOfGas,
         };
         let stub = self.stub(kind, i, cost);
-        emit!(self.ops
-            ; sub QWORD [BYTE r15 + ctx::GAS as i8], cost as i32
-            ; jl =>stub
-        );
+        // Adding −cost gives the same result and flags as subtracting cost
+        // (the same signed value, overflowing exactly when it would), so
+        // `jl` still means gas < cost.
+        self.add_gas(-i64::from(cost));
+        emit!(self.ops ; jl =>stub);
+    }
+
+    /// Adds `delta` (fits in 32 bits) to the gas counter; sets the flags.
+    pub(super) fn add_gas(&mut self, delta: i64) {
+        let short = delta == i64::from(delta as i8);
+        match (self.features.fsgsbase, short) {
+            (true, true) => emit!(self.ops ; add r15, BYTE delta as i8),
+            (true, false) => emit!(self.ops ; add r15, delta as i32),
+            // `add qword [r15 + disp8], imm8` (REX.WB 83 /0 ib): dynasm only
+            // picks the 32-bit immediate form for a memory operand.
+            (false, true) => self.ops.extend([0x49, 0x83, 0x47, ctx::GAS as i8 as u8, delta as i8 as u8]),
+            (false, false) => emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], delta as i32),
+        }
     }
 
     /// `trap`: panic at instruction `i`.
@@ -84,8 +99,24 @@ impl Compiler<'_> {
     pub(super) fn branch_imm(&mut self, i: u32, cond: Cond) {
         let ins = self.program.instructions()[i as usize];
         let target = self.target(i);
-        emit!(self.ops ; cmp Rq(host(ins.ra)), ins.imm as i32);
+        self.cmp_imm(host(ins.ra), ins.imm);
         self.jcc(cond, target);
+    }
+
+    /// Flags of `cmp r, x` (x sign-extended from 32 bits) on host register
+    /// `r`, with the shortest encoding: against zero, `test r, r` sets the
+    /// same flags (CF and OF clear, ZF and SF from `r`).
+    pub(super) fn cmp_imm(&mut self, r: u8, x: u64) {
+        let x = x as i32;
+        if x == 0 {
+            emit!(self.ops ; test Rq(r), Rq(r));
+        } else if x == i32::from(x as i8) {
+            // `cmp r64, imm8` (REX.W 83 /7 ib): dynasm only picks the
+            // 32-bit immediate form for `cmp`.
+            self.ops.extend([0x48 | (r >> 3), 0x83, 0xF8 | (r & 7), x as u8]);
+        } else {
+            emit!(self.ops ; cmp Rq(r), x);
+        }
     }
 
     pub(super) fn jcc(&mut self, cond: Cond, label: DynamicLabel) {
@@ -103,19 +134,20 @@ impl Compiler<'_> {
         }
     }
 
-    /// `setcc cl` for the flags of a preceding `cmp`.
-    pub(super) fn setcc_cl(&mut self, cond: Cond) {
+    /// `setcc` into the low byte of host register `r` for the flags of a
+    /// preceding `cmp`.
+    pub(super) fn setcc(&mut self, cond: Cond, r: u8) {
         match cond {
-            Cond::Eq => emit!(self.ops ; sete cl),
-            Cond::Ne => emit!(self.ops ; setne cl),
-            Cond::LtU => emit!(self.ops ; setb cl),
-            Cond::LeU => emit!(self.ops ; setbe cl),
-            Cond::GeU => emit!(self.ops ; setae cl),
-            Cond::GtU => emit!(self.ops ; seta cl),
-            Cond::LtS => emit!(self.ops ; setl cl),
-            Cond::LeS => emit!(self.ops ; setle cl),
-            Cond::GeS => emit!(self.ops ; setge cl),
-            Cond::GtS => emit!(self.ops ; setg cl),
+            Cond::Eq => emit!(self.ops ; sete Rb(r)),
+            Cond::Ne => emit!(self.ops ; setne Rb(r)),
+            Cond::LtU => emit!(self.ops ; setb Rb(r)),
+            Cond::LeU => emit!(self.ops ; setbe Rb(r)),
+            Cond::GeU => emit!(self.ops ; setae Rb(r)),
+            Cond::GtU => emit!(self.ops ; seta Rb(r)),
+            Cond::LtS => emit!(self.ops ; setl Rb(r)),
+            Cond::LeS => emit!(self.ops ; setle Rb(r)),
+            Cond::GeS => emit!(self.ops ; setge Rb(r)),
+            Cond::GtS => emit!(self.ops ; setg Rb(r)),
         }
     }
 
@@ -142,10 +174,19 @@ impl Compiler<'_> {
             ; ror ecx, 1
             ; cmp ecx, len as i32
             ; jae =>panic
-            ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
             ; shl rcx, 3
-            ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
-            ; jmp QWORD [rcx]
         );
+        if self.features.fsgsbase {
+            emit!(self.ops
+                ; gs mov DWORD [ctx::EXIT_INDEX], i as i32
+                ; gs add rcx, [ctx::JUMP_TABLE]
+            );
+        } else {
+            emit!(self.ops
+                ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
+                ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
+            );
+        }
+        emit!(self.ops ; jmp QWORD [rcx]);
     }
 }

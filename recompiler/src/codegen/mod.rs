@@ -5,8 +5,9 @@
 //!
 //! ```text
 //! enter / exit trampolines, the dynamic-jump panic stub
-//! for every segment (a block start, or any instruction after a terminator):
-//!     prologue: sub [gas], cost; jl out_of_gas_stub
+//! for every segment (a block start, or any instruction after a terminator;
+//! heads of small loops and dynamic-jump targets 64-byte aligned):
+//!     prologue: sub gas, cost; jl out_of_gas_stub
 //!     body: each instruction's code, in guest order (falls through)
 //! out-of-line exit stubs (mov ecx, site; jmp exit)
 //! ```
@@ -14,7 +15,9 @@
 //! Every instruction's body is a valid entry point (the guest state lives
 //! entirely in pinned registers and the context), so the runtime can enter
 //! anywhere: at a block start, after an `ecalli`, or at the faulting
-//! instruction after a page fault.
+//! instruction after a page fault. The exception is the second instruction
+//! of a fused pair, whose code relies on the first's ([`Output::fused`]);
+//! the runtime interprets from there instead.
 
 // dynasm expands dynamic registers (`Rq(r)`) to `r.into()`, which clippy
 // flags when `r` is already a `u8`.
@@ -32,6 +35,7 @@ use crate::cpu::Features;
 use crate::{CompileError, ctx};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{GasModel, Opcode, Program};
 
@@ -75,17 +79,31 @@ pub struct ExitSite {
 /// Marks a memory access without a base register (absolute address).
 pub(crate) const NO_BASE: u8 = 0xFF;
 
-/// The guest memory access an instruction makes, for the fault handler.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The guest memory access an instruction makes, for the fault handler:
+/// `base + index + offset` (mod 2^32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MemAccess {
     /// Guest base register, or [`NO_BASE`].
     pub base: u8,
+    /// A second guest register added to the address, or [`NO_BASE`]: a load
+    /// fused with the `add_64 sum, base, index` before it (see
+    /// `Compiler::add_then_load`).
+    pub index: u8,
+    /// With `index`: the guest register that holds `base + index` once the
+    /// fused add has run; written by the handler before a fault exit.
+    pub sum: u8,
     /// Bytes accessed (0: the instruction does not access memory).
     pub len: u8,
     /// A store.
     pub write: bool,
     /// Address offset (the low 32 bits of the immediate).
     pub offset: u32,
+}
+
+impl Default for MemAccess {
+    fn default() -> Self {
+        MemAccess { base: NO_BASE, index: NO_BASE, sum: NO_BASE, len: 0, write: false, offset: 0 }
+    }
 }
 
 /// An out-of-line stub: `[add [gas], refund;] mov ecx, site; jmp exit`.
@@ -111,6 +129,24 @@ pub(crate) struct Output {
     pub code_end: u32,
     pub exits: Vec<ExitSite>,
     pub accesses: Vec<MemAccess>,
+    /// Instructions whose code relies on what the previous instruction's
+    /// code left behind (see [`Flags`]): not entry points.
+    pub fused: Vec<bool>,
+}
+
+/// What the host flags hold when an instruction's code starts: set by an
+/// instruction for the next one only (see `Compiler::flags_for`), and
+/// only when the next one is in the same segment (so it is never reached
+/// with other flags, except by a direct entry, which [`Output::fused`]
+/// forbids).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Flags {
+    /// Nothing known.
+    #[default]
+    Unknown,
+    /// `add` of guest registers `a` and `b` into `d`: CF is the carry out,
+    /// so `d <u a` and `d <u b` both equal CF.
+    Add { d: u8, a: u8, b: u8 },
 }
 
 /// The single-pass compiler state.
@@ -124,6 +160,16 @@ pub(crate) struct Compiler<'p> {
     exits: Vec<ExitSite>,
     accesses: Vec<MemAccess>,
     exit_label: DynamicLabel,
+    /// What the flags hold when instruction `flags_for` starts (for no other
+    /// instruction, so nothing has to clear it).
+    flags: Flags,
+    flags_for: u32,
+    fused: Vec<bool>,
+    /// The last instruction's code also did the next one's.
+    skip_next: bool,
+    /// `(j, a, b)`: instruction `j` is a load that also does the
+    /// `add_64 _, a, b` before it (which emitted nothing).
+    pending_sum: Option<(u32, u8, u8)>,
 }
 
 /// [`Opcode::is_terminator`] as a table (the call does not inline across
@@ -133,6 +179,18 @@ const TERMINATOR: [bool; OPCODE_COUNT] = {
     let mut i = 0;
     while i < OPCODE_COUNT {
         table[Opcode::ALL[i] as usize] = Opcode::ALL[i].is_terminator();
+        i += 1;
+    }
+    table
+};
+
+/// Opcodes with a static branch or jump target.
+const BRANCH: [bool; OPCODE_COUNT] = {
+    use javm_cap::program::OperandClass as C;
+    let mut table = [false; OPCODE_COUNT];
+    let mut i = 0;
+    while i < OPCODE_COUNT {
+        table[Opcode::ALL[i] as usize] = matches!(Opcode::ALL[i].class(), C::Off | C::RegImmOff | C::RegRegOff);
         i += 1;
     }
     table
@@ -152,6 +210,17 @@ pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
     }
     out
 }
+
+/// Whether `set_lt_u _, p, q` right after `add sum ← x + y` is the add's
+/// carry: `p` is the sum and `q` one of the addends, still unchanged (not
+/// the sum's register). Unsigned `x + y` wraps exactly when the sum is below
+/// either addend.
+fn carry_test(sum: u8, x: u8, y: u8, p: u8, q: u8) -> bool {
+    p == sum && q != sum && (q == x || q == y)
+}
+
+/// Loops of at most this many guest instructions get their head aligned.
+const SMALL_LOOP: usize = 12;
 
 /// Compiles `program` (see the module docs for the layout).
 pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) -> Result<Output, CompileError> {
@@ -173,32 +242,64 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         exits: Vec::new(),
         accesses: vec![MemAccess::default(); n],
         exit_label,
+        flags: Flags::Unknown,
+        flags_for: u32::MAX,
+        fused: vec![false; n],
+        skip_next: false,
+        pending_sum: None,
     };
     let (enter, exit, dyn_panic) = c.trampolines();
+    // Segments that start on a 64-byte boundary: heads of small loops
+    // (targets of backward static branches and jumps at most `SMALL_LOOP`
+    // instructions back), so that a tight loop spans as few cache and
+    // micro-op cache lines as it can, and dynamic-jump targets
+    // (interpreter-style dispatch), so that their placement does not depend
+    // on the code before them.
+    let mut aligned = vec![false; n];
+    for &t in program.jump_targets() {
+        if t != NO_INDEX {
+            aligned[t as usize] = true;
+        }
+    }
+    let ins = program.instructions();
     for i in 0..n {
         // Instruction i − 1 is a terminator exactly when its run ends at i.
         if i == 0 || run_end[i - 1] as usize == i {
             c.prologues[i] = Some(c.ops.new_dynamic_label());
+        }
+        if BRANCH[ins[i].opcode as usize]
+            && let Some(t) = program.static_target(ins[i].target)
+            && t as usize <= i
+            && i - (t as usize) < SMALL_LOOP
+        {
+            aligned[t as usize] = true;
         }
     }
     let mut body = Vec::with_capacity(n);
     let mut prologue = vec![u32::MAX; n];
     for (i, start) in prologue.iter_mut().enumerate() {
         if let Some(label) = c.prologues[i] {
+            if aligned[i] {
+                c.align_segment();
+            }
             *start = c.ops.offset().0 as u32;
             c.gas_prologue(i as u32, label);
         }
         body.push(c.ops.offset().0 as u32);
+        if std::mem::take(&mut c.skip_next) {
+            c.fused[i] = true;
+            continue;
+        }
         c.instruction(i as u32);
     }
     let code_end = c.ops.offset().0 as u32;
     c.emit_stubs();
-    let Compiler { ops, exits, accesses, .. } = c;
+    let Compiler { ops, exits, accesses, fused, .. } = c;
     if ops.offset().0 >= CODE_LIMIT as usize {
         return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
     }
     let code = ops.finalize().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
-    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses })
+    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused })
 }
 
 /// Native offsets and exit-site numbers must stay below the special exit
@@ -212,6 +313,36 @@ impl Compiler<'_> {
             GasModel::Instruction => self.run_end[i as usize] - i,
             GasModel::Pipeline | GasModel::Block => self.program.charge_at(i),
         }
+    }
+
+    /// Pads with no-ops to the next 64-byte boundary, where the next segment
+    /// starts (see `compile`; on small loops this measured up to 10 %). The
+    /// padding runs only when the code above falls through.
+    fn align_segment(&mut self) {
+        /// The recommended 9-byte no-op, and the shorter ones by length.
+        const NOP9: [u8; 9] = [0x66, 0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00];
+        const SHORT: [&[u8]; 8] = [
+            &[0x90],
+            &[0x66, 0x90],
+            &[0x0F, 0x1F, 0x00],
+            &[0x0F, 0x1F, 0x40, 0x00],
+            &[0x0F, 0x1F, 0x44, 0x00, 0x00],
+            &[0x66, 0x0F, 0x1F, 0x44, 0x00, 0x00],
+            &[0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
+            &[0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+        ];
+        let pad = self.ops.offset().0.wrapping_neg() % 64;
+        let mut buf = [0u8; 64];
+        let mut len = 0;
+        while pad - len >= NOP9.len() {
+            buf[len..len + NOP9.len()].copy_from_slice(&NOP9);
+            len += NOP9.len();
+        }
+        if pad > len {
+            let tail = SHORT[pad - len - 1];
+            buf[len..pad].copy_from_slice(tail);
+        }
+        self.ops.extend(&buf[..pad]);
     }
 
     /// A new exit site and the label of its stub.
@@ -241,7 +372,7 @@ impl Compiler<'_> {
             let label = stub.label;
             emit!(self.ops ; =>label);
             if stub.undo_charge != 0 {
-                emit!(self.ops ; add QWORD [BYTE r15 + ctx::GAS as i8], stub.undo_charge as i32);
+                self.add_gas(i64::from(stub.undo_charge));
             }
             emit!(self.ops ; mov ecx, stub.site as i32 ; jmp =>exit);
         }
@@ -249,7 +380,15 @@ impl Compiler<'_> {
 
     /// Records the memory access of instruction `i` for the fault handler.
     fn access(&mut self, i: u32, base: Option<u8>, offset: u64, len: u8, write: bool) {
-        self.accesses[i as usize] = MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32 };
+        self.accesses[i as usize] =
+            MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32, ..MemAccess::default() };
+    }
+
+    /// The instruction after `i` when it continues `i`'s segment (so its
+    /// code runs right after `i`'s, unless entered directly).
+    fn next_in_segment(&self, i: u32) -> Option<javm_cap::program::Instruction> {
+        let next = i as usize + 1;
+        (next < self.prologues.len() && self.prologues[next].is_none()).then(|| self.program.instructions()[next])
     }
 
     /// Emits instruction `i`.
@@ -352,7 +491,11 @@ impl Compiler<'_> {
             Opcode::CmovNzImm => self.cmov_imm(a, b, x, false),
             Opcode::AddImm64 => self.add_imm_64(a, b, x),
             Opcode::MulImm64 => self.mul_imm(a, b, x, true),
-            Opcode::ShloLImm64 => self.shift_imm(bits::Shift::Shl, a, b, x, true),
+            Opcode::ShloLImm64 => {
+                if !self.shift_add(i, a, b, x) {
+                    self.shift_imm(bits::Shift::Shl, a, b, x, true);
+                }
+            }
             Opcode::ShloRImm64 => self.shift_imm(bits::Shift::Shr, a, b, x, true),
             Opcode::SharRImm64 => self.shift_imm(bits::Shift::Sar, a, b, x, true),
             Opcode::NegAddImm64 => self.neg_add_imm(a, b, x, true),
@@ -387,7 +530,11 @@ impl Compiler<'_> {
             Opcode::ShloL32 => self.shift_reg(bits::Shift::Shl, d, a, b, false),
             Opcode::ShloR32 => self.shift_reg(bits::Shift::Shr, d, a, b, false),
             Opcode::SharR32 => self.shift_reg(bits::Shift::Sar, d, a, b, false),
-            Opcode::Add64 => self.add_64(d, a, b),
+            Opcode::Add64 => {
+                if !self.add_then_load(i, d, a, b) {
+                    self.add_64(i, d, a, b);
+                }
+            }
             Opcode::Sub64 => self.arith_64(alu::Arith::Sub, d, a, b),
             Opcode::Mul64 => self.arith_64(alu::Arith::Mul, d, a, b),
             Opcode::DivU64 => self.divide(muldiv::Div::DivU, d, a, b, true),
@@ -401,9 +548,19 @@ impl Compiler<'_> {
             Opcode::Xor => self.arith_64(alu::Arith::Xor, d, a, b),
             Opcode::Or => self.arith_64(alu::Arith::Or, d, a, b),
             Opcode::MulUpperSS => self.mul_upper(muldiv::Upper::SignedSigned, d, a, b),
-            Opcode::MulUpperUU => self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b),
+            Opcode::MulUpperUU => {
+                if !self.mul_wide(i, d, a, b) {
+                    self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b);
+                }
+            }
             Opcode::MulUpperSU => self.mul_upper(muldiv::Upper::SignedUnsigned, d, a, b),
-            Opcode::SetLtU => self.set_cmp_reg(d, a, b, control::Cond::LtU),
+            Opcode::SetLtU => match self.flags {
+                Flags::Add { d: sum, a: x, b: y } if self.flags_for == i && carry_test(sum, x, y, a, b) => {
+                    self.fused[i as usize] = true;
+                    self.set_from_carry(d);
+                }
+                _ => self.set_cmp_reg(d, a, b, control::Cond::LtU),
+            },
             Opcode::SetLtS => self.set_cmp_reg(d, a, b, control::Cond::LtS),
             Opcode::CmovIz => self.cmov_reg(d, a, b, true),
             Opcode::CmovNz => self.cmov_reg(d, a, b, false),

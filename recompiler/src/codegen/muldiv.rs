@@ -1,12 +1,12 @@
 //! Division, remainder and upper multiplication: the instructions that
-//! need `rax`/`rdx`. Guest `r0`/`r1` live there, so both are saved to the
-//! context around the operation. Division by zero and `MIN / −1` are
+//! need `rax`/`rdx`. Guest `r0`/`r1` live there, so both are saved to
+//! stack slots around the operation. Division by zero and `MIN / −1` are
 //! tested explicitly: x86 would raise #DE, the PVM defines results.
 
-use super::regs::{RDX, host};
+use super::regs::{RCX, RDX, SPILL, host};
 use super::{Compiler, emit};
-use crate::ctx;
 use dynasmrt::{DynasmApi, DynasmLabelApi};
+use javm_cap::program::Opcode;
 
 /// Division and remainder kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,16 +25,16 @@ pub(crate) enum Upper {
     SignedUnsigned,
 }
 
-const S0: i32 = ctx::SPILL;
-const S1: i32 = ctx::SPILL + 8;
-const S2: i32 = ctx::SPILL + 16;
+const S0: i32 = SPILL[0];
+const S1: i32 = SPILL[1];
+const S2: i32 = SPILL[2];
 
 impl Compiler<'_> {
     /// Saves `rax`/`rdx`, then `rax ← rA`, `rcx ← rB`.
     fn rax_rdx_frame(&mut self, a: u8, b: u8) {
         emit!(self.ops
-            ; mov [BYTE r15 + S0 as i8], rax
-            ; mov [BYTE r15 + S1 as i8], rdx
+            ; mov [BYTE rsp + S0 as i8], rax
+            ; mov [BYTE rsp + S1 as i8], rdx
             ; mov rcx, Rq(host(b))
         );
         if host(a) != super::regs::RAX {
@@ -45,8 +45,8 @@ impl Compiler<'_> {
     /// Restores `rax`/`rdx`, then `rD ← rcx`.
     fn rax_rdx_unframe(&mut self, d: u8) {
         emit!(self.ops
-            ; mov rax, [BYTE r15 + S0 as i8]
-            ; mov rdx, [BYTE r15 + S1 as i8]
+            ; mov rax, [BYTE rsp + S0 as i8]
+            ; mov rdx, [BYTE rsp + S1 as i8]
             ; mov Rq(host(d)), rcx
         );
     }
@@ -185,9 +185,9 @@ impl Compiler<'_> {
                 ; mov rdx, rax
                 ; sar rdx, 63
                 ; and rdx, rcx
-                ; mov [BYTE r15 + S2 as i8], rdx
+                ; mov [BYTE rsp + S2 as i8], rdx
                 ; mul rcx
-                ; sub rdx, [BYTE r15 + S2 as i8]
+                ; sub rdx, [BYTE rsp + S2 as i8]
             ),
         }
         emit!(self.ops ; mov rcx, rdx);
@@ -196,42 +196,89 @@ impl Compiler<'_> {
 }
 
 impl Compiler<'_> {
-    /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx` (saved
-    /// around it): the unsigned high half, minus `(A < 0 ? B : 0)` and, for
-    /// signed × signed, `(B < 0 ? A : 0)`, all mod 2^64.
+    /// `mul_upper_u_u hi, a, b` followed in its segment by `mul_64 lo, a, b`
+    /// (or `b, a`) as one BMI2 `mulx hi, lo`: the full 128-bit product in
+    /// one multiply. Needs `hi ∉ {a, b}` (so the second instruction reads
+    /// the same operands), `hi ≠ lo`, and neither in `rdx` (which holds
+    /// `a` meanwhile). Nothing runs between the two, so the pair is atomic;
+    /// the multiply becomes a fused instruction. Returns false (nothing
+    /// emitted) when the pattern does not apply.
+    pub(super) fn mul_wide(&mut self, i: u32, hi: u8, a: u8, b: u8) -> bool {
+        let Some(next) = self.next_in_segment(i) else { return false };
+        let lo = next.rd;
+        let same_operands = (next.ra == a && next.rb == b) || (next.ra == b && next.rb == a);
+        let (hh, hl, ha, hb) = (host(hi), host(lo), host(a), host(b));
+        if !self.features.bmi2
+            || next.opcode != Opcode::Mul64
+            || !same_operands
+            || hi == a
+            || hi == b
+            || hi == lo
+            || hh == RDX
+            || hl == RDX
+        {
+            return false;
+        }
+        // As in `mul_upper_mulx`: rdx (guest r1) waits in rcx.
+        let src = if hb == RDX { RCX } else { hb };
+        emit!(self.ops ; mov rcx, rdx);
+        if ha != RDX {
+            emit!(self.ops ; mov rdx, Rq(ha));
+        }
+        emit!(self.ops
+            ; mulx Rq(hh), Rq(hl), Rq(src)
+            ; mov rdx, rcx
+        );
+        self.skip_next = true;
+        true
+    }
+
+    /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx`: the unsigned
+    /// high half, minus `(A < 0 ? B : 0)` and, for signed × signed,
+    /// `(B < 0 ? A : 0)`, all mod 2^64.
     fn mul_upper_mulx(&mut self, kind: Upper, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        if kind != Upper::UnsignedUnsigned {
-            emit!(self.ops
-                ; mov rcx, Rq(ha)
-                ; sar rcx, 63
-                ; and rcx, Rq(hb)
-                ; mov [BYTE r15 + S2 as i8], rcx
-            );
+        if kind == Upper::UnsignedUnsigned {
+            // rdx (guest r1) waits in rcx; rB is read from rcx if it is r1.
+            // With two equal destinations `mulx` writes the high half.
+            let src = if hb == RDX { RCX } else { hb };
+            emit!(self.ops ; mov rcx, rdx);
+            if ha != RDX {
+                emit!(self.ops ; mov rdx, Rq(ha));
+            }
+            emit!(self.ops ; mulx Rq(hd), Rq(hd), Rq(src));
+            if hd != RDX {
+                emit!(self.ops ; mov rdx, rcx);
+            }
+            return;
         }
+        emit!(self.ops
+            ; mov rcx, Rq(ha)
+            ; sar rcx, 63
+            ; and rcx, Rq(hb)
+            ; mov [BYTE rsp + S2 as i8], rcx
+        );
         if kind == Upper::SignedSigned {
             emit!(self.ops
                 ; mov rcx, Rq(hb)
                 ; sar rcx, 63
                 ; and rcx, Rq(ha)
-                ; add [BYTE r15 + S2 as i8], rcx
+                ; add [BYTE rsp + S2 as i8], rcx
             );
         }
-        emit!(self.ops ; mov [BYTE r15 + S1 as i8], rdx);
+        emit!(self.ops ; mov [BYTE rsp + S1 as i8], rdx);
         if ha != RDX {
             emit!(self.ops ; mov rdx, Rq(ha));
         }
         if hb == RDX && ha != RDX {
             // rB's value now lives only in the save slot.
-            emit!(self.ops ; mulx rcx, rcx, QWORD [BYTE r15 + S1 as i8]);
+            emit!(self.ops ; mulx rcx, rcx, QWORD [BYTE rsp + S1 as i8]);
         } else {
             emit!(self.ops ; mulx rcx, rcx, Rq(hb));
         }
-        if kind != Upper::UnsignedUnsigned {
-            emit!(self.ops ; sub rcx, [BYTE r15 + S2 as i8]);
-        }
         emit!(self.ops
-            ; mov rdx, [BYTE r15 + S1 as i8]
+            ; sub rcx, [BYTE rsp + S2 as i8]
+            ; mov rdx, [BYTE rsp + S1 as i8]
             ; mov Rq(hd), rcx
         );
     }

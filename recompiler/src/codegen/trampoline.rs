@@ -1,11 +1,12 @@
 //! Entry and exit trampolines.
 //!
 //! `enter` is called from Rust as `extern "sysv64" fn(base: *mut u8) -> u32`:
-//! it saves the callee-saved host registers, loads the guest registers and
-//! the scratch register from the context and jumps to `ctx.entry`. `exit`
-//! stores the guest registers back and returns the exit code found in `ecx`.
+//! it saves the callee-saved host registers, reserves the spill slots,
+//! loads the guest registers, the scratch register and (with `fsgsbase`)
+//! the gas counter from the context and jumps to `ctx.entry`. `exit` stores
+//! them back and returns the exit code found in `ecx`.
 
-use super::regs::{GUEST_TO_HOST, host};
+use super::regs::{BASE_SLOT, FRAME, GUEST_TO_HOST, host};
 use super::{Compiler, emit};
 use crate::ctx::{self, CODE_DYN_PANIC};
 use dynasmrt::{DynasmApi, DynasmLabelApi};
@@ -22,7 +23,8 @@ impl Compiler<'_> {
             ; push r13
             ; push r14
             ; push r15
-            ; sub rsp, 8
+            ; sub rsp, FRAME
+            ; mov [rsp + BASE_SLOT], rdi
             ; mov r15, rdi
             ; mov [r15 + ctx::HOST_RSP], rsp
         );
@@ -44,14 +46,25 @@ impl Compiler<'_> {
             let slot = ctx::REGS + 8 * i32::from(g);
             emit!(self.ops ; mov Rq(host(g)), [r15 + slot]);
         }
-        emit!(self.ops
-            ; mov rcx, [r15 + ctx::RCX]
-            ; jmp QWORD [r15 + ctx::ENTRY]
-        );
+        emit!(self.ops ; mov rcx, [r15 + ctx::RCX]);
+        if self.features.fsgsbase {
+            emit!(self.ops
+                ; mov r15, [r15 + ctx::GAS]
+                ; gs jmp QWORD [ctx::ENTRY]
+            );
+        } else {
+            emit!(self.ops ; jmp QWORD [r15 + ctx::ENTRY]);
+        }
 
         let exit_label = self.exit_label;
         let exit = self.ops.offset().0;
         emit!(self.ops ; =>exit_label);
+        if self.features.fsgsbase {
+            emit!(self.ops
+                ; gs mov [ctx::GAS], r15
+                ; mov r15, [rsp + BASE_SLOT]
+            );
+        }
         for g in 0..GUEST_TO_HOST.len() as u8 {
             let slot = ctx::REGS + 8 * i32::from(g);
             emit!(self.ops ; mov [r15 + slot], Rq(host(g)));
@@ -59,7 +72,7 @@ impl Compiler<'_> {
         emit!(self.ops
             ; mov eax, ecx
             ; mov rsp, [r15 + ctx::HOST_RSP]
-            ; add rsp, 8
+            ; add rsp, FRAME
             ; pop r15
             ; pop r14
             ; pop r13

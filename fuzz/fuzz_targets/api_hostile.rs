@@ -5,11 +5,9 @@
 
 use arbitrary::Unstructured;
 use javm::EngineKind;
-use javm::testing::{engine_available, hostile};
+use javm::testing::hostile;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Interpreter);
-    if engine_available(EngineKind::Recompiler) {
-        let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Recompiler);
-    }
+    let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Recompiler);
 });

@@ -12,7 +12,7 @@
 //! cycle, and the tests check both agree.
 
 use crate::program::decode::{INVALID_TARGET, Instruction};
-use crate::program::isa::{DecodeSlots, Latency, Opcode, RegUse};
+use crate::program::isa::{DecodeSlots, Latency, OPCODE_COUNT, Opcode, RegUse};
 
 const DECODE_WIDTH: u8 = 4;
 const START_WIDTH: u8 = 5;
@@ -125,8 +125,61 @@ const CLASS_UNITS: [[u8; 5]; UNIT_CLASSES] =
 
 /// The class of a unit vector of the ISA table (an index into
 /// [`CLASS_UNITS`]).
-fn unit_class(units: [u8; 5]) -> u8 {
-    CLASS_UNITS.iter().position(|&c| c == units).expect("the ISA table uses these unit vectors only") as u8
+const fn unit_class(units: [u8; 5]) -> u8 {
+    let mut c = 0;
+    while c < UNIT_CLASSES {
+        let want = CLASS_UNITS[c];
+        let mut u = 0;
+        while u < 5 && want[u] == units[u] {
+            u += 1;
+        }
+        if u == 5 {
+            return c as u8;
+        }
+        c += 1;
+    }
+    panic!("the ISA table uses these unit vectors only")
+}
+
+/// [`unit_class`] of every opcode, computed at compile time.
+const OPCODE_CLASS: [u8; OPCODE_COUNT] = {
+    let mut table = [0; OPCODE_COUNT];
+    let mut i = 0;
+    while i < OPCODE_COUNT {
+        let op = Opcode::ALL[i];
+        table[op as usize] = unit_class(op.pipeline().units.0);
+        i += 1;
+    }
+    table
+};
+
+// Classes 2.. need an ALU and one unit of kind `class - 1`; the fast paths
+// of `Rob::startable`, `Rob::start` and `Rob::next_cycle` rely on it.
+const _: () = {
+    let mut c = 2;
+    while c < UNIT_CLASSES {
+        let mut u = 0;
+        while u < 5 {
+            assert!(CLASS_UNITS[c][u] == (u == 0 || u == c - 1) as u8);
+            u += 1;
+        }
+        c += 1;
+    }
+    assert!(CLASS_UNITS[0][0] == 0 && CLASS_UNITS[1][0] == 1);
+};
+
+const _: () = assert!(UNIT_CLASSES == 6, "Rob::startable lists the classes one by one");
+
+/// Takes (`sign` = -1) or returns (`sign` = 1) the units of `class`.
+#[inline(always)]
+fn adjust_units(free: &mut [u8; 5], class: u8, sign: i8) {
+    let class = class as usize;
+    if class >= 1 {
+        free[0] = free[0].wrapping_add_signed(sign);
+    }
+    if class >= 2 {
+        free[class - 1] = free[class - 1].wrapping_add_signed(sign);
+    }
 }
 
 #[inline(always)]
@@ -179,11 +232,10 @@ impl Rob {
     /// it is gone; masking with the older entries keeps a slot reused by a
     /// younger entry from standing in for a gone dependency.
     fn startable(&self, free: &[u8; 5]) -> Option<usize> {
-        let mut units_free = 0;
-        for (c, need) in CLASS_UNITS.iter().enumerate() {
-            if need.iter().zip(free).all(|(n, f)| n <= f) {
-                units_free |= self.class_slots[c];
-            }
+        let with = |c: usize| if free[c - 1] > 0 { self.class_slots[c] } else { 0 };
+        let mut units_free = self.class_slots[0];
+        if free[0] > 0 {
+            units_free |= self.class_slots[1] | with(2) | with(3) | with(4) | with(5);
         }
         by_age(self.waiting & units_free, self.head)
             .find(|&(s, age)| self.dep_mask[s] & self.pending & self.older_than(age) == 0)
@@ -218,9 +270,7 @@ impl Rob {
     fn start(&mut self, s: usize, free: &mut [u8; 5]) {
         self.waiting &= !(1 << s);
         self.executing |= 1 << s;
-        for (f, u) in free.iter_mut().zip(CLASS_UNITS[self.class[s] as usize]) {
-            *f -= u;
-        }
+        adjust_units(free, self.class[s], -1);
         let done_at = self.cycle + u32::from(self.lat[s]);
         self.done_at[s] = done_at;
         let t = done_at as usize % WHEEL;
@@ -234,17 +284,19 @@ impl Rob {
         // `left = 1`: the units come back, and `left` becomes 0 below.
         let freeing = self.wheel[next];
         for s in bits(freeing) {
-            for (f, u) in free.iter_mut().zip(CLASS_UNITS[self.class[s] as usize]) {
-                *f += u;
-            }
+            adjust_units(free, self.class[s], 1);
         }
         // Retire the finished prefix (states before this step), then move
         // decoded entries to waiting and finished executions to finished.
-        while self.head < self.tail && self.finished & (1 << slot(self.head)) != 0 {
-            let s = slot(self.head);
-            self.finished &= !(1 << s);
-            self.class_slots[self.class[s] as usize] &= !(1 << s);
-            self.head += 1;
+        let retiring =
+            (!self.finished.rotate_right(self.head % ROB_SIZE as u32)).trailing_zeros().min(self.live() as u32);
+        if retiring > 0 {
+            let gone = self.older_than(retiring);
+            self.finished &= !gone;
+            for slots in &mut self.class_slots {
+                *slots &= !gone;
+            }
+            self.head += retiring;
         }
         self.waiting |= self.decoded;
         self.decoded = 0;
@@ -302,7 +354,7 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
                 let index = rob.tail;
                 let s = slot(index);
                 rob.lat[s] = latency(code, ins);
-                let class = unit_class(ins.opcode.pipeline().units.0);
+                let class = OPCODE_CLASS[ins.opcode as usize];
                 rob.class[s] = class;
                 rob.class_slots[class as usize] |= 1 << s;
                 rob.dep_mask[s] = 0;

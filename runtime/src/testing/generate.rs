@@ -102,6 +102,45 @@ fn small_imm(u: &mut Unstructured<'_>, mappings: &[GenMapping]) -> Result<u64> {
     Ok(value(u, mappings)? as u32 as i32 as i64 as u64)
 }
 
+/// An instruction that compilers emit right after `op` with related
+/// registers, or `None`: the carry test after an add, an add of a scaled
+/// index, the low half after an upper multiply, a load through a computed
+/// address. Unrelated instructions rarely line up like this by chance.
+/// May adjust `o` to fit (a scale is a shift by 0..=4).
+fn idiom(u: &mut Unstructured<'_>, op: Opcode, o: &mut Operands) -> Result<Option<(Opcode, Operands)>> {
+    let (a, b, d) = (o.ra, o.rb, o.rd);
+    let pick = |u: &mut Unstructured<'_>, x: u8, y: u8| -> Result<(u8, u8)> {
+        Ok(if u.arbitrary()? { (x, y) } else { (y, x) })
+    };
+    let operands = |ra: u8, rb: u8, rd: u8, imm: u64| Operands { ra, rb, rd, imm, ..Operands::default() };
+    Ok(Some(match op {
+        Opcode::Add64 if u.arbitrary()? => {
+            // set_lt_u c, d, a: the carry out of d = a + b.
+            let source = if u.arbitrary()? { a } else { b };
+            (Opcode::SetLtU, operands(d, source, *u.choose(&[d, a, b, 5])?, 0))
+        }
+        Opcode::Add64 => {
+            // load_ind d, [d + off]
+            let load = *u.choose(&[Opcode::LoadIndU8, Opcode::LoadIndI16, Opcode::LoadIndU32, Opcode::LoadIndU64])?;
+            let target = if u.ratio(3, 4)? { d } else { a };
+            (load, operands(target, d, 0, u.int_in_range(0..=16)?))
+        }
+        Opcode::ShloLImm64 => {
+            // add_64 a, a, x after a shift by 0..=4 (a scaled index).
+            o.imm = u.int_in_range(0..=4)?;
+            let other = *u.choose(&[b, 3, 7])?;
+            let (x, y) = pick(u, a, other)?;
+            (Opcode::Add64, operands(x, y, a, 0))
+        }
+        Opcode::MulUpperUU | Opcode::MulUpperSS | Opcode::MulUpperSU => {
+            // mul_64 of the same operands: both halves of a wide product.
+            let (x, y) = pick(u, a, b)?;
+            (Opcode::Mul64, operands(x, y, *u.choose(&[d, a, b, 9])?, 0))
+        }
+        _ => return Ok(None),
+    }))
+}
+
 /// Generates a case.
 pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
     let profile = if u.ratio(3, 4)? { Profile::P8 } else { Profile::P7 };
@@ -170,7 +209,11 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
                 }
                 _ => {}
             }
+            let next = if u.ratio(1, 4)? { idiom(u, op, &mut o)? } else { None };
             asm.push(op, o);
+            if let Some((next, operands)) = next {
+                asm.push(next, operands);
+            }
         }
         // The terminator.
         let term = *u.choose(&[

@@ -308,7 +308,11 @@ impl Pager {
                 if !self.can_cow() {
                     return Err(PrepareError::NeedFrames);
                 }
-                self.cow(page)?;
+                if self.beside_dirty(page) {
+                    self.cow_group(page)?;
+                } else {
+                    self.cow(page)?;
+                }
             } else if state == NONE {
                 self.map_group(page)?;
             }
@@ -329,33 +333,65 @@ impl Pager {
     /// written soon after they are first touched, so one fault serves the
     /// whole group.
     fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
+        let populate = self.materialized >= LAZY_GROUPS;
+        self.own_group(page, populate, |pager, q| pager.is_zero_writable(q))
+    }
+
+    /// Copies every page of `page`'s aligned group (within its writable
+    /// mapping; a large group once the run fills memory) that has no private
+    /// frame yet into one, mapped read-write: a store next to a page
+    /// already written is taken to be part of a sequential fill, and one
+    /// fault then serves the rest of the group instead of one per page.
+    fn cow_group(&mut self, page: u32) -> Result<(), PrepareError> {
+        let mi = self.space.mapping_index(page).expect("a writable page is mapped");
+        self.own_group(page, true, move |pager, q| pager.source(mi, q).is_some())
+    }
+
+    /// Whether a neighbour of `page` in the same mapping has a private frame.
+    fn beside_dirty(&self, page: u32) -> bool {
+        let Some(m) = self.space.mapping_of(page) else { return false };
+        (page > m.start_page && self.state(page - 1) == DIRTY)
+            || (page + 1 < m.end_page() && self.state(page + 1) == DIRTY)
+    }
+
+    /// Gives every page `q` of `page`'s aligned group (clipped to its
+    /// mapping; [`GROUP`] pages, [`LARGE_GROUP`] once the run fills memory)
+    /// that has no private frame and satisfies `wanted` one from the stock
+    /// (zeroed; a page with content is copied into it) and maps it
+    /// read-write, consecutive frames with one `mmap`.
+    fn own_group(
+        &mut self,
+        page: u32,
+        populate: bool,
+        wanted: impl Fn(&Pager, u32) -> bool,
+    ) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
         let size = if self.materialized >= LAZY_GROUPS { LARGE_GROUP } else { GROUP };
         let (start, end) = self.group(mi, page, size);
-        let wanted = (start..end).filter(|&q| self.state(q) != DIRTY && self.is_zero_writable(q)).count();
-        if self.stock.len() < wanted || self.dirty.capacity() - self.dirty.len() < wanted {
+        let eligible = |pager: &Pager, q: u32| pager.state(q) != DIRTY && wanted(pager, q);
+        let count = (start..end).filter(|&q| eligible(self, q)).count();
+        if self.stock.len() < count || self.dirty.capacity() - self.dirty.len() < count {
             return Err(PrepareError::NeedFrames);
         }
-        let populate = self.materialized >= LAZY_GROUPS;
         self.materialized += 1;
         let mut q = start;
         while q < end {
-            if self.state(q) == DIRTY || !self.is_zero_writable(q) {
+            if !eligible(self, q) {
                 q += 1;
                 continue;
             }
             // Take frames while pages and file offsets both stay consecutive.
             let first = self.stock.pop().expect("counted above");
             let (fd, offset) = (first.fd(), first.fd_offset());
-            self.dirty.push((q, first));
+            self.fill_frame(mi, q, first);
             let mut n = 1;
-            while q + n < end && self.state(q + n) != DIRTY && self.is_zero_writable(q + n) {
+            while q + n < end && eligible(self, q + n) {
                 let next = self.stock.last().expect("counted above");
                 if next.fd() != fd || next.fd_offset() != offset + u64::from(n) * FRAME_SIZE as u64 {
                     break;
                 }
                 let frame = self.stock.pop().expect("checked above");
-                self.dirty.push((q + n, frame));
+                self.fill_frame(mi, q + n, frame);
                 n += 1;
             }
             if !self.map_at(q, n, libc::PROT_READ | libc::PROT_WRITE, Some((fd, offset)), populate) {
@@ -367,6 +403,19 @@ impl Pager {
             q += n;
         }
         Ok(())
+    }
+
+    /// Copies page `q` of mapping `mi` into `frame` (a zeroed stock frame,
+    /// left as it is for an empty page) and records it as `q`'s private
+    /// frame.
+    fn fill_frame(&mut self, mi: usize, q: u32, mut frame: Frame) {
+        let m = &self.space.mappings()[mi];
+        if let PageSlot::Loaded(bytes) = m.cap.page_slot(q - m.start_page) {
+            // SAFETY: both are distinct 4 KiB frames; the source is alive in
+            // the cap and nobody writes it while the guest runs.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), frame.as_mut_ptr(), FRAME_SIZE) };
+        }
+        self.dirty.push((q, frame));
     }
 
     /// The aligned group of `size` pages (a power of two) around `page`,

@@ -166,9 +166,11 @@ pub(crate) struct Pager {
     base: *mut u8,
     states: *mut u8,
     pub(crate) space: AddressSpace,
-    /// Frames for copy-on-write, taken from the back. `dirty` always has
-    /// room for all of them.
-    stock: Vec<Frame>,
+    /// Frames for copy-on-write, taken from the back, each with whether it
+    /// is known to hold zeros (it is zeroed when used for an empty page
+    /// otherwise; a copy overwrites it anyway). `dirty` always has room for
+    /// all of them.
+    stock: Vec<(Frame, bool)>,
     /// Pages with a private frame mapped read-write, not yet in the caps.
     dirty: Vec<(u32, Frame)>,
     /// Page ranges mapped since the last reset.
@@ -382,11 +384,10 @@ impl Pager {
             }
             // Take frames while pages and file offsets both stay consecutive.
             let first = self.stock.pop().expect("counted above");
-            let (fd, offset) = (first.fd(), first.fd_offset());
-            self.fill_frame(mi, q, first);
+            let (fd, offset) = self.fill_frame(mi, q, first);
             let mut n = 1;
             while q + n < end && eligible(self, q + n) {
-                let next = self.stock.last().expect("counted above");
+                let (next, _) = self.stock.last().expect("counted above");
                 if next.fd() != fd || next.fd_offset() != offset + u64::from(n) * FRAME_SIZE as u64 {
                     break;
                 }
@@ -405,17 +406,25 @@ impl Pager {
         Ok(())
     }
 
-    /// Copies page `q` of mapping `mi` into `frame` (a zeroed stock frame,
-    /// left as it is for an empty page) and records it as `q`'s private
-    /// frame.
-    fn fill_frame(&mut self, mi: usize, q: u32, mut frame: Frame) {
+    /// Copies page `q` of mapping `mi` into stock frame `frame` (zeroes it
+    /// for a page without content unless `zero`, it is known to hold zeros)
+    /// and records it as `q`'s private frame. Returns where the frame is.
+    fn fill_frame(&mut self, mi: usize, q: u32, (mut frame, zero): (Frame, bool)) -> FrameRef {
         let m = &self.space.mappings()[mi];
-        if let PageSlot::Loaded(bytes) = m.cap.page_slot(q - m.start_page) {
+        let dst = frame.as_mut_ptr();
+        match m.cap.page_slot(q - m.start_page) {
             // SAFETY: both are distinct 4 KiB frames; the source is alive in
             // the cap and nobody writes it while the guest runs.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), frame.as_mut_ptr(), FRAME_SIZE) };
+            PageSlot::Loaded(bytes) => unsafe {
+                std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE)
+            },
+            // SAFETY: `dst` is a whole frame this pager owns.
+            PageSlot::Empty | PageSlot::Missing(_) if !zero => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
+            PageSlot::Empty | PageSlot::Missing(_) => {}
         }
+        let source = (frame.fd(), frame.fd_offset());
         self.dirty.push((q, frame));
+        source
     }
 
     /// The aligned group of `size` pages (a power of two) around `page`,
@@ -428,22 +437,11 @@ impl Pager {
 
     /// Copies `page` into a stock frame and maps that frame read-write.
     fn cow(&mut self, page: u32) -> Result<(), PrepareError> {
-        let mut frame = self.stock.pop().expect("checked by can_cow");
-        let dst = frame.as_mut_ptr();
-        let mapping = self.space.mapping_of(page).expect("a writable page is mapped");
-        match mapping.cap.page_slot(page - mapping.start_page) {
-            // SAFETY: both are distinct 4 KiB frames; the source is alive in
-            // the cap and nobody writes it while the guest runs.
-            PageSlot::Loaded(bytes) => unsafe {
-                std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE)
-            },
-            // SAFETY: `dst` is a whole frame this pager owns.
-            PageSlot::Empty | PageSlot::Missing(_) => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
-        }
+        let mi = self.space.mapping_index(page).expect("a writable page is mapped");
+        let frame = self.stock.pop().expect("checked by can_cow");
+        let source = self.fill_frame(mi, page, frame);
         // The retried store touches the page at once.
-        let ok = self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some((frame.fd(), frame.fd_offset())), true);
-        self.dirty.push((page, frame));
-        if !ok {
+        if !self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some(source), true) {
             return Err(PrepareError::Map);
         }
         self.set_state(page, DIRTY);
@@ -610,7 +608,7 @@ impl Pager {
         true
     }
 
-    /// Tops the stock of zeroed frames up (host side): one group's worth
+    /// Tops the stock of frames up (host side): one group's worth
     /// the first time, then up to [`STOCK`] (or [`LARGE_STOCK`] once groups
     /// are large), so a run that writes little allocates little.
     pub(crate) fn refill(&mut self) {
@@ -627,18 +625,13 @@ impl Pager {
             return;
         }
         self.refills += 1;
-        let pool = FramePool::global();
-        let mut fresh: Vec<Frame> = Vec::with_capacity(target);
-        while self.stock.len() + fresh.len() < target {
-            match pool.try_alloc_zeroed() {
-                Ok(frame) => fresh.push(frame),
-                Err(e) => panic!("frame allocation for copy-on-write failed: {e}"),
-            }
+        let wanted = target.saturating_sub(self.stock.len());
+        if let Err(e) = FramePool::global().try_alloc_batch(wanted, &mut self.stock) {
+            panic!("frame allocation for copy-on-write failed: {e}");
         }
         // Pop order = ascending file offsets, so neighbouring pages get
         // consecutive frames: one mmap per run, and fewer kernel mappings.
-        self.stock.extend(fresh);
-        self.stock.sort_unstable_by_key(|f| std::cmp::Reverse((f.fd(), f.fd_offset())));
+        self.stock.sort_unstable_by_key(|(f, _)| std::cmp::Reverse((f.fd(), f.fd_offset())));
         let want = self.dirty.len() + self.stock.len();
         self.dirty.reserve(want.saturating_sub(self.dirty.len()));
     }

@@ -17,7 +17,9 @@
 //! - the first store to a writable page copies it into a frame taken from a
 //!   pre-reserved stock and maps that frame read-write in its place; the
 //!   page is then *dirty* and its frame becomes the cap's overlay page at the
-//!   next sync, without a copy.
+//!   next sync, without a copy. A store beside a dirty page copies the rest
+//!   of its group too (a sequential fill), and empty writable pages get
+//!   zeroed frames a group at a time on their first fault.
 //!
 //! Nothing is mapped when an instance is created, so instantiation does not
 //! depend on the image size; windows are pooled and reset (one `mmap` over

@@ -229,6 +229,31 @@ fn sequential_stores_copy_whole_groups_and_keep_every_page() {
     }
 }
 
+/// Frames come back to the pool holding a previous owner's bytes; an empty
+/// page given one (lazily, when the handler uses it) still reads as zeros.
+#[test]
+fn recycled_frames_read_as_zeros_in_empty_pages() {
+    // load_ind_u64 r3, [r1 + 0]
+    let p = program(&[(Opcode::LoadIndU64, &[0x13])], &[], GasModel::Pipeline);
+    const PAGES: u32 = 256;
+    for round in 0..3 {
+        let mut space = AddressSpace::new();
+        space.map_zeroed(0x20000, u64::from(PAGES) * 4096, Access::Write).unwrap();
+        let mut jit = instance(p.clone(), false, space);
+        for page in (0..PAGES).step_by(5) {
+            let mut regs = [0; 13];
+            regs[1] = u64::from(0x20000 + page * 4096 + 8 * page);
+            regs[3] = 1;
+            let mut state = VmState { regs, gas: 100, ..VmState::default() };
+            assert_eq!(run(&mut jit, &mut state), Exit::Panic);
+            assert_eq!(state.regs[3], 0, "round {round}, page {page}");
+        }
+        // Every page gets a frame full of garbage, returned to the pool
+        // when the instance drops.
+        jit.memory().write_bytes(0x20000, &vec![0xAB; PAGES as usize * 4096]).unwrap();
+    }
+}
+
 #[test]
 fn loads_map_pages_lazily_and_see_host_writes() {
     // load_ind_u64 r3, [r1 + 0]; ecalli 7; load_ind_u64 r4, [r1 + 0]

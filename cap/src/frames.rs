@@ -207,16 +207,36 @@ impl FramePool {
         Ok(frame)
     }
 
+    /// Take `n` frames under one lock, appending each to `out` with whether
+    /// it is known to hold zeros (never used: a grown memfd reads as zeros);
+    /// the others hold a previous owner's bytes. Cheaper than `n` calls to
+    /// [`FramePool::try_alloc_zeroed`] for a caller that overwrites most
+    /// frames anyway or zeroes them only when it uses them. On error, the
+    /// frames taken so far stay in `out`.
+    pub fn try_alloc_batch(&self, n: usize, out: &mut Vec<(Frame, bool)>) -> Result<(), FrameError> {
+        out.reserve(n);
+        let mut state = self.shared.lock();
+        for _ in 0..n {
+            out.push(self.shared.take_locked(&mut state)?);
+        }
+        Ok(())
+    }
+
     /// Take a frame and report whether it was never used (and so is zero:
     /// a grown memfd reads as zeros).
     fn take(&self) -> Result<(Frame, bool), FrameError> {
-        let shared = &self.shared;
-        let mut state = shared.lock();
+        self.shared.take_locked(&mut self.shared.lock())
+    }
+}
+
+impl Shared {
+    /// [`FramePool::take`] with the lock held.
+    fn take_locked(self: &Arc<Self>, state: &mut State) -> Result<(Frame, bool), FrameError> {
         let (offset, fresh) = match state.free.pop() {
             Some(offset) => (offset, false),
             None => {
                 if state.fresh == state.len {
-                    shared.grow(&mut state)?;
+                    self.grow(state)?;
                 }
                 let offset = state.fresh;
                 state.fresh += FRAME_SIZE as u64;
@@ -224,13 +244,10 @@ impl FramePool {
             }
         };
         state.in_use += 1;
-        let ptr = shared.host_ptr(&state, offset);
-        drop(state);
-        Ok((Frame { ptr, offset, pool: Arc::clone(shared) }, fresh))
+        let ptr = self.host_ptr(state, offset);
+        Ok((Frame { ptr, offset, pool: Arc::clone(self) }, fresh))
     }
-}
 
-impl Shared {
     fn chunk_bytes(&self) -> u64 {
         (self.config.chunk_frames * FRAME_SIZE) as u64
     }
@@ -479,6 +496,22 @@ mod tests {
         let b = pool.try_alloc_zeroed().unwrap();
         assert!(b.as_slice().iter().all(|&b| b == 0));
         assert_eq!(pool.stats().capacity, 1);
+    }
+
+    #[test]
+    fn batches_report_which_frames_are_zero() {
+        let pool = small_pool(4, None);
+        let mut used = pool.try_alloc().unwrap();
+        used.as_mut_slice()[0] = 1;
+        drop(used);
+        let mut out = Vec::new();
+        pool.try_alloc_batch(3, &mut out).unwrap();
+        let zero: Vec<bool> = out.iter().map(|&(_, zero)| zero).collect();
+        assert_eq!(zero, [false, true, true]);
+        for (frame, zero) in &out {
+            assert!(!zero || frame.as_slice().iter().all(|&b| b == 0));
+        }
+        assert_eq!(pool.stats().in_use, 3);
     }
 
     #[test]

@@ -178,6 +178,11 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
 
 /// Passes a fault that is not ours to the handler installed before ours,
 /// or restores the default action so the fault kills the process.
+///
+/// # Safety
+///
+/// Call only from our signal handler, with the arguments it received for
+/// `sig`, after `install` has recorded the previous handlers.
 unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
     let k = SIGNALS.iter().position(|&s| s == sig).unwrap_or(0);
     // SAFETY: `install` initialised both entries before our handler was

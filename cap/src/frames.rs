@@ -108,6 +108,8 @@ struct State {
     chunks: Vec<NonNull<u8>>,
     /// File offsets of released frames (LIFO for cache warmth).
     free: Vec<u64>,
+    /// Frames released since `free` was last put in order.
+    released_since_sort: usize,
     /// File offset of the first never-used frame in the last chunk.
     fresh: u64,
     /// Current file length in bytes (`chunks.len() * chunk_bytes`).
@@ -156,7 +158,14 @@ impl FramePool {
             shared: Arc::new(Shared {
                 fd,
                 config,
-                state: Mutex::new(State { chunks: Vec::new(), free: Vec::new(), fresh: 0, len: 0, in_use: 0 }),
+                state: Mutex::new(State {
+                    chunks: Vec::new(),
+                    free: Vec::new(),
+                    released_since_sort: 0,
+                    fresh: 0,
+                    len: 0,
+                    in_use: 0,
+                }),
             }),
         })
     }
@@ -213,9 +222,22 @@ impl FramePool {
     /// [`FramePool::try_alloc_zeroed`] for a caller that overwrites most
     /// frames anyway or zeroes them only when it uses them. On error, the
     /// frames taken so far stay in `out`.
+    ///
+    /// A batch is drawn as runs of consecutive file offsets where the free
+    /// list allows it (a recompiler maps a run with one `mmap`): when the
+    /// frames it would take are scattered and enough frames were released
+    /// since the free list was last ordered, the list is sorted first. The
+    /// sort costs O(F log F) for F free frames and happens at most once per
+    /// F/8 releases, so it stays O(log F) per release.
     pub fn try_alloc_batch(&self, n: usize, out: &mut Vec<(Frame, bool)>) -> Result<(), FrameError> {
         out.reserve(n);
         let mut state = self.shared.lock();
+        let free = state.free.len();
+        if n > 1 && state.released_since_sort >= (free / 8).max(n) && runs(&state.free[free.saturating_sub(n)..]) > 2 {
+            // Descending, so that pops come out in ascending order.
+            state.free.sort_unstable_by(|a, b| b.cmp(a));
+            state.released_since_sort = 0;
+        }
         for _ in 0..n {
             out.push(self.shared.take_locked(&mut state)?);
         }
@@ -227,6 +249,13 @@ impl FramePool {
     fn take(&self) -> Result<(Frame, bool), FrameError> {
         self.shared.take_locked(&mut self.shared.lock())
     }
+}
+
+/// Runs of consecutive frame offsets in `offsets`, whatever their order.
+fn runs(offsets: &[u64]) -> usize {
+    let mut sorted = offsets.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).filter(|w| w[1] != w[0] + FRAME_SIZE as u64).count() + usize::from(!sorted.is_empty())
 }
 
 impl Shared {
@@ -438,6 +467,7 @@ impl Drop for Frame {
     fn drop(&mut self) {
         let mut state = self.pool.lock();
         state.free.push(self.offset);
+        state.released_since_sort += 1;
         state.in_use -= 1;
     }
 }
@@ -512,6 +542,27 @@ mod tests {
             assert!(!zero || frame.as_slice().iter().all(|&b| b == 0));
         }
         assert_eq!(pool.stats().in_use, 3);
+    }
+
+    /// Frames released in a scattered order come back as one run of
+    /// consecutive offsets, in ascending order.
+    #[test]
+    fn batches_after_scattered_releases_are_runs() {
+        let pool = small_pool(64, None);
+        let mut frames: Vec<Frame> = (0..256).map(|_| pool.try_alloc().unwrap()).collect();
+        // Release in a scattered order (a fixed permutation: k * 97 mod 256).
+        let mut slots: Vec<Option<Frame>> = frames.drain(..).map(Some).collect();
+        for i in (0..256).map(|k| k * 97 % 256) {
+            drop(slots[i].take());
+        }
+        let mut out = Vec::new();
+        pool.try_alloc_batch(64, &mut out).unwrap();
+        let offsets: Vec<u64> = out.iter().map(|(f, _)| f.fd_offset()).collect();
+        assert_eq!(runs(&offsets), 1, "{offsets:?}");
+        assert!(offsets.windows(2).all(|w| w[1] == w[0] + FRAME_SIZE as u64), "ascending: {offsets:?}");
+        // A second batch right after needs no new sort and is a run too.
+        pool.try_alloc_batch(64, &mut out).unwrap();
+        assert_eq!(runs(&out[64..].iter().map(|(f, _)| f.fd_offset()).collect::<Vec<_>>()), 1);
     }
 
     #[test]

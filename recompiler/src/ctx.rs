@@ -27,6 +27,12 @@ pub(crate) struct VmCtx {
     pub inner: usize,
     /// A guest memory fault: 0 = panic, else `1 << 32 | page address`.
     pub fault: u64,
+    /// For an interrupted load fused with the add before it: the add's
+    /// result, which the guest state holds if the access is not resumed
+    /// but handed to the interpreter.
+    pub pending_sum: u64,
+    /// The guest register of `pending_sum`, or `NO_BASE` (no fused add).
+    pub pending_sum_reg: u32,
     /// The pages an interrupted access needs (first, last, 1 for a write),
     /// which the host prepares before resuming it.
     pub pending: [u32; 3],

@@ -1,7 +1,7 @@
 //! Running an instance: [`JitInstance`] and the run loop.
 
 use crate::JitError;
-use crate::codegen::ExitKind;
+use crate::codegen::{ExitKind, NO_BASE};
 use crate::ctx::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, VmCtx};
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
@@ -22,7 +22,9 @@ pub enum JitExit {
     /// [`JitInstance::run`] again. Happens for a pc that is not an
     /// instruction start, or that starts an instruction fused with the one
     /// before it, under the instruction gas model when a block cannot be
-    /// paid in full, and for `sbrk`.
+    /// paid in full, for `sbrk`, and for a memory access when the process
+    /// has no kernel mappings to spare for the window (the interpreter then
+    /// reaches the memory through the caps).
     Interpret,
 }
 
@@ -87,6 +89,10 @@ impl JitInstance {
         let Some(index) = program.index_of(state.pc).filter(|&i| module.is_entry(i)) else {
             return JitExit::Interpret;
         };
+        // SAFETY: as above.
+        if unsafe { (*inner).pager.is_broken() } {
+            return JitExit::Interpret;
+        }
         let instruction_model = program.gas_model() == GasModel::Instruction;
         let mut gas = state.gas;
         if instruction_model {
@@ -109,35 +115,37 @@ impl JitInstance {
             (*ctx).entry = module.entry_addr(index);
         }
         let enter = module.enter_fn();
-        let mut remapped = false;
         let code = loop {
             // SAFETY: the context is set up for entry; `inner` stays live.
             let code = unsafe { signals::run_guest(inner, enter, base) };
             // SAFETY: the guest is stopped; we are the only user of `inner`.
             let pager = unsafe { &mut (*inner).pager };
+            // The pages the interrupted access needs.
+            // SAFETY: the context page is mapped and only this thread uses it.
+            let [first, last, write] = unsafe { (*ctx).pending };
             match code {
-                CODE_REFILL => pager.refill(),
+                CODE_REFILL => {
+                    pager.refill();
+                    // Prepared here, so that resuming the access does not
+                    // fault again. A failure is left to the fault handler on
+                    // resume, which exits again if it must.
+                    let _ = pager.prepare(first, last, write != 0);
+                }
                 CODE_REMAP => {
-                    // Out of kernel mappings: drop every mapping of this
-                    // window (the guest's writes move into the caps) and map
-                    // again on demand. Failing again before anything could be
-                    // mapped means the host itself is out of memory.
-                    assert!(
-                        !remapped || pager.made_progress(),
-                        "the recompiler cannot map guest memory (out of memory)"
-                    );
-                    remapped = true;
+                    // Out of kernel mappings (or of the windows' budget of
+                    // them): drop every mapping of this window (the guest's
+                    // writes move into the caps) and map only what the
+                    // access needs. If even that fails, the process has no
+                    // mappings to spare: the interpreter runs the access
+                    // through the caps instead.
                     pager.sync();
                     pager.refill();
+                    if pager.prepare_scarce(first, last, write != 0).is_err() {
+                        break code;
+                    }
                 }
                 _ => break code,
             }
-            // Prepare the interrupted access's pages here, so that resuming
-            // it does not fault again. A failure is left to the fault
-            // handler on resume, which exits again if it must.
-            // SAFETY: the context page is mapped and only this thread uses it.
-            let [first, last, write] = unsafe { (*ctx).pending };
-            let _ = pager.prepare(first, last, write != 0);
             // SAFETY: as above; resume the interrupted access.
             unsafe { (*ctx).entry = (*ctx).resume_rip };
         };
@@ -156,6 +164,12 @@ impl JitInstance {
                 (ctx.exit_index, JitExit::Exit(exit), false, true)
             }
             CODE_DYN_PANIC => (ctx.exit_index, JitExit::Exit(Exit::Panic), true, true),
+            CODE_REMAP => {
+                if ctx.pending_sum_reg != u32::from(NO_BASE) {
+                    state.regs[ctx.pending_sum_reg as usize] = ctx.pending_sum;
+                }
+                (ctx.exit_index, JitExit::Interpret, false, true)
+            }
             site => {
                 let site = module.exits[site as usize];
                 match site.kind {

@@ -23,6 +23,7 @@
 #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
 compile_error!("javm-recompiler supports x86-64 Linux only");
 
+mod budget;
 mod code;
 mod codegen;
 mod cpu;
@@ -36,6 +37,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+pub use budget::{set_window_mapping_budget, window_mapping_budget, window_mappings_held};
 pub use cpu::Features;
 pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;

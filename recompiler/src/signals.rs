@@ -170,6 +170,11 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
         (*ctx).resume_rip = rip as u64;
         (*ctx).rcx = saved_rcx;
         (*ctx).pending = [first, last, u32::from(access.write)];
+        // Should the host not resume the access (see `exec`), it is the
+        // instruction where the interpreter takes over.
+        (*ctx).exit_index = index;
+        (*ctx).pending_sum_reg = u32::from(access.sum);
+        (*ctx).pending_sum = sum.map_or(0, |(_, value)| value);
     }
     // Resumed where it stopped: the access is retried as it was.
     redirect(code, None);

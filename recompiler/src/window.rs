@@ -25,11 +25,12 @@
 //! depend on the image size; windows are pooled and reset (one `mmap` over
 //! the touched range) when released.
 
+use crate::budget;
 use crate::ctx::{CTX_OFFSET, VmCtx};
 use javm_cap::frames::{FRAME_SIZE, Frame, FramePool};
 use javm_cap::page::{PageBytes, PageSlot};
 use javm_cap::space::{Access, AddressSpace};
-use javm_cap::vm::GUEST_PAGE;
+use javm_cap::vm::{GUEST_PAGE, GuestMemory};
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -96,6 +97,7 @@ impl Window {
     /// A clean window (all guest pages inaccessible), from the pool or
     /// freshly reserved.
     pub fn take() -> io::Result<Window> {
+        crate::budget::init();
         if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
             return Ok(w);
         }
@@ -177,14 +179,17 @@ pub(crate) struct Pager {
     dirty: Vec<(u32, Frame)>,
     /// Page ranges mapped since the last reset.
     touched: Touched,
-    /// Whether an `mmap` succeeded since the last reset.
-    progress: bool,
     /// How often the stock was refilled.
     refills: u32,
     /// Whether small mappings were mapped since the last reset.
     warm: bool,
     /// Zero groups materialized since the last reset.
     materialized: u32,
+    /// Kernel mappings charged to the budget since the last reset.
+    charged: usize,
+    /// Part of the window could not be reserved again after a reset (see
+    /// [`Self::reset`]): nothing may be mapped into it or run in it.
+    broken: bool,
 }
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
@@ -251,10 +256,11 @@ impl Pager {
             stock: Vec::new(),
             dirty: Vec::new(),
             touched: Touched::default(),
-            progress: false,
             refills: 0,
             warm: false,
             materialized: 0,
+            charged: 0,
+            broken: false,
         }
     }
 
@@ -581,6 +587,10 @@ impl Pager {
         // the next reset covers it with the inaccessible reservation again.
         self.touched.add(page);
         self.touched.add(page + n - 1);
+        if self.broken || !budget::try_charge() {
+            return false;
+        }
+        self.charged += budget::PER_MAP;
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
         let len = n as usize * GUEST_PAGE as usize;
@@ -599,7 +609,6 @@ impl Pager {
         if r == libc::MAP_FAILED {
             return false;
         }
-        self.progress = true;
         if populate && frame.is_some() {
             for p in 0..n as usize {
                 // SAFETY: the page was just mapped readable from a frame
@@ -644,18 +653,11 @@ impl Pager {
         let page = GUEST_PAGE as usize;
         for &(lo, hi) in self.touched.ranges() {
             let (lo, hi) = (lo as usize, hi as usize);
-            // SAFETY: replaces exactly a touched part of this window's guest
-            // range with a fresh inaccessible reservation.
-            unsafe {
-                libc::mmap(
-                    self.base.add(lo * page).cast(),
-                    (hi - lo) * page,
-                    libc::PROT_NONE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
+            // SAFETY: a touched part of this window's guest range.
+            let at = unsafe { self.base.add(lo * page) };
+            if !self.broken {
+                self.broken = !reserve_again(at, (hi - lo) * page);
+            }
             if hi - lo <= STATE_CLEAR_LIMIT {
                 // SAFETY: bytes `lo..hi` of the state table (one per page).
                 unsafe { std::ptr::write_bytes(self.states.add(lo), NONE, hi - lo) };
@@ -667,14 +669,25 @@ impl Pager {
             }
         }
         self.touched = Touched::default();
-        self.progress = false;
+        budget::release(std::mem::take(&mut self.charged));
         self.warm = false;
         self.materialized = 0;
     }
 
-    /// Whether a mapping succeeded since the window was last reset.
-    pub(crate) fn made_progress(&self) -> bool {
-        self.progress
+    /// Whether the window can no longer be used (see [`Self::reset`]).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// [`Self::prepare`] when kernel mappings are scarce: without mapping
+    /// small mappings ahead of need, and failing at once in a window that
+    /// can no longer be used.
+    pub(crate) fn prepare_scarce(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
+        if self.broken {
+            return Err(PrepareError::Map);
+        }
+        self.warm = true;
+        self.prepare(first, last, write)
     }
 
     /// Resets the window and moves every dirty frame into its cap's overlay
@@ -726,7 +739,15 @@ impl Pager {
             // Out of kernel mappings: start over with an empty window.
             self.sync();
             self.refill();
-            self.prepare(first, last, true).expect("mapping private frames into an empty window failed");
+            if self.prepare(first, last, true).is_err() {
+                // Still none: write into the caps, as the interpreter does.
+                // Nothing of the range is mapped writable, so the window
+                // shows the new bytes once it maps them again.
+                self.sync();
+                let written = self.space.cached().write_bytes(addr, data);
+                debug_assert!(written.is_ok(), "checked writable");
+                return;
+            }
         }
         // SAFETY: every page of the range is now mapped read-write.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };
@@ -743,12 +764,61 @@ fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n:
     }
 }
 
+/// Replaces `len` bytes at `at`, part of a window's guest range, with a
+/// fresh inaccessible reservation; false if part of it could not be
+/// reserved again and may now belong to someone else.
+fn reserve_again(at: *mut u8, len: usize) -> bool {
+    let reserve = |flags| {
+        // SAFETY: `at..at + len` lies in the caller's window; with
+        // MAP_FIXED it replaces only that, with MAP_FIXED_NOREPLACE it
+        // replaces nothing.
+        unsafe {
+            libc::mmap(
+                at.cast(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | flags,
+                -1,
+                0,
+            )
+        }
+    };
+    #[cfg(test)]
+    let first_fails = tests::fail_this_reset();
+    #[cfg(not(test))]
+    let first_fails = false;
+    if !first_fails && reserve(libc::MAP_FIXED) == at.cast() {
+        return true;
+    }
+    // Over the kernel's mapping limit, which a split around a new mapping
+    // can exceed, every `mmap` fails, even one that would free mappings;
+    // `munmap` of whole mappings does not. Unmap, then reserve the hole
+    // again without replacing anything another thread mapped meanwhile.
+    // SAFETY: as above; the range holds only this window's mappings.
+    unsafe { libc::munmap(at.cast(), len) };
+    let r = reserve(libc::MAP_FIXED_NOREPLACE);
+    if r == at.cast() {
+        return true;
+    }
+    if r != libc::MAP_FAILED {
+        // An old kernel took the flag as a hint and mapped elsewhere.
+        // SAFETY: the mapping just made, which nothing else knows of.
+        unsafe { libc::munmap(r, len) };
+    }
+    false
+}
+
 impl Drop for Pager {
     fn drop(&mut self) {
         self.reset();
         self.dirty.clear();
         if let Some(window) = self.window.take() {
-            window.release();
+            // A broken window's range may be partly someone else's now: it
+            // is neither unmapped nor reused (the address space is leaked,
+            // nothing else).
+            if !self.broken {
+                window.release();
+            }
         }
     }
 }
@@ -756,10 +826,13 @@ impl Drop for Pager {
 #[cfg(test)]
 pub(crate) mod tests {
     use std::cell::Cell;
+    use std::thread::LocalKey;
 
     thread_local! {
         /// Guest-window `mmap`s on this thread still to fail on purpose.
         static FAIL_MAPS: Cell<u32> = const { Cell::new(0) };
+        /// Window resets on this thread whose first `mmap` is to fail.
+        static FAIL_RESETS: Cell<u32> = const { Cell::new(0) };
     }
 
     /// Makes the next `n` window mappings on this thread fail.
@@ -767,9 +840,24 @@ pub(crate) mod tests {
         FAIL_MAPS.set(n);
     }
 
+    /// Makes the first `mmap` of the next `n` window resets on this
+    /// thread fail, as it does over the kernel's mapping limit.
+    pub(crate) fn fail_next_resets(n: u32) {
+        FAIL_RESETS.set(n);
+    }
+
     pub(super) fn fail_this_map() -> bool {
-        let n = FAIL_MAPS.get();
-        FAIL_MAPS.set(n.saturating_sub(1));
+        count_down(&FAIL_MAPS)
+    }
+
+    pub(super) fn fail_this_reset() -> bool {
+        count_down(&FAIL_RESETS)
+    }
+
+    /// Whether `counter` was above zero; takes one off.
+    fn count_down(counter: &'static LocalKey<Cell<u32>>) -> bool {
+        let n = counter.get();
+        counter.set(n.saturating_sub(1));
         n > 0
     }
 }

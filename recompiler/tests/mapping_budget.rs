@@ -1,0 +1,116 @@
+//! Guests that touch memory sparsely need many kernel mappings. They must
+//! run to the same end whatever the budget of mappings, and past the
+//! kernel's own limit (these tests run in their own process, one at a
+//! time, as the budget is process-wide).
+
+use javm_cap::DataCap;
+use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
+use javm_cap::space::{Access, AddressSpace};
+use javm_cap::vm::{Exit, VmState};
+use javm_recompiler::{
+    CompileOptions, CompiledModule, JitExit, JitInstance, set_window_mapping_budget, window_mapping_budget,
+    window_mappings_held,
+};
+use std::sync::{Arc, Mutex};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Guest pages per step of the walk (one fault-around group).
+const STRIDE_PAGES: u32 = 16;
+
+/// `loop: load_ind_u8 r3, [r1]; add_imm_64 r1, r1, 16 pages;
+/// branch_lt_u r1, r2, loop; trap`: reads one byte per 64 KiB.
+fn walker() -> Arc<CompiledModule> {
+    let ops: [(Opcode, &[u8]); 4] = [
+        (Opcode::LoadIndU8, &[0x13]),
+        (Opcode::AddImm64, &[0x11, 0x00, 0x00, 0x01]),
+        (Opcode::BranchLtU, &[0x21, 0xF9]),
+        (Opcode::Trap, &[]),
+    ];
+    let (mut code, mut starts) = (Vec::new(), Vec::new());
+    for (op, operands) in ops {
+        starts.push(code.len());
+        code.push(op.code(Profile::P8).unwrap());
+        code.extend_from_slice(operands);
+    }
+    let program = Program::new(CodeBlob::from_parts(code, starts, vec![]), Profile::P8, GasModel::Block).unwrap();
+    Arc::new(CompiledModule::compile(Arc::new(program), &CompileOptions::default()).unwrap())
+}
+
+/// `groups` groups of 16 pages from guest page 16, each with content only
+/// in its first page (byte `first_byte + group % 200`), so that the window
+/// maps every group as a frame and an anonymous zero run that do not merge
+/// with their neighbours: two kernel mappings per group.
+fn sparse_space(groups: u32) -> AddressSpace {
+    let pages: Vec<[u8; 4096]> = (0..groups).map(|g| [(1 + g % 200) as u8; 4096]).collect();
+    let cap = DataCap::from_sparse_pages(
+        u64::from(groups * STRIDE_PAGES) * 4096,
+        pages.iter().enumerate().map(|(g, p)| (g as u32 * STRIDE_PAGES, &p[..])),
+    )
+    .unwrap();
+    let mut space = AddressSpace::new();
+    space.map_cap(16, cap, Access::Read).unwrap();
+    space
+}
+
+/// [`walk`] with the budget set to `budget`, then restored.
+fn walk_with_budget(budget: usize, groups: u32) -> (JitExit, VmState) {
+    let before = window_mapping_budget();
+    set_window_mapping_budget(budget);
+    let result = walk(groups);
+    set_window_mapping_budget(before);
+    result
+}
+
+/// Walks all groups; returns the exit and the registers.
+fn walk(groups: u32) -> (JitExit, VmState) {
+    let mut jit = JitInstance::new(walker(), sparse_space(groups)).unwrap();
+    let mut state = VmState { gas: 10_000_000, ..VmState::default() };
+    state.regs[1] = 0x1_0000;
+    state.regs[2] = 0x1_0000 + u64::from(groups) * 0x1_0000;
+    let exit = jit.run(&mut state);
+    (exit, state)
+}
+
+#[test]
+fn a_walk_past_the_kernel_mapping_limit_finishes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // No budget: the window itself runs into the kernel's limit (two
+    // mappings per group), where only `munmap` can reset it.
+    let limit: u32 = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
+    let groups = (limit / 2 + 2000).min(60_000);
+    let (exit, state) = walk_with_budget(usize::MAX, groups);
+    assert_eq!(exit, JitExit::Exit(Exit::Panic), "ends at the trap");
+    assert_eq!(state.regs[1], 0x1_0000 + u64::from(groups) * 0x1_0000);
+    assert_eq!(state.regs[3], u64::from(1 + (groups - 1) % 200), "the last group's byte");
+}
+
+#[test]
+fn the_default_budget_keeps_windows_under_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let budget = window_mapping_budget();
+    let groups = (budget as u32 / 2 + 1000).min(60_000);
+    let (exit, state) = walk(groups);
+    assert_eq!(exit, JitExit::Exit(Exit::Panic));
+    assert_eq!(state.regs[3], u64::from(1 + (groups - 1) % 200));
+    assert_eq!(window_mappings_held(), 0, "the instance is gone");
+}
+
+#[test]
+fn a_small_budget_only_costs_resets() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (exit, state) = walk_with_budget(40, 500);
+    assert_eq!(exit, JitExit::Exit(Exit::Panic));
+    assert_eq!(state.regs[1], 0x1_0000 + 500 * 0x1_0000);
+    assert_eq!(state.regs[3], 1 + 499 % 200);
+}
+
+#[test]
+fn no_budget_at_all_hands_accesses_to_the_interpreter() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let (exit, state) = walk_with_budget(0, 4);
+    // The first load stops the run with nothing changed but the block's gas.
+    assert_eq!(exit, JitExit::Interpret);
+    assert_eq!((state.pc, state.charged, state.regs[1], state.regs[3]), (0, true, 0x1_0000, 0));
+    assert_eq!(state.gas, 10_000_000 - 3);
+}

@@ -125,7 +125,11 @@ impl JitInstance {
             let [first, last, write] = unsafe { (*ctx).pending };
             match code {
                 CODE_REFILL => {
-                    pager.refill();
+                    if pager.refill().is_err() {
+                        // No memory for frames: as below, without a window.
+                        pager.sync();
+                        break CODE_REMAP;
+                    }
                     // Prepared here, so that resuming the access does not
                     // fault again. A failure is left to the fault handler on
                     // resume, which exits again if it must.
@@ -139,8 +143,7 @@ impl JitInstance {
                     // mappings to spare: the interpreter runs the access
                     // through the caps instead.
                     pager.sync();
-                    pager.refill();
-                    if pager.prepare_scarce(first, last, write != 0).is_err() {
+                    if pager.refill().is_err() || pager.prepare_scarce(first, last, write != 0).is_err() {
                         break code;
                     }
                 }

@@ -380,6 +380,25 @@ fn a_window_that_cannot_map_anything_hands_the_access_to_the_interpreter() {
 }
 
 #[test]
+fn without_frames_for_copy_on_write_stores_run_in_the_interpreter() {
+    // store_ind_u64 [r1 + 0], r2
+    let p = program(&[(Opcode::StoreIndU64, &[0x12])], &[], GasModel::Pipeline);
+    let mut jit = instance(p, false, memory());
+    let mut regs = [0; 13];
+    (regs[1], regs[2]) = (0x20008, 77);
+    let mut state = VmState { regs, gas: 100, ..VmState::default() };
+    crate::window::tests::fail_next_refills(u32::MAX);
+    assert_eq!(jit.run(&mut state), JitExit::Interpret);
+    assert_eq!((state.pc, state.charged, state.regs), (0, true, regs));
+    // The host's own writes reach the caps.
+    jit.memory().write_bytes(0x20008, &78u64.to_le_bytes()).unwrap();
+    crate::window::tests::fail_next_refills(0);
+    let mut out = [0u8; 8];
+    jit.address_space().mapping_of(0x20).unwrap().cap.copy_into(8, &mut out).unwrap();
+    assert_eq!(u64::from_le_bytes(out), 78);
+}
+
+#[test]
 fn a_reset_over_the_kernel_mapping_limit_unmaps_and_reserves_again() {
     // store_ind_u64 [r1 + 0], r2; load_ind_u64 r3, [r4 + 0]
     let p = program(&[(Opcode::StoreIndU64, &[0x12]), (Opcode::LoadIndU64, &[0x43])], &[], GasModel::Pipeline);

@@ -27,7 +27,7 @@
 
 use crate::budget;
 use crate::ctx::{CTX_OFFSET, VmCtx};
-use javm_cap::frames::{FRAME_SIZE, Frame, FramePool};
+use javm_cap::frames::{FRAME_SIZE, Frame, FrameError, FramePool};
 use javm_cap::page::{PageBytes, PageSlot};
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{GUEST_PAGE, GuestMemory};
@@ -621,8 +621,9 @@ impl Pager {
 
     /// Tops the stock of frames up (host side): one group's worth
     /// the first time, then up to [`STOCK`] (or [`LARGE_STOCK`] once groups
-    /// are large), so a run that writes little allocates little.
-    pub(crate) fn refill(&mut self) {
+    /// are large), so a run that writes little allocates little. Fails
+    /// when the frame pool cannot grow (the host is out of memory).
+    pub(crate) fn refill(&mut self) -> Result<(), FrameError> {
         let large = self.materialized >= LAZY_GROUPS;
         let target = match (self.refills, large) {
             (0, _) => GROUP as usize,
@@ -633,18 +634,21 @@ impl Pager {
         // is left, or in what this adds.
         let group = if large { LARGE_GROUP } else { GROUP } as usize;
         if self.stock.len() >= group && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
-            return;
+            return Ok(());
         }
         self.refills += 1;
         let wanted = target.saturating_sub(self.stock.len());
-        if let Err(e) = FramePool::global().try_alloc_batch(wanted, &mut self.stock) {
-            panic!("frame allocation for copy-on-write failed: {e}");
+        #[cfg(test)]
+        if tests::fail_this_refill() {
+            return Err(FrameError::Exhausted { max_frames: 0 });
         }
+        FramePool::global().try_alloc_batch(wanted, &mut self.stock)?;
         // Pop order = ascending file offsets, so neighbouring pages get
         // consecutive frames: one mmap per run, and fewer kernel mappings.
         self.stock.sort_unstable_by_key(|(f, _)| std::cmp::Reverse((f.fd(), f.fd_offset())));
         let want = self.dirty.len() + self.stock.len();
         self.dirty.reserve(want.saturating_sub(self.dirty.len()));
+        Ok(())
     }
 
     /// Unmaps everything (all guest pages inaccessible again) and forgets
@@ -734,12 +738,10 @@ impl Pager {
     pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
         let first = addr / GUEST_PAGE;
         let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
-        self.refill();
-        if self.prepare(first, last, true).is_err() {
+        if self.refill().is_err() || self.prepare(first, last, true).is_err() {
             // Out of kernel mappings: start over with an empty window.
             self.sync();
-            self.refill();
-            if self.prepare(first, last, true).is_err() {
+            if self.refill().is_err() || self.prepare(first, last, true).is_err() {
                 // Still none: write into the caps, as the interpreter does.
                 // Nothing of the range is mapped writable, so the window
                 // shows the new bytes once it maps them again.
@@ -833,6 +835,18 @@ pub(crate) mod tests {
         static FAIL_MAPS: Cell<u32> = const { Cell::new(0) };
         /// Window resets on this thread whose first `mmap` is to fail.
         static FAIL_RESETS: Cell<u32> = const { Cell::new(0) };
+        /// Frame stock refills on this thread still to fail.
+        static FAIL_REFILLS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Makes the next `n` refills of the frame stock on this thread fail,
+    /// as they do when the host is out of memory.
+    pub(crate) fn fail_next_refills(n: u32) {
+        FAIL_REFILLS.set(n);
+    }
+
+    pub(super) fn fail_this_refill() -> bool {
+        count_down(&FAIL_REFILLS)
     }
 
     /// Makes the next `n` window mappings on this thread fail.

@@ -58,3 +58,21 @@ fn guests_match_the_interpreter() {
         }
     }
 }
+
+/// The seeded generated programs of `differential.rs` (their first 600),
+/// alternating between no mappings and room for two `mmap`s.
+#[test]
+fn generated_programs_match_the_interpreter() {
+    use arbitrary::Unstructured;
+    use javm::testing::generate::gen_case;
+    use javm::testing::{run_case, seeded_bytes};
+    let mut compared = 0;
+    for seed in 0..600 {
+        let Ok(case) = gen_case(&mut Unstructured::new(&seeded_bytes(seed, 4096))) else { continue };
+        let interp = run_case(&case, EngineKind::Interpreter);
+        javm_recompiler::set_window_mapping_budget(if seed % 2 == 0 { 0 } else { 4 });
+        assert_eq!(run_case(&case, EngineKind::Recompiler), interp, "seed {seed}: {case:#?}");
+        compared += 1;
+    }
+    assert!(compared > 300);
+}

@@ -77,3 +77,23 @@ fn disasm_shows_blocks_and_gas() {
     assert!(stdout.starts_with("; profile p8, gas model pipeline\n@0: ; block, gas "), "{stdout}");
     assert!(stdout.contains("      0: jump @"), "{stdout}");
 }
+
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    use std::process::Stdio;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_javm"))
+        .args(["disasm", "guests/bin/keccak.jam"])
+        .current_dir(root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the listing (thousands of lines) is out.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE));
+}

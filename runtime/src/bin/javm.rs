@@ -121,6 +121,11 @@ struct DisasmArgs {
 }
 
 fn main() -> ExitCode {
+    // Like any Unix filter, stop quietly when the reader of stdout goes away
+    // (`javm disasm … | head`): Rust ignores SIGPIPE, so a print would fail.
+    // SAFETY: restoring the default action of one signal at start-up, before
+    // any other thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),

@@ -12,3 +12,6 @@ pub mod testing;
 pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module};
 pub use javm_cap::program::{GasModel, Profile};
 pub use javm_cap::vm::{Exit, VmState};
+/// Process-wide limit on the kernel mappings the recompiler's guest windows
+/// hold together (see the recompiler's README, "Kernel mappings").
+pub use javm_recompiler::{set_window_mapping_budget, window_mapping_budget};

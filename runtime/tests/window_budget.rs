@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// No mapping at all: every access is interpreted.
 fn recompiler() -> EngineKind {
-    javm_recompiler::set_window_mapping_budget(0);
+    javm::set_window_mapping_budget(0);
     EngineKind::Recompiler
 }
 
@@ -53,7 +53,7 @@ fn guests_match_the_interpreter() {
         let interp = outcome(EngineKind::Interpreter);
         assert_eq!(interp.0.last(), Some(&Exit::Halt), "{name}");
         for budget in [0, 4, 64] {
-            javm_recompiler::set_window_mapping_budget(budget);
+            javm::set_window_mapping_budget(budget);
             assert_eq!(outcome(EngineKind::Recompiler), interp, "{name} with a budget of {budget}");
         }
     }
@@ -70,7 +70,7 @@ fn generated_programs_match_the_interpreter() {
     for seed in 0..600 {
         let Ok(case) = gen_case(&mut Unstructured::new(&seeded_bytes(seed, 4096))) else { continue };
         let interp = run_case(&case, EngineKind::Interpreter);
-        javm_recompiler::set_window_mapping_budget(if seed % 2 == 0 { 0 } else { 4 });
+        javm::set_window_mapping_budget(if seed % 2 == 0 { 0 } else { 4 });
         assert_eq!(run_case(&case, EngineKind::Recompiler), interp, "seed {seed}: {case:#?}");
         compared += 1;
     }

@@ -1,4 +1,4 @@
-//! The interpreter's pre-decoded form of a [`Program`]: one compact [`Op`]
+//! The interpreter's pre-decoded form of a [`Program`]: one compact `Op`
 //! per instruction with static targets resolved to instruction indices, plus
 //! side tables read only on block entry or exit.
 

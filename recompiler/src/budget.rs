@@ -54,7 +54,7 @@ pub fn window_mapping_budget() -> usize {
 }
 
 /// Kernel mappings the guest windows of this process hold now (an upper
-/// bound: each window `mmap` is counted as [`PER_MAP`]).
+/// bound: each window `mmap` is counted as two).
 pub fn window_mappings_held() -> usize {
     HELD.load(Ordering::Relaxed)
 }

@@ -1,6 +1,6 @@
 //! The PVM instruction set, declared once.
 //!
-//! Every instruction appears exactly once in [`isa_table!`]'s invocation below,
+//! Every instruction appears exactly once in `isa_table!`'s invocation below,
 //! with its opcode byte in each [`Profile`], mnemonic, operand class,
 //! terminator flag, register use and pipeline gas parameters (spec §6, §7.1,
 //! §8.2). Everything else — the decoder, both engines, the disassembler, the

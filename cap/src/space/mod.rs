@@ -2,7 +2,7 @@
 //! readable or writable; every other page is inaccessible (spec §3).
 //!
 //! The interpreter reads and writes through [`CachedMemory`], a per-run view
-//! over a page table of host pointers ([`cached`]), so the hot path of a load
+//! over a page table of host pointers (`cached`), so the hot path of a load
 //! or store is one table load and a copy. The first write to a page goes
 //! through [`DataCap::page_mut`], which copies it into the cap's overlay.
 

@@ -96,8 +96,10 @@ fn space(case: &GenCase) -> AddressSpace {
         let last = m.cap.page_count() - 1;
         m.cap.insert_overlay_page(last, PageSlot::Missing([7; 32])).unwrap();
     }
-    let top = space.mappings().last().map_or(0x20000, |m| m.end_page() * 4096);
-    space.set_heap(Some(Heap { top, limit: top + 0x10000 }));
+    // Right after the last mapping, with room for 16 pages where there is.
+    let top =
+        space.mappings().last().map_or(0x20000, |m| u64::from(m.end_page()) * 4096).min(u64::from(u32::MAX)) as u32;
+    space.set_heap(Some(Heap { top, limit: top.saturating_add(0x10000) }));
     space
 }
 

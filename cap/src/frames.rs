@@ -87,6 +87,9 @@ pub struct PoolStats {
     pub in_use: usize,
     /// Frames waiting on the free list for reuse.
     pub recycled: usize,
+    /// Free frames whose memory was given back to the OS ([`FramePool::trim`]);
+    /// they are handed out again as zeroed frames.
+    pub trimmed: usize,
 }
 
 /// A thread-safe pool of memfd-backed frames. Cheap to clone (shared handle).
@@ -108,6 +111,9 @@ struct State {
     chunks: Vec<NonNull<u8>>,
     /// File offsets of released frames (LIFO for cache warmth).
     free: Vec<u64>,
+    /// File offsets of free frames whose memory was given back (they read
+    /// as zeros), descending so that pops come out in ascending order.
+    trimmed: Vec<u64>,
     /// Frames released since `free` was last put in order.
     released_since_sort: usize,
     /// File offset of the first never-used frame in the last chunk.
@@ -161,6 +167,7 @@ impl FramePool {
                 state: Mutex::new(State {
                     chunks: Vec::new(),
                     free: Vec::new(),
+                    trimmed: Vec::new(),
                     released_since_sort: 0,
                     fresh: 0,
                     len: 0,
@@ -198,7 +205,52 @@ impl FramePool {
             capacity: (state.len / FRAME_SIZE as u64) as usize,
             in_use: state.in_use,
             recycled: state.free.len(),
+            trimmed: state.trimmed.len(),
         }
+    }
+
+    /// Gives the memory of free frames back to the OS, all but the `keep`
+    /// most recently released ones, and returns how many were given back.
+    /// The pool never shrinks by itself: after guests have used much memory
+    /// at once, a long-running host calls this when they are gone. Frames
+    /// given back read as zeros and are reused before the file grows.
+    pub fn trim(&self, keep: usize) -> usize {
+        let mut state = self.shared.lock();
+        let n = state.free.len().saturating_sub(keep);
+        // The oldest releases are at the bottom of the LIFO.
+        let mut cut: Vec<u64> = state.free.drain(..n).collect();
+        cut.sort_unstable();
+        let mut given = 0;
+        let mut i = 0;
+        while i < cut.len() {
+            let mut j = i + 1;
+            while j < cut.len() && cut[j] == cut[j - 1] + FRAME_SIZE as u64 {
+                j += 1;
+            }
+            let len = ((j - i) * FRAME_SIZE) as libc::off_t;
+            // SAFETY: punching a hole in our own memory file over free frames,
+            // which no `Frame` owns; the file keeps its size and the range
+            // reads as zeros afterwards, through every mapping.
+            let punched = unsafe {
+                libc::fallocate(
+                    self.shared.fd.as_raw_fd(),
+                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                    cut[i] as libc::off_t,
+                    len,
+                )
+            } == 0;
+            if !punched {
+                break;
+            }
+            given += j - i;
+            i = j;
+        }
+        // Frames not given back (the file system refused) stay free.
+        let kept: Vec<u64> = cut.drain(given..).collect();
+        state.free.splice(0..0, kept);
+        state.trimmed.extend(cut);
+        state.trimmed.sort_unstable_by(|a, b| b.cmp(a));
+        given
     }
 
     /// Take a frame whose content is unspecified (it may hold a previous
@@ -217,7 +269,7 @@ impl FramePool {
     }
 
     /// Take `n` frames under one lock, appending each to `out` with whether
-    /// it is known to hold zeros (never used: a grown memfd reads as zeros);
+    /// it is known to hold zeros (never used, or trimmed: both read as zeros);
     /// the others hold a previous owner's bytes. Cheaper than `n` calls to
     /// [`FramePool::try_alloc_zeroed`] for a caller that overwrites most
     /// frames anyway or zeroes them only when it uses them. On error, the
@@ -244,8 +296,8 @@ impl FramePool {
         Ok(())
     }
 
-    /// Take a frame and report whether it was never used (and so is zero:
-    /// a grown memfd reads as zeros).
+    /// Take a frame and report whether it is known to be zero (never used,
+    /// or trimmed: both read as zeros).
     fn take(&self) -> Result<(Frame, bool), FrameError> {
         self.shared.take_locked(&mut self.shared.lock())
     }
@@ -263,14 +315,17 @@ impl Shared {
     fn take_locked(self: &Arc<Self>, state: &mut State) -> Result<(Frame, bool), FrameError> {
         let (offset, fresh) = match state.free.pop() {
             Some(offset) => (offset, false),
-            None => {
-                if state.fresh == state.len {
-                    self.grow(state)?;
+            None => match state.trimmed.pop() {
+                Some(offset) => (offset, true),
+                None => {
+                    if state.fresh == state.len {
+                        self.grow(state)?;
+                    }
+                    let offset = state.fresh;
+                    state.fresh += FRAME_SIZE as u64;
+                    (offset, true)
                 }
-                let offset = state.fresh;
-                state.fresh += FRAME_SIZE as u64;
-                (offset, true)
-            }
+            },
         };
         state.in_use += 1;
         let ptr = self.host_ptr(state, offset);
@@ -500,7 +555,7 @@ mod tests {
             assert_eq!(f.fd(), pool.fd());
             assert!(f.belongs_to(&pool));
         }
-        assert_eq!(pool.stats(), PoolStats { capacity: 12, in_use: 10, recycled: 0 });
+        assert_eq!(pool.stats(), PoolStats { capacity: 12, in_use: 10, recycled: 0, trimmed: 0 });
     }
 
     #[test]
@@ -542,6 +597,42 @@ mod tests {
             assert!(!zero || frame.as_slice().iter().all(|&b| b == 0));
         }
         assert_eq!(pool.stats().in_use, 3);
+    }
+
+    /// Trimmed frames give their memory back (the file's allocated blocks
+    /// shrink), read as zeros, and are reused, in order, before the file
+    /// grows.
+    #[test]
+    fn trimmed_frames_give_memory_back_and_come_back_zeroed() {
+        let pool = small_pool(64, None);
+        let blocks = || {
+            // SAFETY: `stat` is plain data; all zeros is a valid value.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fstat on the pool's own open descriptor.
+            assert_eq!(unsafe { libc::fstat(pool.fd(), &mut st) }, 0);
+            st.st_blocks as u64 * 512 / FRAME_SIZE as u64
+        };
+        let frames: Vec<Frame> = (0..64)
+            .map(|i| {
+                let mut f = pool.try_alloc().unwrap();
+                f.as_mut_slice().fill(i as u8 + 1);
+                f
+            })
+            .collect();
+        assert_eq!(blocks(), 64);
+        drop(frames);
+        assert_eq!(pool.trim(8), 56);
+        assert_eq!(blocks(), 8, "56 frames' memory given back");
+        let stats = pool.stats();
+        assert_eq!((stats.recycled, stats.trimmed, stats.capacity), (8, 56, 64));
+        assert_eq!(pool.trim(8), 0, "nothing more to give");
+        let mut out = Vec::new();
+        pool.try_alloc_batch(64, &mut out).unwrap();
+        assert_eq!(pool.stats().capacity, 64, "no growth");
+        assert!(out[..8].iter().all(|&(_, zero)| !zero), "the kept frames first");
+        let trimmed = &out[8..];
+        assert!(trimmed.iter().all(|(f, zero)| *zero && f.as_slice().iter().all(|&b| b == 0)));
+        assert!(trimmed.windows(2).all(|w| w[1].0.fd_offset() == w[0].0.fd_offset() + FRAME_SIZE as u64));
     }
 
     /// Frames released in a scattered order come back as one run of

@@ -15,3 +15,11 @@ pub use javm_cap::vm::{Exit, VmState};
 /// Process-wide limit on the kernel mappings the recompiler's guest windows
 /// hold together (see the recompiler's README, "Kernel mappings").
 pub use javm_recompiler::{set_window_mapping_budget, window_mapping_budget};
+
+/// Gives the memory of idle guest pages back to the OS and returns how many
+/// 4 KiB pages were given back. Guest pages come from one process-wide pool
+/// that never shrinks by itself, so a long-running host whose guests once
+/// used much memory at the same time calls this when they are gone.
+pub fn release_idle_memory() -> usize {
+    javm_cap::frames::FramePool::global().trim(0)
+}

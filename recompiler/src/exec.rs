@@ -124,27 +124,20 @@ impl JitInstance {
             // SAFETY: the context page is mapped and only this thread uses it.
             let [first, last, write] = unsafe { (*ctx).pending };
             match code {
-                CODE_REFILL => {
-                    if pager.refill().is_err() {
-                        // No memory for frames: as below, without a window.
-                        pager.sync();
-                        break CODE_REMAP;
-                    }
+                CODE_REFILL if pager.refill().is_ok() => {
                     // Prepared here, so that resuming the access does not
                     // fault again. A failure is left to the fault handler on
                     // resume, which exits again if it must.
                     let _ = pager.prepare(first, last, write != 0);
                 }
-                CODE_REMAP => {
+                CODE_REFILL | CODE_REMAP => {
                     // Out of kernel mappings (or of the windows' budget of
-                    // them): drop every mapping of this window (the guest's
-                    // writes move into the caps) and map only what the
-                    // access needs. If even that fails, the process has no
-                    // mappings to spare: the interpreter runs the access
-                    // through the caps instead.
-                    pager.sync();
-                    if pager.refill().is_err() || pager.prepare_scarce(first, last, write != 0).is_err() {
-                        break code;
+                    // them, or of frames): drop every mapping of this window
+                    // (the guest's writes move into the caps) and map only
+                    // what the access needs. If even that fails, the
+                    // interpreter runs the access through the caps instead.
+                    if pager.remap(first, last, write != 0).is_err() {
+                        break CODE_REMAP;
                     }
                 }
                 _ => break code,

@@ -97,7 +97,7 @@ impl Window {
     /// A clean window (all guest pages inaccessible), from the pool or
     /// freshly reserved.
     pub fn take() -> io::Result<Window> {
-        crate::budget::init();
+        budget::init();
         if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
             return Ok(w);
         }
@@ -683,11 +683,15 @@ impl Pager {
         self.broken
     }
 
-    /// [`Self::prepare`] when kernel mappings are scarce: without mapping
-    /// small mappings ahead of need, and failing at once in a window that
-    /// can no longer be used.
-    pub(crate) fn prepare_scarce(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
-        if self.broken {
+    /// Starts over when kernel mappings (or frames) ran out: syncs, which
+    /// empties the window and moves every dirty frame into its cap, then
+    /// maps only pages `first..=last` for the access, without mapping small
+    /// mappings ahead of need. Fails when even that is impossible, or the
+    /// window can no longer be used; the caller then reaches the memory
+    /// through the caps.
+    pub(crate) fn remap(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
+        self.sync();
+        if self.broken || self.refill().is_err() {
             return Err(PrepareError::Map);
         }
         self.warm = true;
@@ -738,18 +742,16 @@ impl Pager {
     pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
         let first = addr / GUEST_PAGE;
         let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
-        if self.refill().is_err() || self.prepare(first, last, true).is_err() {
-            // Out of kernel mappings: start over with an empty window.
+        if (self.refill().is_err() || self.prepare(first, last, true).is_err())
+            && self.remap(first, last, true).is_err()
+        {
+            // Write into the caps, as the interpreter does. After a sync
+            // nothing of the range is mapped, so the window shows the new
+            // bytes once it maps them again.
             self.sync();
-            if self.refill().is_err() || self.prepare(first, last, true).is_err() {
-                // Still none: write into the caps, as the interpreter does.
-                // Nothing of the range is mapped writable, so the window
-                // shows the new bytes once it maps them again.
-                self.sync();
-                let written = self.space.cached().write_bytes(addr, data);
-                debug_assert!(written.is_ok(), "checked writable");
-                return;
-            }
+            let written = self.space.cached().write_bytes(addr, data);
+            debug_assert!(written.is_ok(), "checked writable");
+            return;
         }
         // SAFETY: every page of the range is now mapped read-write.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.base.add(addr as usize), data.len()) };

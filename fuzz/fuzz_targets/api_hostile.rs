@@ -8,17 +8,9 @@
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::hostile;
-use std::sync::OnceLock;
-
-static DEFAULT_BUDGET: OnceLock<usize> = OnceLock::new();
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let default = *DEFAULT_BUDGET.get_or_init(javm::window_mapping_budget);
-    javm::set_window_mapping_budget(match data.len() % 8 {
-        0 => 0,
-        1 => 4,
-        _ => default,
-    });
+    javm::testing::vary_window_budget(data);
     let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Interpreter);
     let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Recompiler);
 });

@@ -28,6 +28,20 @@ pub enum Outcome {
     },
 }
 
+/// Sets the recompiler's window mapping budget for one fuzz input: none
+/// for one input length in eight, room for two `mmap`s for another, the
+/// process default otherwise, so that fuzzing reaches the window resets
+/// and the hand-offs to the interpreter.
+pub fn vary_window_budget(data: &[u8]) {
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let default = *DEFAULT.get_or_init(crate::window_mapping_budget);
+    crate::set_window_mapping_budget(match data.len() % 8 {
+        0 => 0,
+        1 => 4,
+        _ => default,
+    });
+}
+
 /// A fixed-seed byte stream (splitmix64) of `len` bytes: input for the
 /// generator and drivers in seeded tests.
 pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {

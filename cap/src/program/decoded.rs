@@ -118,9 +118,10 @@ impl Program {
                 open = None;
             }
         }
+        let mut coster = gas_model.coster();
         for block in &mut blocks {
             let body = &instructions[block.first as usize..block.end as usize];
-            block.cost = gas_model.block_cost(&blob.code, body);
+            block.cost = coster.cost(&blob.code, body);
         }
 
         let jump_targets = blob

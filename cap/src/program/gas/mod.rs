@@ -43,8 +43,27 @@ impl GasModel {
     /// Cost of one basic block `body` (block start through its terminator)
     /// of `code`. For the unit models this is the instruction count.
     pub fn block_cost(self, code: &[u8], body: &[Instruction]) -> u32 {
-        match self {
-            GasModel::Pipeline => pipeline::block_cost(code, body),
+        self.coster().cost(code, body)
+    }
+
+    /// A [`BlockCoster`] for this model, to cost many blocks.
+    pub fn coster(self) -> BlockCoster {
+        BlockCoster { model: self, pipeline: pipeline::Coster::default() }
+    }
+}
+
+/// Costs the blocks of a program one after another for one [`GasModel`],
+/// reusing its buffers between blocks.
+pub struct BlockCoster {
+    model: GasModel,
+    pipeline: pipeline::Coster,
+}
+
+impl BlockCoster {
+    /// What [`GasModel::block_cost`] returns for `body`.
+    pub fn cost(&mut self, code: &[u8], body: &[Instruction]) -> u32 {
+        match self.model {
+            GasModel::Pipeline => self.pipeline.cost(code, body),
             GasModel::Block | GasModel::Instruction => body.len() as u32,
         }
     }

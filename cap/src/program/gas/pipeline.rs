@@ -1,15 +1,29 @@
 //! The GP 0.8 block cost: a deterministic simulation of an out-of-order CPU
 //! (spec §8.2), driven by the per-instruction parameters of the ISA table.
 //!
-//! The simulation keeps a reorder buffer of at most 32 live entries. Entries
-//! retire strictly in order, so the retired ("gone") entries always form a
-//! prefix and the live ones fit a ring of 32 slots, whose states are bit
-//! masks. Which entry currently provides each register is a 13-slot table
-//! instead of per-entry register sets (each register is provided by at most
-//! one entry), and cycles in which nothing can happen but countdowns are
-//! skipped in one step. All three are exact re-statements of the spec's
-//! rules, not approximations; [`reference`] transcribes the rules cycle by
-//! cycle, and the tests check both agree.
+//! [`Coster`] finds the cost in one of three exact ways, cheapest first:
+//! - `InOrder` placement without a calendar: a block with at most 5
+//!   entries, 4 ALU users and one user of MUL and of DIV can never run short
+//!   of anything, so every entry starts as soon as it is waiting with its
+//!   dependencies done, and one pass in program order yields every start.
+//! - `InOrder` placement with a `Calendar`: entries placed in program
+//!   order, each in the first cycle with a start slot and its units left
+//!   over by the older entries, which rule 2 prefers. The calendar keeps the
+//!   per-cycle use of start slots, ALUs, MUL and DIV as bit sets, 64 cycles
+//!   to a word. This is rule 2's schedule unless a younger entry takes a
+//!   unit an older one was placed to take, which the calendar detects.
+//! - `simulate`, the cycle simulation, for those blocks. Entries retire
+//!   strictly in order, so the retired ("gone") entries form a prefix and
+//!   the live ones fit a ring of 32 slots whose states are bit masks. Which
+//!   entry provides each register is a 13-slot table instead of per-entry
+//!   register sets (each register has at most one provider); each entry
+//!   keeps the mask of the dependencies it still waits for, cleared as they
+//!   complete; and cycles in which nothing can happen but countdowns are
+//!   skipped in one step.
+//!
+//! None is an approximation; `reference` transcribes the rules cycle by
+//! cycle, and the tests check every way against it, on random blocks and on
+//! every block of the guest programs.
 
 use crate::program::decode::{INVALID_TARGET, Instruction};
 use crate::program::isa::{DecodeSlots, Latency, OPCODE_COUNT, Opcode, RegUse};
@@ -25,22 +39,6 @@ const BRANCH_EXPENSIVE: u8 = 20;
 /// Register bit set over r0..r12.
 type RegSet = u16;
 
-/// Registers read and written by `ins`.
-pub fn reg_sets(ins: &Instruction) -> (RegSet, RegSet) {
-    let (a, b, d) = (1u16 << ins.ra, 1u16 << ins.rb, 1u16 << ins.rd);
-    match ins.opcode.reg_use() {
-        RegUse::Nothing => (0, 0),
-        RegUse::WriteA => (0, a),
-        RegUse::ReadA => (a, 0),
-        RegUse::ReadAWriteD => (a, d),
-        RegUse::ReadAB => (a | b, 0),
-        RegUse::ReadBWriteA => (b, a),
-        RegUse::ReadABWriteA => (a | b, a),
-        RegUse::ReadABWriteD => (a | b, d),
-        RegUse::ReadABDWriteD => (a | b | d, d),
-    }
-}
-
 /// The code byte at `offset`, or 0 (`trap`) off the code.
 fn code_byte(code: &[u8], offset: u32) -> u8 {
     if offset == INVALID_TARGET {
@@ -49,79 +47,151 @@ fn code_byte(code: &[u8], offset: u32) -> u8 {
     code.get(offset as usize).copied().unwrap_or(0)
 }
 
-fn latency(code: &[u8], ins: &Instruction) -> u8 {
-    match ins.opcode.pipeline().latency {
-        Latency::Cycles(n) => n,
-        Latency::Branch => {
-            const TRAP: u8 = 0;
-            const UNLIKELY: u8 = 2;
-            let cheap = |b: u8| b == TRAP || b == UNLIKELY;
-            if cheap(code_byte(code, ins.next_pc)) || cheap(code_byte(code, ins.target)) {
-                BRANCH_CHEAP
-            } else {
-                BRANCH_EXPENSIVE
-            }
-        }
+/// The latency of branch `ins`: cheap when its fall-through or its target
+/// is a `trap` or `unlikely` byte.
+fn branch_latency(code: &[u8], ins: &Instruction) -> u8 {
+    const TRAP: u8 = 0;
+    const UNLIKELY: u8 = 2;
+    let cheap = |b: u8| b == TRAP || b == UNLIKELY;
+    if cheap(code_byte(code, ins.next_pc)) || cheap(code_byte(code, ins.target)) {
+        BRANCH_CHEAP
+    } else {
+        BRANCH_EXPENSIVE
     }
 }
 
-fn decode_slots(ins: &Instruction, src: RegSet, dst: RegSet) -> u8 {
-    match ins.opcode.pipeline().decode {
-        DecodeSlots::Slots(n) => n,
-        DecodeSlots::Overlap(a, b) => {
-            if src & dst != 0 {
-                a
-            } else {
-                b
+/// Operand selections of [`OpInfo`]: `rA`, `rB`, `rD`.
+const SEL_A: u8 = 1;
+const SEL_B: u8 = 2;
+const SEL_D: u8 = 4;
+
+/// What the simulation needs of an opcode, from the ISA table, packed so
+/// that one lookup fetches it.
+#[derive(Clone, Copy)]
+struct OpInfo {
+    /// Operands read and written, as `SEL_*` bits.
+    src: u8,
+    dst: u8,
+    /// The latency, or [`BRANCH_LATENCY`].
+    lat: u8,
+    /// Decode slots: `dec[0]` when the overlap rule holds (or always, for
+    /// [`DEC_FIXED`]), `dec[1]` otherwise.
+    dec: [u8; 2],
+    /// [`DEC_FIXED`], [`DEC_OVERLAP`] or [`DEC_SHIFT_OVERLAP`].
+    dec_rule: u8,
+    class: u8,
+    terminator: bool,
+    rename: bool,
+}
+
+const BRANCH_LATENCY: u8 = u8::MAX;
+const DEC_FIXED: u8 = 0;
+const DEC_OVERLAP: u8 = 1;
+const DEC_SHIFT_OVERLAP: u8 = 2;
+
+/// [`OpInfo`] of every opcode, computed at compile time.
+const OP_INFO: [OpInfo; OPCODE_COUNT] = {
+    let mut table = [OpInfo {
+        src: 0,
+        dst: 0,
+        lat: 0,
+        dec: [0, 0],
+        dec_rule: DEC_FIXED,
+        class: 0,
+        terminator: false,
+        rename: false,
+    }; OPCODE_COUNT];
+    let mut i = 0;
+    while i < OPCODE_COUNT {
+        let op = Opcode::ALL[i];
+        let params = op.pipeline();
+        let (src, dst) = match op.reg_use() {
+            RegUse::Nothing => (0, 0),
+            RegUse::WriteA => (0, SEL_A),
+            RegUse::ReadA => (SEL_A, 0),
+            RegUse::ReadAWriteD => (SEL_A, SEL_D),
+            RegUse::ReadAB => (SEL_A | SEL_B, 0),
+            RegUse::ReadBWriteA => (SEL_B, SEL_A),
+            RegUse::ReadABWriteA => (SEL_A | SEL_B, SEL_A),
+            RegUse::ReadABWriteD => (SEL_A | SEL_B, SEL_D),
+            RegUse::ReadABDWriteD => (SEL_A | SEL_B | SEL_D, SEL_D),
+        };
+        let lat = match params.latency {
+            Latency::Cycles(n) => {
+                assert!(n != BRANCH_LATENCY && (n > 0 || matches!(op, Opcode::MoveReg)));
+                n
             }
-        }
-        DecodeSlots::ShiftOverlap(a, b) => {
-            if ins.ra == ins.rd {
-                a
-            } else {
-                b
-            }
+            Latency::Branch => BRANCH_LATENCY,
+        };
+        let (dec, dec_rule) = match params.decode {
+            DecodeSlots::Slots(n) => ([n, n], DEC_FIXED),
+            DecodeSlots::Overlap(a, b) => ([a, b], DEC_OVERLAP),
+            DecodeSlots::ShiftOverlap(a, b) => ([a, b], DEC_SHIFT_OVERLAP),
+        };
+        assert!(dec[0] <= DECODE_WIDTH && dec[1] <= DECODE_WIDTH);
+        table[op as usize] = OpInfo {
+            src,
+            dst,
+            lat,
+            dec,
+            dec_rule,
+            class: unit_class(params.units.0),
+            terminator: op.is_terminator(),
+            rename: matches!(op, Opcode::MoveReg),
+        };
+        i += 1;
+    }
+    table
+};
+
+/// One instruction as the simulation sees it.
+#[derive(Clone, Copy)]
+struct Op {
+    src: RegSet,
+    dst: RegSet,
+    /// `move_reg`: `(rA, rD)`. It renames instead of creating an entry.
+    rename: Option<(u8, u8)>,
+    lat: u8,
+    dec: u8,
+    /// Execution-unit class (see [`unit_class`]).
+    class: u8,
+    terminator: bool,
+}
+
+impl Op {
+    #[inline(always)]
+    fn new(code: &[u8], ins: &Instruction) -> Op {
+        let info = OP_INFO[ins.opcode as usize];
+        let regs = |sel: u8| -> RegSet {
+            let pick = |bit: u8, r: u8| RegSet::from(sel & bit != 0) << r;
+            pick(SEL_A, ins.ra) | pick(SEL_B, ins.rb) | pick(SEL_D, ins.rd)
+        };
+        let (src, dst) = (regs(info.src), regs(info.dst));
+        // Both slot counts are equal under `DEC_FIXED`.
+        let overlap = if info.dec_rule == DEC_SHIFT_OVERLAP { ins.ra == ins.rd } else { src & dst != 0 };
+        Op {
+            src,
+            dst,
+            rename: info.rename.then_some((ins.ra, ins.rd)),
+            lat: if info.lat == BRANCH_LATENCY { branch_latency(code, ins) } else { info.lat },
+            dec: info.dec[usize::from(!overlap)],
+            class: info.class,
+            terminator: info.terminator,
         }
     }
 }
-
-/// The live part of the reorder buffer: a ring of 32 slots (entry `i`
-/// lives in slot `i % 32` while `head <= i < tail`) with one bit mask per
-/// state, so every per-cycle rule is a few mask operations.
-struct Rob {
-    head: u32,
-    tail: u32,
-    decoded: u32,
-    waiting: u32,
-    executing: u32,
-    finished: u32,
-    /// Live entries whose result is not ready (`left > 0`).
-    pending: u32,
-    /// Live entries by execution-unit class (see [`unit_class`]).
-    class_slots: [u32; UNIT_CLASSES],
-    /// The current cycle.
-    cycle: u32,
-    /// For executing entries: the cycle in which `left` reaches 0 (start
-    /// cycle + latency), so `left = done_at - cycle` is never stored.
-    done_at: [u32; ROB_SIZE],
-    /// Executing entries by `done_at % WHEEL` (latencies are below
-    /// `WHEEL`, so a slot holds one `done_at` at a time).
-    wheel: [u32; WHEEL],
-    /// Latency of each entry, until it starts.
-    lat: [u8; ROB_SIZE],
-    class: [u8; ROB_SIZE],
-    /// Slots of the older live entries each entry depends on.
-    dep_mask: [u32; ROB_SIZE],
-}
-
-/// Size of the completion wheel; above every latency (at most 100).
-const WHEEL: usize = 128;
 
 /// The distinct unit vectors of the ISA table: none, ALU, ALU+LOAD,
 /// ALU+STORE, ALU+MUL, ALU+DIV.
 const UNIT_CLASSES: usize = 6;
 const CLASS_UNITS: [[u8; 5]; UNIT_CLASSES] =
     [[0, 0, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 0, 1, 0], [1, 0, 0, 0, 1]];
+/// The class needing no unit.
+const NO_UNIT_CLASS: u8 = 0;
+/// The classes needing the MUL and the DIV unit, of which there is one
+/// each.
+const MUL_CLASS: u8 = 4;
+const DIV_CLASS: u8 = 5;
 
 /// The class of a unit vector of the ISA table (an index into
 /// [`CLASS_UNITS`]).
@@ -141,20 +211,10 @@ const fn unit_class(units: [u8; 5]) -> u8 {
     panic!("the ISA table uses these unit vectors only")
 }
 
-/// [`unit_class`] of every opcode, computed at compile time.
-const OPCODE_CLASS: [u8; OPCODE_COUNT] = {
-    let mut table = [0; OPCODE_COUNT];
-    let mut i = 0;
-    while i < OPCODE_COUNT {
-        let op = Opcode::ALL[i];
-        table[op as usize] = unit_class(op.pipeline().units.0);
-        i += 1;
-    }
-    table
-};
-
-// Classes 2.. need an ALU and one unit of kind `class - 1`; the fast paths
-// of `Rob::startable`, `Rob::start` and `Rob::next_cycle` rely on it.
+// Classes 1.. need an ALU and classes 2.. one unit of kind `class - 1` too;
+// `Rob::startable` and `Calendar` rely on it, and the latter also on the unit
+// counts: the LOAD and STORE units are never scarcer than the ALUs every load
+// and store also needs, and MUL and DIV are single.
 const _: () = {
     let mut c = 2;
     while c < UNIT_CLASSES {
@@ -166,41 +226,51 @@ const _: () = {
         c += 1;
     }
     assert!(CLASS_UNITS[0][0] == 0 && CLASS_UNITS[1][0] == 1);
+    assert!(UNITS[1] >= UNITS[0] && UNITS[2] >= UNITS[0]);
+    assert!(NO_UNIT_CLASS == 0 && MUL_CLASS == 4 && DIV_CLASS == 5);
+    assert!(UNITS[3] == 1 && UNITS[4] == 1);
 };
 
 const _: () = assert!(UNIT_CLASSES == 6, "Rob::startable lists the classes one by one");
 
-/// Takes (`sign` = -1) or returns (`sign` = 1) the units of `class`.
-#[inline(always)]
-fn adjust_units(free: &mut [u8; 5], class: u8, sign: i8) {
-    let class = class as usize;
-    if class >= 1 {
-        free[0] = free[0].wrapping_add_signed(sign);
+/// Free execution units packed one byte per kind (ALU, LOAD, STORE, MUL,
+/// DIV from the low byte up), so that taking or returning the units of a
+/// class is one subtraction or addition and no count ever leaves its byte.
+type FreeUnits = u64;
+
+/// Packs a unit vector into [`FreeUnits`] form.
+const fn pack_units(units: [u8; 5]) -> FreeUnits {
+    let mut packed = 0;
+    let mut k = 0;
+    while k < 5 {
+        packed |= (units[k] as u64) << (8 * k);
+        k += 1;
     }
-    if class >= 2 {
-        free[class - 1] = free[class - 1].wrapping_add_signed(sign);
-    }
+    packed
 }
 
-#[inline(always)]
-fn slot(index: u32) -> usize {
-    index as usize % ROB_SIZE
-}
+/// All units free.
+const ALL_UNITS: FreeUnits = pack_units(UNITS);
 
-/// `(slot, age)` of the slots set in `mask`, oldest entry first; `age` is
-/// the distance from the oldest live entry.
-#[inline(always)]
-fn by_age(mask: u32, head: u32) -> impl Iterator<Item = (usize, u32)> {
-    let mut rotated = mask.rotate_right(head % ROB_SIZE as u32);
-    std::iter::from_fn(move || {
-        if rotated == 0 {
-            return None;
-        }
-        let age = rotated.trailing_zeros();
-        rotated &= rotated - 1;
-        Some((slot(head.wrapping_add(age)), age))
-    })
-}
+/// The units of each class, packed.
+const CLASS_PACKED: [FreeUnits; UNIT_CLASSES] = {
+    let mut table = [0; UNIT_CLASSES];
+    let mut c = 0;
+    while c < UNIT_CLASSES {
+        table[c] = pack_units(CLASS_UNITS[c]);
+        c += 1;
+    }
+    table
+};
+
+// Free counts stay below 8, which `Rob::startable` relies on.
+const _: () = {
+    let mut k = 0;
+    while k < 5 {
+        assert!(UNITS[k] < 8);
+        k += 1;
+    }
+};
 
 /// Slots set in `mask`, in any order.
 #[inline(always)]
@@ -215,36 +285,419 @@ fn bits(mut mask: u32) -> impl Iterator<Item = usize> {
     })
 }
 
+/// The cost of the basic block `body`: the instructions from a block start
+/// through its terminator (the last element), in program order. `code` is
+/// the raw code, consulted for branch latencies.
+pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
+    Coster::default().cost(code, body)
+}
+
+/// Costs blocks one after another, reusing its buffers.
+#[derive(Default)]
+pub struct Coster {
+    ops: Vec<Op>,
+    calendar: Calendar,
+}
+
+/// What the entries placed by [`InOrder`] use, per cycle, 64 cycles to a
+/// [`Cycles64`], for the first [`CALENDAR_WORDS`] × 64 cycles of a block.
+#[derive(Default)]
+struct Calendar {
+    words: Vec<Cycles64>,
+}
+
+/// How far a [`Calendar`] reaches: 16,384 cycles in 22 KiB. A block whose
+/// schedule runs longer goes to the cycle simulation, which needs no memory
+/// per cycle, so that a huge block cannot make the calendar huge.
+const CALENDAR_WORDS: usize = 256;
+
+/// Use of 64 consecutive cycles, one bit per cycle. A resource with `CAP`
+/// units is counted in `CAP` levels: bit `t` of level `k` is set when more
+/// than `k` units are in use in cycle `t`, so the last level holds the full
+/// cycles and taking a unit over a range of cycles is a few word operations.
+#[derive(Clone, Copy, Default)]
+struct Cycles64 {
+    starts: [u64; START_WIDTH as usize],
+    alu: [u64; UNITS[0] as usize],
+    mul: [u64; UNITS[3] as usize],
+    div: [u64; UNITS[4] as usize],
+}
+
+/// Takes one unit in the cycles of `range` from `levels`; false if some of
+/// them had none left.
+#[inline(always)]
+fn take_unit<const CAP: usize>(levels: &mut [u64; CAP], range: u64) -> bool {
+    if levels[CAP - 1] & range != 0 {
+        return false;
+    }
+    for k in (1..CAP).rev() {
+        levels[k] |= levels[k - 1] & range;
+    }
+    levels[0] |= range;
+    true
+}
+
+impl Calendar {
+    fn clear(&mut self) {
+        self.words.clear();
+    }
+
+    /// The first cycle from `from` on with a start slot left and the units
+    /// of `class` free.
+    fn first_free(&self, from: usize, class: u8) -> usize {
+        let mut w = from / 64;
+        let mut later = u64::MAX << (from % 64);
+        loop {
+            let Some(word) = self.words.get(w) else {
+                return w * 64 + later.trailing_zeros() as usize;
+            };
+            let mut taken = word.starts[START_WIDTH as usize - 1];
+            if class != NO_UNIT_CLASS {
+                taken |= word.alu[UNITS[0] as usize - 1];
+            }
+            match class {
+                MUL_CLASS => taken |= word.mul[0],
+                DIV_CLASS => taken |= word.div[0],
+                _ => {}
+            }
+            let free = !taken & later;
+            if free != 0 {
+                return w * 64 + free.trailing_zeros() as usize;
+            }
+            w += 1;
+            later = u64::MAX;
+        }
+    }
+
+    /// Books an entry of `class` starting in cycle `start` and holding its
+    /// units through cycle `end - 1` (`start < end`); false if some cycle
+    /// then asks for more than there is, or lies beyond the calendar.
+    fn book(&mut self, start: usize, end: usize, class: u8) -> bool {
+        let last = (end - 1) / 64;
+        if last >= CALENDAR_WORDS {
+            return false;
+        }
+        if self.words.len() <= last {
+            self.words.resize((last + 1).next_power_of_two(), Cycles64::default());
+        }
+        if !take_unit(&mut self.words[start / 64].starts, 1 << (start % 64)) {
+            return false;
+        }
+        if class == NO_UNIT_CLASS {
+            return true;
+        }
+        for w in start / 64..=last {
+            let lo = if w == start / 64 { start % 64 } else { 0 };
+            let hi = if w == last { end - 64 * w } else { 64 };
+            let range = (u64::MAX >> (64 - (hi - lo))) << lo;
+            let word = &mut self.words[w];
+            let single_ok = match class {
+                MUL_CLASS => take_unit(&mut word.mul, range),
+                DIV_CLASS => take_unit(&mut word.div, range),
+                _ => true,
+            };
+            if !single_ok || !take_unit(&mut word.alu, range) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Coster {
+    /// The cost of the basic block `body`, as [`block_cost`].
+    pub fn cost(&mut self, code: &[u8], body: &[Instruction]) -> u32 {
+        self.cost_by(code, body).0
+    }
+
+    /// The cost of `body` and the way it was found. Three exact ways,
+    /// cheapest first: [`InOrder`] placement, either without a calendar
+    /// when the block is too small to run short of anything, so that every
+    /// entry starts as soon as it is ready, or with a [`Calendar`]; and the
+    /// cycle simulation when the calendar finds the placement is not rule
+    /// 2's schedule.
+    fn cost_by(&mut self, code: &[u8], body: &[Instruction]) -> (u32, Way) {
+        self.ops.clear();
+        // Entries by unit class.
+        let mut users = [0usize; UNIT_CLASSES];
+        for ins in body {
+            let op = Op::new(code, ins);
+            self.ops.push(op);
+            if op.rename.is_none() {
+                users[usize::from(op.class)] += 1;
+            }
+            if op.terminator {
+                break;
+            }
+        }
+        let (mut calendar, way) = if may_run_short(&users) {
+            self.calendar.clear();
+            (Some(&mut self.calendar), Way::Calendar)
+        } else {
+            (None, Way::Uncontended)
+        };
+        let mut schedule = InOrder::new();
+        for op in &self.ops {
+            if !schedule.place(op, calendar.as_deref_mut()) {
+                return (simulate(&self.ops), Way::Simulation);
+            }
+        }
+        (schedule.cost(), way)
+    }
+}
+
+/// How [`Coster::cost_by`] found a cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Way {
+    /// In-order placement, nothing can run short.
+    Uncontended,
+    /// In-order placement booked in a calendar.
+    Calendar,
+    /// The cycle simulation.
+    Simulation,
+}
+
+/// Whether start slots, ALUs, the MUL or the DIV unit could ever run short
+/// for a block with `users` entries of each unit class.
+fn may_run_short(users: &[usize; UNIT_CLASSES]) -> bool {
+    let entries: usize = users.iter().sum();
+    let alu_users = entries - users[usize::from(NO_UNIT_CLASS)];
+    entries > usize::from(START_WIDTH)
+        || alu_users > usize::from(UNITS[0])
+        || users[usize::from(MUL_CLASS)] > usize::from(UNITS[3])
+        || users[usize::from(DIV_CLASS)] > usize::from(UNITS[4])
+}
+
+/// A block's schedule with its entries placed in program order, one at a
+/// time.
+///
+/// Entry `i` decodes in the cycle the decode budget reaches it (and the
+/// reorder buffer has room: entry `i - 32` is gone), waits from the next
+/// cycle, and is ready once its dependencies are done. It is placed in the
+/// first cycle from then on with a start slot left and its units free,
+/// counting only the older entries, which rule 2 prefers. It is done at
+/// `start + lat`, finished one cycle later, and gone one cycle after that
+/// when every older entry is finished too: at `max(done of it and every
+/// older entry) + 2`. The block ends when the last entry is gone.
+///
+/// This is rule 2's own schedule unless a younger entry, placed in a cycle
+/// before an older one, holds a unit the older one was placed to take: rule
+/// 2, going cycle by cycle, would have started the younger one first and
+/// delayed the older. Exactly then a placement makes some cycle ask for
+/// more units than there are, which [`Calendar::book`] reports (as it does
+/// a schedule too long for the calendar). Every load
+/// and store also holds an ALU, so their own units of 4 cannot run out
+/// first: ALUs, MUL, DIV and start slots are all that need counting.
+struct InOrder {
+    /// Cycle from which each register's newest value is ready.
+    ready: [u32; 13],
+    /// `max(done)` over each entry and the older ones, for the last 32.
+    done_so_far: [u32; ROB_SIZE],
+    entries: usize,
+    decode_cycle: u32,
+    slots: u8,
+    last_done: u32,
+}
+
+impl InOrder {
+    fn new() -> InOrder {
+        InOrder {
+            ready: [0; 13],
+            done_so_far: [0; ROB_SIZE],
+            entries: 0,
+            decode_cycle: 0,
+            slots: DECODE_WIDTH,
+            last_done: 0,
+        }
+    }
+
+    /// Places `op`. Without a calendar every entry starts as soon as it is
+    /// ready, which is rule 2's schedule when nothing can run short; with
+    /// one, in the first cycle with room. False when the booking found the
+    /// schedule is not rule 2's.
+    #[inline(always)]
+    fn place(&mut self, op: &Op, calendar: Option<&mut Calendar>) -> bool {
+        if op.dec > self.slots {
+            self.decode_cycle += 1;
+            self.slots = DECODE_WIDTH;
+        }
+        if self.entries >= ROB_SIZE {
+            let room_at = self.done_so_far[self.entries % ROB_SIZE] + 2;
+            if room_at > self.decode_cycle {
+                self.decode_cycle = room_at;
+                self.slots = DECODE_WIDTH;
+            }
+        }
+        self.slots -= op.dec;
+        if let Some((from, to)) = op.rename {
+            self.ready[usize::from(to)] = self.ready[usize::from(from)];
+            return true;
+        }
+        let mut start = self.decode_cycle + 1;
+        for r in bits(u32::from(op.src)) {
+            start = start.max(self.ready[r]);
+        }
+        if let Some(cal) = calendar {
+            let first = cal.first_free(start as usize, op.class);
+            if !cal.book(first, first + usize::from(op.lat), op.class) {
+                return false;
+            }
+            start = first as u32;
+        }
+        let done = start + u32::from(op.lat);
+        for r in bits(u32::from(op.dst)) {
+            self.ready[r] = done;
+        }
+        self.last_done = self.last_done.max(done);
+        self.done_so_far[self.entries % ROB_SIZE] = self.last_done;
+        self.entries += 1;
+        true
+    }
+
+    /// The block's cost: the last entry is gone at `max(done) + 2`.
+    fn cost(&self) -> u32 {
+        (self.last_done + 2).saturating_sub(SLACK).max(1)
+    }
+}
+
+/// Size of the completion wheel; above every latency (at most 100).
+const WHEEL: usize = 128;
+const _: () = assert!(WHEEL == u128::BITS as usize);
+
+/// The live part of the reorder buffer: a ring of 32 slots (entry `i`
+/// lives in slot `i % 32` while `head <= i < tail`) with one bit mask per
+/// state, so every per-cycle rule is a few mask operations.
+struct Rob {
+    head: u32,
+    tail: u32,
+    /// The current cycle.
+    cycle: u32,
+    decoded: u32,
+    waiting: u32,
+    executing: u32,
+    finished: u32,
+    /// Live entries whose result is not ready (`left > 0`).
+    pending: u32,
+    /// Decoded or waiting entries with a dependency still pending.
+    blocked: u32,
+    /// Decoded or waiting entries by execution-unit class.
+    class_slots: [u32; UNIT_CLASSES],
+    free: FreeUnits,
+    /// For blocked entries: the slots of the dependencies still pending.
+    waits_for: [u32; ROB_SIZE],
+    /// Executing entries by `done_at % WHEEL`, where `done_at` is the
+    /// cycle in which `left` reaches 0 (start cycle + latency), so `left`
+    /// is never stored. Latencies are below `WHEEL`, so a slot holds one
+    /// `done_at` at a time.
+    wheel: [u32; WHEEL],
+    /// Bit `t` set when `wheel[t]` is not empty.
+    wheel_used: u128,
+    /// Latency of each entry, until it starts.
+    lat: [u8; ROB_SIZE],
+    class: [u8; ROB_SIZE],
+}
+
+#[inline(always)]
+fn slot(index: u32) -> usize {
+    index as usize % ROB_SIZE
+}
+
 impl Rob {
+    fn new() -> Rob {
+        Rob {
+            head: 0,
+            tail: 0,
+            cycle: 0,
+            decoded: 0,
+            waiting: 0,
+            executing: 0,
+            finished: 0,
+            pending: 0,
+            blocked: 0,
+            class_slots: [0; UNIT_CLASSES],
+            free: ALL_UNITS,
+            waits_for: [0; ROB_SIZE],
+            wheel: [0; WHEEL],
+            wheel_used: 0,
+            lat: [0; ROB_SIZE],
+            class: [0; ROB_SIZE],
+        }
+    }
+
     fn live(&self) -> usize {
         (self.tail - self.head) as usize
     }
 
-    /// Slots of the `age` oldest live entries.
+    /// Slots of the `count` oldest live entries.
     #[inline(always)]
-    fn older_than(&self, age: u32) -> u32 {
-        let rel = if age >= 32 { u32::MAX } else { (1u32 << age) - 1 };
+    fn oldest(&self, count: u32) -> u32 {
+        let rel = if count >= 32 { u32::MAX } else { (1u32 << count) - 1 };
         rel.rotate_left(self.head % ROB_SIZE as u32)
     }
 
-    /// Rule 2: the oldest waiting entry whose units are free and whose
-    /// dependencies are done. A dependency is done when its `left` is 0 or
-    /// it is gone; masking with the older entries keeps a slot reused by a
-    /// younger entry from standing in for a gone dependency.
-    fn startable(&self, free: &[u8; 5]) -> Option<usize> {
-        let with = |c: usize| if free[c - 1] > 0 { self.class_slots[c] } else { 0 };
-        let mut units_free = self.class_slots[0];
-        if free[0] > 0 {
-            units_free |= self.class_slots[1] | with(2) | with(3) | with(4) | with(5);
+    /// Rule 1 for an instruction that creates an entry: appends it, with
+    /// the providers of its sources still pending as what it waits for.
+    fn decode(&mut self, op: &Op, provider: &mut [Option<u32>; 13]) {
+        let index = self.tail;
+        let s = slot(index);
+        let bit = 1u32 << s;
+        let mut deps = 0u32;
+        for r in bits(u32::from(op.src)) {
+            if let Some(p) = provider[r]
+                && p >= self.head
+            {
+                deps |= 1 << slot(p);
+            }
         }
-        by_age(self.waiting & units_free, self.head)
-            .find(|&(s, age)| self.dep_mask[s] & self.pending & self.older_than(age) == 0)
-            .map(|(s, _)| s)
+        deps &= self.pending;
+        self.waits_for[s] = deps;
+        if deps != 0 {
+            self.blocked |= bit;
+        } else {
+            self.blocked &= !bit;
+        }
+        for r in bits(u32::from(op.dst)) {
+            provider[r] = Some(index);
+        }
+        self.lat[s] = op.lat;
+        self.class[s] = op.class;
+        self.class_slots[usize::from(op.class)] |= bit;
+        self.pending |= bit;
+        self.decoded |= bit;
+        self.tail += 1;
     }
 
-    /// Cycles from now to the soonest `done_at` among executing entries.
-    fn until_next_completion(&self) -> Option<u32> {
-        bits(self.executing).map(|s| self.done_at[s] - self.cycle).min()
+    /// Rule 2: the oldest waiting entry whose units are free and whose
+    /// dependencies are done.
+    #[inline(always)]
+    fn startable(&self) -> Option<usize> {
+        let cs = &self.class_slots;
+        // Bit 0 of byte `k`: some unit of kind `k` is free (counts are
+        // below 8).
+        let free = self.free;
+        let some = (free | free >> 1 | free >> 2) & 0x01_01_01_01_01;
+        let all_if = |kind: u32| ((some >> (8 * kind)) as u32 & 1).wrapping_neg();
+        let units_free = cs[0]
+            | (all_if(0)
+                & (cs[1] | (cs[2] & all_if(1)) | (cs[3] & all_if(2)) | (cs[4] & all_if(3)) | (cs[5] & all_if(4))));
+        let ready = self.waiting & !self.blocked & units_free;
+        if ready == 0 {
+            return None;
+        }
+        let age = ready.rotate_right(self.head % ROB_SIZE as u32).trailing_zeros();
+        Some(slot(self.head.wrapping_add(age)))
+    }
+
+    /// Starts slot `s` in the current cycle.
+    fn start(&mut self, s: usize) {
+        let bit = 1u32 << s;
+        self.waiting &= !bit;
+        self.executing |= bit;
+        self.class_slots[usize::from(self.class[s])] &= !bit;
+        self.free -= CLASS_PACKED[usize::from(self.class[s])];
+        let t = (self.cycle + u32::from(self.lat[s])) as usize % WHEEL;
+        self.wheel[t] |= bit;
+        self.wheel_used |= 1 << t;
     }
 
     /// How many upcoming cycles are certainly idle, given that nothing can
@@ -260,42 +713,36 @@ impl Rob {
         if self.decoded != 0 || head_finished {
             return 0;
         }
-        match self.until_next_completion() {
-            Some(min_left) if min_left > 1 => min_left - 1,
-            _ => 0,
-        }
-    }
-
-    /// Starts slot `s` in the current cycle.
-    fn start(&mut self, s: usize, free: &mut [u8; 5]) {
-        self.waiting &= !(1 << s);
-        self.executing |= 1 << s;
-        adjust_units(free, self.class[s], -1);
-        let done_at = self.cycle + u32::from(self.lat[s]);
-        self.done_at[s] = done_at;
-        let t = done_at as usize % WHEEL;
-        self.wheel[t] |= 1 << s;
+        // The soonest `done_at` is the first used wheel slot from now on.
+        let min_left = self.wheel_used.rotate_right(self.cycle % WHEEL as u32).trailing_zeros();
+        if self.executing != 0 && min_left > 1 { min_left - 1 } else { 0 }
     }
 
     /// Rule 4: one cycle passes.
-    fn next_cycle(&mut self, free: &mut [u8; 5]) {
+    fn next_cycle(&mut self) {
         let now = self.cycle as usize % WHEEL;
         let next = (self.cycle as usize + 1) % WHEEL;
-        // `left = 1`: the units come back, and `left` becomes 0 below.
+        // `left = 1`: the units come back, the result is ready from the
+        // next cycle on, and `left` becomes 0 below.
         let freeing = self.wheel[next];
-        for s in bits(freeing) {
-            adjust_units(free, self.class[s], 1);
+        if freeing != 0 {
+            for s in bits(freeing) {
+                self.free += CLASS_PACKED[usize::from(self.class[s])];
+            }
+            self.pending &= !freeing;
+            for s in bits(self.blocked) {
+                self.waits_for[s] &= !freeing;
+                if self.waits_for[s] == 0 {
+                    self.blocked &= !(1 << s);
+                }
+            }
         }
         // Retire the finished prefix (states before this step), then move
         // decoded entries to waiting and finished executions to finished.
         let retiring =
             (!self.finished.rotate_right(self.head % ROB_SIZE as u32)).trailing_zeros().min(self.live() as u32);
         if retiring > 0 {
-            let gone = self.older_than(retiring);
-            self.finished &= !gone;
-            for slots in &mut self.class_slots {
-                *slots &= !gone;
-            }
+            self.finished &= !self.oldest(retiring);
             self.head += retiring;
         }
         self.waiting |= self.decoded;
@@ -304,35 +751,17 @@ impl Rob {
         self.executing &= !finishing;
         self.finished |= finishing;
         self.wheel[now] = 0;
-        self.pending &= !freeing;
+        self.wheel_used &= !(1 << now);
         self.cycle += 1;
     }
 }
 
-/// The cost of the basic block `body`: the instructions from a block start
-/// through its terminator (the last element), in program order. `code` is
-/// the raw code, consulted for branch latencies.
-pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
-    let mut rob = Rob {
-        head: 0,
-        tail: 0,
-        decoded: 0,
-        waiting: 0,
-        executing: 0,
-        finished: 0,
-        pending: 0,
-        class_slots: [0; UNIT_CLASSES],
-        cycle: 0,
-        done_at: [0; ROB_SIZE],
-        wheel: [0; WHEEL],
-        lat: [0; ROB_SIZE],
-        class: [0; ROB_SIZE],
-        dep_mask: [0; ROB_SIZE],
-    };
+/// The cost of the block `ops` (through its terminator) by the cycle
+/// simulation; see [`block_cost`].
+fn simulate(ops: &[Op]) -> u32 {
+    let mut rob = Rob::new();
     let mut provider: [Option<u32>; 13] = [None; 13];
     let mut cur = 0usize;
-    let mut dslots = DECODE_WIDTH;
-    let mut free = UNITS;
 
     // The rules are applied in batches: within a cycle, decoding cannot
     // enable a start (it only adds decoded entries) and starting cannot
@@ -341,50 +770,26 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
     // while possible, then start while possible, then finish or advance.
     loop {
         // 1. Decode.
-        while cur < body.len() && rob.live() < ROB_SIZE {
-            let ins = &body[cur];
-            let (src, dst) = reg_sets(ins);
-            let dec = decode_slots(ins, src, dst);
-            if dec > dslots {
-                break;
+        let mut dslots = DECODE_WIDTH;
+        while let Some(op) = ops.get(cur)
+            && rob.live() < ROB_SIZE
+            && op.dec <= dslots
+        {
+            match op.rename {
+                Some((from, to)) => provider[usize::from(to)] = provider[usize::from(from)],
+                None => rob.decode(op, &mut provider),
             }
-            if ins.opcode == Opcode::MoveReg {
-                provider[ins.rd as usize] = provider[ins.ra as usize];
-            } else {
-                let index = rob.tail;
-                let s = slot(index);
-                rob.lat[s] = latency(code, ins);
-                let class = OPCODE_CLASS[ins.opcode as usize];
-                rob.class[s] = class;
-                rob.class_slots[class as usize] |= 1 << s;
-                rob.dep_mask[s] = 0;
-                for r in bits(u32::from(src)) {
-                    if let Some(p) = provider[r]
-                        && p >= rob.head
-                    {
-                        rob.dep_mask[s] |= 1 << slot(p);
-                    }
-                }
-                for r in bits(u32::from(dst)) {
-                    provider[r] = Some(index);
-                }
-                if rob.lat[s] > 0 {
-                    rob.pending |= 1 << s;
-                }
-                rob.decoded |= 1 << s;
-                rob.tail += 1;
-            }
-            dslots -= dec;
-            cur = if ins.opcode.is_terminator() { body.len() } else { cur + 1 };
+            dslots -= op.dec;
+            cur += 1;
         }
-        let done = cur >= body.len();
+        let done = cur >= ops.len();
 
         // 2. Start.
         let mut starts = START_WIDTH;
         while starts > 0
-            && let Some(s) = rob.startable(&free)
+            && let Some(s) = rob.startable()
         {
-            rob.start(s, &mut free);
+            rob.start(s);
             starts -= 1;
         }
 
@@ -398,15 +803,58 @@ pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         if starts > 0 && (done || rob.live() >= ROB_SIZE) {
             rob.cycle += rob.idle_cycles();
         }
-        dslots = DECODE_WIDTH;
-        rob.next_cycle(&mut free);
+        rob.next_cycle();
     }
 }
+
 /// A direct transcription of the spec's rules, one cycle at a time, kept to
 /// check the fast simulation against.
 #[cfg(test)]
 pub(crate) mod reference {
     use super::*;
+
+    /// Registers read and written by `ins`.
+    pub(crate) fn reg_sets(ins: &Instruction) -> (RegSet, RegSet) {
+        let (a, b, d) = (1u16 << ins.ra, 1u16 << ins.rb, 1u16 << ins.rd);
+        match ins.opcode.reg_use() {
+            RegUse::Nothing => (0, 0),
+            RegUse::WriteA => (0, a),
+            RegUse::ReadA => (a, 0),
+            RegUse::ReadAWriteD => (a, d),
+            RegUse::ReadAB => (a | b, 0),
+            RegUse::ReadBWriteA => (b, a),
+            RegUse::ReadABWriteA => (a | b, a),
+            RegUse::ReadABWriteD => (a | b, d),
+            RegUse::ReadABDWriteD => (a | b | d, d),
+        }
+    }
+
+    fn latency(code: &[u8], ins: &Instruction) -> u8 {
+        match ins.opcode.pipeline().latency {
+            Latency::Cycles(n) => n,
+            Latency::Branch => branch_latency(code, ins),
+        }
+    }
+
+    fn decode_slots(ins: &Instruction, src: RegSet, dst: RegSet) -> u8 {
+        match ins.opcode.pipeline().decode {
+            DecodeSlots::Slots(n) => n,
+            DecodeSlots::Overlap(a, b) => {
+                if src & dst != 0 {
+                    a
+                } else {
+                    b
+                }
+            }
+            DecodeSlots::ShiftOverlap(a, b) => {
+                if ins.ra == ins.rd {
+                    a
+                } else {
+                    b
+                }
+            }
+        }
+    }
 
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum State {
@@ -627,13 +1075,159 @@ mod tests {
         (blob.code, body)
     }
 
+    /// The ops `Coster` makes of `body`.
+    fn ops_of(code: &[u8], body: &[Instruction]) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for ins in body {
+            let op = Op::new(code, ins);
+            ops.push(op);
+            if op.terminator {
+                break;
+            }
+        }
+        ops
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
-        fn fast_simulation_equals_the_cycle_by_cycle_rules((ops, term, offset) in arb_block()) {
+        fn every_way_equals_the_cycle_by_cycle_rules((ops, term, offset) in arb_block()) {
             let (code, body) = assemble(&ops, term, offset);
-            prop_assert_eq!(block_cost(&code, &body), reference::block_cost(&code, &body));
+            let expected = reference::block_cost(&code, &body);
+            prop_assert_eq!(Coster::default().cost_by(&code, &body).0, expected);
+            prop_assert_eq!(simulate(&ops_of(&code, &body)), expected);
         }
+    }
+
+    /// The random blocks of the property above take each of the three ways
+    /// often, so that it checks all of them.
+    #[test]
+    fn random_blocks_take_every_way() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut coster = Coster::default();
+        let mut ways = std::collections::HashMap::new();
+        for _ in 0..2000 {
+            let (ops, term, offset) = arb_block().new_tree(&mut runner).expect("a block").current();
+            let (code, body) = assemble(&ops, term, offset);
+            *ways.entry(coster.cost_by(&code, &body).1).or_insert(0) += 1;
+        }
+        for way in [Way::Uncontended, Way::Calendar, Way::Simulation] {
+            let n = ways.get(&way).copied().unwrap_or(0);
+            assert!(n >= 50, "{way:?} taken {n} times of 2000: {ways:?}");
+        }
+    }
+
+    /// Every block of every guest program costs the same by each way as by
+    /// the cycle-by-cycle rules, and real code takes all three ways.
+    #[test]
+    fn guest_blocks_equal_the_cycle_by_cycle_rules() {
+        use crate::program::{Program, StandardProgram};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/bin");
+        let mut guests = 0;
+        let mut ways = std::collections::HashMap::new();
+        let mut coster = Coster::default();
+        for entry in std::fs::read_dir(&dir).expect("guests/bin") {
+            let path = entry.expect("an entry").path();
+            if path.extension().is_none_or(|e| e != "jam") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("readable");
+            let standard = StandardProgram::parse(&bytes).expect("a standard program");
+            let program =
+                Program::from_blob(&standard.code, Profile::P8, super::super::GasModel::Pipeline).expect("decodes");
+            let code = program.code();
+            for block in program.blocks() {
+                let body = &program.instructions()[block.first as usize..block.end as usize];
+                let expected = reference::block_cost(code, body);
+                assert_eq!(block.cost, expected, "{} block at {}", path.display(), block.pc);
+                let (cost, way) = coster.cost_by(code, body);
+                assert_eq!(cost, expected, "{} block at {} ({way:?})", path.display(), block.pc);
+                assert_eq!(simulate(&ops_of(code, body)), expected, "{} block at {}", path.display(), block.pc);
+                *ways.entry(way).or_insert(0) += 1;
+            }
+            guests += 1;
+        }
+        assert!(guests >= 9, "{guests} guests in {}", dir.display());
+        assert_eq!(ways.len(), 3, "{ways:?}");
+    }
+
+    /// A chain of divisions, each waiting for the one before.
+    fn division_chain(n: usize) -> (Vec<u8>, Vec<Instruction>) {
+        let mut asm = Assembler::new(Profile::P8);
+        for _ in 0..n {
+            asm.push(O::DivU64, Operands { ra: 1, rb: 2, rd: 1, ..Operands::default() });
+        }
+        asm.push(O::Trap, Operands::default());
+        let blob = asm.finish();
+        let body = first_block(&blob);
+        (blob.code, body)
+    }
+
+    /// A schedule longer than the calendar goes to the simulation; a shorter
+    /// one of the same kind stays in the calendar. Both cost what the rules
+    /// say: 60 cycles a division.
+    #[test]
+    fn long_schedules_leave_the_calendar() {
+        let mut coster = Coster::default();
+        for (n, way) in [(200, Way::Calendar), (300, Way::Simulation)] {
+            let (code, body) = division_chain(n);
+            let (cost, taken) = coster.cost_by(&code, &body);
+            assert_eq!(taken, way, "{n} divisions");
+            assert_eq!(cost, reference::block_cost(&code, &body), "{n} divisions");
+            assert!(cost >= 60 * n as u32, "{n} divisions cost {cost}");
+        }
+    }
+
+    #[test]
+    fn calendar_counts_units_across_words() {
+        let mut cal = Calendar::default();
+        for _ in 0..4 {
+            assert!(cal.book(60, 130, 1));
+        }
+        let full = |cal: &Calendar, w: usize| cal.words.get(w).map_or(0, |word| word.alu[3]);
+        assert_eq!(full(&cal, 0), u64::MAX << 60);
+        assert_eq!(full(&cal, 1), u64::MAX);
+        assert_eq!(full(&cal, 2), 0b11);
+        assert_eq!(full(&cal, 3), 0, "past the end");
+        // Cycles 130 and up have an ALU, 129 has not.
+        assert!(cal.book(130, 131, 1));
+        assert!(!cal.book(129, 131, 1));
+        // A DIV needs an ALU as well.
+        assert_eq!(cal.first_free(0, 5), 0);
+        assert_eq!(cal.first_free(60, 5), 130);
+        // The single DIV unit: any overlap is refused, a neighbour is not.
+        cal.clear();
+        assert_eq!(cal.first_free(70, 1), 70);
+        assert!(cal.book(0, 64, 5));
+        assert!(cal.book(64, 124, 5));
+        assert!(!cal.book(123, 200, 5));
+        assert_eq!(cal.first_free(0, 5), 124);
+        assert_eq!(cal.first_free(0, 4), 0, "the MUL unit is another");
+    }
+
+    #[test]
+    fn calendar_finds_the_first_cycle_with_room() {
+        let mut cal = Calendar::default();
+        // Five entries without units fill cycle 3's start slots.
+        for _ in 0..5 {
+            assert_eq!(cal.first_free(3, 0), 3);
+            assert!(cal.book(3, 5, 0));
+        }
+        assert_eq!(cal.first_free(3, 0), 4);
+        // Four loads from cycle 4 hold the ALUs through cycle 28; a MUL
+        // must wait.
+        for _ in 0..4 {
+            assert_eq!(cal.first_free(4, 2), 4);
+            assert!(cal.book(4, 4 + 25, 2));
+        }
+        assert_eq!(cal.first_free(4, 4), 29);
+        assert_eq!(cal.first_free(4, 0), 4, "no units needed");
+        assert!(cal.book(29, 32, 4));
+        assert_eq!(cal.first_free(29, 4), 32, "the MUL unit is single");
+        assert_eq!(cal.first_free(29, 1), 29, "an ALU is left");
+        // A booking that overfills a cycle is refused.
+        assert!(!cal.book(28, 30, 1));
     }
 
     #[test]

@@ -807,14 +807,14 @@ fn simulate(ops: &[Op]) -> u32 {
     }
 }
 
-/// A direct transcription of the spec's rules, one cycle at a time, kept to
-/// check the fast simulation against.
-#[cfg(test)]
-pub(crate) mod reference {
+/// A direct transcription of the spec's rules, one cycle at a time: slow,
+/// kept as the oracle the fast ways are checked against (by the tests and
+/// the `gas_model` fuzz target).
+pub mod reference {
     use super::*;
 
     /// Registers read and written by `ins`.
-    pub(crate) fn reg_sets(ins: &Instruction) -> (RegSet, RegSet) {
+    fn reg_sets(ins: &Instruction) -> (RegSet, RegSet) {
         let (a, b, d) = (1u16 << ins.ra, 1u16 << ins.rb, 1u16 << ins.rd);
         match ins.opcode.reg_use() {
             RegUse::Nothing => (0, 0),
@@ -876,7 +876,7 @@ pub(crate) mod reference {
     /// The cost of the basic block `body`: the instructions from a block start
     /// through its terminator (the last element), in program order. `code` is
     /// the raw code, consulted for branch latencies.
-    pub(crate) fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
+    pub fn block_cost(code: &[u8], body: &[Instruction]) -> u32 {
         let mut rob: Vec<Entry> = Vec::with_capacity(body.len().min(256));
         let mut provider: [Option<u32>; 13] = [None; 13];
         let mut head = 0usize; // entries before `head` are gone

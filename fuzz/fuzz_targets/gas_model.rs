@@ -8,24 +8,9 @@
 
 use arbitrary::{Result, Unstructured};
 use javm_cap::program::asm::{Assembler, Operands, Target};
-use javm_cap::program::decode::{Instruction, decode_at};
+use javm_cap::program::decode::block_at;
 use javm_cap::program::gas::pipeline::reference;
 use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile};
-
-/// The first block of `blob`: instructions from offset 0 through the first
-/// terminator.
-fn first_block(blob: &CodeBlob) -> Vec<Instruction> {
-    let mut body = Vec::new();
-    let mut pc = 0;
-    loop {
-        let ins = decode_at(blob, Profile::P8, pc);
-        body.push(ins);
-        if ins.opcode.is_terminator() {
-            return body;
-        }
-        pc = ins.next_pc;
-    }
-}
 
 /// A block assembled from `u`.
 fn block(u: &mut Unstructured) -> Result<CodeBlob> {
@@ -62,7 +47,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(second) = block(&mut u) else { return };
     let mut coster = GasModel::Pipeline.coster();
     for blob in [&first, &second] {
-        let body = first_block(blob);
+        let body = block_at(blob, Profile::P8, 0);
         let expected = reference::block_cost(&blob.code, &body);
         assert_eq!(coster.cost(&blob.code, &body), expected, "{body:#?}");
     }

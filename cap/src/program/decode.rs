@@ -110,6 +110,21 @@ pub fn decode_at(blob: &CodeBlob, profile: Profile, pc: u32) -> Instruction {
     decode_operands(code, opcode, pc, skip)
 }
 
+/// The basic block from `pc`: the instructions [`decode_at`] gives from
+/// there through the first terminator (which `trap` always is).
+pub fn block_at(blob: &CodeBlob, profile: Profile, pc: u32) -> Vec<Instruction> {
+    let mut body = Vec::new();
+    let mut pc = pc;
+    loop {
+        let ins = decode_at(blob, profile, pc);
+        body.push(ins);
+        if ins.opcode.is_terminator() {
+            return body;
+        }
+        pc = ins.next_pc;
+    }
+}
+
 /// Decodes the operands of `opcode` at `pc` whose skip is `skip`.
 pub fn decode_operands(code: &[u8], opcode: Opcode, pc: u32, skip: u32) -> Instruction {
     let at = pc as usize;

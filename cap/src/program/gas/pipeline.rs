@@ -993,22 +993,12 @@ pub mod reference {
 mod tests {
     use super::*;
     use crate::program::blob::CodeBlob;
-    use crate::program::decode::decode_at;
+    use crate::program::decode::block_at;
     use crate::program::isa::Profile;
 
-    /// The block starting at code offset 0 of `blob`: instructions through
-    /// the first terminator.
+    /// The block starting at code offset 0 of `blob`.
     fn first_block(blob: &CodeBlob) -> Vec<Instruction> {
-        let mut body = Vec::new();
-        let mut pc = 0u32;
-        loop {
-            let ins = decode_at(blob, Profile::P8, pc);
-            body.push(ins);
-            if ins.opcode.is_terminator() {
-                return body;
-            }
-            pc = ins.next_pc;
-        }
+        block_at(blob, Profile::P8, 0)
     }
 
     /// The cost of the block at the start of `code` with instruction `starts`.

@@ -221,13 +221,7 @@ impl FramePool {
         let mut cut: Vec<u64> = state.free.drain(..n).collect();
         cut.sort_unstable();
         let mut given = 0;
-        let mut i = 0;
-        while i < cut.len() {
-            let mut j = i + 1;
-            while j < cut.len() && cut[j] == cut[j - 1] + FRAME_SIZE as u64 {
-                j += 1;
-            }
-            let len = ((j - i) * FRAME_SIZE) as libc::off_t;
+        for run in cut.chunk_by(adjacent) {
             // SAFETY: punching a hole in our own memory file over free frames,
             // which no `Frame` owns; the file keeps its size and the range
             // reads as zeros afterwards, through every mapping.
@@ -235,15 +229,14 @@ impl FramePool {
                 libc::fallocate(
                     self.shared.fd.as_raw_fd(),
                     libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                    cut[i] as libc::off_t,
-                    len,
+                    run[0] as libc::off_t,
+                    (run.len() * FRAME_SIZE) as libc::off_t,
                 )
             } == 0;
             if !punched {
                 break;
             }
-            given += j - i;
-            i = j;
+            given += run.len();
         }
         // Frames not given back (the file system refused) stay free.
         let kept: Vec<u64> = cut.drain(given..).collect();
@@ -303,11 +296,16 @@ impl FramePool {
     }
 }
 
+/// Whether frame offset `b` directly follows `a` in the file.
+fn adjacent(a: &u64, b: &u64) -> bool {
+    *b == a + FRAME_SIZE as u64
+}
+
 /// Runs of consecutive frame offsets in `offsets`, whatever their order.
 fn runs(offsets: &[u64]) -> usize {
     let mut sorted = offsets.to_vec();
     sorted.sort_unstable();
-    sorted.windows(2).filter(|w| w[1] != w[0] + FRAME_SIZE as u64).count() + usize::from(!sorted.is_empty())
+    sorted.chunk_by(adjacent).count()
 }
 
 impl Shared {

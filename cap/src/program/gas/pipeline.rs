@@ -65,6 +65,29 @@ const SEL_A: u8 = 1;
 const SEL_B: u8 = 2;
 const SEL_D: u8 = 4;
 
+/// The operands read and written under `reg_use` (spec §8.2, "Register
+/// sets"), as `SEL_*` bits.
+const fn operands(reg_use: RegUse) -> (u8, u8) {
+    match reg_use {
+        RegUse::Nothing => (0, 0),
+        RegUse::WriteA => (0, SEL_A),
+        RegUse::ReadA => (SEL_A, 0),
+        RegUse::ReadAWriteD => (SEL_A, SEL_D),
+        RegUse::ReadAB => (SEL_A | SEL_B, 0),
+        RegUse::ReadBWriteA => (SEL_B, SEL_A),
+        RegUse::ReadABWriteA => (SEL_A | SEL_B, SEL_A),
+        RegUse::ReadABWriteD => (SEL_A | SEL_B, SEL_D),
+        RegUse::ReadABDWriteD => (SEL_A | SEL_B | SEL_D, SEL_D),
+    }
+}
+
+/// The registers of `ins` that the `SEL_*` bits `sel` select.
+#[inline(always)]
+fn registers(sel: u8, ins: &Instruction) -> RegSet {
+    let pick = |bit: u8, r: u8| RegSet::from(sel & bit != 0) << r;
+    pick(SEL_A, ins.ra) | pick(SEL_B, ins.rb) | pick(SEL_D, ins.rd)
+}
+
 /// What the simulation needs of an opcode, from the ISA table, packed so
 /// that one lookup fetches it.
 #[derive(Clone, Copy)]
@@ -105,17 +128,7 @@ const OP_INFO: [OpInfo; OPCODE_COUNT] = {
     while i < OPCODE_COUNT {
         let op = Opcode::ALL[i];
         let params = op.pipeline();
-        let (src, dst) = match op.reg_use() {
-            RegUse::Nothing => (0, 0),
-            RegUse::WriteA => (0, SEL_A),
-            RegUse::ReadA => (SEL_A, 0),
-            RegUse::ReadAWriteD => (SEL_A, SEL_D),
-            RegUse::ReadAB => (SEL_A | SEL_B, 0),
-            RegUse::ReadBWriteA => (SEL_B, SEL_A),
-            RegUse::ReadABWriteA => (SEL_A | SEL_B, SEL_A),
-            RegUse::ReadABWriteD => (SEL_A | SEL_B, SEL_D),
-            RegUse::ReadABDWriteD => (SEL_A | SEL_B | SEL_D, SEL_D),
-        };
+        let (src, dst) = operands(op.reg_use());
         let lat = match params.latency {
             Latency::Cycles(n) => {
                 assert!(n != BRANCH_LATENCY && (n > 0 || matches!(op, Opcode::MoveReg)));
@@ -162,11 +175,7 @@ impl Op {
     #[inline(always)]
     fn new(code: &[u8], ins: &Instruction) -> Op {
         let info = OP_INFO[ins.opcode as usize];
-        let regs = |sel: u8| -> RegSet {
-            let pick = |bit: u8, r: u8| RegSet::from(sel & bit != 0) << r;
-            pick(SEL_A, ins.ra) | pick(SEL_B, ins.rb) | pick(SEL_D, ins.rd)
-        };
-        let (src, dst) = (regs(info.src), regs(info.dst));
+        let (src, dst) = (registers(info.src, ins), registers(info.dst, ins));
         // Both slot counts are equal under `DEC_FIXED`.
         let overlap = if info.dec_rule == DEC_SHIFT_OVERLAP { ins.ra == ins.rd } else { src & dst != 0 };
         Op {
@@ -271,6 +280,12 @@ const _: () = {
         k += 1;
     }
 };
+
+/// `blockcost` from the cycle in which the last entry is gone:
+/// `max(cycles − 3, 1)`.
+fn cost_at(end_cycle: u32) -> u32 {
+    end_cycle.saturating_sub(SLACK).max(1)
+}
 
 /// Slots set in `mask`, in any order.
 #[inline(always)]
@@ -485,9 +500,9 @@ fn may_run_short(users: &[usize; UNIT_CLASSES]) -> bool {
 /// 2, going cycle by cycle, would have started the younger one first and
 /// delayed the older. Exactly then a placement makes some cycle ask for
 /// more units than there are, which [`Calendar::book`] reports (as it does
-/// a schedule too long for the calendar). Every load
-/// and store also holds an ALU, so their own units of 4 cannot run out
-/// first: ALUs, MUL, DIV and start slots are all that need counting.
+/// a schedule too long for the calendar). Every load and store also holds an
+/// ALU, so their own units of 4 cannot run out first: ALUs, MUL, DIV and
+/// start slots are all that need counting.
 struct InOrder {
     /// Cycle from which each register's newest value is ready.
     ready: [u32; 13],
@@ -556,7 +571,7 @@ impl InOrder {
 
     /// The block's cost: the last entry is gone at `max(done) + 2`.
     fn cost(&self) -> u32 {
-        (self.last_done + 2).saturating_sub(SLACK).max(1)
+        cost_at(self.last_done + 2)
     }
 }
 
@@ -795,7 +810,7 @@ fn simulate(ops: &[Op]) -> u32 {
 
         // 3. Finish.
         if done && rob.live() == 0 {
-            return rob.cycle.saturating_sub(SLACK).max(1);
+            return cost_at(rob.cycle);
         }
 
         // 4. Next cycle, jumping over cycles that are certainly idle (only
@@ -815,18 +830,8 @@ pub mod reference {
 
     /// Registers read and written by `ins`.
     fn reg_sets(ins: &Instruction) -> (RegSet, RegSet) {
-        let (a, b, d) = (1u16 << ins.ra, 1u16 << ins.rb, 1u16 << ins.rd);
-        match ins.opcode.reg_use() {
-            RegUse::Nothing => (0, 0),
-            RegUse::WriteA => (0, a),
-            RegUse::ReadA => (a, 0),
-            RegUse::ReadAWriteD => (a, d),
-            RegUse::ReadAB => (a | b, 0),
-            RegUse::ReadBWriteA => (b, a),
-            RegUse::ReadABWriteA => (a | b, a),
-            RegUse::ReadABWriteD => (a | b, d),
-            RegUse::ReadABDWriteD => (a | b | d, d),
-        }
+        let (src, dst) = operands(ins.opcode.reg_use());
+        (registers(src, ins), registers(dst, ins))
     }
 
     fn latency(code: &[u8], ins: &Instruction) -> u8 {
@@ -950,7 +955,7 @@ pub mod reference {
 
             // 3. Finish.
             if done && live == 0 {
-                return cycle.saturating_sub(SLACK).max(1);
+                return cost_at(cycle);
             }
 
             // 4. Next cycle.

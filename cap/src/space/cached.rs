@@ -13,9 +13,11 @@
 //! caps. Every `&mut AddressSpace` method that can change which page backs
 //! an address (mapping, unmapping, host writes, flushing, handing out the
 //! mappings mutably) clears the table first. Writable marks are also cleared
-//! whenever a new view starts, because between runs the host may have cloned
-//! a cap (through `&AddressSpace`) so that its overlay pages are shared and
-//! must be copied again before the next write.
+//! when a new view starts after the caps were handed out by shared reference
+//! (`mappings`, `mapping_of`) or the space was cloned: the host may then hold
+//! a clone of a cap whose overlay pages are shared and must be copied again
+//! before the next write. A host call that does neither keeps them, so the
+//! guest's next write to a page it already owns stays on the fast path.
 
 use super::{Access, AddressSpace};
 use crate::data::{PAGE_SIZE, PageResolution};
@@ -148,7 +150,9 @@ impl Drop for CachedMemory<'_> {
 impl<'a> CachedMemory<'a> {
     pub(super) fn new(space: &'a mut AddressSpace) -> CachedMemory<'a> {
         let mut table = space.cache.0.take().unwrap_or_else(PageTable::take);
-        table.clear_writable();
+        if space.exposed.take() {
+            table.clear_writable();
+        }
         let entries: *const [usize; PAGES] = &*table.entries;
         CachedMemory { space, table: Some(table), entries }
     }
@@ -168,7 +172,7 @@ impl CachedMemory<'_> {
 
     /// Resolves `page`, known readable, and records it.
     fn fill_read(&mut self, page: u32) -> usize {
-        let m = self.space.mapping_of(page).expect("checked readable");
+        let m = self.space.mapping_containing(page).expect("checked readable");
         let offset = u64::from(page - m.start_page) * PAGE_SIZE as u64;
         let entry = match m.cap.page_at(offset) {
             PageResolution::Bytes(bytes) => bytes.as_ptr() as usize,
@@ -310,11 +314,36 @@ mod tests {
         snapshot.copy_into(0, &mut byte).unwrap();
         assert_eq!(byte, [1], "the snapshot is not written through a stale pointer");
         assert_eq!(space.cached().load::<1>(0x10000), Ok([2]));
+        // So does a clone of the whole space.
+        let copy = space.clone();
+        space.cached().store::<1>(0x10000, [3]).unwrap();
+        copy.read(0x10000, &mut byte).unwrap();
+        assert_eq!(byte, [2], "the clone keeps the bytes of the moment it was made");
+        assert_eq!(space.cached().load::<1>(0x10000), Ok([3]));
         // Flushing drops zero pages; the table must not keep pointing at them.
         space.cached().store::<8>(0x10000, [0; 8]).unwrap();
         space.flush();
         assert_eq!(space.cached().load::<8>(0x10000), Ok([0; 8]));
         space.unmap(0x10000, 4096).unwrap();
         assert_eq!(space.cached().load::<1>(0x10000), Err(MemFault::PageFault(0x10000)));
+    }
+
+    #[test]
+    fn writable_marks_survive_until_the_caps_are_exposed() {
+        let mut space = AddressSpace::new();
+        space.map_cap(16, DataCap::from_bytes(&[7; 8]).unwrap(), Access::Write).unwrap();
+        let writable = |space: &mut AddressSpace| {
+            let view = space.cached();
+            view.table.as_ref().unwrap().entries[16] & WRITABLE != 0
+        };
+        space.cached().store::<1>(0x10000, [1]).unwrap();
+        assert!(writable(&mut space), "a new view keeps the page it owns writable");
+        let _ = space.read(0x10000, &mut [0; 1]);
+        assert!(writable(&mut space), "reading guest memory exposes no cap");
+        let _ = space.mappings();
+        assert!(!writable(&mut space), "after the caps were handed out the next write copies again");
+        space.cached().store::<1>(0x10000, [2]).unwrap();
+        let _ = space.clone();
+        assert!(!writable(&mut space), "so after a clone of the space");
     }
 }

@@ -14,6 +14,7 @@ use cached::PageTableHolder;
 use crate::data::{CapError, DataCap, PAGE_SIZE, PageResolution};
 use crate::vm::{GUEST_PAGE, LOW_GUARD, MemFault, find_fault, page_chunks};
 use crate::{CapHash, ssz};
+use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 
 /// Pages in the 32-bit guest address space.
@@ -94,6 +95,35 @@ pub struct AddressSpace {
     generation: u64,
     heap: Option<Heap>,
     cache: PageTableHolder,
+    exposed: ExposedCaps,
+}
+
+/// Set whenever the mappings' caps were handed out by shared reference
+/// (or the space was cloned), so that someone may since hold a clone of an
+/// overlay page: the interpreter's page table must then stop writing
+/// through the pointers it resolved before (see [`CachedMemory`]).
+#[derive(Debug, Default)]
+struct ExposedCaps(AtomicBool);
+
+impl ExposedCaps {
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the caps were exposed since the last call. Exclusive access
+    /// makes this a plain read and write.
+    fn take(&mut self) -> bool {
+        std::mem::take(self.0.get_mut())
+    }
+}
+
+impl Clone for ExposedCaps {
+    /// The clone shares overlay pages with the original, so both count as
+    /// exposed.
+    fn clone(&self) -> Self {
+        self.set();
+        ExposedCaps(AtomicBool::new(true))
+    }
 }
 
 /// The P7 `sbrk` heap: grows the mapping that ends at `top`'s page.
@@ -182,6 +212,7 @@ impl AddressSpace {
 
     /// The mappings, by start page.
     pub fn mappings(&self) -> &[Mapping] {
+        self.exposed.set();
         &self.mappings
     }
 
@@ -208,13 +239,21 @@ impl AddressSpace {
     /// The mapping containing `page`.
     #[inline]
     pub fn mapping_of(&self, page: u32) -> Option<&Mapping> {
+        self.exposed.set();
+        self.mapping_containing(page)
+    }
+
+    /// [`Self::mapping_of`] for this crate's own reads, which never keep or
+    /// clone the cap.
+    #[inline]
+    fn mapping_containing(&self, page: u32) -> Option<&Mapping> {
         self.mapping_index(page).map(|i| &self.mappings[i])
     }
 
     /// The guest's access to `page`: `None` when unmapped or when its content
     /// is known only by hash (such a page faults).
     pub fn access_of(&self, page: u32) -> Option<Access> {
-        let m = self.mapping_of(page)?;
+        let m = self.mapping_containing(page)?;
         let offset = u64::from(page - m.start_page) * PAGE_SIZE as u64;
         match m.cap.page_at(offset) {
             PageResolution::Missing(_) => None,
@@ -234,7 +273,7 @@ impl AddressSpace {
     /// Copies bytes the caller has checked are readable.
     fn copy_out(&self, address: u32, out: &mut [u8]) {
         for c in page_chunks(address, out.len()) {
-            let m = self.mapping_of(c.page).expect("checked readable");
+            let m = self.mapping_containing(c.page).expect("checked readable");
             let dst = &mut out[c.at..c.at + c.len];
             match m.cap.page_at(u64::from(c.page - m.start_page) * PAGE_SIZE as u64) {
                 PageResolution::Bytes(bytes) => dst.copy_from_slice(&bytes[c.in_page..c.in_page + c.len]),

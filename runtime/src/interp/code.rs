@@ -31,15 +31,25 @@ impl Op {
 
 const _: () = assert!(std::mem::size_of::<Op>() == 16);
 
+/// Entering an op with nothing paid for its block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Gas to charge: the cost of the containing block.
+    pub cost: u32,
+    /// Ops to step over once charged: the `unlikely` hints starting here,
+    /// which do nothing.
+    pub skip: u32,
+}
+
 /// A program ready for the interpreter.
 #[derive(Debug)]
 pub struct InterpCode {
     pub(crate) ops: Vec<Op>,
     /// Code offset of each op.
     pub(crate) pcs: Vec<u32>,
-    /// Gas to charge on reaching each op with nothing paid: the cost of its
-    /// containing block (pipeline and block models).
-    pub(crate) charge: Vec<u32>,
+    /// What entering each op with nothing paid does (pipeline and block
+    /// models).
+    pub(crate) entry: Vec<Entry>,
     /// Index one past the first terminator at or after each op (the
     /// instruction model pre-pays up to there).
     pub(crate) run_end: Vec<u32>,
@@ -55,7 +65,7 @@ impl InterpCode {
         let instructions = program.instructions();
         let mut ops = Vec::with_capacity(instructions.len());
         let mut pcs = Vec::with_capacity(instructions.len());
-        let mut charge = Vec::with_capacity(instructions.len());
+        let mut entry = Vec::with_capacity(instructions.len());
         for (i, ins) in instructions.iter().enumerate() {
             let has_target =
                 matches!(ins.opcode.class(), OperandClass::Off | OperandClass::RegImmOff | OperandClass::RegRegOff);
@@ -63,7 +73,17 @@ impl InterpCode {
             debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
             ops.push(Op { opcode: ins.opcode, a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm });
             pcs.push(ins.pc);
-            charge.push(program.charge_at(i as u32));
+            entry.push(Entry { cost: program.charge_at(i as u32), skip: 0 });
+        }
+        // `unlikely` is only a hint: a block entered at one goes straight on
+        // to the instruction after it. (The instruction model charges it like
+        // any other instruction, so there it runs.)
+        if program.gas_model() != GasModel::Instruction {
+            for i in (0..instructions.len()).rev() {
+                if instructions[i].opcode == Opcode::Unlikely {
+                    entry[i].skip = 1 + entry.get(i + 1).map_or(0, |next| next.skip);
+                }
+            }
         }
         let mut run_end = vec![0u32; instructions.len()];
         let mut end = instructions.len() as u32;
@@ -76,7 +96,7 @@ impl InterpCode {
         InterpCode {
             ops,
             pcs,
-            charge,
+            entry,
             run_end,
             jump_targets: program.jump_targets().to_vec(),
             gas_model: program.gas_model(),
@@ -99,7 +119,20 @@ mod tests {
         let c = InterpCode::new(&program);
         assert_eq!(c.ops[1].aux, 0);
         assert_eq!(c.run_end, [2, 2, 3, 4]);
-        assert_eq!(c.charge, [2, 2, 1, 1]);
+        assert_eq!(c.entry.iter().map(|e| e.cost).collect::<Vec<_>>(), [2, 2, 1, 1]);
+        assert!(c.entry.iter().all(|e| e.skip == 0));
         assert_eq!(c.pcs, [0, 3, 7, 8], "with the trap past the end");
+    }
+
+    #[test]
+    fn block_entries_step_over_unlikely_hints() {
+        // 0: unlikely, 1: unlikely, 2: trap
+        let blob = || CodeBlob::from_parts(vec![2, 2, 0], [0, 1, 2], vec![]);
+        let program = Program::new(blob(), Profile::P8, GasModel::Block).unwrap();
+        let c = InterpCode::new(&program);
+        assert_eq!(c.entry.iter().map(|e| e.skip).collect::<Vec<_>>(), [2, 1, 0, 0]);
+        let program = Program::new(blob(), Profile::P8, GasModel::Instruction).unwrap();
+        let c = InterpCode::new(&program);
+        assert!(c.entry.iter().all(|e| e.skip == 0), "the instruction model charges each hint as it runs");
     }
 }

@@ -106,12 +106,14 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
                 break 'run Stop::Exit(Exit::OutOfGas);
             }
         } else if !charged {
-            let cost = i64::from(code.charge[idx as usize]);
+            let entry = code.entry[idx as usize];
+            let cost = i64::from(entry.cost);
             if gas < cost {
                 break 'run Stop::Exit(Exit::OutOfGas);
             }
             gas -= cost;
             charged = true;
+            idx += entry.skip;
         }
         loop {
             let op = &ops[idx as usize];

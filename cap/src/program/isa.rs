@@ -157,12 +157,23 @@ pub struct PipelineParams {
 pub const OPCODE_COUNT: usize = 140;
 
 macro_rules! isa_table {
-    ($(
+    ($d:tt $(
         $name:ident $mnemonic:literal
             p8 $p8:expr, p7 $p7:expr,
             $class:ident, term $term:literal, $regs:ident,
             lat $lat:expr, dec $dec:expr, $units:ident;
     )*) => {
+        /// Calls `$callback! { PREFIX Trap, Fallthrough, … }`: the leading
+        /// tokens given, then every [`Opcode`] variant name in table order,
+        /// each followed by a comma. For consumers that generate code per
+        /// instruction (a dispatch enum, say) from the one table.
+        #[macro_export]
+        macro_rules! with_opcodes {
+            ($d callback:ident $d($d prefix:tt)*) => {
+                $d callback! { $d($d prefix)* $($name,)* }
+            };
+        }
+
         /// A PVM instruction, independent of profile. Its byte in a given
         /// profile is [`Opcode::code`].
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -230,6 +241,7 @@ macro_rules! isa_table {
 }
 
 isa_table! {
+    $
     // NONE
     Trap "trap"                         p8 Some(0),   p7 Some(0),   None, term true,  Nothing, lat Cycles(2), dec Slots(1), NONE;
     Fallthrough "fallthrough"           p8 Some(1),   p7 Some(1),   None, term true,  Nothing, lat Cycles(2), dec Slots(1), NONE;

@@ -1,9 +1,18 @@
 //! The interpreter's pre-decoded form of a [`Program`]: one compact `Op`
 //! per instruction with static targets resolved to instruction indices, plus
 //! side tables read only on block entry or exit.
+//!
+//! Under the block and pipeline gas models, where a block is paid for on
+//! entry, some pairs of adjacent instructions of one block are run by a
+//! single dispatch: the first op's [`Dispatch`] names the pair and the second op
+//! keeps its own kind, so execution may still start at it (after a host call
+//! or a page fault). The pairs are common compiler idioms — address
+//! arithmetic before a load or store, loop counters before a branch,
+//! multi-word arithmetic — picked from the dynamic instruction mix of the
+//! bundled C guests.
 
 use javm_cap::program::decoded::NO_INDEX;
-use javm_cap::program::{GasModel, Opcode, OperandClass, Program};
+use javm_cap::program::{GasModel, Instruction, Opcode, OperandClass, Program};
 
 /// One pre-decoded instruction (16 bytes).
 #[derive(Clone, Copy, Debug)]
@@ -15,7 +24,7 @@ pub(crate) struct Op {
     /// [`NO_INDEX`] when the target is not a block start. Otherwise the low
     /// 32 bits of immediate `Y` (always a sign-extended 32-bit value).
     pub aux: u32,
-    pub opcode: Opcode,
+    pub dispatch: Dispatch,
     pub a: u8,
     pub b: u8,
     pub d: u8,
@@ -30,6 +39,93 @@ impl Op {
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() == 16);
+
+/// Calls `$callback! { PREFIX ; Name = First + Second, … }` with the fused
+/// pairs: the one list from which both [`Dispatch`] and the interpreter's
+/// dispatch are generated.
+macro_rules! with_fused_pairs {
+    ($callback:ident $($prefix:tt)*) => {
+        $callback! {
+            $($prefix)* ;
+            AddImm64AddImm64 = AddImm64 + AddImm64,
+            AddImm64StoreIndU64 = AddImm64 + StoreIndU64,
+            AddImm64BranchEq = AddImm64 + BranchEq,
+            AddImm64BranchNe = AddImm64 + BranchNe,
+            ShloLImm64Add64 = ShloLImm64 + Add64,
+            Add64Add64 = Add64 + Add64,
+            Add64SetLtU = Add64 + SetLtU,
+            Add64LoadIndU8 = Add64 + LoadIndU8,
+            Add64LoadIndU64 = Add64 + LoadIndU64,
+            LoadIndU64Add64 = LoadIndU64 + Add64,
+            LoadIndU64LoadIndU64 = LoadIndU64 + LoadIndU64,
+            StoreIndU64StoreIndU64 = StoreIndU64 + StoreIndU64,
+            StoreIndU64AddImm64 = StoreIndU64 + AddImm64,
+            XorLoadIndU64 = Xor + LoadIndU64,
+            XorStoreIndU64 = Xor + StoreIndU64,
+        }
+    };
+}
+pub(crate) use with_fused_pairs;
+
+macro_rules! define_dispatch {
+    ($($opcode:ident,)* ; $($pair:ident = $first:ident + $second:ident,)*) => {
+        /// What one op's dispatch runs: an instruction, or a fused pair of
+        /// two adjacent ones (see the module docs). One flat enum, so the
+        /// interpreter's `match` on it is a single jump.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u8)]
+        pub(crate) enum Dispatch {
+            $(
+                #[doc = concat!("[`Opcode::", stringify!($opcode), "`] alone.")]
+                $opcode,
+            )*
+            $(
+                #[doc = concat!("`", stringify!($first), "`, then `", stringify!($second), "` in the next op.")]
+                $pair,
+            )*
+        }
+
+        impl Dispatch {
+            /// `opcode` alone.
+            fn single(opcode: Opcode) -> Dispatch {
+                match opcode {
+                    $(Opcode::$opcode => Dispatch::$opcode,)*
+                }
+            }
+
+            /// The instructions that pair with `first` when they directly
+            /// follow it.
+            pub(crate) fn fused_after(first: Opcode) -> impl Iterator<Item = Opcode> {
+                [$((Opcode::$first, Opcode::$second)),*]
+                    .into_iter()
+                    .filter(move |&(f, _)| f == first)
+                    .map(|(_, second)| second)
+            }
+
+            /// Every pair.
+            #[cfg(test)]
+            pub(crate) const PAIRS: &[Dispatch] = &[$(Dispatch::$pair),*];
+
+            /// The two instructions of a pair, `None` for a single one.
+            #[cfg(test)]
+            pub(crate) fn pair_of(self) -> Option<(Opcode, Opcode)> {
+                match self {
+                    $(Dispatch::$pair => Some((Opcode::$first, Opcode::$second)),)*
+                    _ => None,
+                }
+            }
+
+            /// The pair for `first` directly followed by `second`.
+            fn pair(first: Opcode, second: Opcode) -> Option<Dispatch> {
+                match (first, second) {
+                    $((Opcode::$first, Opcode::$second) => Some(Dispatch::$pair),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+javm_cap::with_opcodes!(with_fused_pairs define_dispatch);
 
 /// Entering an op with nothing paid for its block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +167,7 @@ impl InterpCode {
                 matches!(ins.opcode.class(), OperandClass::Off | OperandClass::RegImmOff | OperandClass::RegRegOff);
             let aux = if has_target { program.static_target(ins.target).unwrap_or(NO_INDEX) } else { ins.imm2 as u32 };
             debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
-            ops.push(Op { opcode: ins.opcode, a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm });
+            ops.push(Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm });
             pcs.push(ins.pc);
             entry.push(Entry { cost: program.charge_at(i as u32), skip: 0 });
         }
@@ -84,6 +180,7 @@ impl InterpCode {
                     entry[i].skip = 1 + entry.get(i + 1).map_or(0, |next| next.skip);
                 }
             }
+            fuse_pairs(&mut ops, instructions, &entry);
         }
         let mut run_end = vec![0u32; instructions.len()];
         let mut end = instructions.len() as u32;
@@ -101,6 +198,29 @@ impl InterpCode {
             jump_targets: program.jump_targets().to_vec(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
+        }
+    }
+}
+
+/// Marks fused pairs, left to right within each run of a block: a pair's
+/// second op is not the first of another pair, so every op still runs once.
+/// Only the instructions a block entry actually reaches are paired the way
+/// they run; an entry in the middle of a pair runs the second op on its own.
+fn fuse_pairs(ops: &mut [Op], instructions: &[Instruction], entry: &[Entry]) {
+    let mut i = 0;
+    while i + 1 < instructions.len() {
+        let (first, second) = (instructions[i].opcode, instructions[i + 1].opcode);
+        // A block entry skips `unlikely` hints: pair from where it lands.
+        if entry[i].skip != 0 {
+            i += 1;
+            continue;
+        }
+        match Dispatch::pair(first, second) {
+            Some(pair) if !first.is_terminator() => {
+                ops[i].dispatch = pair;
+                i += 2;
+            }
+            _ => i += 1,
         }
     }
 }
@@ -134,5 +254,57 @@ mod tests {
         let program = Program::new(blob(), Profile::P8, GasModel::Instruction).unwrap();
         let c = InterpCode::new(&program);
         assert!(c.entry.iter().all(|e| e.skip == 0), "the instruction model charges each hint as it runs");
+    }
+
+    #[test]
+    fn pairs_fuse_inside_blocks_only() {
+        // 0: add_imm_64 r1, r1, 1; 3: add_imm_64 r2, r2, 1; 6: add_imm_64 r3, r3, 1;
+        // 9: branch_ne r1, r2 → 0; 12: unlikely; 13: add_imm_64 r1, r1, 1; 16: add_imm_64 r1, r1, 1; 19: trap
+        let code = vec![149, 0x11, 1, 149, 0x22, 1, 149, 0x33, 1, 171, 0x21, 247, 2, 149, 0x11, 1, 149, 0x11, 1, 0];
+        let blob = || CodeBlob::from_parts(code.clone(), [0, 3, 6, 9, 12, 13, 16, 19], vec![]);
+        let program = Program::new(blob(), Profile::P8, GasModel::Block).unwrap();
+        let c = InterpCode::new(&program);
+        let dispatch: Vec<Dispatch> = c.ops.iter().map(|op| op.dispatch).collect();
+        use Dispatch as D;
+        assert_eq!(
+            dispatch,
+            [
+                D::AddImm64AddImm64,
+                D::AddImm64,
+                D::AddImm64BranchNe,
+                D::BranchNe,
+                D::Unlikely,
+                D::AddImm64AddImm64,
+                D::AddImm64,
+                D::Trap,
+                D::Trap
+            ],
+            "pairs left to right; the terminator ends the block; entries skip the hint"
+        );
+        let program = Program::new(blob(), Profile::P8, GasModel::Instruction).unwrap();
+        let c = InterpCode::new(&program);
+        assert!(c.ops.iter().all(|op| Dispatch::pair_of(op.dispatch).is_none()), "the instruction model runs singles");
+    }
+
+    #[test]
+    fn generated_programs_exercise_every_pair() {
+        use crate::testing::generate::gen_case;
+        use crate::testing::seeded_bytes;
+        use arbitrary::Unstructured;
+        let mut seen = std::collections::BTreeMap::<String, usize>::new();
+        for seed in 0..3000 {
+            let data = seeded_bytes(seed, 4096);
+            let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
+            let Ok(program) = Program::from_blob(&case.blob, case.profile, case.gas_model) else { continue };
+            for op in InterpCode::new(&program).ops {
+                if Dispatch::pair_of(op.dispatch).is_some() {
+                    *seen.entry(format!("{:?}", op.dispatch)).or_default() += 1;
+                }
+            }
+        }
+        let all: Vec<String> = Dispatch::PAIRS.iter().map(|d| format!("{d:?}")).collect();
+        for pair in &all {
+            assert!(seen.get(pair).copied().unwrap_or(0) >= 15, "{pair} is rarely generated: {seen:?}");
+        }
     }
 }

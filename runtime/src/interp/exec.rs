@@ -8,7 +8,7 @@
 //! per-instruction result of spec §8.3 at block speed.
 
 use super::alu;
-use super::code::{InterpCode, Op};
+use super::code::{Dispatch, InterpCode, Op, with_fused_pairs};
 use javm_cap::program::decoded::{DynamicTarget, NO_INDEX, resolve_dynamic};
 use javm_cap::program::{GasModel, Opcode, Program};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, VmState};
@@ -117,7 +117,25 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
         }
         loop {
             let op = &ops[idx as usize];
-            match step(op, &mut regs, mem, code, idx) {
+            /// The dispatch: one arm per instruction through `step`, and one
+            /// per fused pair running both halves (the second reports its
+            /// own index if it exits).
+            macro_rules! dispatch {
+                ($($opcode:ident,)* ; $($pair:ident = $first:ident + $second:ident,)*) => {
+                    match op.dispatch {
+                        $(Dispatch::$opcode => step(Opcode::$opcode, op, &mut regs, mem, code, idx),)*
+                        $(Dispatch::$pair => match step(Opcode::$first, op, &mut regs, mem, code, idx) {
+                            Flow::Next => {
+                                idx += 1;
+                                step(Opcode::$second, &ops[idx as usize], &mut regs, mem, code, idx)
+                            }
+                            flow => flow,
+                        },)*
+                    }
+                };
+            }
+            let flow = javm_cap::with_opcodes!(with_fused_pairs dispatch);
+            match flow {
                 Flow::Next => {
                     idx += 1;
                     if PER_INSTRUCTION && idx >= paid_end {
@@ -175,9 +193,16 @@ fn dynamic(code: &InterpCode, address: u64) -> Flow {
     }
 }
 
-/// Executes one op.
+/// Executes `opcode` with `op`'s operands.
 #[inline(always)]
-fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 256], mem: &mut M, code: &InterpCode, idx: u32) -> Flow {
+fn step<M: GuestMemory>(
+    opcode: Opcode,
+    op: &Op,
+    regs: &mut [u64; 256],
+    mem: &mut M,
+    code: &InterpCode,
+    idx: u32,
+) -> Flow {
     let (a, b, d) = (op.a as usize, op.b as usize, op.d as usize);
     let (x, y) = (op.imm, op.imm2());
 
@@ -218,7 +243,7 @@ fn step<M: GuestMemory>(op: &Op, regs: &mut [u64; 256], mem: &mut M, code: &Inte
     let i32v = |b: [u8; 4]| i32::from_le_bytes(b) as i64 as u64;
     let u64v = u64::from_le_bytes;
 
-    match op.opcode {
+    match opcode {
         Opcode::Trap => Flow::Exit { exit: Exit::Panic, charged: true },
         Opcode::Fallthrough => Flow::Jump(idx + 1),
         Opcode::Unlikely => Flow::Next,

@@ -7,6 +7,7 @@
 //! same generator serves seeded tests (bytes from a PRNG) and coverage-guided
 //! fuzzing (bytes from libFuzzer).
 
+use crate::interp::code::Dispatch;
 use arbitrary::{Arbitrary, Result, Unstructured};
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::program::{GasModel, Opcode, OperandClass, Profile};
@@ -105,14 +106,38 @@ fn small_imm(u: &mut Unstructured<'_>, mappings: &[GenMapping]) -> Result<u64> {
 /// An instruction that compilers emit right after `op` with related
 /// registers, or `None`: the carry test after an add, an add of a scaled
 /// index, the low half after an upper multiply, a load through a computed
-/// address. Unrelated instructions rarely line up like this by chance.
-/// May adjust `o` to fit (a scale is a shift by 0..=4).
-fn idiom(u: &mut Unstructured<'_>, op: Opcode, o: &mut Operands) -> Result<Option<(Opcode, Operands)>> {
+/// address, or any pair the interpreter runs in one dispatch. Unrelated
+/// instructions rarely line up like this by chance. May adjust `o` to fit
+/// (a scale is a shift by 0..=4).
+fn idiom(
+    u: &mut Unstructured<'_>,
+    op: Opcode,
+    o: &mut Operands,
+    labels: &[usize],
+) -> Result<Option<(Opcode, Operands)>> {
     let (a, b, d) = (o.ra, o.rb, o.rd);
     let pick = |u: &mut Unstructured<'_>, x: u8, y: u8| -> Result<(u8, u8)> {
         Ok(if u.arbitrary()? { (x, y) } else { (y, x) })
     };
     let operands = |ra: u8, rb: u8, rd: u8, imm: u64| Operands { ra, rb, rd, imm, ..Operands::default() };
+    let fused: Vec<Opcode> = Dispatch::fused_after(op).collect();
+    if !fused.is_empty() && u.ratio(3, 4)? {
+        // The second instruction reads the first one's result.
+        let next = *u.choose(&fused)?;
+        let written = if op.class() == OperandClass::RegRegReg { d } else { a };
+        let other = *u.choose(&[a, b, d, 7])?;
+        let (x, y) = pick(u, written, other)?;
+        let second = match next.class() {
+            OperandClass::RegRegReg => operands(x, y, *u.choose(&[written, other, 9])?, 0),
+            // Loads, stores and immediate adds: rB is the base or source.
+            OperandClass::RegRegImm => operands(other, written, 0, u.int_in_range(0..=16)?),
+            OperandClass::RegRegOff => {
+                Operands { ra: x, rb: y, target: Target::Label(*u.choose(labels)?), ..Operands::default() }
+            }
+            _ => return Ok(None),
+        };
+        return Ok(Some((next, second)));
+    }
     Ok(Some(match op {
         Opcode::Add64 if u.arbitrary()? => {
             // set_lt_u c, d, a: the carry out of d = a + b.
@@ -209,7 +234,9 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
                 }
                 _ => {}
             }
-            let next = if u.ratio(1, 4)? { idiom(u, op, &mut o)? } else { None };
+            // Ops the interpreter pairs get an idiom more often.
+            let chance = if Dispatch::fused_after(op).next().is_some() { 2 } else { 4 };
+            let next = if u.ratio(1, chance)? { idiom(u, op, &mut o, &labels)? } else { None };
             asm.push(op, o);
             if let Some((next, operands)) = next {
                 asm.push(next, operands);

@@ -7,9 +7,9 @@
 //! single dispatch: the first op's [`Dispatch`] names the pair and the second op
 //! keeps its own kind, so execution may still start at it (after a host call
 //! or a page fault). The pairs are common compiler idioms — address
-//! arithmetic before a load or store, loop counters before a branch,
-//! multi-word arithmetic — picked from the dynamic instruction mix of the
-//! bundled C guests.
+//! arithmetic before a load or store, loop counters and stores before a
+//! branch, multi-word arithmetic, hash-function mixing — picked from the
+//! dynamic instruction mix of the bundled C guests.
 
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::{GasModel, Instruction, Opcode, OperandClass, Program};
@@ -62,6 +62,18 @@ macro_rules! with_fused_pairs {
             StoreIndU64AddImm64 = StoreIndU64 + AddImm64,
             XorLoadIndU64 = Xor + LoadIndU64,
             XorStoreIndU64 = Xor + StoreIndU64,
+            AddImm64MoveReg = AddImm64 + MoveReg,
+            Add64AddImm64 = Add64 + AddImm64,
+            SetLtUSub64 = SetLtU + Sub64,
+            LoadIndU64BranchEq = LoadIndU64 + BranchEq,
+            LoadIndU64Mul64 = LoadIndU64 + Mul64,
+            LoadIndU64RotR64Imm = LoadIndU64 + RotR64Imm,
+            StoreIndU8BranchLtU = StoreIndU8 + BranchLtU,
+            StoreIndU64BranchLtU = StoreIndU64 + BranchLtU,
+            MulUpperUUMul64 = MulUpperUU + Mul64,
+            Mul64ShloRImm64 = Mul64 + ShloRImm64,
+            ShloRImm64Xor = ShloRImm64 + Xor,
+            RotR32ImmXor = RotR32Imm + Xor,
         }
     };
 }

@@ -129,6 +129,7 @@ fn idiom(
         let (x, y) = pick(u, written, other)?;
         let second = match next.class() {
             OperandClass::RegRegReg => operands(x, y, *u.choose(&[written, other, 9])?, 0),
+            OperandClass::RegReg => operands(written, 0, other, 0),
             // Loads, stores and immediate adds: rB is the base or source.
             OperandClass::RegRegImm => operands(other, written, 0, u.int_in_range(0..=16)?),
             OperandClass::RegRegOff => {

@@ -271,6 +271,7 @@ impl Module {
             module: self.clone(),
             state: VmState { pc, ..VmState::default() },
             backend,
+            registers: interp::RegisterFile::new(),
             after_host: false,
             entry_checked: false,
         })
@@ -347,6 +348,8 @@ pub struct Instance {
     module: Module,
     state: VmState,
     backend: Backend,
+    /// The interpreter's registers between runs.
+    registers: interp::RegisterFile,
     /// The last exit was a host call: the next run resumes after it.
     after_host: bool,
     /// The P8 entry-point check has been done.
@@ -446,7 +449,14 @@ impl Instance {
         }
         let exit = match &mut self.backend {
             Backend::Interp(space) => {
-                match interp::run(program, self.module.interp_code(), &mut self.state, &mut space.cached(), false) {
+                match interp::run(
+                    program,
+                    self.module.interp_code(),
+                    &mut self.state,
+                    &mut space.cached(),
+                    &mut self.registers,
+                    false,
+                ) {
                     Stop::Exit(exit) => exit,
                     Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
                 }
@@ -455,8 +465,14 @@ impl Instance {
                 match jit.run(&mut self.state) {
                     javm_recompiler::JitExit::Exit(exit) => break exit,
                     javm_recompiler::JitExit::Interpret => {
-                        match interp::run(program, self.module.interp_code(), &mut self.state, &mut jit.memory(), true)
-                        {
+                        match interp::run(
+                            program,
+                            self.module.interp_code(),
+                            &mut self.state,
+                            &mut jit.memory(),
+                            &mut self.registers,
+                            true,
+                        ) {
                             Stop::Exit(exit) => break exit,
                             Stop::BlockEnd => continue,
                         }

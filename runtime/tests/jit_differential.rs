@@ -109,7 +109,14 @@ fn run_interp(program: &Program, state: VmState, space: AddressSpace) -> (Trace,
     let trace = drive(
         program,
         state,
-        |st| match interp::run(program, &code, st, &mut space.borrow_mut().cached(), false) {
+        |st| match interp::run(
+            program,
+            &code,
+            st,
+            &mut space.borrow_mut().cached(),
+            &mut interp::RegisterFile::new(),
+            false,
+        ) {
             Stop::Exit(e) => e,
             Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
         },
@@ -131,10 +138,12 @@ fn run_jit(program: &Arc<Program>, state: VmState, space: AddressSpace, options:
             let mut jit = jit.borrow_mut();
             match jit.run(st) {
                 JitExit::Exit(e) => return e,
-                JitExit::Interpret => match interp::run(program, &code, st, &mut jit.memory(), true) {
-                    Stop::Exit(e) => return e,
-                    Stop::BlockEnd => continue,
-                },
+                JitExit::Interpret => {
+                    match interp::run(program, &code, st, &mut jit.memory(), &mut interp::RegisterFile::new(), true) {
+                        Stop::Exit(e) => return e,
+                        Stop::BlockEnd => continue,
+                    }
+                }
             }
         },
         |id, st| host_call(id, st, &mut jit.borrow_mut().memory()),

@@ -13,6 +13,26 @@ use javm_cap::program::decoded::{DynamicTarget, NO_INDEX, resolve_dynamic};
 use javm_cap::program::{GasModel, Opcode, Program};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, VmState};
 
+/// The interpreter's registers while it runs: the 13 guest registers at the
+/// start of an array indexed by the raw register byte, so no operand needs a
+/// mask or a bounds check. Kept by the caller from one run to the next, so
+/// resuming after a host call does not clear 2 KiB.
+#[derive(Clone, Debug)]
+pub struct RegisterFile(Box<[u64; 256]>);
+
+impl RegisterFile {
+    /// A zeroed file.
+    pub fn new() -> RegisterFile {
+        RegisterFile(Box::new([0; 256]))
+    }
+}
+
+impl Default for RegisterFile {
+    fn default() -> Self {
+        RegisterFile::new()
+    }
+}
+
 /// Why [`run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
@@ -41,15 +61,17 @@ pub fn run<M: GuestMemory>(
     code: &InterpCode,
     state: &mut VmState,
     mem: &mut M,
+    file: &mut RegisterFile,
     to_block_end: bool,
 ) -> Stop {
+    let regs = &mut *file.0;
     let Some(idx) = program.index_of(state.pc) else {
         return lone_trap(code, state);
     };
     if code.gas_model == GasModel::Instruction {
-        run_inner::<M, true>(program, code, state, mem, idx, to_block_end)
+        run_inner::<M, true>(program, code, state, mem, regs, idx, to_block_end)
     } else {
-        run_inner::<M, false>(program, code, state, mem, idx, to_block_end)
+        run_inner::<M, false>(program, code, state, mem, regs, idx, to_block_end)
     }
 }
 
@@ -76,13 +98,12 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
     code: &InterpCode,
     state: &mut VmState,
     mem: &mut M,
+    regs: &mut [u64; 256],
     mut idx: u32,
     to_block_end: bool,
 ) -> Stop {
     let _ = program;
     let ops = &code.ops[..];
-    // Indexed by the raw register byte: no mask or bounds check on the hot path.
-    let mut regs = [0u64; 256];
     regs[..13].copy_from_slice(&state.regs);
     let mut gas = state.gas;
     let mut charged = state.charged && !PER_INSTRUCTION;
@@ -123,11 +144,11 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
             macro_rules! dispatch {
                 ($($opcode:ident,)* ; $($pair:ident = $first:ident + $second:ident,)*) => {
                     match op.dispatch {
-                        $(Dispatch::$opcode => step(Opcode::$opcode, op, &mut regs, mem, code, idx),)*
-                        $(Dispatch::$pair => match step(Opcode::$first, op, &mut regs, mem, code, idx) {
+                        $(Dispatch::$opcode => step(Opcode::$opcode, op, regs, mem, code, idx),)*
+                        $(Dispatch::$pair => match step(Opcode::$first, op, regs, mem, code, idx) {
                             Flow::Next => {
                                 idx += 1;
-                                step(Opcode::$second, &ops[idx as usize], &mut regs, mem, code, idx)
+                                step(Opcode::$second, &ops[idx as usize], regs, mem, code, idx)
                             }
                             flow => flow,
                         },)*

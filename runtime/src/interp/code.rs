@@ -4,7 +4,7 @@
 //!
 //! Under the block and pipeline gas models, where a block is paid for on
 //! entry, some pairs of adjacent instructions of one block are run by a
-//! single dispatch: the first op's [`Dispatch`] names the pair and the second op
+//! single dispatch: the first op's `Dispatch` value names the pair and the second op
 //! keeps its own kind, so execution may still start at it (after a host call
 //! or a page fault). The pairs are common compiler idioms — address
 //! arithmetic before a load or store, loop counters and stores before a

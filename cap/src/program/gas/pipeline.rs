@@ -2,9 +2,9 @@
 //! (spec §8.2), driven by the per-instruction parameters of the ISA table.
 //!
 //! [`Coster`] finds the cost in one of three exact ways, cheapest first:
-//! - `InOrder` placement without a calendar: a block with at most 5
-//!   entries, 4 ALU users and one user of MUL and of DIV can never run short
-//!   of anything, so every entry starts as soon as it is waiting with its
+//! - `InOrder` placement without a calendar: a block of at most 5
+//!   instructions, with at most 4 ALU users and one user of MUL and of DIV,
+//!   can never run short of anything, so every entry starts as soon as it is waiting with its
 //!   dependencies done, and one pass in program order yields every start.
 //! - `InOrder` placement with a `Calendar`: entries placed in program
 //!   order, each in the first cycle with a start slot and its units left
@@ -103,9 +103,16 @@ struct OpInfo {
     /// [`DEC_FIXED`], [`DEC_OVERLAP`] or [`DEC_SHIFT_OVERLAP`].
     dec_rule: u8,
     class: u8,
-    terminator: bool,
-    rename: bool,
+    /// [`TERMINATOR`] and [`RENAME`] bits.
+    flags: u8,
 }
+
+/// [`Op::flags`] bit: the instruction ends the block.
+const TERMINATOR: u8 = 1;
+/// [`Op::flags`] bit: `move_reg`, which renames instead of creating an
+/// entry. It reads `rA` and writes `rD`, so its source and destination
+/// sets each hold the one register.
+const RENAME: u8 = 2;
 
 const BRANCH_LATENCY: u8 = u8::MAX;
 const DEC_FIXED: u8 = 0;
@@ -114,16 +121,8 @@ const DEC_SHIFT_OVERLAP: u8 = 2;
 
 /// [`OpInfo`] of every opcode, computed at compile time.
 const OP_INFO: [OpInfo; OPCODE_COUNT] = {
-    let mut table = [OpInfo {
-        src: 0,
-        dst: 0,
-        lat: 0,
-        dec: [0, 0],
-        dec_rule: DEC_FIXED,
-        class: 0,
-        terminator: false,
-        rename: false,
-    }; OPCODE_COUNT];
+    let mut table =
+        [OpInfo { src: 0, dst: 0, lat: 0, dec: [0, 0], dec_rule: DEC_FIXED, class: 0, flags: 0 }; OPCODE_COUNT];
     let mut i = 0;
     while i < OPCODE_COUNT {
         let op = Opcode::ALL[i];
@@ -149,8 +148,8 @@ const OP_INFO: [OpInfo; OPCODE_COUNT] = {
             dec,
             dec_rule,
             class: unit_class(params.units.0),
-            terminator: op.is_terminator(),
-            rename: matches!(op, Opcode::MoveReg),
+            flags: if op.is_terminator() { TERMINATOR } else { 0 }
+                | if matches!(op, Opcode::MoveReg) { RENAME } else { 0 },
         };
         i += 1;
     }
@@ -162,13 +161,12 @@ const OP_INFO: [OpInfo; OPCODE_COUNT] = {
 struct Op {
     src: RegSet,
     dst: RegSet,
-    /// `move_reg`: `(rA, rD)`. It renames instead of creating an entry.
-    rename: Option<(u8, u8)>,
     lat: u8,
     dec: u8,
     /// Execution-unit class (see [`unit_class`]).
     class: u8,
-    terminator: bool,
+    /// [`TERMINATOR`] and [`RENAME`] bits.
+    flags: u8,
 }
 
 impl Op {
@@ -181,13 +179,29 @@ impl Op {
         Op {
             src,
             dst,
-            rename: info.rename.then_some((ins.ra, ins.rd)),
             lat: if info.lat == BRANCH_LATENCY { branch_latency(code, ins) } else { info.lat },
             dec: info.dec[usize::from(!overlap)],
             class: info.class,
-            terminator: info.terminator,
+            flags: info.flags,
         }
     }
+
+    fn is_terminator(&self) -> bool {
+        self.flags & TERMINATOR != 0
+    }
+
+    /// `move_reg`'s `(rA, rD)`: it renames instead of creating an entry.
+    #[inline(always)]
+    fn rename(&self) -> Option<(usize, usize)> {
+        let reg = |set: RegSet| set.trailing_zeros() as usize;
+        (self.flags & RENAME != 0).then(|| (reg(self.src), reg(self.dst)))
+    }
+}
+
+/// `ops` through the first terminator (all of them if there is none).
+fn through_terminator(ops: &[Op]) -> &[Op] {
+    let end = ops.iter().position(Op::is_terminator).map_or(ops.len(), |t| t + 1);
+    &ops[..end]
 }
 
 /// The distinct unit vectors of the ISA table: none, ALU, ALU+LOAD,
@@ -433,19 +447,8 @@ impl Coster {
     /// 2's schedule.
     fn cost_by(&mut self, code: &[u8], body: &[Instruction]) -> (u32, Way) {
         self.ops.clear();
-        // Entries by unit class.
-        let mut users = [0usize; UNIT_CLASSES];
-        for ins in body {
-            let op = Op::new(code, ins);
-            self.ops.push(op);
-            if op.rename.is_none() {
-                users[usize::from(op.class)] += 1;
-            }
-            if op.terminator {
-                break;
-            }
-        }
-        let (mut calendar, way) = if may_run_short(&users) {
+        self.ops.extend(body.iter().map(|ins| Op::new(code, ins)));
+        let (mut calendar, way) = if may_run_short(&self.ops) {
             self.calendar.clear();
             (Some(&mut self.calendar), Way::Calendar)
         } else {
@@ -454,7 +457,10 @@ impl Coster {
         let mut schedule = InOrder::new();
         for op in &self.ops {
             if !schedule.place(op, calendar.as_deref_mut()) {
-                return (simulate(&self.ops), Way::Simulation);
+                return (simulate(through_terminator(&self.ops)), Way::Simulation);
+            }
+            if op.is_terminator() {
+                break;
             }
         }
         (schedule.cost(), way)
@@ -473,12 +479,20 @@ enum Way {
 }
 
 /// Whether start slots, ALUs, the MUL or the DIV unit could ever run short
-/// for a block with `users` entries of each unit class.
-fn may_run_short(users: &[usize; UNIT_CLASSES]) -> bool {
+/// for the block `ops` (through its terminator). Only blocks of at most 5
+/// instructions are looked at closely; a longer one is taken to possibly run
+/// short, which costs the calendar's work but not exactness.
+fn may_run_short(ops: &[Op]) -> bool {
+    if ops.len() > usize::from(START_WIDTH) {
+        return true;
+    }
+    let mut users = [0usize; UNIT_CLASSES];
+    for op in through_terminator(ops).iter().filter(|op| op.rename().is_none()) {
+        users[usize::from(op.class)] += 1;
+    }
     let entries: usize = users.iter().sum();
     let alu_users = entries - users[usize::from(NO_UNIT_CLASS)];
-    entries > usize::from(START_WIDTH)
-        || alu_users > usize::from(UNITS[0])
+    alu_users > usize::from(UNITS[0])
         || users[usize::from(MUL_CLASS)] > usize::from(UNITS[3])
         || users[usize::from(DIV_CLASS)] > usize::from(UNITS[4])
 }
@@ -544,8 +558,8 @@ impl InOrder {
             }
         }
         self.slots -= op.dec;
-        if let Some((from, to)) = op.rename {
-            self.ready[usize::from(to)] = self.ready[usize::from(from)];
+        if let Some((from, to)) = op.rename() {
+            self.ready[to] = self.ready[from];
             return true;
         }
         let mut start = self.decode_cycle + 1;
@@ -790,8 +804,8 @@ fn simulate(ops: &[Op]) -> u32 {
             && rob.live() < ROB_SIZE
             && op.dec <= dslots
         {
-            match op.rename {
-                Some((from, to)) => provider[usize::from(to)] = provider[usize::from(from)],
+            match op.rename() {
+                Some((from, to)) => provider[to] = provider[from],
                 None => rob.decode(op, &mut provider),
             }
             dslots -= op.dec;
@@ -1076,7 +1090,7 @@ mod tests {
         for ins in body {
             let op = Op::new(code, ins);
             ops.push(op);
-            if op.terminator {
+            if op.is_terminator() {
                 break;
             }
         }

@@ -18,8 +18,9 @@
 //!   entry provides each register is a 13-slot table instead of per-entry
 //!   register sets (each register has at most one provider); each entry
 //!   keeps the mask of the dependencies it still waits for, cleared as they
-//!   complete; and cycles in which nothing can happen but countdowns are
-//!   skipped in one step.
+//!   complete, and each pending entry the mask of its waiters, so that a
+//!   completion visits only those; and cycles in which nothing can happen
+//!   but countdowns are skipped in one step.
 //!
 //! None is an approximation; `reference` transcribes the rules cycle by
 //! cycle, and the tests check every way against it, on random blocks and on
@@ -614,6 +615,9 @@ struct Rob {
     free: FreeUnits,
     /// For blocked entries: the slots of the dependencies still pending.
     waits_for: [u32; ROB_SIZE],
+    /// For pending entries: the slots of the entries that were blocked on
+    /// them when decoded (the reverse of `waits_for`).
+    waiters: [u32; ROB_SIZE],
     /// Executing entries by `done_at % WHEEL`, where `done_at` is the
     /// cycle in which `left` reaches 0 (start cycle + latency), so `left`
     /// is never stored. Latencies are below `WHEEL`, so a slot holds one
@@ -646,6 +650,7 @@ impl Rob {
             class_slots: [0; UNIT_CLASSES],
             free: ALL_UNITS,
             waits_for: [0; ROB_SIZE],
+            waiters: [0; ROB_SIZE],
             wheel: [0; WHEEL],
             wheel_used: 0,
             lat: [0; ROB_SIZE],
@@ -680,6 +685,10 @@ impl Rob {
         }
         deps &= self.pending;
         self.waits_for[s] = deps;
+        self.waiters[s] = 0;
+        for p in bits(deps) {
+            self.waiters[p] |= bit;
+        }
         if deps != 0 {
             self.blocked |= bit;
         } else {
@@ -755,11 +764,14 @@ impl Rob {
         // next cycle on, and `left` becomes 0 below.
         let freeing = self.wheel[next];
         if freeing != 0 {
+            let mut woken = 0;
             for s in bits(freeing) {
                 self.free += CLASS_PACKED[usize::from(self.class[s])];
+                woken |= self.waiters[s];
             }
             self.pending &= !freeing;
-            for s in bits(self.blocked) {
+            // Only the entries waiting for one of them can be unblocked.
+            for s in bits(woken & self.blocked) {
                 self.waits_for[s] &= !freeing;
                 if self.waits_for[s] == 0 {
                     self.blocked &= !(1 << s);

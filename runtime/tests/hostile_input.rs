@@ -447,3 +447,42 @@ fn write_seed_corpus() {
         std::fs::write(format!("{dir}/seed-{i:02}"), input).unwrap();
     }
 }
+
+#[test]
+fn a_cap_cloned_during_a_host_call_keeps_its_bytes() {
+    // The interpreter keeps its page table's writable marks across a host
+    // call; a host that clones a cap in between must still get a snapshot
+    // that later guest writes do not reach.
+    use javm_cap::program::Opcode;
+    use javm_cap::program::asm::{Assembler, Operands};
+    use javm_cap::space::Access;
+    let store = |value| Operands { imm: 0x10000, imm2: value, ..Operands::default() };
+    let blob = {
+        let mut asm = Assembler::new(Profile::P8);
+        asm.push(Opcode::StoreImmU8, store(1));
+        asm.push(Opcode::Ecalli, Operands { imm: 0, ..Operands::default() });
+        asm.push(Opcode::StoreImmU8, store(2));
+        asm.push(Opcode::Ecalli, Operands { imm: 0, ..Operands::default() });
+        asm.push(Opcode::StoreImmU8, store(3));
+        asm.push(Opcode::Trap, Operands::default());
+        asm.finish().to_bytes()
+    };
+    for kind in engines() {
+        let module = engine(kind, Profile::P8, GasModel::Block).load_blob(&blob).unwrap();
+        let mut inst = module.instantiate_empty(0);
+        inst.address_space().map_zeroed(0x10000, 4096, Access::Write).unwrap();
+        inst.set_gas(100);
+        let mut byte = [0u8; 1];
+        assert_eq!(inst.run(), Exit::Host(0));
+        let first = inst.address_space().mappings()[0].cap.clone();
+        assert_eq!(inst.run(), Exit::Host(0));
+        let second = inst.address_space().clone();
+        assert_eq!(inst.run(), Exit::Panic);
+        first.copy_into(0, &mut byte).unwrap();
+        assert_eq!(byte, [1], "{kind:?}: a cap cloned at the first call");
+        second.read(0x10000, &mut byte).unwrap();
+        assert_eq!(byte, [2], "{kind:?}: a space cloned at the second call");
+        inst.read_memory(0x10000, &mut byte).unwrap();
+        assert_eq!(byte, [3], "{kind:?}: the guest's own memory");
+    }
+}

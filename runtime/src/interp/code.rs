@@ -139,6 +139,16 @@ macro_rules! define_dispatch {
 }
 javm_cap::with_opcodes!(with_fused_pairs define_dispatch);
 
+macro_rules! assert_pairs_stay_in_blocks {
+    (; $($pair:ident = $first:ident + $second:ident,)*) => {
+        $(const _: () = assert!(
+            !Opcode::$first.is_terminator(),
+            concat!(stringify!($pair), ": a pair's first instruction must not end its block"),
+        );)*
+    };
+}
+with_fused_pairs!(assert_pairs_stay_in_blocks);
+
 /// Entering an op with nothing paid for its block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
@@ -227,12 +237,14 @@ fn fuse_pairs(ops: &mut [Op], instructions: &[Instruction], entry: &[Entry]) {
             i += 1;
             continue;
         }
+        // No pair starts with a terminator (checked at compile time), so a
+        // pair never spans two blocks.
         match Dispatch::pair(first, second) {
-            Some(pair) if !first.is_terminator() => {
+            Some(pair) => {
                 ops[i].dispatch = pair;
                 i += 2;
             }
-            _ => i += 1,
+            None => i += 1,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! [`Coster`] finds the cost in one of three exact ways, cheapest first:
 //! - `InOrder` placement without a calendar: a block of at most 5
 //!   instructions, with at most 4 ALU users and one user of MUL and of DIV,
-//!   can never run short of anything, so every entry starts as soon as it is waiting with its
-//!   dependencies done, and one pass in program order yields every start.
+//!   can never run short of anything, so every entry starts as soon as it
+//!   is waiting with its dependencies done, and one pass in program order
+//!   yields every start.
 //! - `InOrder` placement with a `Calendar`: entries placed in program
 //!   order, each in the first cycle with a start slot and its units left
 //!   over by the older entries, which rule 2 prefers. The calendar keeps the

@@ -6,7 +6,7 @@
 //!   instructions, with at most 4 ALU users and one user of MUL and of DIV,
 //!   can never run short of anything, so every entry starts as soon as it
 //!   is waiting with its dependencies done, and one pass in program order
-//!   yields every start.
+//!   over the instructions yields every start (`uncontended_cost`).
 //! - `InOrder` placement with a `Calendar`: entries placed in program
 //!   order, each in the first cycle with a start slot and its units left
 //!   over by the older entries, which rule 2 prefers. The calendar keeps the
@@ -16,12 +16,12 @@
 //! - `simulate`, the cycle simulation, for those blocks. Entries retire
 //!   strictly in order, so the retired ("gone") entries form a prefix and
 //!   the live ones fit a ring of 32 slots whose states are bit masks. Which
-//!   entry provides each register is a 13-slot table instead of per-entry
-//!   register sets (each register has at most one provider); each entry
-//!   keeps the mask of the dependencies it still waits for, cleared as they
-//!   complete, and each pending entry the mask of its waiters, so that a
-//!   completion visits only those; and cycles in which nothing can happen
-//!   but countdowns are skipped in one step.
+//!   entry provides each register is a per-register table instead of
+//!   per-entry register sets (each register has at most one provider);
+//!   each entry keeps the mask of the dependencies it still waits for,
+//!   cleared as they complete, and each pending entry the mask of its
+//!   waiters, so that a completion visits only those; and cycles in which
+//!   nothing can happen but countdowns are skipped in one step.
 //!
 //! None is an approximation; `reference` transcribes the rules cycle by
 //! cycle, and the tests check every way against it, on random blocks and on
@@ -158,11 +158,33 @@ const OP_INFO: [OpInfo; OPCODE_COUNT] = {
     table
 };
 
-/// One instruction as the simulation sees it.
+/// Register index meaning "no register" among an [`Op`]'s sources: its
+/// slot in the per-register tables is never written, so it reads as "ready
+/// from the start" and "no provider".
+const NO_SRC: u8 = 13;
+/// Register index meaning "no register" as an [`Op`]'s destination: its
+/// slot in the per-register tables is written but never read.
+const NO_DST: u8 = 14;
+/// Size of the per-register tables: r0..r12, the two sinks, and one unused
+/// slot so that an index masked to 4 bits needs no bounds check.
+const REG_SLOTS: usize = 16;
+
+/// The per-register table slot of register index `r`.
+#[inline(always)]
+fn reg_slot(r: u8) -> usize {
+    usize::from(r) % REG_SLOTS
+}
+
+/// One instruction as the simulation sees it. Every instruction reads at
+/// most three registers and writes at most one, so they are kept as
+/// indices, with [`NO_SRC`] and [`NO_DST`] for the unused ones, and the
+/// per-register tables are read and written without a branch.
 #[derive(Clone, Copy)]
 struct Op {
-    src: RegSet,
-    dst: RegSet,
+    /// `rA`, `rB` and `rD` where read, else [`NO_SRC`].
+    src: [u8; 3],
+    /// The register written, or [`NO_DST`].
+    dst: u8,
     lat: u8,
     dec: u8,
     /// Execution-unit class (see [`unit_class`]).
@@ -175,9 +197,18 @@ impl Op {
     #[inline(always)]
     fn new(code: &[u8], ins: &Instruction) -> Op {
         let info = OP_INFO[ins.opcode as usize];
-        let (src, dst) = (registers(info.src, ins), registers(info.dst, ins));
+        let read = |bit: u8, r: u8| if info.src & bit != 0 { r } else { NO_SRC };
+        let src = [read(SEL_A, ins.ra), read(SEL_B, ins.rb), read(SEL_D, ins.rd)];
+        // At most one of `rA` and `rD` is written.
+        let dst = if info.dst & SEL_A != 0 {
+            ins.ra
+        } else if info.dst & SEL_D != 0 {
+            ins.rd
+        } else {
+            NO_DST
+        };
         // Both slot counts are equal under `DEC_FIXED`.
-        let overlap = if info.dec_rule == DEC_SHIFT_OVERLAP { ins.ra == ins.rd } else { src & dst != 0 };
+        let overlap = if info.dec_rule == DEC_SHIFT_OVERLAP { ins.ra == ins.rd } else { src.contains(&dst) };
         Op {
             src,
             dst,
@@ -195,10 +226,11 @@ impl Op {
     /// `move_reg`'s `(rA, rD)`: it renames instead of creating an entry.
     #[inline(always)]
     fn rename(&self) -> Option<(usize, usize)> {
-        let reg = |set: RegSet| set.trailing_zeros() as usize;
-        (self.flags & RENAME != 0).then(|| (reg(self.src), reg(self.dst)))
+        (self.flags & RENAME != 0).then_some((reg_slot(self.src[0]), reg_slot(self.dst)))
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Op>() == 8);
 
 /// `ops` through the first terminator (all of them if there is none).
 fn through_terminator(ops: &[Op]) -> &[Op] {
@@ -404,34 +436,46 @@ impl Calendar {
     /// units through cycle `end - 1` (`start < end`); false if some cycle
     /// then asks for more than there is, or lies beyond the calendar.
     fn book(&mut self, start: usize, end: usize, class: u8) -> bool {
-        let last = (end - 1) / 64;
+        let (first, last) = (start / 64, (end - 1) / 64);
         if last >= CALENDAR_WORDS {
             return false;
         }
         if self.words.len() <= last {
             self.words.resize((last + 1).next_power_of_two(), Cycles64::default());
         }
-        if !take_unit(&mut self.words[start / 64].starts, 1 << (start % 64)) {
+        let word = &mut self.words[first];
+        if !take_unit(&mut word.starts, 1 << (start % 64)) {
             return false;
         }
         if class == NO_UNIT_CLASS {
             return true;
         }
-        for w in start / 64..=last {
-            let lo = if w == start / 64 { start % 64 } else { 0 };
+        if first == last {
+            // The common case: the whole hold lies in one word.
+            let range = (u64::MAX >> (64 - (end - start))) << (start % 64);
+            return Self::hold(word, range, class);
+        }
+        for w in first..=last {
+            let lo = if w == first { start % 64 } else { 0 };
             let hi = if w == last { end - 64 * w } else { 64 };
             let range = (u64::MAX >> (64 - (hi - lo))) << lo;
-            let word = &mut self.words[w];
-            let single_ok = match class {
-                MUL_CLASS => take_unit(&mut word.mul, range),
-                DIV_CLASS => take_unit(&mut word.div, range),
-                _ => true,
-            };
-            if !single_ok || !take_unit(&mut word.alu, range) {
+            if !Self::hold(&mut self.words[w], range, class) {
                 return false;
             }
         }
         true
+    }
+
+    /// Takes the units of `class` (which needs an ALU) in the cycles of
+    /// `range` of `word`; false if some cycle had none left.
+    #[inline(always)]
+    fn hold(word: &mut Cycles64, range: u64, class: u8) -> bool {
+        let single_ok = match class {
+            MUL_CLASS => take_unit(&mut word.mul, range),
+            DIV_CLASS => take_unit(&mut word.div, range),
+            _ => true,
+        };
+        single_ok && take_unit(&mut word.alu, range)
     }
 }
 
@@ -448,24 +492,24 @@ impl Coster {
     /// cycle simulation when the calendar finds the placement is not rule
     /// 2's schedule.
     fn cost_by(&mut self, code: &[u8], body: &[Instruction]) -> (u32, Way) {
+        if body.len() <= usize::from(START_WIDTH)
+            && let Some(cost) = uncontended_cost(code, body)
+        {
+            return (cost, Way::Uncontended);
+        }
         self.ops.clear();
         self.ops.extend(body.iter().map(|ins| Op::new(code, ins)));
-        let (mut calendar, way) = if may_run_short(&self.ops) {
-            self.calendar.clear();
-            (Some(&mut self.calendar), Way::Calendar)
-        } else {
-            (None, Way::Uncontended)
-        };
+        self.calendar.clear();
         let mut schedule = InOrder::new();
         for op in &self.ops {
-            if !schedule.place(op, calendar.as_deref_mut()) {
+            if !schedule.place(op, Some(&mut self.calendar)) {
                 return (simulate(through_terminator(&self.ops)), Way::Simulation);
             }
             if op.is_terminator() {
                 break;
             }
         }
-        (schedule.cost(), way)
+        (schedule.cost(), Way::Calendar)
     }
 }
 
@@ -480,23 +524,29 @@ enum Way {
     Simulation,
 }
 
-/// Whether start slots, ALUs, the MUL or the DIV unit could ever run short
-/// for the block `ops` (through its terminator). Only blocks of at most 5
-/// instructions are looked at closely; a longer one is taken to possibly run
-/// short, which costs the calendar's work but not exactness.
-fn may_run_short(ops: &[Op]) -> bool {
-    if ops.len() > usize::from(START_WIDTH) {
-        return true;
-    }
-    let mut users = [0usize; UNIT_CLASSES];
-    for op in through_terminator(ops).iter().filter(|op| op.rename().is_none()) {
+/// The cost of a block of at most 5 instructions by [`InOrder`] placement
+/// without a calendar, or `None` if its ALUs, MUL or DIV unit could run
+/// short. With at most 5 entries the start slots never run short, and with
+/// at most 4 ALU users and one user each of MUL and DIV no unit does, so
+/// every entry starts as soon as it is ready: rule 2's schedule.
+fn uncontended_cost(code: &[u8], body: &[Instruction]) -> Option<u32> {
+    debug_assert!(body.len() <= usize::from(START_WIDTH));
+    let mut users = [0u8; UNIT_CLASSES];
+    let mut schedule = InOrder::new();
+    for ins in body {
+        let op = Op::new(code, ins);
+        // `move_reg` needs no unit: it counts with class 0, which is not
+        // looked at.
         users[usize::from(op.class)] += 1;
+        schedule.place(&op, None);
+        if op.is_terminator() {
+            break;
+        }
     }
-    let entries: usize = users.iter().sum();
-    let alu_users = entries - users[usize::from(NO_UNIT_CLASS)];
-    alu_users > usize::from(UNITS[0])
-        || users[usize::from(MUL_CLASS)] > usize::from(UNITS[3])
-        || users[usize::from(DIV_CLASS)] > usize::from(UNITS[4])
+    let alu_users: u8 = users[1..].iter().sum();
+    let short =
+        alu_users > UNITS[0] || users[usize::from(MUL_CLASS)] > UNITS[3] || users[usize::from(DIV_CLASS)] > UNITS[4];
+    (!short).then(|| schedule.cost())
 }
 
 /// A block's schedule with its entries placed in program order, one at a
@@ -520,8 +570,9 @@ fn may_run_short(ops: &[Op]) -> bool {
 /// ALU, so their own units of 4 cannot run out first: ALUs, MUL, DIV and
 /// start slots are all that need counting.
 struct InOrder {
-    /// Cycle from which each register's newest value is ready.
-    ready: [u32; 13],
+    /// Cycle from which each register's newest value is ready (and the
+    /// sinks [`NO_SRC`], never written, and [`NO_DST`]).
+    ready: [u32; REG_SLOTS],
     /// `max(done)` over each entry and the older ones, for the last 32.
     done_so_far: [u32; ROB_SIZE],
     entries: usize,
@@ -533,7 +584,7 @@ struct InOrder {
 impl InOrder {
     fn new() -> InOrder {
         InOrder {
-            ready: [0; 13],
+            ready: [0; REG_SLOTS],
             done_so_far: [0; ROB_SIZE],
             entries: 0,
             decode_cycle: 0,
@@ -564,10 +615,8 @@ impl InOrder {
             self.ready[to] = self.ready[from];
             return true;
         }
-        let mut start = self.decode_cycle + 1;
-        for r in bits(u32::from(op.src)) {
-            start = start.max(self.ready[r]);
-        }
+        let [a, b, d] = op.src.map(|r| self.ready[reg_slot(r)]);
+        let mut start = (self.decode_cycle + 1).max(a).max(b).max(d);
         if let Some(cal) = calendar {
             let first = cal.first_free(start as usize, op.class);
             if !cal.book(first, first + usize::from(op.lat), op.class) {
@@ -576,9 +625,7 @@ impl InOrder {
             start = first as u32;
         }
         let done = start + u32::from(op.lat);
-        for r in bits(u32::from(op.dst)) {
-            self.ready[r] = done;
-        }
+        self.ready[reg_slot(op.dst)] = done;
         self.last_done = self.last_done.max(done);
         self.done_so_far[self.entries % ROB_SIZE] = self.last_done;
         self.entries += 1;
@@ -624,8 +671,8 @@ struct Rob {
     /// is never stored. Latencies are below `WHEEL`, so a slot holds one
     /// `done_at` at a time.
     wheel: [u32; WHEEL],
-    /// Bit `t` set when `wheel[t]` is not empty.
-    wheel_used: u128,
+    /// Bit `t % 64` of word `t / 64` set when `wheel[t]` is not empty.
+    wheel_used: [u64; 2],
     /// Latency of each entry, until it starts.
     lat: [u8; ROB_SIZE],
     class: [u8; ROB_SIZE],
@@ -653,7 +700,7 @@ impl Rob {
             waits_for: [0; ROB_SIZE],
             waiters: [0; ROB_SIZE],
             wheel: [0; WHEEL],
-            wheel_used: 0,
+            wheel_used: [0; 2],
             lat: [0; ROB_SIZE],
             class: [0; ROB_SIZE],
         }
@@ -672,13 +719,13 @@ impl Rob {
 
     /// Rule 1 for an instruction that creates an entry: appends it, with
     /// the providers of its sources still pending as what it waits for.
-    fn decode(&mut self, op: &Op, provider: &mut [Option<u32>; 13]) {
+    fn decode(&mut self, op: &Op, provider: &mut [Option<u32>; REG_SLOTS]) {
         let index = self.tail;
         let s = slot(index);
         let bit = 1u32 << s;
         let mut deps = 0u32;
-        for r in bits(u32::from(op.src)) {
-            if let Some(p) = provider[r]
+        for r in op.src {
+            if let Some(p) = provider[reg_slot(r)]
                 && p >= self.head
             {
                 deps |= 1 << slot(p);
@@ -695,9 +742,7 @@ impl Rob {
         } else {
             self.blocked &= !bit;
         }
-        for r in bits(u32::from(op.dst)) {
-            provider[r] = Some(index);
-        }
+        provider[reg_slot(op.dst)] = Some(index);
         self.lat[s] = op.lat;
         self.class[s] = op.class;
         self.class_slots[usize::from(op.class)] |= bit;
@@ -710,6 +755,10 @@ impl Rob {
     /// dependencies are done.
     #[inline(always)]
     fn startable(&self) -> Option<usize> {
+        let candidates = self.waiting & !self.blocked;
+        if candidates == 0 {
+            return None;
+        }
         let cs = &self.class_slots;
         // Bit 0 of byte `k`: some unit of kind `k` is free (counts are
         // below 8).
@@ -719,7 +768,7 @@ impl Rob {
         let units_free = cs[0]
             | (all_if(0)
                 & (cs[1] | (cs[2] & all_if(1)) | (cs[3] & all_if(2)) | (cs[4] & all_if(3)) | (cs[5] & all_if(4))));
-        let ready = self.waiting & !self.blocked & units_free;
+        let ready = candidates & units_free;
         if ready == 0 {
             return None;
         }
@@ -736,7 +785,7 @@ impl Rob {
         self.free -= CLASS_PACKED[usize::from(self.class[s])];
         let t = (self.cycle + u32::from(self.lat[s])) as usize % WHEEL;
         self.wheel[t] |= bit;
-        self.wheel_used |= 1 << t;
+        self.wheel_used[t / 64] |= 1 << (t % 64);
     }
 
     /// How many upcoming cycles are certainly idle, given that nothing can
@@ -753,7 +802,8 @@ impl Rob {
             return 0;
         }
         // The soonest `done_at` is the first used wheel slot from now on.
-        let min_left = self.wheel_used.rotate_right(self.cycle % WHEEL as u32).trailing_zeros();
+        let used = u128::from(self.wheel_used[0]) | u128::from(self.wheel_used[1]) << 64;
+        let min_left = used.rotate_right(self.cycle % WHEEL as u32).trailing_zeros();
         if self.executing != 0 && min_left > 1 { min_left - 1 } else { 0 }
     }
 
@@ -793,7 +843,7 @@ impl Rob {
         self.executing &= !finishing;
         self.finished |= finishing;
         self.wheel[now] = 0;
-        self.wheel_used &= !(1 << now);
+        self.wheel_used[now / 64] &= !(1 << (now % 64));
         self.cycle += 1;
     }
 }
@@ -802,7 +852,7 @@ impl Rob {
 /// simulation; see [`block_cost`].
 fn simulate(ops: &[Op]) -> u32 {
     let mut rob = Rob::new();
-    let mut provider: [Option<u32>; 13] = [None; 13];
+    let mut provider: [Option<u32>; REG_SLOTS] = [None; REG_SLOTS];
     let mut cur = 0usize;
 
     // The rules are applied in batches: within a cycle, decoding cannot

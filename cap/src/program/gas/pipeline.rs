@@ -1251,6 +1251,37 @@ mod tests {
         }
     }
 
+    /// Blocks of at most five instructions skip the calendar only while
+    /// their units cannot run short: four ALU users and a jump do, five
+    /// ALU users (the branch is one) or two multiplications do not. Each
+    /// costs what the rules say either way.
+    #[test]
+    fn small_blocks_skip_the_calendar_only_without_contention() {
+        let add = |rd| (O::Add64, Operands { ra: 1, rb: 2, rd, ..Operands::default() });
+        let mul = |rd| (O::Mul64, Operands { ra: 1, rb: 2, rd, ..Operands::default() });
+        let jump = (O::Jump, Operands { target: Target::Offset(0), ..Operands::default() });
+        let branch = (O::BranchEq, Operands { ra: 1, rb: 2, target: Target::Offset(0), ..Operands::default() });
+        let cases = [
+            (vec![add(3), add(4), add(5), add(6), jump], Way::Uncontended),
+            (vec![add(3), add(4), add(5), add(6), branch], Way::Calendar),
+            (vec![mul(3), mul(4), jump], Way::Calendar),
+            (vec![mul(3), add(4), jump], Way::Uncontended),
+        ];
+        let mut coster = Coster::default();
+        for (ops, way) in cases {
+            let mut asm = Assembler::new(Profile::P8);
+            for &(op, operands) in &ops {
+                asm.push(op, operands);
+            }
+            let blob = asm.finish();
+            let body = first_block(&blob);
+            assert_eq!(body.len(), ops.len());
+            let (cost, taken) = coster.cost_by(&blob.code, &body);
+            assert_eq!(taken, way, "{ops:?}");
+            assert_eq!(cost, reference::block_cost(&blob.code, &body), "{ops:?}");
+        }
+    }
+
     #[test]
     fn calendar_counts_units_across_words() {
         let mut cal = Calendar::default();

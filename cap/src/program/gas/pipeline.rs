@@ -497,12 +497,15 @@ impl Coster {
         {
             return (cost, Way::Uncontended);
         }
-        self.ops.clear();
-        self.ops.extend(body.iter().map(|ins| Op::new(code, ins)));
         self.calendar.clear();
         let mut schedule = InOrder::new();
-        for op in &self.ops {
-            if !schedule.place(op, Some(&mut self.calendar)) {
+        for ins in body {
+            let op = Op::new(code, ins);
+            if !schedule.place(&op, Some(&mut self.calendar)) {
+                // The ops are built again for the simulation only: building
+                // them once into a buffer costs more on the other blocks.
+                self.ops.clear();
+                self.ops.extend(body.iter().map(|ins| Op::new(code, ins)));
                 return (simulate(through_terminator(&self.ops)), Way::Simulation);
             }
             if op.is_terminator() {

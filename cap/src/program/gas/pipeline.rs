@@ -94,9 +94,12 @@ fn registers(sel: u8, ins: &Instruction) -> RegSet {
 /// that one lookup fetches it.
 #[derive(Clone, Copy)]
 struct OpInfo {
-    /// Operands read and written, as `SEL_*` bits.
-    src: u8,
-    dst: u8,
+    /// `0xFF` in the bytes of [`Op::new`]'s packed `(rA, rB, rD)` that are
+    /// read, 0 in the others.
+    src_keep: u32,
+    /// Shift of the packed registers that brings the one written (or
+    /// [`NO_DST`]) to the low byte.
+    dst_shift: u8,
     /// The latency, or [`BRANCH_LATENCY`].
     lat: u8,
     /// Decode slots: `dec[0]` when the overlap rule holds (or always, for
@@ -121,10 +124,16 @@ const DEC_FIXED: u8 = 0;
 const DEC_OVERLAP: u8 = 1;
 const DEC_SHIFT_OVERLAP: u8 = 2;
 
+/// `0xFF` in byte `byte` if `sel` has `bit`.
+const fn keep(sel: u8, bit: u8, byte: u32) -> u32 {
+    if sel & bit != 0 { 0xFF << (8 * byte) } else { 0 }
+}
+
 /// [`OpInfo`] of every opcode, computed at compile time.
 const OP_INFO: [OpInfo; OPCODE_COUNT] = {
     let mut table =
-        [OpInfo { src: 0, dst: 0, lat: 0, dec: [0, 0], dec_rule: DEC_FIXED, class: 0, flags: 0 }; OPCODE_COUNT];
+        [OpInfo { src_keep: 0, dst_shift: 0, lat: 0, dec: [0, 0], dec_rule: DEC_FIXED, class: 0, flags: 0 };
+            OPCODE_COUNT];
     let mut i = 0;
     while i < OPCODE_COUNT {
         let op = Opcode::ALL[i];
@@ -143,9 +152,15 @@ const OP_INFO: [OpInfo; OPCODE_COUNT] = {
             DecodeSlots::ShiftOverlap(a, b) => ([a, b], DEC_SHIFT_OVERLAP),
         };
         assert!(dec[0] <= DECODE_WIDTH && dec[1] <= DECODE_WIDTH);
+        // `move_reg` and the others write at most one of `rA` and `rD`.
+        assert!(dst == 0 || dst == SEL_A || dst == SEL_D);
         table[op as usize] = OpInfo {
-            src,
-            dst,
+            src_keep: keep(src, SEL_A, 0) | keep(src, SEL_B, 1) | keep(src, SEL_D, 2),
+            dst_shift: match dst {
+                SEL_A => 0,
+                SEL_D => 16,
+                _ => 24,
+            },
             lat,
             dec,
             dec_rule,
@@ -165,6 +180,8 @@ const NO_SRC: u8 = 13;
 /// Register index meaning "no register" as an [`Op`]'s destination: its
 /// slot in the per-register tables is written but never read.
 const NO_DST: u8 = 14;
+/// [`NO_SRC`] in each of the three low bytes.
+const NO_SRCS: u32 = u32::from_le_bytes([NO_SRC, NO_SRC, NO_SRC, 0]);
 /// Size of the per-register tables: r0..r12, the two sinks, and one unused
 /// slot so that an index masked to 4 bits needs no bounds check.
 const REG_SLOTS: usize = 16;
@@ -197,16 +214,11 @@ impl Op {
     #[inline(always)]
     fn new(code: &[u8], ins: &Instruction) -> Op {
         let info = OP_INFO[ins.opcode as usize];
-        let read = |bit: u8, r: u8| if info.src & bit != 0 { r } else { NO_SRC };
-        let src = [read(SEL_A, ins.ra), read(SEL_B, ins.rb), read(SEL_D, ins.rd)];
-        // At most one of `rA` and `rD` is written.
-        let dst = if info.dst & SEL_A != 0 {
-            ins.ra
-        } else if info.dst & SEL_D != 0 {
-            ins.rd
-        } else {
-            NO_DST
-        };
+        // `(rA, rB, rD, NO_DST)`, one byte each, selected with masks.
+        let regs = u32::from_le_bytes([ins.ra, ins.rb, ins.rd, NO_DST]);
+        let [a, b, d, _] = ((regs & info.src_keep) | (NO_SRCS & !info.src_keep)).to_le_bytes();
+        let src = [a, b, d];
+        let dst = (regs >> info.dst_shift) as u8;
         // Both slot counts are equal under `DEC_FIXED`.
         let overlap = if info.dec_rule == DEC_SHIFT_OVERLAP { ins.ra == ins.rd } else { src.contains(&dst) };
         Op {

@@ -693,6 +693,9 @@ struct Rob {
     class: [u8; ROB_SIZE],
 }
 
+/// A provider entry index meaning "none".
+const NO_PROVIDER: u32 = u32::MAX;
+
 #[inline(always)]
 fn slot(index: u32) -> usize {
     index as usize % ROB_SIZE
@@ -734,15 +737,16 @@ impl Rob {
 
     /// Rule 1 for an instruction that creates an entry: appends it, with
     /// the providers of its sources still pending as what it waits for.
-    fn decode(&mut self, op: &Op, provider: &mut [Option<u32>; REG_SLOTS]) {
+    fn decode(&mut self, op: &Op, provider: &mut [u32; REG_SLOTS]) {
         let index = self.tail;
         let s = slot(index);
         let bit = 1u32 << s;
         let mut deps = 0u32;
         for r in op.src {
-            if let Some(p) = provider[reg_slot(r)]
-                && p >= self.head
-            {
+            // Live providers only: `NO_PROVIDER` and gone entries are far
+            // from `head` in wrapping distance.
+            let p = provider[reg_slot(r)];
+            if p.wrapping_sub(self.head) < ROB_SIZE as u32 {
                 deps |= 1 << slot(p);
             }
         }
@@ -757,7 +761,7 @@ impl Rob {
         } else {
             self.blocked &= !bit;
         }
-        provider[reg_slot(op.dst)] = Some(index);
+        provider[reg_slot(op.dst)] = index;
         self.lat[s] = op.lat;
         self.class[s] = op.class;
         self.class_slots[usize::from(op.class)] |= bit;
@@ -867,7 +871,7 @@ impl Rob {
 /// simulation; see [`block_cost`].
 fn simulate(ops: &[Op]) -> u32 {
     let mut rob = Rob::new();
-    let mut provider: [Option<u32>; REG_SLOTS] = [None; REG_SLOTS];
+    let mut provider = [NO_PROVIDER; REG_SLOTS];
     let mut cur = 0usize;
 
     // The rules are applied in batches: within a cycle, decoding cannot

@@ -131,9 +131,8 @@ const fn keep(sel: u8, bit: u8, byte: u32) -> u32 {
 
 /// [`OpInfo`] of every opcode, computed at compile time.
 const OP_INFO: [OpInfo; OPCODE_COUNT] = {
-    let mut table =
-        [OpInfo { src_keep: 0, dst_shift: 0, lat: 0, dec: [0, 0], dec_rule: DEC_FIXED, class: 0, flags: 0 };
-            OPCODE_COUNT];
+    let mut table = [OpInfo { src_keep: 0, dst_shift: 0, lat: 0, dec: [0, 0], dec_rule: DEC_FIXED, class: 0, flags: 0 };
+        OPCODE_COUNT];
     let mut i = 0;
     while i < OPCODE_COUNT {
         let op = Opcode::ALL[i];
@@ -281,9 +280,10 @@ const fn unit_class(units: [u8; 5]) -> u8 {
 }
 
 // Classes 1.. need an ALU and classes 2.. one unit of kind `class - 1` too;
-// `Rob::startable` and `Calendar` rely on it, and the latter also on the unit
-// counts: the LOAD and STORE units are never scarcer than the ALUs every load
-// and store also needs, and MUL and DIV are single.
+// `Rob::startable` and `Calendar` rely on it, and on the unit counts: the
+// LOAD and STORE units are never scarcer than the ALUs every load and store
+// also needs (so only ALUs, MUL and DIV can run short), and MUL and DIV are
+// single.
 const _: () = {
     let mut c = 2;
     while c < UNIT_CLASSES {
@@ -299,8 +299,6 @@ const _: () = {
     assert!(NO_UNIT_CLASS == 0 && MUL_CLASS == 4 && DIV_CLASS == 5);
     assert!(UNITS[3] == 1 && UNITS[4] == 1);
 };
-
-const _: () = assert!(UNIT_CLASSES == 6, "Rob::startable lists the classes one by one");
 
 /// Free execution units packed one byte per kind (ALU, LOAD, STORE, MUL,
 /// DIV from the low byte up), so that taking or returning the units of a
@@ -332,7 +330,7 @@ const CLASS_PACKED: [FreeUnits; UNIT_CLASSES] = {
     table
 };
 
-// Free counts stay below 8, which `Rob::startable` relies on.
+// Free counts fit their byte of `FreeUnits`.
 const _: () = {
     let mut k = 0;
     while k < 5 {
@@ -673,8 +671,12 @@ struct Rob {
     pending: u32,
     /// Decoded or waiting entries with a dependency still pending.
     blocked: u32,
-    /// Decoded or waiting entries by execution-unit class.
-    class_slots: [u32; UNIT_CLASSES],
+    /// Decoded or waiting entries needing no unit, the MUL unit, and the
+    /// DIV unit. All others need an ALU only as far as running short goes:
+    /// the LOAD and STORE units never run out before the ALUs.
+    no_unit: u32,
+    mul_users: u32,
+    div_users: u32,
     free: FreeUnits,
     /// For blocked entries: the slots of the dependencies still pending.
     waits_for: [u32; ROB_SIZE],
@@ -690,6 +692,8 @@ struct Rob {
     wheel_used: [u64; 2],
     /// Latency of each entry, until it starts.
     lat: [u8; ROB_SIZE],
+    /// The latest `done_at` of the entries started so far.
+    last_done: u32,
     class: [u8; ROB_SIZE],
 }
 
@@ -713,13 +717,16 @@ impl Rob {
             finished: 0,
             pending: 0,
             blocked: 0,
-            class_slots: [0; UNIT_CLASSES],
+            no_unit: 0,
+            mul_users: 0,
+            div_users: 0,
             free: ALL_UNITS,
             waits_for: [0; ROB_SIZE],
             waiters: [0; ROB_SIZE],
             wheel: [0; WHEEL],
             wheel_used: [0; 2],
             lat: [0; ROB_SIZE],
+            last_done: 0,
             class: [0; ROB_SIZE],
         }
     }
@@ -764,7 +771,10 @@ impl Rob {
         provider[reg_slot(op.dst)] = index;
         self.lat[s] = op.lat;
         self.class[s] = op.class;
-        self.class_slots[usize::from(op.class)] |= bit;
+        let is = |class: u8| if op.class == class { bit } else { 0 };
+        self.no_unit |= is(NO_UNIT_CLASS);
+        self.mul_users |= is(MUL_CLASS);
+        self.div_users |= is(DIV_CLASS);
         self.pending |= bit;
         self.decoded |= bit;
         self.tail += 1;
@@ -778,15 +788,10 @@ impl Rob {
         if candidates == 0 {
             return None;
         }
-        let cs = &self.class_slots;
-        // Bit 0 of byte `k`: some unit of kind `k` is free (counts are
-        // below 8).
-        let free = self.free;
-        let some = (free | free >> 1 | free >> 2) & 0x01_01_01_01_01;
-        let all_if = |kind: u32| ((some >> (8 * kind)) as u32 & 1).wrapping_neg();
-        let units_free = cs[0]
-            | (all_if(0)
-                & (cs[1] | (cs[2] & all_if(1)) | (cs[3] & all_if(2)) | (cs[4] & all_if(3)) | (cs[5] & all_if(4))));
+        // All ones if no unit of kind `k` is left.
+        let none_left = |kind: u32| if (self.free >> (8 * kind)) & 0xFF == 0 { u32::MAX } else { 0 };
+        let short = (!self.no_unit & none_left(0)) | (self.mul_users & none_left(3)) | (self.div_users & none_left(4));
+        let units_free = !short;
         let ready = candidates & units_free;
         if ready == 0 {
             return None;
@@ -800,9 +805,13 @@ impl Rob {
         let bit = 1u32 << s;
         self.waiting &= !bit;
         self.executing |= bit;
-        self.class_slots[usize::from(self.class[s])] &= !bit;
+        self.no_unit &= !bit;
+        self.mul_users &= !bit;
+        self.div_users &= !bit;
         self.free -= CLASS_PACKED[usize::from(self.class[s])];
-        let t = (self.cycle + u32::from(self.lat[s])) as usize % WHEEL;
+        let done_at = self.cycle + u32::from(self.lat[s]);
+        self.last_done = self.last_done.max(done_at);
+        let t = done_at as usize % WHEEL;
         self.wheel[t] |= bit;
         self.wheel_used[t / 64] |= 1 << (t % 64);
     }
@@ -815,9 +824,11 @@ impl Rob {
     /// retire) and no executing entry has `left <= 1` (it would free its
     /// units or finish); with no unit freed and no dependency completing, no
     /// waiting entry becomes startable. Returns `min(left) - 1` then, else 0.
-    fn idle_cycles(&self) -> u32 {
+    /// With `all_decoded`, a retirement may happen in the cycles skipped:
+    /// it only makes room for decoding, and there is nothing left to decode.
+    fn idle_cycles(&self, all_decoded: bool) -> u32 {
         let head_finished = self.live() > 0 && self.finished & (1 << slot(self.head)) != 0;
-        if self.decoded != 0 || head_finished {
+        if self.decoded != 0 || (head_finished && !all_decoded) {
             return 0;
         }
         // The soonest `done_at` is the first used wheel slot from now on.
@@ -904,15 +915,18 @@ fn simulate(ops: &[Op]) -> u32 {
             starts -= 1;
         }
 
-        // 3. Finish.
-        if done && rob.live() == 0 {
-            return cost_at(rob.cycle);
+        // 3. Finish. Once every instruction is decoded and every entry has
+        // started, nothing but the last retirement is left: the last entry
+        // is gone 2 cycles after the latest `done`, as in `InOrder`.
+        if done && rob.decoded | rob.waiting == 0 {
+            return cost_at(rob.last_done + 2);
         }
 
         // 4. Next cycle, jumping over cycles that are certainly idle (only
-        // when rule 2 was tried and found nothing to start).
+        // when rule 2 was tried and found nothing to start). Once all is
+        // decoded, a retirement changes nothing that matters.
         if starts > 0 && (done || rob.live() >= ROB_SIZE) {
-            rob.cycle += rob.idle_cycles();
+            rob.cycle += rob.idle_cycles(done);
         }
         rob.next_cycle();
     }

@@ -38,9 +38,6 @@ const UNITS: [u8; 5] = [4, 4, 4, 1, 1];
 const BRANCH_CHEAP: u8 = 1;
 const BRANCH_EXPENSIVE: u8 = 20;
 
-/// Register bit set over r0..r12.
-type RegSet = u16;
-
 /// The code byte at `offset`, or 0 (`trap`) off the code.
 fn code_byte(code: &[u8], offset: u32) -> u8 {
     if offset == INVALID_TARGET {
@@ -81,13 +78,6 @@ const fn operands(reg_use: RegUse) -> (u8, u8) {
         RegUse::ReadABWriteD => (SEL_A | SEL_B, SEL_D),
         RegUse::ReadABDWriteD => (SEL_A | SEL_B | SEL_D, SEL_D),
     }
-}
-
-/// The registers of `ins` that the `SEL_*` bits `sel` select.
-#[inline(always)]
-fn registers(sel: u8, ins: &Instruction) -> RegSet {
-    let pick = |bit: u8, r: u8| RegSet::from(sel & bit != 0) << r;
-    pick(SEL_A, ins.ra) | pick(SEL_B, ins.rb) | pick(SEL_D, ins.rd)
 }
 
 /// What the simulation needs of an opcode, from the ISA table, packed so
@@ -343,6 +333,14 @@ const _: () = {
 /// `max(cycles − 3, 1)`.
 fn cost_at(end_cycle: u32) -> u32 {
     end_cycle.saturating_sub(SLACK).max(1)
+}
+
+/// `blockcost` once every entry has started and `last_done` is the latest
+/// cycle in which one is done: an entry is finished the cycle after it is
+/// done and gone the cycle after that, when every older one is finished
+/// too, so the last is gone at `last_done + 2`.
+fn cost_after(last_done: u32) -> u32 {
+    cost_at(last_done + 2)
 }
 
 /// Slots set in `mask`, in any order.
@@ -645,9 +643,9 @@ impl InOrder {
         true
     }
 
-    /// The block's cost: the last entry is gone at `max(done) + 2`.
+    /// The block's cost ([`cost_after`] the latest done).
     fn cost(&self) -> u32 {
-        cost_at(self.last_done + 2)
+        cost_after(self.last_done)
     }
 }
 
@@ -916,10 +914,9 @@ fn simulate(ops: &[Op]) -> u32 {
         }
 
         // 3. Finish. Once every instruction is decoded and every entry has
-        // started, nothing but the last retirement is left: the last entry
-        // is gone 2 cycles after the latest `done`, as in `InOrder`.
+        // started, only retirements are left, whose end `cost_after` knows.
         if done && rob.decoded | rob.waiting == 0 {
-            return cost_at(rob.last_done + 2);
+            return cost_after(rob.last_done);
         }
 
         // 4. Next cycle, jumping over cycles that are certainly idle (only
@@ -937,6 +934,15 @@ fn simulate(ops: &[Op]) -> u32 {
 /// the `gas_model` fuzz target).
 pub mod reference {
     use super::*;
+
+    /// Register bit set over r0..r12.
+    type RegSet = u16;
+
+    /// The registers of `ins` that the `SEL_*` bits `sel` select.
+    fn registers(sel: u8, ins: &Instruction) -> RegSet {
+        let pick = |bit: u8, r: u8| RegSet::from(sel & bit != 0) << r;
+        pick(SEL_A, ins.ra) | pick(SEL_B, ins.rb) | pick(SEL_D, ins.rd)
+    }
 
     /// Registers read and written by `ins`.
     fn reg_sets(ins: &Instruction) -> (RegSet, RegSet) {

@@ -1,13 +1,17 @@
 //! Pages: one frame of bytes with a lazily cached content hash, and the slot
 //! a cap stores per page.
 //!
-//! A page's hash is its SSZ `hash_tree_root` as `ByteVector[4096]`
-//! ([`page_content_hash`]). The canonical zero page (absent or
-//! [`PageSlot::Empty`]) hashes to [`zero_page_root`], the root of an all-zero
-//! `ByteVector[4096]`, i.e. the zero-subtree hash `Z[7]` — deliberately the
-//! SSZ-correct value rather than `[0; 32]`, so a loaded all-zero page and an
-//! empty slot contribute the same leaf and a cap's root never depends on how
-//! its zero pages happen to be stored.
+//! A page's content hash is its SSZ `hash_tree_root` as `ByteVector[4096]`
+//! ([`page_content_hash`]); for an all-zero page that is [`zero_page_root`],
+//! `Z[7]`.
+//!
+//! A page's *leaf* in a cap's pages tree ([`PageSlot::leaf`]) follows the
+//! DataCap design: all-zero content is stored canonically as
+//! [`PageSlot::Empty`], and an empty or absent page contributes the zero
+//! chunk `[0; 32]` ([`EMPTY_LEAF`]), so padding and absent subtrees are the
+//! standard zero hashes `Z[h]`. A page that holds zeros but happens to be
+//! loaded (an overlay page before its flush) contributes the same
+//! `[0; 32]`, so a root never depends on how zero pages are stored.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock, OnceLock};
@@ -44,11 +48,22 @@ pub fn page_content_hash(content: &[u8]) -> CapHash {
     }
 }
 
-/// The hash of the canonical zero page: `Z[7]`, the root of an all-zero
-/// `ByteVector[4096]`.
+/// The content hash of an all-zero page: `Z[7]`, the root of an all-zero
+/// `ByteVector[4096]`. Not a page's leaf: see [`EMPTY_LEAF`].
 #[inline]
 pub fn zero_page_root() -> CapHash {
     *ssz::zero_hash(ssz::PAGE_DEPTH)
+}
+
+/// The leaf an empty (or all-zero) page contributes to a cap's pages tree:
+/// the zero chunk, `Z[0]`.
+pub const EMPTY_LEAF: CapHash = [0; 32];
+
+/// A page's leaf from its content hash: [`EMPTY_LEAF`] for the all-zero
+/// page's hash, the hash itself otherwise.
+#[inline]
+pub fn leaf_of_content_hash(hash: CapHash) -> CapHash {
+    if hash == zero_page_root() { EMPTY_LEAF } else { hash }
 }
 
 /// A shared, read-only zero page from the global pool (for mapping zero pages
@@ -196,14 +211,23 @@ impl PageSlot {
         PageSlot::Loaded(Arc::new(PageBytes::from_content(content)))
     }
 
-    /// The page's merkle leaf: its content hash, or [`zero_page_root`] for
-    /// [`PageSlot::Empty`].
+    /// The page's leaf in a cap's pages tree: [`EMPTY_LEAF`] for an empty
+    /// slot or all-zero content, the content hash otherwise.
     #[inline]
-    pub fn root(&self) -> CapHash {
+    pub fn leaf(&self) -> CapHash {
         match self {
-            PageSlot::Empty => zero_page_root(),
-            PageSlot::Loaded(page) => page.hash(),
-            PageSlot::Missing(hash) => *hash,
+            PageSlot::Empty => EMPTY_LEAF,
+            PageSlot::Loaded(page) => leaf_of_content_hash(page.hash()),
+            PageSlot::Missing(hash) => leaf_of_content_hash(*hash),
+        }
+    }
+
+    /// The slot a cap's backing stores for this content: [`PageSlot::Empty`]
+    /// in place of a loaded page of zeros, the slot itself otherwise.
+    pub fn canonical(&self) -> PageSlot {
+        match self {
+            PageSlot::Loaded(page) if page.is_zero() => PageSlot::Empty,
+            slot => slot.clone(),
         }
     }
 
@@ -252,14 +276,25 @@ mod tests {
     }
 
     #[test]
-    fn zero_content_hashes_like_empty_slot() {
+    fn zero_content_is_the_zero_leaf() {
         let loaded = PageSlot::loaded(&[0; 100]);
-        assert_eq!(loaded.root(), PageSlot::Empty.root());
-        assert_eq!(PageSlot::Empty.root(), *ssz::zero_hash(7));
-        assert_ne!(PageSlot::Empty.root(), [0u8; 32]);
+        assert_eq!(PageSlot::Empty.leaf(), [0u8; 32]);
+        assert_eq!(loaded.leaf(), [0u8; 32]);
+        assert_eq!(PageSlot::Missing(zero_page_root()).leaf(), [0u8; 32]);
+        assert!(loaded.canonical().is_empty());
+        // The content hash of zeros is still Z[7]; only the leaf is Z[0].
         assert_eq!(zero_page().hash(), ssz::hash_page(&[0; PAGE_SIZE]));
+        assert_eq!(zero_page_root(), *ssz::zero_hash(7));
         assert!(zero_page().is_zero());
         assert_eq!(PageBytes::zeroed().hash(), zero_page_root());
+    }
+
+    #[test]
+    fn content_is_its_own_leaf() {
+        let slot = PageSlot::loaded(b"x");
+        assert_eq!(slot.leaf(), page_content_hash(b"x"));
+        assert!(!slot.canonical().is_empty());
+        assert_eq!(PageSlot::Missing([7; 32]).leaf(), [7; 32]);
     }
 
     #[test]

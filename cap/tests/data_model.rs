@@ -2,6 +2,9 @@
 //! equivalence, flush against folding by hand, incremental roots against
 //! full recomputation, and page sharing.
 
+#[path = "support/root_definition.rs"]
+mod definition;
+
 use std::collections::BTreeMap;
 
 use javm_cap::{DataCap, PAGE_SIZE, PageSlot};
@@ -114,7 +117,8 @@ proptest! {
             nonzero.iter().map(|&i| (i % pages, &b"x"[..])),
         )
         .unwrap();
-        // The same content with some zero pages stored as loaded frames.
+        // The same content with some zero pages written as loaded overlay
+        // pages, then placed into another cap's backing.
         let mut spelled = DataCap::zeroed(size).unwrap();
         for &i in &zero_loaded {
             spelled.write_page(u64::from(i % pages) * P, &[]).unwrap();
@@ -126,8 +130,8 @@ proptest! {
         }
         let nonzero_pages: Vec<u32> = nonzero.iter().map(|i| i % pages).collect();
         for i in zero_loaded.iter().map(|i| i % pages).filter(|i| !nonzero_pages.contains(i)) {
-            let slot = zeros.backing().page(i);
-            prop_assert!(slot.page().is_some_and(|p| p.is_zero()), "page {} not a loaded zero page", i);
+            // Placing canonicalizes: the backing never holds a loaded zero page.
+            prop_assert!(zeros.backing().page(i).is_empty(), "page {} is not stored as Empty", i);
         }
         prop_assert_eq!(contents(&zeros), contents(&canonical));
         prop_assert_eq!(zeros.hash_tree_root().unwrap(), canonical.hash_tree_root().unwrap());
@@ -305,9 +309,11 @@ fn step(cap: &mut DataCap, model: &mut Model, snapshots: &mut Vec<(DataCap, Mode
                 let at = d as usize * PAGE_SIZE;
                 let from = i as usize * PAGE_SIZE;
                 model.backing[at..at + PAGE_SIZE].copy_from_slice(&src_bytes[from..from + PAGE_SIZE]);
+                // Shared by reference, except zero content, which is stored
+                // as Empty.
                 let placed = cap.backing().page(d);
-                let source = src_cap.page_slot(i);
-                assert!(placed.same_storage(source), "page {d} not shared");
+                let source = src_cap.page_slot(i).canonical();
+                assert!(placed.same_storage(&source), "page {d} not shared");
             }
         }
     }
@@ -351,10 +357,14 @@ proptest! {
                 prop_assert_eq!(snap.hash_tree_root().unwrap(), snap.hash_tree_root_uncached().unwrap());
             }
         }
+        // The incremental root after the writes is the design's root of the
+        // bytes, computed from its definition.
         let flushed = cap.flush();
+        let effective = model.effective();
+        prop_assert_eq!(flushed.hash_tree_root().unwrap(), definition::cap_root_of_bytes(&effective));
         prop_assert_eq!(
             flushed.hash_tree_root().unwrap(),
-            DataCap::from_bytes(&model.effective()).unwrap().hash_tree_root().unwrap()
+            DataCap::from_bytes(&effective).unwrap().hash_tree_root().unwrap()
         );
     }
 }

@@ -1,12 +1,13 @@
 //! The merkle-tree cache behind a [`PageSlab`](super::PageSlab)'s root.
 //!
 //! The pages root is a binary tree of height `depth = ceil_log2(page_count)`
-//! over the page roots. The cache keeps the inner nodes from height
+//! over the page leaves ([`PageSlot::leaf`]: `[0; 32]` for an empty page, the
+//! content hash otherwise). The cache keeps the inner nodes from height
 //! `tile = min(TILE_HEIGHT, depth)` up as a persistent tree of `Arc`ed nodes:
-//! an absent child is an all-zero subtree (root `Z[7 + height]`), and a node at
-//! the tile height is recomputed from its `2^tile` page roots (which
-//! [`PageBytes`](crate::page::PageBytes) caches) whenever one of its pages
-//! changes.
+//! an absent child is a subtree of empty pages (root `Z[height]`), and a node
+//! at the tile height is recomputed from its `2^tile` page leaves (whose
+//! content hashes [`PageBytes`](crate::page::PageBytes) caches) whenever one
+//! of its pages changes.
 //!
 //! Building and updating are one operation: walk down only along the dirty
 //! page indices, reuse every untouched subtree by reference, and rebuild the
@@ -25,8 +26,8 @@
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::CapHash;
-use crate::page::PageSlot;
-use crate::ssz::{self, PAGE_DEPTH};
+use crate::page::{EMPTY_LEAF, PageSlot, leaf_of_content_hash};
+use crate::ssz;
 
 /// Height of the lowest cached node: 16 pages per tile, so touching a page
 /// rehashes at most 15 tile nodes besides its path.
@@ -143,11 +144,11 @@ impl<'a> Shape<'a> {
         Shape { pages, depth, tile: depth.min(TILE_HEIGHT) }
     }
 
-    /// Root of a cached subtree of the given height (`None` = all zero).
+    /// Root of a cached subtree of the given height (`None` = all empty).
     fn root_of(&self, node: &Option<Arc<Node>>, height: u32) -> CapHash {
         match node {
             Some(node) => node.hash,
-            None => *ssz::zero_hash(PAGE_DEPTH + height as usize),
+            None => *ssz::zero_hash(height as usize),
         }
     }
 
@@ -179,7 +180,7 @@ impl<'a> Shape<'a> {
         Some(Arc::new(Node { hash, children: [left, right] }))
     }
 
-    /// Recompute a tile from its page roots; `None` if all its pages are empty.
+    /// Recompute a tile from its page leaves; `None` if all its pages are empty.
     fn tile_node(&self, first: u64) -> Option<Arc<Node>> {
         let width = 1usize << self.tile;
         let start = usize::try_from(first).ok()?.min(self.pages.len());
@@ -188,9 +189,9 @@ impl<'a> Shape<'a> {
         if slots.iter().all(PageSlot::is_empty) {
             return None;
         }
-        let mut level = [crate::page::zero_page_root(); 1 << TILE_HEIGHT];
+        let mut level = [EMPTY_LEAF; 1 << TILE_HEIGHT];
         for (leaf, slot) in level.iter_mut().zip(slots) {
-            *leaf = slot.root();
+            *leaf = slot.leaf();
         }
         let hash = ssz::root_of_level(&mut level[..width]);
         Some(Arc::new(Node { hash, children: [None, None] }))
@@ -203,13 +204,12 @@ pub(crate) fn cap_root_uncached(size: u64, page_count: u64, pages: &[PageSlot]) 
     let leaves: Vec<CapHash> = pages
         .iter()
         .map(|slot| match slot {
-            PageSlot::Empty => crate::page::zero_page_root(),
-            PageSlot::Loaded(page) => ssz::hash_page(page.bytes()),
-            PageSlot::Missing(hash) => *hash,
+            PageSlot::Empty => EMPTY_LEAF,
+            PageSlot::Loaded(page) => leaf_of_content_hash(ssz::hash_page(page.bytes())),
+            PageSlot::Missing(hash) => leaf_of_content_hash(*hash),
         })
         .collect();
-    let depth = ssz::ceil_log2(page_count.max(1));
-    let pages_root = ssz::merkleize_padded(&leaves, depth, PAGE_DEPTH);
+    let pages_root = ssz::merkleize(&leaves, page_count.max(1));
     ssz::hash_pair(&ssz::uint64_root(size), &pages_root)
 }
 

@@ -15,12 +15,21 @@
 //! error ([`CapError::DirtyOverlay`]). With `page_count = size / 4096`:
 //!
 //! ```text
-//! page_root(p) = hash_tree_root(ByteVector[4096])  (Z[7] for an empty page)
-//! pages_root   = merkleize([page_root(0) .. page_root(page_count - 1)], page_count)
-//! cap_root     = merkleize([htr(size as uint64), pages_root], 2)
+//! leaf(p)    = [0; 32]                          if page p is empty (all zero)
+//!            = hash_tree_root(ByteVector[4096]) otherwise
+//! pages_root = merkleize([leaf(0) .. leaf(page_count - 1)], page_count)
+//! cap_root   = merkleize([htr(size as uint64), pages_root], 2)
+//!            = H(htr(size) ‖ pages_root)
 //! ```
 //!
-//! The size-0 cap ([`DataCap::empty`]) hashes as one empty page (depth 0).
+//! `merkleize` is plain SSZ with SHA-256: the leaves are padded to the next
+//! power of two of `page_count` with zero chunks, so a run of `2^h` empty
+//! pages folds to the standard zero hash `Z[h]` (`Z[0] = [0; 32]`,
+//! `Z[h + 1] = H(Z[h] ‖ Z[h])`). All-zero content is stored as
+//! [`PageSlot::Empty`] in a backing, and a loaded page of zeros has the same
+//! leaf, so a root never depends on how zero pages were built. A cap made
+//! from fewer than 4096 bytes (none included) has one page; the size-0 cap
+//! ([`DataCap::empty`]) hashes as `H(htr(0) ‖ [0; 32])`.
 //! Roots are cached per backing and maintained incrementally: flushing `k`
 //! pages of an `n`-page cap costs `O(k log n)` node hashes.
 //!
@@ -400,9 +409,9 @@ impl DataCap {
         let dst = &self.backing;
         let edits: Vec<(u32, PageSlot)> = (0..span)
             .filter_map(|i| {
-                let slot = src.page_slot(i);
+                let slot = src.backing_slot(i);
                 let old = dst.page(base + i);
-                (!slot.same_storage(old)).then(|| (base + i, slot.clone()))
+                (!slot.same_storage(old)).then_some((base + i, slot))
             })
             .collect();
         if !edits.is_empty() {
@@ -417,9 +426,8 @@ impl DataCap {
         let mut slab = PageSlab::zeroed(normalize_size(u64::from(count) * PAGE_SIZE as u64)?);
         // Pages past index 2^32 − 1 do not exist: they read as zero.
         let edits: Vec<(u32, PageSlot)> = (0..count)
-            .map_while(|i| Some((i, self.page_slot(first.checked_add(i)?))))
+            .map_while(|i| Some((i, self.backing_slot(first.checked_add(i)?))))
             .filter(|(_, slot)| !slot.is_empty())
-            .map(|(i, slot)| (i, slot.clone()))
             .collect();
         slab.apply(edits);
         Ok(DataCap::from_slab(slab))
@@ -441,10 +449,7 @@ impl DataCap {
             return;
         }
         let overlay = std::mem::take(&mut self.overlay);
-        let edits = overlay.into_iter().map(|(page, slot)| match slot {
-            PageSlot::Loaded(bytes) if bytes.is_zero() => (page, PageSlot::Empty),
-            slot => (page, slot),
-        });
+        let edits = overlay.into_iter().map(|(page, slot)| (page, slot.canonical()));
         Arc::make_mut(&mut self.backing).apply(edits);
     }
 
@@ -461,6 +466,16 @@ impl DataCap {
     pub fn hash_tree_root_uncached(&self) -> Result<CapHash, CapError> {
         self.require_clean()?;
         Ok(self.backing.cap_root_uncached())
+    }
+
+    /// The effective slot of `page` as a backing stores it: an overlay page
+    /// of zeros becomes [`PageSlot::Empty`] (backing pages already are
+    /// canonical).
+    fn backing_slot(&self, page: u32) -> PageSlot {
+        match self.overlay.get(&page) {
+            Some(slot) => slot.canonical(),
+            None => self.backing.page(page).clone(),
+        }
     }
 
     fn require_clean(&self) -> Result<(), CapError> {

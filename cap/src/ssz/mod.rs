@@ -65,26 +65,23 @@ pub fn ceil_log2(n: u64) -> u32 {
     if n <= 1 { 0 } else { u64::BITS - (n - 1).leading_zeros() }
 }
 
-/// Root of a tree of height `depth` whose first leaves are `leaves` and whose
-/// remaining leaves are zero subtrees of height `leaf_level` (so leaves are
-/// themselves roots of height-`leaf_level` subtrees). The work is
-/// proportional to `leaves.len() + depth`.
+/// SSZ `merkleize(chunks, limit)`: the root of `chunks` padded with zero
+/// chunks to the next power of two of `limit` (at least one leaf). A
+/// subtree of padding only is the zero hash of its height, so the work is
+/// proportional to `chunks.len() + ceil_log2(limit)`.
 ///
 /// # Panics
 ///
-/// Panics if `leaves.len() > 2^depth` or `leaf_level + depth >= ZERO_LEVELS`.
-pub fn merkleize_padded(leaves: &[CapHash], depth: u32, leaf_level: usize) -> CapHash {
-    assert!(
-        (leaves.len() as u128) <= (1u128 << depth),
-        "merkleize: {} leaves exceed a tree of depth {depth}",
-        leaves.len()
-    );
-    if leaves.is_empty() {
-        return *zero_hash(leaf_level + depth as usize);
+/// Panics if `chunks.len() > max(limit, 1)`.
+pub fn merkleize(chunks: &[CapHash], limit: u64) -> CapHash {
+    assert!(chunks.len() as u64 <= limit.max(1), "merkleize: {} chunks exceed limit {limit}", chunks.len());
+    let depth = ceil_log2(limit) as usize;
+    if chunks.is_empty() {
+        return *zero_hash(depth);
     }
-    let mut level: Vec<CapHash> = leaves.to_vec();
-    for height in 0..depth as usize {
-        let zero = zero_hash(leaf_level + height);
+    let mut level: Vec<CapHash> = chunks.to_vec();
+    for height in 0..depth {
+        let zero = zero_hash(height);
         let parents = level.len().div_ceil(2);
         for i in 0..parents {
             let left = level[2 * i];
@@ -94,17 +91,6 @@ pub fn merkleize_padded(leaves: &[CapHash], depth: u32, leaf_level: usize) -> Ca
         level.truncate(parents);
     }
     level[0]
-}
-
-/// SSZ `merkleize(chunks, limit)`: the root of `chunks` padded with zero
-/// chunks to the next power of two of `limit` (at least one leaf).
-///
-/// # Panics
-///
-/// Panics if `chunks.len() > limit`.
-pub fn merkleize(chunks: &[CapHash], limit: u64) -> CapHash {
-    assert!(chunks.len() as u64 <= limit.max(1), "merkleize: {} chunks exceed limit {limit}", chunks.len());
-    merkleize_padded(chunks, ceil_log2(limit), 0)
 }
 
 /// `hash_tree_root` of a `uint64`: its little-endian bytes in a zero chunk.

@@ -1,11 +1,15 @@
 //! A DataCap model for differential testing: random sequences of cap
 //! operations are applied to real caps and to a plain sparse byte model
 //! (backing pages plus overlay pages), and every observation — bytes,
-//! errors, dirtiness, roots — must agree. Roots are also checked against a
-//! from-scratch recompute and a rebuild of the model's bytes.
+//! errors, dirtiness, roots — must agree. Roots are also checked against the
+//! design's definition computed on the model's bytes, a from-scratch
+//! recompute and a rebuild of the model's bytes.
 //!
 //! Shared by `cap/tests/datacap_fuzz_model.rs` (seeded) and the
 //! `datacap_model` fuzz target (coverage-guided), which include this file.
+
+#[path = "root_definition.rs"]
+mod definition;
 
 use std::collections::BTreeMap;
 
@@ -207,6 +211,8 @@ fn check(s: &Subject, u: &mut Unstructured<'_>) -> Result<()> {
     match cap.hash_tree_root() {
         Ok(root) => {
             assert!(model.overlay.is_empty());
+            let by_index: BTreeMap<u32, &[u8]> = effective.iter().map(|(&i, p)| (i, &p[..])).collect();
+            assert_eq!(definition::cap_root(model.size, &by_index), root, "root by the definition");
             let rebuilt = DataCap::from_sparse_pages(model.size, effective.iter().map(|(&i, p)| (i, &p[..]))).unwrap();
             assert_eq!(rebuilt.hash_tree_root().unwrap(), root, "rebuilt root");
             // The uncached recompute hashes every page: only for small caps.

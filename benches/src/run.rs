@@ -40,9 +40,15 @@ pub fn config(engine: EngineKind, gas_model: GasModel) -> Config {
     Config { engine, profile: Profile::P8, gas_model: Some(gas_model) }
 }
 
-/// Loads a `.jam` (or `.polkavm`) blob.
+/// An engine without a module cache, so that every load decodes and
+/// compiles (what the load benches measure).
+pub fn uncached_engine(engine: EngineKind, gas_model: GasModel) -> Engine {
+    Engine::with_cache_capacity(config(engine, gas_model), 0)
+}
+
+/// Loads a `.jam` (or `.polkavm`) blob, decoding and compiling it.
 pub fn load(engine: EngineKind, gas_model: GasModel, bytes: &[u8]) -> Result<Module, Error> {
-    Engine::new(config(engine, gas_model)).load(bytes)
+    uncached_engine(engine, gas_model).load(bytes)
 }
 
 /// What one run produced.

@@ -15,6 +15,7 @@
 //! assert_eq!(instance.pc(), 3);
 //! ```
 
+use crate::cache::{CacheStats, DEFAULT_CACHE_BYTES, Form, ModuleCache};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
 use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgram};
@@ -92,16 +93,32 @@ pub enum Error {
     Recompiler(String),
 }
 
-/// Loads programs under one [`Config`].
-#[derive(Clone, Debug, Default)]
+/// Loads programs under one [`Config`], keeping the modules it built in a
+/// bounded cache ([`crate::cache`]) so that the same bytes are decoded and
+/// compiled once. Clones share the cache.
+#[derive(Clone, Debug)]
 pub struct Engine {
     config: Config,
+    cache: Arc<ModuleCache>,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new(Config::default())
+    }
 }
 
 impl Engine {
-    /// An engine with `config`.
+    /// An engine with `config` and a module cache of
+    /// [`DEFAULT_CACHE_BYTES`].
     pub fn new(config: Config) -> Engine {
-        Engine { config }
+        Engine::with_cache_capacity(config, DEFAULT_CACHE_BYTES)
+    }
+
+    /// An engine whose module cache keeps up to `bytes` of module footprint
+    /// (0 turns the cache off).
+    pub fn with_cache_capacity(config: Config, bytes: usize) -> Engine {
+        Engine { config, cache: Arc::new(ModuleCache::new(bytes)) }
     }
 
     /// Its configuration.
@@ -109,16 +126,30 @@ impl Engine {
         &self.config
     }
 
-    /// Decodes a raw code blob (spec §4).
+    /// The module cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Drops every cached module (modules in use stay valid).
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    /// Decodes a raw code blob (spec §4), or returns the module already
+    /// built from the same bytes.
     pub fn load_blob(&self, blob: &[u8]) -> Result<Module, Error> {
-        let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
-        Module::new(self.config, program, Template::default())
+        self.cache.get_or_load(blob, Form::Blob, self.config, || {
+            let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
+            Module::new(self.config, program, Template::default())
+        })
     }
 
     /// Loads a standard program, a service blob with metadata, or a
-    /// `.polkavm` container (detected from the bytes).
+    /// `.polkavm` container (detected from the bytes), or returns the module
+    /// already built from the same bytes.
     pub fn load(&self, bytes: &[u8]) -> Result<Module, Error> {
-        self.load_standard(StandardProgram::load(bytes)?)
+        self.cache.get_or_load(bytes, Form::Standard, self.config, || self.load_standard(StandardProgram::load(bytes)?))
     }
 
     /// Loads a parsed standard program.
@@ -230,6 +261,22 @@ impl Module {
             )),
         };
         Ok(Module { config, program, interp, jit, memory: Arc::new(memory) })
+    }
+
+    /// An estimate of the bytes the module holds: code, decoded program and
+    /// tables, native code, and the memory pages of its template. What the
+    /// module cache counts against its bound.
+    pub fn footprint(&self) -> usize {
+        let program = &*self.program;
+        let decoded = std::mem::size_of_val(program.instructions())
+            + std::mem::size_of_val(program.blocks())
+            + std::mem::size_of_val(program.jump_targets());
+        // The interpreter's ops and the recompiler's per-instruction tables
+        // are a few words per instruction; the pc index one word per byte.
+        let per_instruction = 4 * std::mem::size_of::<u64>() * program.instructions().len();
+        let native = self.jit.as_ref().map_or(0, |jit| jit.code_size());
+        let pages: usize = self.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE as usize).sum();
+        program.code().len() * (1 + std::mem::size_of::<u32>()) + decoded + per_instruction + native + pages
     }
 
     /// The interpreter's form of the program.

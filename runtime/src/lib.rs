@@ -5,11 +5,13 @@
 //! [`api`] for an example.
 
 pub mod api;
+pub mod cache;
 pub mod harness;
 pub mod interp;
 pub mod testing;
 
 pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module};
+pub use cache::{CacheStats, DEFAULT_CACHE_BYTES};
 pub use javm_cap::program::{GasModel, Profile};
 pub use javm_cap::vm::{Exit, VmState};
 /// Process-wide limit on the kernel mappings the recompiler's guest windows

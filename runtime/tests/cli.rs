@@ -97,3 +97,24 @@ fn a_closed_stdout_ends_the_output_quietly() {
     assert!(stderr.is_empty(), "stderr: {stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE));
 }
+
+#[test]
+fn trace_accepts_plain_jip6_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fixture = std::fs::read_to_string(root.join("runtime/tests/vectors/jip6/test-service-accumulate.log")).unwrap();
+    // The same trace as JAM tools write it: the items alone, one a line.
+    let plain: String = fixture
+        .lines()
+        .filter_map(|l| l.strip_prefix("TRACE [")?.split_once("] "))
+        .map(|(_, item)| format!("{item}\n"))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("javm-cli-plain-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plain.trace");
+    std::fs::write(&file, plain).unwrap();
+    let (code, stdout, _) =
+        javm(&["trace", file.to_str().unwrap(), "runtime/tests/vectors/jip6/test-service-accumulate.log"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.ends_with("2 passed, 0 failed\n"), "{stdout}");
+}

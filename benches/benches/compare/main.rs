@@ -388,7 +388,7 @@ fn decode_large(
                 note_skip(skipped, format!("{group}/{id}"), e);
                 continue;
             }
-            let engine = javm::Engine::new(run::config(kind, model));
+            let engine = run::uncached_engine(kind, model);
             let blob = blob.clone();
             measure(&mut g, group, &id, move |iters| {
                 each(iters, || {
@@ -400,6 +400,27 @@ fn decode_large(
                 })
             });
         }
+    }
+    // A load of bytes the engine has loaded before: the module cache's hit
+    // (hashing the bytes, one lookup).
+    for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
+        let id = format!("{}-cache-hit", Who::Javm(kind).name());
+        if let Err(e) = engine_ok(kind) {
+            note_skip(skipped, format!("{group}/{id}"), e);
+            continue;
+        }
+        let engine = javm::Engine::new(run::config(kind, GasModel::Pipeline));
+        engine.load_blob(&blob).expect("loads");
+        let blob = blob.clone();
+        measure(&mut g, group, &id, move |iters| {
+            each(iters, || {
+                let start = Instant::now();
+                let m = engine.load_blob(black_box(&blob)).expect("loads");
+                let t = start.elapsed();
+                drop(m);
+                t
+            })
+        });
     }
     let program = javm_cap::program::StandardProgram { code: blob.clone(), stack_size: 4096, ..Default::default() };
     for b in [Backend::Interpreter, Backend::CompilerLinux] {

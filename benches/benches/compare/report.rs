@@ -25,10 +25,11 @@ calls, so native pays no first-touch faults after the first run). Output and gas
 - **compile**: blob bytes to a runnable module. javm: `Engine::load` of the `.jam` (container parse, \
 decode, block costs, interpreter pre-decode, plus x86-64 code for the recompiler). PolkaVM: \
 `ProgramBlob::parse` + `Module::from_blob` of the `.polkavm`. Dropping the module is not timed. Pipeline / \
-Full(L2Hit) gas model.
+Full(L2Hit) gas model. javm's engine has no module cache here, so every load decodes and compiles.
 - **large**: a generated program (every guest's code repeated, see `src/large.rs`). `decode-*` is \
 `Program::from_blob` alone (block model: unit costs; pipeline: GP 0.8 pipeline simulation per block); the \
-other rows are full loads as in *compile*.
+other rows are full loads as in *compile*, made by an engine without a module cache; `*-cache-hit` is a \
+load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup).
 - **oneshot**: compile + instantiate + run once + read the output, all timed, `small` arguments.
 - **floor**: `instantiate-run` = instantiate a trivial standard program (1 page ro, 1 page rw, 64 KiB \
 stack; code `jump_ind r0`) and run it to its halt, all timed (PolkaVM: `Module::instantiate` + prepare + \
@@ -269,6 +270,8 @@ fn large_table(out: &mut String, all: &[Guest]) -> (Option<f64>, Option<f64>, &'
         "javm-interp-pipeline",
         "javm-jit-block",
         "javm-jit-pipeline",
+        "javm-interp-cache-hit",
+        "javm-jit-cache-hit",
         "pvm-interp-naive",
         "pvm-interp-l2",
         "pvm-jit-linux-naive",

@@ -2,7 +2,7 @@
 //! traces, and disassemble.
 
 use clap::{Args, Parser, Subcommand};
-use javm::harness::trace::{parse_traces, replay};
+use javm::harness::trace::{parse_traces, replay_with};
 use javm::harness::vectors::{Vector, run_vector};
 use javm::harness::{Summary, collect_files, decode_hex, encode_hex};
 use javm::{Config, Engine, EngineKind, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
@@ -91,7 +91,8 @@ struct VectorArgs {
 
 #[derive(Args)]
 struct TraceArgs {
-    /// Trace files (runner logs with `TRACE [...]` lines) or folders of `.log`.
+    /// Trace files (plain JIP-6 lines, or runner logs with `TRACE [...]`
+    /// lines) or folders of `.log`.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     #[command(flatten)]
@@ -284,15 +285,21 @@ fn vectors(args: VectorArgs) -> Result<ExitCode, String> {
 
 fn trace(args: TraceArgs) -> Result<ExitCode, String> {
     let config = Config { engine: args.engine.engine, profile: args.profile, gas_model: args.gas_model };
+    // One engine for every file: each distinct program is built once.
+    let engine = Engine::new(config);
     let mut summary = Summary::default();
     for file in collect_files(&args.files, "log").map_err(|e| e.to_string())? {
         let name = file.display().to_string();
         let traces = std::fs::read_to_string(&file).map_err(|e| e.to_string()).and_then(|t| parse_traces(&t));
         match traces {
-            Ok(traces) if traces.is_empty() => summary.record(&name, Err("no trace in file".into())),
+            Ok(traces) if traces.is_empty() => summary.record(
+                &name,
+                Err("no trace in file (expected JIP-6 lines such as `program 0x…`, plain or behind `TRACE [...] `)"
+                    .into()),
+            ),
             Ok(traces) => {
                 for (i, t) in traces.iter().enumerate() {
-                    summary.record(&format!("{name}#{i}"), replay(t, config).map_err(|m| m.to_string()));
+                    summary.record(&format!("{name}#{i}"), replay_with(t, &engine).map_err(|m| m.to_string()));
                 }
             }
             Err(e) => summary.record(&name, Err(e)),

@@ -94,13 +94,28 @@ fn mem_line(fields: &[&str]) -> Result<(u32, Vec<u8>), String> {
     Ok((addr, bytes))
 }
 
+/// The words a trace item starts with.
+const ITEM_HEADS: [&str; 9] = ["program", "memwrite", "memread", "start", "setreg", "setgas", "HALT", "PANIC", "OOG"];
+
+/// The trace item a line holds, if any: a plain line as JAM tools write
+/// traces (`program 0x…`, `ecalli=…`), or the same behind a log prefix
+/// `TRACE [...] `. Other lines (a runner's own output) hold none.
+fn trace_item(line: &str) -> Option<&str> {
+    if let Some(rest) = line.strip_prefix("TRACE [") {
+        return rest.split_once("] ").map(|(_, item)| item);
+    }
+    let item = line.trim();
+    let head = item.split_whitespace().next()?;
+    (ITEM_HEADS.contains(&head) || head.starts_with("ecalli=")).then_some(item)
+}
+
 /// Parses a log into its traces (a log may hold the same trace twice).
-/// Only lines of the form `TRACE [...] item` count.
+/// Trace items are plain lines or lines behind a `TRACE [...] ` prefix
+/// ([`trace_item`]); both forms may be mixed, and other lines are skipped.
 pub fn parse_traces(log: &str) -> Result<Vec<Trace>, String> {
     let mut traces: Vec<Trace> = Vec::new();
     for (n, line) in log.lines().enumerate() {
-        let Some(rest) = line.strip_prefix("TRACE [") else { continue };
-        let Some((_, item)) = rest.split_once("] ") else { continue };
+        let Some(item) = trace_item(line) else { continue };
         let fields: Vec<&str> = item.split_whitespace().collect();
         let Some((&head, tail)) = fields.split_first() else { continue };
         let err = |e: String| format!("line {}: {e}", n + 1);
@@ -176,8 +191,14 @@ fn compare_state(field: &str, expected: &TraceState, instance: &Instance) -> Res
 
 /// Replays one trace under `config`.
 pub fn replay(trace: &Trace, config: Config) -> Result<(), Mismatch> {
+    replay_with(trace, &Engine::new(config))
+}
+
+/// Replays one trace on `engine`, whose module cache builds each distinct
+/// program once however many traces of it are replayed.
+pub fn replay_with(trace: &Trace, engine: &Engine) -> Result<(), Mismatch> {
     let fail = |field: &str, e: String| Mismatch { field: field.into(), expected: "ok".into(), actual: e };
-    let module = Engine::new(config).load(&trace.program).map_err(|e| fail("program", e.to_string()))?;
+    let module = engine.load(&trace.program).map_err(|e| fail("program", e.to_string()))?;
     let args = trace.pre_writes.iter().find(|(a, _)| *a == ARGS_START).map(|(_, b)| b.as_slice()).unwrap_or(&[]);
     let mut instance =
         module.instantiate_standard(args, trace.start.pc).map_err(|e| fail("instantiate", e.to_string()))?;
@@ -232,4 +253,56 @@ pub fn replay(trace: &Trace, config: Config) -> Result<(), Mismatch> {
         return Err(Mismatch { field: "final status".into(), expected: status.clone(), actual: actual.into() });
     }
     compare_state("final", end, &instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../tests/vectors/jip6/test-service-accumulate.log");
+
+    /// The fixture's trace items as plain lines, without the log prefix or
+    /// the runner's other output.
+    fn plain_fixture() -> String {
+        FIXTURE
+            .lines()
+            .filter_map(|l| l.strip_prefix("TRACE [")?.split_once("] "))
+            .map(|(_, i)| i)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn plain_and_prefixed_lines_parse_alike() {
+        let prefixed = parse_traces(FIXTURE).unwrap();
+        assert!(!prefixed.is_empty());
+        assert_eq!(prefixed[0].calls.len(), 6);
+        let plain = plain_fixture();
+        assert!(plain.starts_with("program 0x"), "{}", &plain[..40]);
+        assert_eq!(parse_traces(&plain).unwrap(), prefixed);
+    }
+
+    #[test]
+    fn plain_lines_keep_line_numbers_in_errors() {
+        let text = "some runner output\nprogram 0x00\nstart pc=0 gas=10\nmemread 0x10 len=2 -> 0x0000\n";
+        assert_eq!(parse_traces(text).unwrap_err(), "line 4: memread before any ecalli");
+        assert_eq!(parse_traces("start pc=0\n").unwrap_err(), "line 1: trace item before `program`");
+        assert!(parse_traces("nothing here\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn replays_of_one_program_build_it_once() {
+        let traces = parse_traces(FIXTURE).unwrap();
+        let config = Config {
+            engine: crate::api::EngineKind::Interpreter,
+            profile: javm_cap::program::Profile::P7,
+            gas_model: Some(javm_cap::program::GasModel::Instruction),
+        };
+        let engine = Engine::new(config);
+        for trace in traces.iter().chain(&traces) {
+            replay_with(trace, &engine).unwrap();
+        }
+        let stats = engine.cache_stats();
+        assert_eq!((stats.misses, stats.hits), (1, 2 * traces.len() as u64 - 1));
+    }
 }

@@ -15,7 +15,7 @@
 //! assert_eq!(instance.pc(), 3);
 //! ```
 
-use crate::cache::{CacheStats, DEFAULT_CACHE_BYTES, Form, ModuleCache};
+use crate::cache::{CacheStats, DEFAULT_CACHE_BYTES, Form, Key, ModuleCache};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
 use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgram};
@@ -139,17 +139,35 @@ impl Engine {
     /// Decodes a raw code blob (spec §4), or returns the module already
     /// built from the same bytes.
     pub fn load_blob(&self, blob: &[u8]) -> Result<Module, Error> {
-        self.cache.get_or_load(blob, Form::Blob, self.config, || {
-            let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
-            Module::new(self.config, program, Template::default())
-        })
+        self.cache.get_or_load(
+            || Key::of_bytes(blob, Form::Blob, self.config),
+            || {
+                let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
+                Module::new(self.config, program, Template::default())
+            },
+        )
     }
 
     /// Loads a standard program, a service blob with metadata, or a
     /// `.polkavm` container (detected from the bytes), or returns the module
     /// already built from the same bytes.
     pub fn load(&self, bytes: &[u8]) -> Result<Module, Error> {
-        self.cache.get_or_load(bytes, Form::Standard, self.config, || self.load_standard(StandardProgram::load(bytes)?))
+        self.cache.get_or_load(
+            || Key::of_bytes(bytes, Form::Standard, self.config),
+            || self.load_standard(StandardProgram::load(bytes)?),
+        )
+    }
+
+    /// Like [`Engine::load`], for a program its caller names by `hash` (for
+    /// a JAM node, the service's code hash): a hit costs one lookup, without
+    /// reading or hashing any bytes, and `bytes` is called only on a miss.
+    /// The hash must identify the bytes `bytes` returns: javm does not check
+    /// it. Modules loaded this way are found only by `load_by_hash`.
+    pub fn load_by_hash<B: AsRef<[u8]>>(&self, hash: [u8; 32], bytes: impl FnOnce() -> B) -> Result<Module, Error> {
+        self.cache.get_or_load(
+            || Key::named(hash, self.config),
+            || self.load_standard(StandardProgram::load(bytes().as_ref())?),
+        )
     }
 
     /// Loads a parsed standard program.

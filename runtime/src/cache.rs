@@ -28,6 +28,11 @@ pub(crate) enum Form {
     /// A standard program, service blob or container
     /// ([`Engine::load`](crate::Engine::load)).
     Standard,
+    /// A standard program named by its caller's hash
+    /// ([`Engine::load_by_hash`](crate::Engine::load_by_hash)); kept apart
+    /// from the keys javm hashes itself, so a caller's key can never stand
+    /// for other bytes loaded by `load`.
+    Named,
 }
 
 /// What identifies a cached module.
@@ -40,8 +45,13 @@ pub(crate) struct Key {
 
 impl Key {
     /// The key of `bytes` loaded as `form` under `config`.
-    pub(crate) fn new(bytes: &[u8], form: Form, config: Config) -> Key {
+    pub(crate) fn of_bytes(bytes: &[u8], form: Form, config: Config) -> Key {
         Key { digest: Sha256::digest(bytes).into(), form, config }
+    }
+
+    /// The key of a program its caller names by `hash`.
+    pub(crate) fn named(hash: [u8; 32], config: Config) -> Key {
+        Key { digest: hash, form: Form::Named, config }
     }
 }
 
@@ -155,20 +165,18 @@ impl ModuleCache {
         state.bytes = 0;
     }
 
-    /// The module of `bytes` loaded as `form` under `config`, built by `load`
-    /// if it is not cached (once, however many threads ask at the same
-    /// time). A cache of capacity 0 does not even hash the bytes.
+    /// The module of the key `key()` computes, built by `load` if it is not
+    /// cached (once, however many threads ask at the same time). A cache of
+    /// capacity 0 does not even compute the key.
     pub(crate) fn get_or_load(
         &self,
-        bytes: &[u8],
-        form: Form,
-        config: Config,
+        key: impl FnOnce() -> Key,
         load: impl FnOnce() -> Result<Module, Error>,
     ) -> Result<Module, Error> {
         if self.capacity == 0 {
             return load();
         }
-        let key = Key::new(bytes, form, config);
+        let key = key();
         let slot = {
             let mut state = lock(&self.state);
             state.entries.entry(key).or_insert_with(|| Entry { slot: Slot::default(), bytes: 0, tick: 0 });

@@ -143,3 +143,28 @@ fn concurrent_loads_build_once() {
         assert_eq!(counts(engine.cache_stats()), (threads as u64 - 1, 1, 1), "{kind:?}");
     }
 }
+
+#[test]
+fn load_by_hash_hits_without_the_bytes() {
+    use sha2::{Digest, Sha256};
+    let sieve = guest("sieve.jam");
+    let sort = guest("sort.jam");
+    for kind in ENGINES {
+        let engine = Engine::new(config(kind));
+        let name = [7u8; 32];
+        let first = engine.load_by_hash(name, || sieve.clone()).unwrap();
+        let again = engine.load_by_hash(name, || -> Vec<u8> { panic!("a hit must not ask for the bytes") }).unwrap();
+        assert_eq!(counts(engine.cache_stats()), (1, 1, 1), "{kind:?}");
+        assert_eq!(run_sieve(&again), run_sieve(&first), "{kind:?}");
+        // A caller's name is not javm's own key: naming sort's bytes by the
+        // SHA-256 of sieve's does not make `load` of sieve return sort.
+        let sieve_sha: [u8; 32] = Sha256::digest(&sieve).into();
+        engine.load_by_hash(sieve_sha, || sort.clone()).unwrap();
+        let loaded = engine.load(&sieve).unwrap();
+        assert_eq!(counts(engine.cache_stats()), (1, 3, 3), "{kind:?}");
+        assert_eq!(run_sieve(&loaded), run_sieve(&first), "{kind:?}");
+        // A failed named load is not kept either.
+        assert!(engine.load_by_hash([9; 32], || b"junk".to_vec()).is_err());
+        assert_eq!(engine.cache_stats().entries, 3, "{kind:?}");
+    }
+}

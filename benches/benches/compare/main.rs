@@ -423,6 +423,26 @@ fn decode_large(
         });
     }
     let program = javm_cap::program::StandardProgram { code: blob.clone(), stack_size: 4096, ..Default::default() };
+    // A load named by the caller's hash (a JAM node's code hash): a hit is
+    // one lookup, no bytes read.
+    for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
+        let id = format!("{}-hash-hit", Who::Javm(kind).name());
+        let engine = javm::Engine::new(run::config(kind, GasModel::Pipeline));
+        let bytes = program.to_bytes();
+        if let Err(e) = engine.load_by_hash([1; 32], || &bytes) {
+            note_skip(skipped, format!("{group}/{id}"), e.to_string());
+            continue;
+        }
+        measure(&mut g, group, &id, move |iters| {
+            each(iters, || {
+                let start = Instant::now();
+                let m = engine.load_by_hash(black_box([1; 32]), || &bytes).expect("loads");
+                let t = start.elapsed();
+                drop(m);
+                t
+            })
+        });
+    }
     for b in [Backend::Interpreter, Backend::CompilerLinux] {
         for gas in [Gas::Naive, Gas::L2] {
             let id = format!("{}-{}", b.name(), gas.tag());

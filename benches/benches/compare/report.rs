@@ -29,7 +29,8 @@ Full(L2Hit) gas model. javm's engine has no module cache here, so every load dec
 - **large**: a generated program (every guest's code repeated, see `src/large.rs`). `decode-*` is \
 `Program::from_blob` alone (block model: unit costs; pipeline: GP 0.8 pipeline simulation per block); the \
 other rows are full loads as in *compile*, made by an engine without a module cache; `*-cache-hit` is a \
-load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup).
+load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup); `*-hash-hit` is \
+`Engine::load_by_hash` of a program loaded before (one lookup, no bytes read).
 - **oneshot**: compile + instantiate + run once + read the output, all timed, `small` arguments.
 - **floor**: `instantiate-run` = instantiate a trivial standard program (1 page ro, 1 page rw, 64 KiB \
 stack; code `jump_ind r0`) and run it to its halt, all timed (PolkaVM: `Module::instantiate` + prepare + \
@@ -272,6 +273,8 @@ fn large_table(out: &mut String, all: &[Guest]) -> (Option<f64>, Option<f64>, &'
         "javm-jit-pipeline",
         "javm-interp-cache-hit",
         "javm-jit-cache-hit",
+        "javm-interp-hash-hit",
+        "javm-jit-hash-hit",
         "pvm-interp-naive",
         "pvm-interp-l2",
         "pvm-jit-linux-naive",

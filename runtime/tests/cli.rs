@@ -118,3 +118,31 @@ fn trace_accepts_plain_jip6_lines() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.ends_with("2 passed, 0 failed\n"), "{stdout}");
 }
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    for args in [
+        &["run", "guests/bin/sieve.jam", "--engine", "foo"][..],
+        &["run", "guests/bin/sieve.jam", "--gas", "abc"],
+        &["run", "guests/bin/sieve.jam", "--no-such-flag"],
+        &["no-such-command"],
+        &[],
+    ] {
+        let (code, stdout, stderr) = javm(args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
+        assert!(!stderr.is_empty(), "{args:?}: no message");
+    }
+    assert!(javm(&["run", "x", "--engine", "foo"]).2.contains("unknown engine \"foo\""));
+    let (code, stdout, _) = javm(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Usage"), "{stdout}");
+}
+
+#[test]
+fn negative_gas_runs_out_at_once() {
+    let (code, stdout, stderr) = javm(&["run", "guests/bin/sieve.jam", "--gas", "-1", "--json"]);
+    assert_eq!(code, 2, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["status"], "out-of-gas");
+    assert_eq!(v["gas"].as_i64(), Some(-1));
+}

@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Run a standard program (`.jam`), service blob or `.polkavm` container
     /// with GP initialisation. Exit code 0 on halt, 2 on any other guest
-    /// status, 1 on bad input.
+    /// status, 1 on bad input (usage errors included).
     Run(RunArgs),
     /// Run PVM test vectors (v0.4 single-shot, v0.5 multi-step): files or
     /// folders of `.json` files.
@@ -60,8 +60,9 @@ struct RunArgs {
     /// profile's, pipeline for p8 and instruction for p7).
     #[arg(long)]
     gas_model: Option<GasModel>,
-    /// Gas limit.
-    #[arg(long, default_value_t = i64::MAX)]
+    /// Gas limit (a signed 64-bit number; a negative one runs out at the
+    /// first block).
+    #[arg(long, default_value_t = i64::MAX, allow_negative_numbers = true)]
     gas: i64,
     /// Entry point (code offset; GP: 0 refine / is-authorized, 5 accumulate).
     #[arg(long, default_value_t = 0)]
@@ -127,7 +128,14 @@ fn main() -> ExitCode {
     // SAFETY: restoring the default action of one signal at start-up, before
     // any other thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
+    // Usage errors are bad input (exit 1); 2 means a guest did not halt.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Vectors(args) => vectors(args),

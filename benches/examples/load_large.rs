@@ -1,0 +1,29 @@
+//! Loads the generated large program (as the `large` bench group does) many
+//! times, for profiling a cold load outside criterion:
+//!
+//! ```sh
+//! cargo build --release -p javm-benches --example load_large
+//! valgrind --tool=callgrind target/release/examples/load_large interp block 3
+//! ```
+//!
+//! Arguments: engine (`interp` or `jit`), gas model (`block`, `pipeline`,
+//! `instruction`), number of loads (default 100).
+
+use javm::{EngineKind, GasModel};
+use javm_benches::{guests, large, run};
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind: EngineKind = args.next().as_deref().unwrap_or("interp").parse().expect("engine: interp or jit");
+    let model: GasModel = args.next().as_deref().unwrap_or("block").parse().expect("gas model");
+    let loads: u32 = args.next().map_or(100, |n| n.parse().expect("number of loads"));
+    let blob = large::code_blob(&guests::load(), 256 << 10);
+    let engine = run::uncached_engine(kind, model);
+    let start = Instant::now();
+    for _ in 0..loads {
+        drop(engine.load_blob(&blob).expect("the large program loads"));
+    }
+    let each = start.elapsed() / loads;
+    println!("{kind:?} {model}: {} bytes of blob, {each:?} per load", blob.len());
+}

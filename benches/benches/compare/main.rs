@@ -472,6 +472,49 @@ fn decode_large(
     g.finish();
 }
 
+/// The JIP-6 trace of a real service (a 105 KB-code program, six host calls)
+/// replayed whole — load, instantiate, run, every host call — on each
+/// engine: cold (an engine without a module cache, so the program is
+/// decoded and compiled each time, as every invocation of a node without a
+/// cache pays) and warm (through the module cache).
+fn cold_trace(c: &mut Criterion, s: &Settings, engines: &Engines, skipped: &mut BTreeMap<String, String>) {
+    use javm::harness::trace::{parse_traces, replay_with};
+    let group = "cold";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../runtime/tests/vectors/jip6/test-service-accumulate.log");
+    let traces = match std::fs::read_to_string(&path).map_err(|e| e.to_string()).and_then(|t| parse_traces(&t)) {
+        Ok(traces) if !traces.is_empty() => traces,
+        Ok(_) => return note_skip(skipped, format!("{group}/jip6"), "no trace in the fixture".into()),
+        Err(e) => return note_skip(skipped, format!("{group}/jip6"), e),
+    };
+    let trace = traces[0].clone();
+    let mut g = s.group(c, group, false);
+    for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
+        let config = javm::Config { engine: kind, profile: Profile::P7, gas_model: Some(GasModel::Instruction) };
+        for (tag, capacity) in [("cold", 0), ("warm", javm::DEFAULT_CACHE_BYTES)] {
+            let id = format!("jip6-{}-{tag}", Who::Javm(kind).name());
+            if kind == EngineKind::Recompiler && engines.jit_error.is_some() {
+                note_skip(skipped, format!("{group}/{id}"), "no recompiler".into());
+                continue;
+            }
+            let engine = javm::Engine::with_cache_capacity(config, capacity);
+            if let Err(e) = replay_with(&trace, &engine) {
+                note_skip(skipped, format!("{group}/{id}"), e.to_string());
+                continue;
+            }
+            let trace = trace.clone();
+            measure(&mut g, group, &id, move |iters| {
+                each(iters, || {
+                    let start = Instant::now();
+                    replay_with(black_box(&trace), &engine).expect("replays");
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 /// Compile + instantiate + run once, small arguments.
 fn one_shot(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], skipped: &mut BTreeMap<String, String>) {
     let group = "oneshot";
@@ -878,6 +921,7 @@ fn main() {
     compile(&mut c, &settings, &engines, &all, &mut skipped);
     decode_large(&mut c, &settings, &engines, &all, &mut skipped);
     one_shot(&mut c, &settings, &engines, &all, &mut skipped);
+    cold_trace(&mut c, &settings, &engines, &mut skipped);
     call_floor(&mut c, &settings, &engines, &all, &mut skipped);
     memory(&mut c, &settings, &engines, &all, &mut skipped);
     c.final_summary();

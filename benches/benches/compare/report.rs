@@ -32,6 +32,8 @@ other rows are full loads as in *compile*, made by an engine without a module ca
 load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup); `*-hash-hit` is \
 `Engine::load_by_hash` of a program loaded before (one lookup, no bytes read).
 - **oneshot**: compile + instantiate + run once + read the output, all timed, `small` arguments.
+- **cold**: the JIP-6 trace (`runtime/tests/vectors/jip6`) replayed whole with `replay_with`: load, \
+instantiate, run and every recorded host call; `cold` with an engine without a module cache, `warm` through it.
 - **floor**: `instantiate-run` = instantiate a trivial standard program (1 page ro, 1 page rw, 64 KiB \
 stack; code `jump_ind r0`) and run it to its halt, all timed (PolkaVM: `Module::instantiate` + prepare + \
 `run`). `image-run` = `Engine::load_image` once, then `Module::instantiate_at` + the run (the image's caps are shared by \
@@ -302,6 +304,61 @@ fn large_table(out: &mut String, all: &[Guest]) -> (Option<f64>, Option<f64>, &'
     (decode_share, full_share, what)
 }
 
+/// The cold-start figures the goals table reports.
+struct ColdGoals {
+    /// (what, target ratio, measured ratio, how).
+    ratios: Vec<(&'static str, f64, Option<f64>, &'static str)>,
+    decode_mbs: Option<f64>,
+    hash_hit_us: Option<f64>,
+}
+
+/// The JIP-6 replay cold and warm, and the cold-start goals: loads of the
+/// large program against PolkaVM's, decode throughput, cache hits.
+fn cold_table(out: &mut String) -> ColdGoals {
+    let _ = writeln!(out, "\n### Cold start: the JIP-6 trace replayed whole (load + run + host calls)\n");
+    header(out, &["engine", "cold (no module cache)", "warm (module cache)", "cold ÷ warm"]);
+    for who in ["javm-interp", "javm-jit"] {
+        let cold = min(&format!("cold/jip6-{who}-cold"));
+        let warm = min(&format!("cold/jip6-{who}-warm"));
+        row(out, &[who.to_owned(), fmt_ns(cold), fmt_ns(warm), fmt_ratio(ratio(cold, warm))]);
+    }
+    let large = |id: &str| min(&format!("large/{id}"));
+    let code =
+        javm_benches::large::code_len(&javm_benches::large::code_blob(&javm_benches::guests::load(), LARGE_CODE));
+    let decode_mbs = large("decode-block").map(|t| code as f64 / t * 1e3);
+    let vs = |a: &str, b: &str| ratio(large(a), large(b));
+    ColdGoals {
+        ratios: vec![
+            (
+                "recompiler load vs PolkaVM's, large (block / naive)",
+                0.5,
+                vs("javm-jit-block", "pvm-jit-linux-naive"),
+                "min times",
+            ),
+            (
+                "recompiler load vs PolkaVM's, large (pipeline / L2)",
+                0.5,
+                vs("javm-jit-pipeline", "pvm-jit-linux-l2"),
+                "min times",
+            ),
+            (
+                "interpreter load vs PolkaVM's, large (block / naive)",
+                0.5,
+                vs("javm-interp-block", "pvm-interp-naive"),
+                "min times",
+            ),
+            (
+                "interpreter load vs PolkaVM's, large (pipeline / L2)",
+                0.5,
+                vs("javm-interp-pipeline", "pvm-interp-l2"),
+                "min times",
+            ),
+        ],
+        decode_mbs,
+        hash_hit_us: large("javm-jit-hash-hit").map(|t| t / 1e3),
+    }
+}
+
 fn per_engine_table(out: &mut String, title: &str, all: &[Guest], group: &str) {
     let _ = writeln!(out, "\n### {title}\n");
     header(
@@ -400,6 +457,18 @@ fn goal(out: &mut String, what: &str, target: f64, measured: Option<f64>, how: &
     row(out, &[what.to_owned(), format!("≤ {target}×"), fmt_ratio(measured), verdict.to_owned(), how.to_owned()]);
 }
 
+/// A goal on a plain value (not a ratio), met at most or at least `target`.
+fn goal_value(out: &mut String, what: &str, target: f64, measured: Option<f64>, unit: &str, at_least: bool, how: &str) {
+    let verdict = match measured {
+        None => "n/a",
+        Some(m) if (at_least && m >= target) || (!at_least && m <= target) => "met",
+        Some(_) => "**not met**",
+    };
+    let bound = if at_least { "≥" } else { "≤" };
+    let measured = measured.map_or("n/a".into(), |m| format!("{m:.2} {unit}"));
+    row(out, &[what.to_owned(), format!("{bound} {target} {unit}"), measured, verdict.to_owned(), how.to_owned()]);
+}
+
 /// The whole report.
 pub fn render(s: &Settings, engines: &Engines, all: &[Guest], skipped: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
@@ -426,6 +495,7 @@ pub fn render(s: &Settings, engines: &Engines, all: &[Guest], skipped: &BTreeMap
         all,
         "oneshot",
     );
+    let cold = cold_table(&mut out);
     floor_table(&mut out);
     memory_table(&mut out);
 
@@ -460,6 +530,12 @@ pub fn render(s: &Settings, engines: &Engines, all: &[Guest], skipped: &BTreeMap
         decode_share,
         "decode-pipeline vs decode-block, large program",
     );
+
+    for (what, target, measured, how) in cold.ratios {
+        goal(&mut out, what, target, measured, how);
+    }
+    goal_value(&mut out, "decode throughput (block model)", 300.0, cold.decode_mbs, "MB/s", true, "large program");
+    goal_value(&mut out, "module cache hit, `load_by_hash`", 1.0, cold.hash_hit_us, "µs", false, "large program");
 
     let _ = writeln!(out, "\n### What is timed\n\n{WHAT_IS_TIMED}");
     let _ = writeln!(out, "\n### Raw samples (per iteration)\n");

@@ -49,38 +49,47 @@ impl Instruction {
     }
 }
 
-/// `ζ[pos]`: code bytes followed by endless zeros.
-#[inline]
-fn byte(code: &[u8], pos: usize) -> u8 {
-    code.get(pos).copied().unwrap_or(0)
-}
+/// Bytes of `ζ` an instruction's operands can reach from its opcode byte:
+/// at most `3 + 4` bytes of offset before an 8-byte read.
+const WINDOW: usize = 16;
 
-/// The `n`-byte little-endian value at `pos` of `ζ`, zero-extended.
+/// `ζ[at .. at + 16]`: the code bytes from `at`, zeros past the end.
 #[inline]
-fn read_le(code: &[u8], pos: usize, n: u32) -> u64 {
-    let mut buf = [0u8; 8];
-    if pos < code.len() {
-        let avail = (code.len() - pos).min(n as usize);
-        buf[..avail].copy_from_slice(&code[pos..pos + avail]);
+fn window(code: &[u8], at: usize) -> [u8; WINDOW] {
+    match code.get(at..at + WINDOW) {
+        Some(bytes) => bytes.try_into().expect("a 16-byte slice"),
+        None => {
+            let mut w = [0u8; WINDOW];
+            let tail = code.get(at..).unwrap_or_default();
+            w[..tail.len()].copy_from_slice(tail);
+            w
+        }
     }
-    u64::from_le_bytes(buf)
 }
 
-/// `imm(n, pos)`: an `n`-byte value sign-extended to 64 bits (0 for n = 0).
+/// The 8 bytes at `pos` of the window, little-endian.
 #[inline]
-fn imm(code: &[u8], pos: usize, n: u32) -> u64 {
+fn read_u64(w: &[u8; WINDOW], pos: usize) -> u64 {
+    let bytes: [u8; 8] = w[pos..pos + 8].try_into().expect("pos + 8 is inside the window");
+    u64::from_le_bytes(bytes)
+}
+
+/// `imm(n, pos)`: the `n`-byte value at `pos` sign-extended to 64 bits (0
+/// for n = 0; `n <= 4`, `pos <= 7`).
+#[inline]
+fn imm(w: &[u8; WINDOW], pos: usize, n: u32) -> u64 {
     if n == 0 {
         return 0;
     }
     let shift = 64 - 8 * n;
-    (((read_le(code, pos, n) << shift) as i64) >> shift) as u64
+    (((read_u64(w, pos) << shift) as i64) >> shift) as u64
 }
 
 /// `off(n, pos)`: `pc` plus a signed `n`-byte offset, or [`INVALID_TARGET`]
 /// when the sum leaves `0..2^32`.
 #[inline]
-fn off(code: &[u8], pc: u32, pos: usize, n: u32) -> u32 {
-    let target = i64::from(pc) + imm(code, pos, n) as i64;
+fn off(w: &[u8; WINDOW], pc: u32, pos: usize, n: u32) -> u32 {
+    let target = i64::from(pc) + imm(w, pos, n) as i64;
     u32::try_from(target).unwrap_or(INVALID_TARGET)
 }
 
@@ -127,39 +136,39 @@ pub fn block_at(blob: &CodeBlob, profile: Profile, pc: u32) -> Vec<Instruction> 
 
 /// Decodes the operands of `opcode` at `pc` whose skip is `skip`.
 pub fn decode_operands(code: &[u8], opcode: Opcode, pc: u32, skip: u32) -> Instruction {
-    let at = pc as usize;
-    let b1 = byte(code, at + 1);
-    let b2 = byte(code, at + 2);
+    // Every operand lies in ζ[pc .. pc + 16]: read it once.
+    let w = &window(code, pc as usize);
+    let (b1, b2) = (w[1], w[2]);
     let (lo, hi) = (reg(b1 & 15), reg(b1 >> 4));
     let l = i64::from(skip);
     let mut ins = Instruction { opcode, next_pc: pc.saturating_add(1 + skip), ..Instruction::trap(pc) };
     match opcode.class() {
         OperandClass::None => {}
-        OperandClass::Imm => ins.imm = imm(code, at + 1, skip.min(4)),
+        OperandClass::Imm => ins.imm = imm(w, 1, skip.min(4)),
         OperandClass::RegImm64 => {
             ins.ra = lo;
-            ins.imm = read_le(code, at + 2, 8);
+            ins.imm = read_u64(w, 2);
         }
         OperandClass::ImmImm => {
             let lx = u32::from(b1 & 7).min(4);
             let ly = clamp4(l - i64::from(lx) - 1);
-            ins.imm = imm(code, at + 2, lx);
-            ins.imm2 = imm(code, at + 2 + lx as usize, ly);
+            ins.imm = imm(w, 2, lx);
+            ins.imm2 = imm(w, 2 + lx as usize, ly);
         }
-        OperandClass::Off => ins.target = off(code, pc, at + 1, skip.min(4)),
+        OperandClass::Off => ins.target = off(w, pc, 1, skip.min(4)),
         OperandClass::RegImm => {
             ins.ra = lo;
-            ins.imm = imm(code, at + 2, clamp4(l - 1));
+            ins.imm = imm(w, 2, clamp4(l - 1));
         }
         OperandClass::RegImmImm | OperandClass::RegImmOff => {
             ins.ra = lo;
             let lx = u32::from((b1 >> 4) & 7).min(4);
             let ly = clamp4(l - i64::from(lx) - 1);
-            ins.imm = imm(code, at + 2, lx);
+            ins.imm = imm(w, 2, lx);
             if opcode.class() == OperandClass::RegImmImm {
-                ins.imm2 = imm(code, at + 2 + lx as usize, ly);
+                ins.imm2 = imm(w, 2 + lx as usize, ly);
             } else {
-                ins.target = off(code, pc, at + 2 + lx as usize, ly);
+                ins.target = off(w, pc, 2 + lx as usize, ly);
             }
         }
         OperandClass::RegReg => {
@@ -169,20 +178,20 @@ pub fn decode_operands(code: &[u8], opcode: Opcode, pc: u32, skip: u32) -> Instr
         OperandClass::RegRegImm => {
             ins.ra = lo;
             ins.rb = hi;
-            ins.imm = imm(code, at + 2, clamp4(l - 1));
+            ins.imm = imm(w, 2, clamp4(l - 1));
         }
         OperandClass::RegRegOff => {
             ins.ra = lo;
             ins.rb = hi;
-            ins.target = off(code, pc, at + 2, clamp4(l - 1));
+            ins.target = off(w, pc, 2, clamp4(l - 1));
         }
         OperandClass::RegRegImmImm => {
             ins.ra = lo;
             ins.rb = hi;
             let lx = u32::from(b2 & 7).min(4);
             let ly = clamp4(l - i64::from(lx) - 2);
-            ins.imm = imm(code, at + 3, lx);
-            ins.imm2 = imm(code, at + 3 + lx as usize, ly);
+            ins.imm = imm(w, 3, lx);
+            ins.imm2 = imm(w, 3 + lx as usize, ly);
         }
         OperandClass::RegRegReg => {
             ins.ra = lo;

@@ -2,7 +2,6 @@
 //! heap and stack sizes, and the code blob; optionally behind a JAM service's
 //! metadata prefix. Also the standard memory layout and initial registers.
 
-use super::container::Container;
 use super::error::ProgramError;
 use super::reader::Reader;
 
@@ -96,20 +95,6 @@ impl StandardProgram {
         let mut program = StandardProgram::parse(&bytes[base..]).map_err(|e| e.offset_by(base))?;
         program.metadata = Some(metadata);
         Ok(program)
-    }
-
-    /// Loads any program format javm knows: a `.polkavm` container (by its
-    /// magic), a standard program, or one with a metadata prefix (tried in
-    /// that order). The error is the standard-program one when neither
-    /// standard form parses.
-    pub fn load(bytes: &[u8]) -> Result<StandardProgram, ProgramError> {
-        if bytes.starts_with(&super::container::MAGIC) {
-            return Container::parse(bytes)?.to_standard();
-        }
-        match StandardProgram::parse(bytes) {
-            Ok(p) => Ok(p),
-            Err(plain) => StandardProgram::parse_with_metadata(bytes).map_err(|_| plain),
-        }
     }
 
     /// Serialises (without metadata prefix).

@@ -5,6 +5,7 @@
 
 use javm::testing::seeded_bytes;
 use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
+use javm_cap::program::HALT_ADDRESS;
 
 /// Engines that can run code in this build (the recompiler joins once it is
 /// built in).
@@ -383,7 +384,7 @@ fn no_writable_and_executable_mappings() {
     for kind in engines() {
         let module = engine(kind, Profile::P8, GasModel::Pipeline).load_blob(&blob).unwrap();
         let mut inst = module.instantiate_empty(0);
-        inst.set_reg(0, 0xFFFF_0000);
+        inst.set_reg(0, u64::from(HALT_ADDRESS));
         inst.set_gas(100);
         assert_eq!(inst.run(), Exit::Halt);
         assert_eq!(inst.reg(7), 42);

@@ -2,6 +2,7 @@
 //! resumption — each written once and run on every engine.
 
 use javm::{Config, Engine, EngineKind, Exit, GasModel, Instance, Profile};
+use javm_cap::program::HALT_ADDRESS;
 use javm_cap::program::Opcode as O;
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::space::Access;
@@ -320,7 +321,7 @@ fn dynamic_jumps(engine: EngineKind) {
     };
     for (a, exit, r2) in [
         (2u64, Exit::Panic, 9),
-        (0xFFFF_0000, Exit::Halt, 0),
+        (u64::from(HALT_ADDRESS), Exit::Halt, 0),
         (4, Exit::Panic, 0),
         (3, Exit::Panic, 0),
         (0, Exit::Panic, 0),

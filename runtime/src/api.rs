@@ -152,7 +152,7 @@ impl Engine {
     /// profile byte, 7 or 8, must agree), its memory mappings (shared, not
     /// copied, by every instance) and initial registers.
     pub fn load_image(&self, image: &Image) -> Result<Module, Error> {
-        let want = profile_byte(self.config.profile);
+        let want = self.config.profile.image_byte();
         if image.profile != want {
             return Err(Error::ImageProfile { image: image.profile, engine: want });
         }
@@ -174,14 +174,6 @@ impl Engine {
             space.map_cap(m.start_page, cap, m.access)?;
         }
         Module::new(self.config, program, Template { space, regs: image.regs, standard: None })
-    }
-}
-
-/// The image profile byte of a profile.
-fn profile_byte(profile: Profile) -> u8 {
-    match profile {
-        Profile::P8 => 8,
-        Profile::P7 => 7,
     }
 }
 
@@ -330,7 +322,7 @@ impl Module {
             .collect();
         Image {
             code: self.program.blob().to_bytes(),
-            profile: profile_byte(self.config.profile),
+            profile: self.config.profile.image_byte(),
             mappings,
             regs: self.memory.regs,
             entry_points,

@@ -34,6 +34,25 @@ pub enum EngineKind {
     Recompiler,
 }
 
+impl EngineKind {
+    /// Every engine, the interpreter first.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Interpreter, EngineKind::Recompiler];
+
+    /// The lower-case name (`interpreter`, `recompiler`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            EngineKind::Interpreter => "interpreter",
+            EngineKind::Recompiler => "recompiler",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl std::str::FromStr for EngineKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -17,7 +17,7 @@ use polkavm::{
 };
 
 /// Halt address (initial `ra`).
-pub const HALT_ADDR: u64 = 0xFFFF_0000;
+pub const HALT_ADDR: u64 = javm_cap::program::HALT_ADDRESS as u64;
 /// Stack top (initial `sp`).
 pub const STACK_TOP: u32 = 0xFEFE_0000;
 /// Argument address.

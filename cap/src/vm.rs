@@ -12,7 +12,7 @@ pub type Regs = [u64; NUM_REGS];
 /// Why a run stopped (spec §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Exit {
-    /// A dynamic jump to `0xFFFF0000`. Final.
+    /// A dynamic jump to [`HALT_ADDRESS`](crate::program::HALT_ADDRESS). Final.
     Halt,
     /// `trap`, an invalid jump, a memory access below `0x10000`, or an
     /// invalid program or entry point. Final.

@@ -11,6 +11,7 @@ use javm::testing::hostile;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     javm::testing::vary_window_budget(data);
-    let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Interpreter);
-    let _ = hostile::drive_api(&mut Unstructured::new(data), EngineKind::Recompiler);
+    for engine in EngineKind::ALL {
+        let _ = hostile::drive_api(&mut Unstructured::new(data), engine);
+    }
 });

@@ -4,7 +4,7 @@
 use crate::{CompileOptions, CompiledModule, JitExit, JitInstance};
 use javm_cap::DataCap;
 use javm_cap::page::PageSlot;
-use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
+use javm_cap::program::{CodeBlob, GasModel, HALT_ADDRESS, Opcode, Profile, Program};
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{Exit, GuestMemory, VmState};
 use std::sync::Arc;
@@ -305,8 +305,8 @@ fn dynamic_jumps_follow_the_table() {
         (0, 0, Exit::Panic, 0),
         (3, 0, Exit::Panic, 0),
         (8, 0, Exit::Panic, 0),
-        (0xFFFF_0000, 0, Exit::Halt, 0),
-        (0x1_FFFF_0000, 0, Exit::Halt, 0),
+        (u64::from(HALT_ADDRESS), 0, Exit::Halt, 0),
+        ((1 << 32) | u64::from(HALT_ADDRESS), 0, Exit::Halt, 0),
     ] {
         let mut jit = instance(p.clone(), false, AddressSpace::new());
         let mut regs = [0; 13];

@@ -35,6 +35,25 @@ pub enum EngineKind {
     Recompiler,
 }
 
+impl EngineKind {
+    /// Every engine, the interpreter first.
+    pub const ALL: [EngineKind; 2] = [EngineKind::Interpreter, EngineKind::Recompiler];
+
+    /// The lower-case name (`interpreter`, `recompiler`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            EngineKind::Interpreter => "interpreter",
+            EngineKind::Recompiler => "recompiler",
+        }
+    }
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl std::str::FromStr for EngineKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -201,7 +220,7 @@ impl Engine {
     /// profile byte, 7 or 8, must agree), its memory mappings (shared, not
     /// copied, by every instance) and initial registers.
     pub fn load_image(&self, image: &Image) -> Result<Module, Error> {
-        let want = profile_byte(self.config.profile);
+        let want = self.config.profile.image_byte();
         if image.profile != want {
             return Err(Error::ImageProfile { image: image.profile, engine: want });
         }
@@ -223,14 +242,6 @@ impl Engine {
             space.map_cap(m.start_page, cap, m.access)?;
         }
         Module::new(self.config, program, Template { space, regs: image.regs, standard: None })
-    }
-}
-
-/// The image profile byte of a profile.
-fn profile_byte(profile: Profile) -> u8 {
-    match profile {
-        Profile::P8 => 8,
-        Profile::P7 => 7,
     }
 }
 
@@ -395,7 +406,7 @@ impl Module {
             .collect();
         Image {
             code: self.program.blob().to_bytes(),
-            profile: profile_byte(self.config.profile),
+            profile: self.config.profile.image_byte(),
             mappings,
             regs: self.memory.regs,
             entry_points,

@@ -3,7 +3,4 @@
 
 mod common;
 
-conformance_tests! {
-    interpreter => javm::EngineKind::Interpreter,
-    recompiler => javm::EngineKind::Recompiler,
-}
+conformance_tests!(javm::testing::on_every_engine);

@@ -4,9 +4,12 @@
 
 mod common;
 
-conformance_tests! {
-    recompiler_fallbacks => {
-        javm_recompiler::set_default_force_fallbacks(true);
-        javm::EngineKind::Recompiler
-    },
+use javm::EngineKind;
+
+/// Runs `check` on the recompiler without its BMI1/BMI2/LZCNT/POPCNT paths.
+fn on_the_fallback_recompiler(check: impl FnOnce(EngineKind)) {
+    javm_recompiler::set_default_force_fallbacks(true);
+    check(EngineKind::Recompiler);
 }
+
+conformance_tests!(on_the_fallback_recompiler);

@@ -5,7 +5,7 @@
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
-use javm::testing::{Outcome, run_case, seeded_bytes};
+use javm::testing::{Outcome, on_every_engine, run_case, seeded_bytes};
 
 const CASES: u64 = 3000;
 
@@ -60,14 +60,14 @@ fn three_way_findings_keep_the_gp_behaviour() {
             .load_blob(blob)
             .unwrap()
     };
-    for engine in [EngineKind::Interpreter, EngineKind::Recompiler] {
+    on_every_engine(|engine| {
         // Q14: `branch_gt_u_imm r12, 0, 255` (255 is no block start) is not
         // taken, so execution falls through four `fallthrough`s to the trap.
         let module = load(&[0, 0, 11, 86, 13, 255, 0, 0, 0, 1, 1, 1, 1, 0, 193, 7], engine);
         let mut inst = module.instantiate_empty(0);
         inst.set_gas(100);
         assert_eq!(inst.run(), Exit::Panic);
-        assert_eq!(inst.pc(), 10, "{engine:?}");
+        assert_eq!(inst.pc(), 10);
 
         // Q15: `store_imm_u64 0xFFFFFFF8, 0` ends exactly at 2^32: with the
         // top page mapped it completes (PolkaVM traps).
@@ -77,7 +77,7 @@ fn three_way_findings_keep_the_gp_behaviour() {
         inst.address_space().poke(0xFFFF_FFF8, &[0xEE; 8]).unwrap();
         inst.set_gas(100);
         assert_eq!(inst.run(), Exit::Panic);
-        assert_eq!(inst.pc(), 4, "{engine:?}: the store completed and the trap ran");
+        assert_eq!(inst.pc(), 4, "the store completed and the trap ran");
         let mut top = [0xAA; 8];
         inst.read_memory(0xFFFF_FFF8, &mut top).unwrap();
         assert_eq!(top, [0; 8]);
@@ -86,5 +86,5 @@ fn three_way_findings_keep_the_gp_behaviour() {
         // r9←r9,r6; fallthrough] at 61 (PolkaVM 0.37: 62).
         let module = load(&[0, 0, 9, 106, 224, 105, 211, 196, 105, 9, 1, 0, 149, 1], engine);
         assert_eq!(module.program().blocks()[0].cost, 61);
-    }
+    });
 }

@@ -76,18 +76,9 @@ fn check_guests(engine: EngineKind, full: bool) {
     assert_eq!(checked, if full { 64 - 9 } else { 64 - 18 }, "cases run");
 }
 
-mod interpreter {
-    #[test]
-    fn guests_match_native_outputs_and_polkavm_gas() {
-        super::check_guests(javm::EngineKind::Interpreter, cfg!(not(debug_assertions)));
-    }
-}
-
-mod recompiler {
-    #[test]
-    fn guests_match_native_outputs_and_polkavm_gas() {
-        super::check_guests(javm::EngineKind::Recompiler, cfg!(not(debug_assertions)));
-    }
+#[test]
+fn guests_match_native_outputs_and_polkavm_gas() {
+    javm::testing::on_every_engine(|engine| check_guests(engine, cfg!(not(debug_assertions))));
 }
 
 /// The committed `.jam` of every guest is exactly what javm's container

@@ -3,14 +3,9 @@
 //! accesses at the extremes of the address space, and regression tests for
 //! what the fuzz targets found.
 
-use javm::testing::seeded_bytes;
+use javm::testing::{on_every_engine, seeded_bytes};
 use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
-
-/// Engines that can run code in this build (the recompiler joins once it is
-/// built in).
-fn engines() -> Vec<EngineKind> {
-    vec![EngineKind::Interpreter, EngineKind::Recompiler]
-}
+use javm_cap::program::HALT_ADDRESS;
 
 fn engine(kind: EngineKind, profile: Profile, gas_model: GasModel) -> Engine {
     Engine::new(Config { engine: kind, profile, gas_model: Some(gas_model) })
@@ -23,7 +18,7 @@ const TRAP: [u8; 5] = [0x00, 0x00, 0x01, 0x00, 0x01];
 fn extreme_gas_never_overflows() {
     // Regression: under the instruction model, out-of-gas subtracts one from
     // the gas a host set; i64::MIN overflowed.
-    for kind in engines() {
+    on_every_engine(|kind| {
         for profile in Profile::ALL {
             let module = engine(kind, profile, GasModel::Instruction).load_blob(&TRAP).unwrap();
             for (gas, exit, after) in [
@@ -35,8 +30,8 @@ fn extreme_gas_never_overflows() {
             ] {
                 let mut instance = module.instantiate_empty(0);
                 instance.set_gas(gas);
-                assert_eq!(instance.run(), exit, "{kind:?} {profile:?} gas {gas}");
-                assert_eq!(instance.gas(), after, "{kind:?} {profile:?} gas {gas}");
+                assert_eq!(instance.run(), exit, "{profile:?} gas {gas}");
+                assert_eq!(instance.gas(), after, "{profile:?} gas {gas}");
             }
             // A pc outside the instruction stream (P7 only) takes the same path.
             if profile == Profile::P7 {
@@ -53,7 +48,7 @@ fn extreme_gas_never_overflows() {
                 assert_eq!(instance.gas(), i64::MIN, "gas is unchanged on out-of-gas");
             }
         }
-    }
+    });
 }
 
 #[test]
@@ -80,16 +75,16 @@ fn sbrk_of_a_huge_size_fails_without_moving_the_heap() {
         stack_size: 4096,
         code: asm.finish().to_bytes(),
     };
-    for kind in engines() {
+    on_every_engine(|kind| {
         let module = engine(kind, Profile::P7, GasModel::Instruction).load(&program.to_bytes()).unwrap();
         let mut instance = module.instantiate_standard(&[], 0).unwrap();
         instance.set_gas(100);
         assert_eq!(instance.run(), Exit::Panic);
-        assert_eq!(instance.reg(7), 0, "{kind:?}");
-        assert_eq!(instance.reg(8), 0, "{kind:?}");
+        assert_eq!(instance.reg(7), 0);
+        assert_eq!(instance.reg(8), 0);
         // The heap starts after the rw data at 0x20000 + P(10) = 0x21000.
-        assert_eq!(instance.reg(9), 0x2_1000, "{kind:?}");
-    }
+        assert_eq!(instance.reg(9), 0x2_1000);
+    });
 }
 
 /// Valid inputs of every format, to mutate.
@@ -240,25 +235,25 @@ fn a_large_program_loads_and_runs() {
     let mut code = vec![1u8; len];
     code[len - 1] = 0;
     let blob = javm_cap::program::CodeBlob::from_parts(code, 0..len, vec![]).to_bytes();
-    for kind in engines() {
+    on_every_engine(|kind| {
         let module = engine(kind, Profile::P8, GasModel::Pipeline).load_blob(&blob).unwrap();
         let mut instance = module.instantiate_empty(0);
         instance.set_gas(1 << 40);
-        assert_eq!(instance.run(), Exit::Panic, "{kind:?}");
+        assert_eq!(instance.run(), Exit::Panic);
         assert_eq!(instance.pc(), len as u32 - 1);
         // Each fallthrough block costs 2 − … = max(cycles − 3, 1); the final trap 2.
-        assert_eq!(instance.gas(), (1 << 40) - 2 * (len as i64 - 1) - 2, "{kind:?}");
-    }
+        assert_eq!(instance.gas(), (1 << 40) - 2 * (len as i64 - 1) - 2);
+    });
 }
 
 #[test]
 fn api_survives_hostile_values() {
-    for kind in engines() {
+    on_every_engine(|kind| {
         for seed in 0..1500u64 {
             let data = seeded_bytes(seed ^ 0xA5A5, 4096);
             let _ = javm::testing::hostile::drive_api(&mut arbitrary::Unstructured::new(&data), kind);
         }
-    }
+    });
 }
 
 /// Guest pages mapped by [`extreme_accesses_stay_in_the_guest`]: page →
@@ -311,7 +306,7 @@ fn extreme_accesses_stay_in_the_guest() {
         (Opcode::StoreIndU64, Opcode::LoadIndU64, 8),
     ];
     let pattern = |a: u32| (a as u8) ^ 0x5A;
-    for kind in engines() {
+    on_every_engine(|kind| {
         for &(store, load, len) in &ops {
             for (op, write) in [(store, true), (load, false)] {
                 let mut asm = Assembler::new(Profile::P8);
@@ -336,7 +331,7 @@ fn extreme_accesses_stay_in_the_guest() {
                         inst.set_reg(3, 0xABCD);
                         inst.set_gas(1000);
                         let exit = inst.run();
-                        let what = format!("{kind:?} {op} 0x{addr:08x} (high {high:x})");
+                        let what = format!("{op} 0x{addr:08x} (high {high:x})");
                         match expected_fault(addr, len, write) {
                             Some(fault) => {
                                 assert_eq!(exit, fault, "{what}");
@@ -365,7 +360,7 @@ fn extreme_accesses_stay_in_the_guest() {
                 }
             }
         }
-    }
+    });
 }
 
 #[test]
@@ -380,19 +375,19 @@ fn no_writable_and_executable_mappings() {
         asm.push(Opcode::JumpInd, Operands { ra: 0, ..Operands::default() });
         asm.finish().to_bytes()
     };
-    for kind in engines() {
+    on_every_engine(|kind| {
         let module = engine(kind, Profile::P8, GasModel::Pipeline).load_blob(&blob).unwrap();
         let mut inst = module.instantiate_empty(0);
-        inst.set_reg(0, 0xFFFF_0000);
+        inst.set_reg(0, u64::from(HALT_ADDRESS));
         inst.set_gas(100);
         assert_eq!(inst.run(), Exit::Halt);
         assert_eq!(inst.reg(7), 42);
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         for line in maps.lines() {
             let perms = line.split_whitespace().nth(1).unwrap_or("");
-            assert!(!(perms.contains('w') && perms.contains('x')), "{kind:?}: W+X mapping {line}");
+            assert!(!(perms.contains('w') && perms.contains('x')), "W+X mapping {line}");
         }
-    }
+    });
 }
 
 #[test]
@@ -414,25 +409,25 @@ fn an_empty_image_mapping_grants_no_memory() {
         regs: [0; 13],
         entry_points: vec![0],
     };
-    for kind in engines() {
+    on_every_engine(|kind| {
         let module = engine(kind, Profile::P8, GasModel::Pipeline).load_image(&image).unwrap();
         let mut inst = module.instantiate_at(0).unwrap();
-        assert!(inst.address_space().mappings().is_empty(), "{kind:?}");
+        assert!(inst.address_space().mappings().is_empty());
         assert_eq!(inst.write_memory(0x2_0000, &[1]), Err(javm_cap::vm::MemFault::PageFault(0x2_0000)));
-    }
+    });
 }
 
 #[test]
 fn empty_host_accesses_succeed_anywhere() {
     // Regression (api_hostile): a zero-length read at address 0 underflowed.
-    for kind in engines() {
+    on_every_engine(|kind| {
         let module = engine(kind, Profile::P8, GasModel::Pipeline).load_blob(&TRAP).unwrap();
         let mut inst = module.instantiate_empty(0);
         for address in [0, 1, 0xFFFF, 0x1_0000, 0xFFFF_FFFF] {
-            assert_eq!(inst.read_memory(address, &mut []), Ok(()), "{kind:?} 0x{address:x}");
-            assert_eq!(inst.write_memory(address, &[]), Ok(()), "{kind:?} 0x{address:x}");
+            assert_eq!(inst.read_memory(address, &mut []), Ok(()), "0x{address:x}");
+            assert_eq!(inst.write_memory(address, &[]), Ok(()), "0x{address:x}");
         }
-    }
+    });
 }
 
 /// Writes the valid inputs of every format as a seed corpus for the parser
@@ -467,7 +462,7 @@ fn a_cap_cloned_during_a_host_call_keeps_its_bytes() {
         asm.push(Opcode::Trap, Operands::default());
         asm.finish().to_bytes()
     };
-    for kind in engines() {
+    on_every_engine(|kind| {
         let module = engine(kind, Profile::P8, GasModel::Block).load_blob(&blob).unwrap();
         let mut inst = module.instantiate_empty(0);
         inst.address_space().map_zeroed(0x10000, 4096, Access::Write).unwrap();
@@ -479,10 +474,10 @@ fn a_cap_cloned_during_a_host_call_keeps_its_bytes() {
         let second = inst.address_space().clone();
         assert_eq!(inst.run(), Exit::Panic);
         first.copy_into(0, &mut byte).unwrap();
-        assert_eq!(byte, [1], "{kind:?}: a cap cloned at the first call");
+        assert_eq!(byte, [1], "a cap cloned at the first call");
         second.read(0x10000, &mut byte).unwrap();
-        assert_eq!(byte, [2], "{kind:?}: a space cloned at the second call");
+        assert_eq!(byte, [2], "a space cloned at the second call");
         inst.read_memory(0x10000, &mut byte).unwrap();
-        assert_eq!(byte, [3], "{kind:?}: the guest's own memory");
-    }
+        assert_eq!(byte, [3], "the guest's own memory");
+    });
 }

@@ -2,6 +2,7 @@
 //! comes back as fresh pages: later guests run exactly as before.
 
 use javm::harness::decode_hex;
+use javm::testing::on_every_engine;
 use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
 
 /// Runs the `memops` guest (it fills and copies a buffer) and returns its
@@ -26,11 +27,11 @@ fn memops(engine: EngineKind) -> (Vec<u8>, [u8; 32]) {
 
 #[test]
 fn released_memory_comes_back_as_fresh_pages() {
-    for engine in [EngineKind::Interpreter, EngineKind::Recompiler] {
+    on_every_engine(|engine| {
         let first = memops(engine);
         // The guest wrote pages; with its instance gone they are idle.
-        assert!(javm::release_idle_memory() > 0, "{engine:?}");
+        assert!(javm::release_idle_memory() > 0);
         assert_eq!(javm::release_idle_memory(), 0, "nothing left to give");
-        assert_eq!(memops(engine), first, "{engine:?}");
-    }
+        assert_eq!(memops(engine), first);
+    });
 }

@@ -11,15 +11,14 @@ use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
 use serde_json::Value;
 use std::path::Path;
 
-/// No mapping at all: every access is interpreted.
-fn recompiler() -> EngineKind {
+/// Runs `check` on the recompiler with no mapping at all: every access is
+/// interpreted.
+fn on_the_starved_recompiler(check: impl FnOnce(EngineKind)) {
     javm::set_window_mapping_budget(0);
-    EngineKind::Recompiler
+    check(EngineKind::Recompiler);
 }
 
-conformance_tests! {
-    recompiler_starved => super::recompiler(),
-}
+conformance_tests!(on_the_starved_recompiler);
 
 /// Every committed guest, on its smallest workload, on both engines, with
 /// no mappings, room for two `mmap`s (a reset at almost every fault), and

@@ -33,6 +33,14 @@ impl Profile {
             Profile::P7 => "p7",
         }
     }
+
+    /// The profile byte an [`Image`](crate::image::Image) records (8, 7).
+    pub const fn image_byte(self) -> u8 {
+        match self {
+            Profile::P8 => 8,
+            Profile::P7 => 7,
+        }
+    }
 }
 
 impl fmt::Display for Profile {

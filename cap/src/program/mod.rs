@@ -2,9 +2,9 @@
 //! blocks, and the gas models.
 //!
 //! Phases, one file each: [`blob`] / [`standard`] / [`container`] parse the
-//! formats; [`decode`] reads one instruction; [`decoded`] validates and
-//! builds the [`Program`] both engines run; [`gas`] prices its blocks;
-//! [`disasm`] prints it.
+//! formats and [`StandardProgram::load`] picks one by the input; [`decode`]
+//! reads one instruction; [`decoded`] validates and builds the [`Program`]
+//! both engines run; [`gas`] prices its blocks; [`disasm`] prints it.
 
 pub mod asm;
 pub mod blob;
@@ -15,6 +15,7 @@ pub mod disasm;
 pub mod error;
 pub mod gas;
 pub mod isa;
+mod load;
 mod reader;
 pub mod standard;
 pub mod varint;

@@ -2,7 +2,7 @@
 //! heap and stack sizes, and the code blob; optionally behind a JAM service's
 //! metadata prefix. Also the standard memory layout and initial registers.
 
-use super::container::Container;
+use super::decoded::HALT_ADDRESS;
 use super::error::ProgramError;
 use super::reader::Reader;
 
@@ -18,8 +18,6 @@ pub const RO_START: u32 = 0x1_0000;
 pub const STACK_END: u32 = 0xFEFE_0000;
 /// Start of the argument area: `2^32 − ZZ − ZI`.
 pub const ARGS_START: u32 = 0xFEFF_0000;
-/// Initial `ra`: the halt address.
-pub const INITIAL_RA: u64 = 0xFFFF_0000;
 
 /// `P(x)`: `x` rounded up to a page.
 pub const fn page_align(x: u64) -> u64 {
@@ -98,20 +96,6 @@ impl StandardProgram {
         Ok(program)
     }
 
-    /// Loads any program format javm knows: a `.polkavm` container (by its
-    /// magic), a standard program, or one with a metadata prefix (tried in
-    /// that order). The error is the standard-program one when neither
-    /// standard form parses.
-    pub fn load(bytes: &[u8]) -> Result<StandardProgram, ProgramError> {
-        if bytes.starts_with(&super::container::MAGIC) {
-            return Container::parse(bytes)?.to_standard();
-        }
-        match StandardProgram::parse(bytes) {
-            Ok(p) => Ok(p),
-            Err(plain) => StandardProgram::parse_with_metadata(bytes).map_err(|_| plain),
-        }
-    }
-
     /// Serialises (without metadata prefix).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(15 + self.ro_data.len() + self.rw_data.len() + self.code.len());
@@ -170,7 +154,7 @@ impl StandardProgram {
 /// Initial registers for a standard-program invocation (spec §11.3).
 pub fn initial_registers(args_len: usize) -> [u64; 13] {
     let mut regs = [0u64; 13];
-    regs[0] = INITIAL_RA;
+    regs[0] = u64::from(HALT_ADDRESS);
     regs[1] = u64::from(STACK_END);
     regs[7] = u64::from(ARGS_START);
     regs[8] = args_len as u64;

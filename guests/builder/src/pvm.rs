@@ -16,7 +16,7 @@ use polkavm::{
     ProgramBlob, ProgramCounter, ProgramParts, Reg, SandboxKind,
 };
 
-pub const HALT_ADDR: u64 = 0xFFFF_0000;
+pub const HALT_ADDR: u64 = javm_cap::program::HALT_ADDRESS as u64;
 pub const STACK_TOP: u32 = 0xFEFE_0000;
 pub const ARGS_ADDR: u32 = 0xFEFF_0000;
 pub const INITIAL_GAS: i64 = 1 << 50;

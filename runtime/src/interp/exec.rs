@@ -69,9 +69,9 @@ pub fn run<M: GuestMemory>(
         return lone_trap(code, state);
     };
     if code.gas_model == GasModel::Instruction {
-        run_inner::<M, true>(program, code, state, mem, regs, idx, to_block_end)
+        run_inner::<M, true>(code, state, mem, regs, idx, to_block_end)
     } else {
-        run_inner::<M, false>(program, code, state, mem, regs, idx, to_block_end)
+        run_inner::<M, false>(code, state, mem, regs, idx, to_block_end)
     }
 }
 
@@ -94,7 +94,6 @@ fn lone_trap(code: &InterpCode, state: &mut VmState) -> Stop {
 
 #[inline(always)]
 fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
-    program: &Program,
     code: &InterpCode,
     state: &mut VmState,
     mem: &mut M,
@@ -102,7 +101,6 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
     mut idx: u32,
     to_block_end: bool,
 ) -> Stop {
-    let _ = program;
     let ops = &code.ops[..];
     regs[..13].copy_from_slice(&state.regs);
     let mut gas = state.gas;

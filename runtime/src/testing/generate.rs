@@ -10,7 +10,7 @@
 use crate::interp::code::Dispatch;
 use arbitrary::{Arbitrary, Result, Unstructured};
 use javm_cap::program::asm::{Assembler, Operands, Target};
-use javm_cap::program::{GasModel, Opcode, OperandClass, Profile};
+use javm_cap::program::{GasModel, HALT_ADDRESS, Opcode, OperandClass, Profile};
 use javm_cap::space::{Access, Heap};
 
 /// One mapping of a generated memory layout.
@@ -71,7 +71,7 @@ const SPECIAL: [u64; 22] = [
     32,
     63,
     64,
-    0xFFFF_0000,
+    HALT_ADDRESS as u64,
     0x1_0000,
     0xFFFF,
     0xFFF8,
@@ -284,7 +284,7 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
     }
     // `ra` usually holds the halt address, as in a standard program.
     if u.ratio(1, 2)? {
-        regs[0] = u64::from(javm_cap::program::HALT_ADDRESS);
+        regs[0] = u64::from(HALT_ADDRESS);
     }
     // Let dynamic jumps hit the table often: some registers hold table addresses.
     if !table.is_empty() {

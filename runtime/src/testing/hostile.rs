@@ -214,7 +214,7 @@ fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Optio
         let access = if u.arbitrary()? { Access::Write } else { Access::Read };
         mappings.push(ImageMapping { start_page, page_count, source, access });
     }
-    let profile = if e.config().profile == Profile::P8 { 8 } else { 7 };
+    let profile = e.config().profile.image_byte();
     let image = Image {
         code: code(u)?,
         profile: if u.ratio(7, 8)? { profile } else { u.arbitrary()? },

@@ -1,11 +1,15 @@
 //! Support for differential testing and fuzzing: a program generator over
 //! the ISA table ([`generate`]), a driver that runs a generated case on an
-//! engine and records everything observable ([`run_case`]), and drivers that
+//! engine and records everything observable ([`run_case`]), drivers that
 //! feed hostile bytes and values to the parsers and the public API
-//! ([`hostile`]).
+//! ([`hostile`]), and the runner of a test on every engine
+//! ([`on_every_engine`]).
 
+mod engines;
 pub mod generate;
 pub mod hostile;
+
+pub use engines::on_every_engine;
 
 use crate::api::{Config, Engine, EngineKind, Instance};
 use generate::GenCase;

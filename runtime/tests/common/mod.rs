@@ -52,27 +52,25 @@ pub fn replay_jip6(engine: EngineKind) {
     }
 }
 
-/// The three checks for one engine, as tests.
+/// The three checks as tests, each handed to `$on_engines`: a function that
+/// calls the check with every engine to test
+/// ([`javm::testing::on_every_engine`], or one engine set up a special way).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($($engine:ident => $kind:expr),* $(,)?) => {$(
-        mod $engine {
-            use super::common::*;
-
-            #[test]
-            fn v04_vectors() {
-                assert_all_pass(&run_vectors($kind, "pvm-v0.4"), 307);
-            }
-
-            #[test]
-            fn v05_vectors() {
-                assert_all_pass(&run_vectors($kind, "pvm-v0.5"), 364);
-            }
-
-            #[test]
-            fn jip6_trace() {
-                replay_jip6($kind);
-            }
+    ($on_engines:path) => {
+        #[test]
+        fn v04_vectors() {
+            $on_engines(|engine| common::assert_all_pass(&common::run_vectors(engine, "pvm-v0.4"), 307));
         }
-    )*};
+
+        #[test]
+        fn v05_vectors() {
+            $on_engines(|engine| common::assert_all_pass(&common::run_vectors(engine, "pvm-v0.5"), 364));
+        }
+
+        #[test]
+        fn jip6_trace() {
+            $on_engines(common::replay_jip6);
+        }
+    };
 }

@@ -2,11 +2,10 @@
 //! compiled once, modules from the cache run exactly like fresh ones, the
 //! bound holds, failures are not kept, and concurrent loads build once.
 
+use javm::testing::on_every_engine;
 use javm::{CacheStats, Config, Engine, EngineKind, Exit, GasModel, Profile};
 use std::path::Path;
 use std::sync::Barrier;
-
-const ENGINES: [EngineKind; 2] = [EngineKind::Interpreter, EngineKind::Recompiler];
 
 fn guest(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests/bin").join(name)).unwrap()
@@ -31,22 +30,22 @@ fn counts(stats: CacheStats) -> (u64, u64, usize) {
 #[test]
 fn second_load_is_a_hit_and_runs_the_same() {
     let sieve = guest("sieve.jam");
-    for kind in ENGINES {
+    on_every_engine(|kind| {
         let engine = Engine::new(config(kind));
         let first = engine.load(&sieve).unwrap();
-        assert_eq!(counts(engine.cache_stats()), (0, 1, 1), "{kind:?}");
+        assert_eq!(counts(engine.cache_stats()), (0, 1, 1));
         let second = engine.load(&sieve).unwrap();
-        assert_eq!(counts(engine.cache_stats()), (1, 1, 1), "{kind:?}");
+        assert_eq!(counts(engine.cache_stats()), (1, 1, 1));
         let fresh = Engine::with_cache_capacity(config(kind), 0).load(&sieve).unwrap();
         let expect = run_sieve(&fresh);
         assert_eq!(expect.0, Exit::Halt);
-        assert_eq!(run_sieve(&first), expect, "{kind:?}: first load");
-        assert_eq!(run_sieve(&second), expect, "{kind:?}: cached load");
+        assert_eq!(run_sieve(&first), expect);
+        assert_eq!(run_sieve(&second), expect);
         // A clone of the engine shares the cache.
         let _ = engine.clone().load(&sieve).unwrap();
-        assert_eq!(counts(engine.cache_stats()), (2, 1, 1), "{kind:?}");
-        assert!(engine.cache_stats().bytes >= sieve.len(), "{kind:?}: footprint counts the code");
-    }
+        assert_eq!(counts(engine.cache_stats()), (2, 1, 1));
+        assert!(engine.cache_stats().bytes >= sieve.len());
+    });
 }
 
 #[test]
@@ -124,7 +123,7 @@ fn capacity_bounds_the_cache_least_recently_used_first() {
 #[test]
 fn concurrent_loads_build_once() {
     let sieve = guest("sieve.jam");
-    for kind in ENGINES {
+    on_every_engine(|kind| {
         let engine = Engine::new(config(kind));
         let threads = 6;
         let barrier = Barrier::new(threads);
@@ -139,9 +138,9 @@ fn concurrent_loads_build_once() {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        assert!(results.windows(2).all(|w| w[0] == w[1]), "{kind:?}: results differ");
-        assert_eq!(counts(engine.cache_stats()), (threads as u64 - 1, 1, 1), "{kind:?}");
-    }
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(counts(engine.cache_stats()), (threads as u64 - 1, 1, 1));
+    });
 }
 
 #[test]
@@ -149,22 +148,22 @@ fn load_by_hash_hits_without_the_bytes() {
     use sha2::{Digest, Sha256};
     let sieve = guest("sieve.jam");
     let sort = guest("sort.jam");
-    for kind in ENGINES {
+    on_every_engine(|kind| {
         let engine = Engine::new(config(kind));
         let name = [7u8; 32];
         let first = engine.load_by_hash(name, || sieve.clone()).unwrap();
         let again = engine.load_by_hash(name, || -> Vec<u8> { panic!("a hit must not ask for the bytes") }).unwrap();
-        assert_eq!(counts(engine.cache_stats()), (1, 1, 1), "{kind:?}");
-        assert_eq!(run_sieve(&again), run_sieve(&first), "{kind:?}");
+        assert_eq!(counts(engine.cache_stats()), (1, 1, 1));
+        assert_eq!(run_sieve(&again), run_sieve(&first));
         // A caller's name is not javm's own key: naming sort's bytes by the
         // SHA-256 of sieve's does not make `load` of sieve return sort.
         let sieve_sha: [u8; 32] = Sha256::digest(&sieve).into();
         engine.load_by_hash(sieve_sha, || sort.clone()).unwrap();
         let loaded = engine.load(&sieve).unwrap();
-        assert_eq!(counts(engine.cache_stats()), (1, 3, 3), "{kind:?}");
-        assert_eq!(run_sieve(&loaded), run_sieve(&first), "{kind:?}");
+        assert_eq!(counts(engine.cache_stats()), (1, 3, 3));
+        assert_eq!(run_sieve(&loaded), run_sieve(&first));
         // A failed named load is not kept either.
         assert!(engine.load_by_hash([9; 32], || b"junk".to_vec()).is_err());
-        assert_eq!(engine.cache_stats().entries, 3, "{kind:?}");
-    }
+        assert_eq!(engine.cache_stats().entries, 3);
+    });
 }

@@ -110,6 +110,10 @@ pub enum Error {
     /// The recompiler refused the program or could not set up an instance.
     #[error("recompiler: {0}")]
     Recompiler(String),
+    /// A snapshot was taken of another program, profile or gas model than
+    /// the module it is to run on.
+    #[error("the snapshot is of another program, profile or gas model than this module")]
+    SnapshotMismatch,
 }
 
 /// Loads programs under one [`Config`], keeping the modules it built in a
@@ -337,20 +341,61 @@ impl Module {
     /// An instance over `space`, starting at `pc` with zero registers and
     /// gas.
     pub fn instantiate(&self, space: AddressSpace, pc: u32) -> Result<Instance, Error> {
-        let backend = match &self.jit {
+        let frozen = Frozen {
+            module: self.clone(),
+            state: VmState { pc, ..VmState::default() },
+            space,
+            after_host: false,
+            entry_checked: false,
+        };
+        self.instantiate_frozen(&frozen)
+    }
+
+    /// An instance in the state `snapshot` holds, sharing its pages until
+    /// either writes them. The snapshot may come from an instance of either
+    /// engine; it must be of this module's program, profile and gas model.
+    pub fn instantiate_from(&self, snapshot: &Snapshot) -> Result<Instance, Error> {
+        let mut frozen = snapshot.frozen();
+        if !self.same_program(&frozen.module) {
+            return Err(Error::SnapshotMismatch);
+        }
+        frozen.module = self.clone();
+        self.instantiate_frozen(&frozen)
+    }
+
+    /// An instance in the state `frozen` holds; `reset` returns to it.
+    fn instantiate_frozen(&self, frozen: &Frozen) -> Result<Instance, Error> {
+        let mut instance = Instance {
+            module: self.clone(),
+            state: frozen.state,
+            backend: self.backend(frozen.space.clone())?,
+            registers: interp::RegisterFile::new(),
+            after_host: frozen.after_host,
+            entry_checked: frozen.entry_checked,
+            origin: None,
+        };
+        instance.origin =
+            Some(Snapshot(Arc::new(Frozen { module: self.clone(), space: frozen.space.clone(), ..*frozen })));
+        Ok(instance)
+    }
+
+    /// The engine's side of an instance over `space`.
+    fn backend(&self, space: AddressSpace) -> Result<Backend, Error> {
+        Ok(match &self.jit {
             None => Backend::Interp(space),
             Some(jit) => Backend::Jit(Box::new(
                 javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
             )),
-        };
-        Ok(Instance {
-            module: self.clone(),
-            state: VmState { pc, ..VmState::default() },
-            backend,
-            registers: interp::RegisterFile::new(),
-            after_host: false,
-            entry_checked: false,
         })
+    }
+
+    /// Whether `other` runs the same program under the same profile and gas
+    /// model (it may be of the other engine).
+    fn same_program(&self, other: &Module) -> bool {
+        let (a, b) = (&self.config, &other.config);
+        a.profile == b.profile
+            && a.effective_gas_model() == b.effective_gas_model()
+            && (Arc::ptr_eq(&self.program, &other.program) || self.program.blob() == other.program.blob())
     }
 
     /// An instance with no memory mapped (infallible for the interpreter).
@@ -377,7 +422,7 @@ impl Module {
             space.map_cap(args_region.start / PAGE, cap, Access::Read)?;
         }
         let mut instance = self.instantiate(space, pc)?;
-        instance.state.regs = javm_cap::program::standard::initial_registers(args.len());
+        instance.set_initial_regs(javm_cap::program::standard::initial_registers(args.len()));
         Ok(instance)
     }
 
@@ -385,7 +430,7 @@ impl Module {
     /// written) and initial registers, starting at `pc`.
     pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
         let mut instance = self.instantiate(self.memory.space.clone(), pc)?;
-        instance.state.regs = self.memory.regs;
+        instance.set_initial_regs(self.memory.regs);
         Ok(instance)
     }
 
@@ -428,6 +473,9 @@ pub struct Instance {
     registers: interp::RegisterFile,
     /// The last exit was a host call: the next run resumes after it.
     after_host: bool,
+    /// The state it was created in, for [`Instance::reset`] (set by every
+    /// constructor).
+    origin: Option<Snapshot>,
     /// The P8 entry-point check has been done.
     entry_checked: bool,
 }
@@ -575,6 +623,116 @@ impl Instance {
                 HostResult::Stop => return exit,
             }
         }
+    }
+}
+
+/// The frozen state of an instance: module, registers, pc, gas and memory
+/// (cloning it costs a reference count per mapping and overlay page).
+struct Frozen {
+    module: Module,
+    state: VmState,
+    space: AddressSpace,
+    after_host: bool,
+    entry_checked: bool,
+}
+
+impl Frozen {
+    fn clone_state(&self) -> Frozen {
+        Frozen { module: self.module.clone(), space: self.space.clone(), ..*self }
+    }
+}
+
+/// An instance's state at one moment — registers, pc, gas and memory —
+/// from which any number of instances start ([`Module::instantiate_from`],
+/// [`Instance::reset_to`]), on either engine. Its memory pages are shared
+/// with the instances, copied only when one of them writes. Cheap to clone.
+#[derive(Clone)]
+pub struct Snapshot(Arc<Frozen>);
+
+impl Snapshot {
+    /// Registers, pc and gas.
+    pub fn state(&self) -> &VmState {
+        &self.0.state
+    }
+
+    /// The memory root of the snapshot (equal to the instance's at the
+    /// moment it was taken).
+    pub fn memory_root(&self) -> CapHash {
+        self.0.space.clone().root()
+    }
+
+    fn frozen(&self) -> Frozen {
+        self.0.clone_state()
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("state", &self.0.state).field("module", &self.0.module).finish()
+    }
+}
+
+impl Instance {
+    /// Sets the registers now and in the state [`Instance::reset`] returns
+    /// to (constructors only).
+    fn set_initial_regs(&mut self, regs: Regs) {
+        self.state.regs = regs;
+        if let Some(origin) = self.origin.as_mut().and_then(|o| Arc::get_mut(&mut o.0)) {
+            origin.state.regs = regs;
+        }
+    }
+
+    /// The instance's state now, as a [`Snapshot`]: registers, pc, gas and
+    /// memory, also mid-run (after a host call, a fault or out-of-gas). Costs
+    /// a reference count per page written since the instance started; the
+    /// instance goes on unchanged and copies a shared page again when it next
+    /// writes it (the recompiler maps its pages again on demand).
+    pub fn snapshot(&mut self) -> Snapshot {
+        // Not flushed: a clone shares the overlay pages by reference, so the
+        // snapshot costs the pages written (a flush would copy the slot
+        // vector of every backing shared with the module).
+        let space = self.address_space().clone();
+        Snapshot(Arc::new(Frozen {
+            module: self.module.clone(),
+            state: self.state,
+            space,
+            after_host: self.after_host,
+            entry_checked: self.entry_checked,
+        }))
+    }
+
+    /// An independent copy of the instance: same registers, pc, gas and
+    /// memory; both go on copy-on-write from the pages they share, and a
+    /// fork can be forked again. [`Instance::reset`] of the fork returns to
+    /// the original's starting state.
+    pub fn fork(&mut self) -> Result<Instance, Error> {
+        let snapshot = self.snapshot();
+        let mut fork = self.module.instantiate_from(&snapshot)?;
+        fork.origin.clone_from(&self.origin);
+        Ok(fork)
+    }
+
+    /// Returns to the state the instance was created in (registers, pc, gas
+    /// and memory as instantiated). Costs the pages written since (the
+    /// recompiler's window is reset) and those the origin holds in overlays,
+    /// not the memory's size.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        let origin = self.origin.clone().expect("every constructor records the origin");
+        self.reset_to(&origin)
+    }
+
+    /// Moves the instance to the state `snapshot` holds. The snapshot must be
+    /// of this instance's program, profile and gas model (either engine).
+    pub fn reset_to(&mut self, snapshot: &Snapshot) -> Result<(), Error> {
+        let frozen = &snapshot.0;
+        if !self.module.same_program(&frozen.module) {
+            return Err(Error::SnapshotMismatch);
+        }
+        self.backend = self.module.backend(frozen.space.clone())?;
+        self.state = frozen.state;
+        self.after_host = frozen.after_host;
+        self.entry_checked = frozen.entry_checked;
+        Ok(())
     }
 }
 

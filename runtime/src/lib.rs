@@ -10,7 +10,7 @@ pub mod harness;
 pub mod interp;
 pub mod testing;
 
-pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module};
+pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module, Snapshot};
 pub use cache::{CacheStats, DEFAULT_CACHE_BYTES};
 pub use javm_cap::program::{GasModel, Profile};
 pub use javm_cap::vm::{Exit, VmState};

@@ -186,6 +186,7 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
             return Ok(None);
         }
         Err(e @ Error::Recompiler(_)) => panic!("the recompiler refused a program the interpreter loads: {e}"),
+        Err(e @ Error::SnapshotMismatch) => panic!("a load reported a snapshot error: {e}"),
     };
     let args_len = u.int_in_range(0..=8192usize)?;
     let args = u.bytes(args_len)?;

@@ -88,3 +88,27 @@ fn three_way_findings_keep_the_gp_behaviour() {
         assert_eq!(module.program().blocks()[0].cost, 61);
     });
 }
+
+/// Fork, snapshot-to-the-other-engine and reset-to-snapshot at generated
+/// exits (after host calls, faults and out-of-gas) change nothing: every
+/// exit, state and the memory root are those of the plain run.
+#[test]
+fn lifecycle_steps_change_nothing() {
+    use javm::testing::run_case_lifecycle;
+    let mut compared = 0;
+    for seed in 0..CASES / 3 {
+        let data = seeded_bytes(seed ^ 0x5eed, 4096);
+        let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
+        let plan = u64::from_le_bytes(data[..8].try_into().unwrap()) | 1;
+        for engine in EngineKind::ALL {
+            let plain = run_case(&case, engine);
+            assert_eq!(
+                run_case_lifecycle(&case, engine, plan),
+                plain,
+                "seed {seed}, plan {plan:#x}, {engine}: {case:#?}"
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared > CASES as usize / 6);
+}

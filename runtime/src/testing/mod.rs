@@ -98,11 +98,87 @@ pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
 /// Like [`run_case`], also handing the final instance to `inspect` (for
 /// comparisons that need more than the memory root).
 pub fn run_case_with(case: &GenCase, engine: EngineKind, inspect: impl FnOnce(&mut Instance)) -> Outcome {
+    drive_case(case, engine, 0, inspect)
+}
+
+/// What [`run_case_lifecycle`] does to the instance at one exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecycleStep {
+    /// Go on with the same instance.
+    Continue,
+    /// Go on with a fork; the original is dropped.
+    Fork,
+    /// Snapshot, then go on with an instance of the other engine started
+    /// from the snapshot.
+    CrossEngine,
+    /// Snapshot, scribble over registers, pc and gas, write the first
+    /// writable page, then return to the snapshot with `reset_to`.
+    ResetTo,
+}
+
+impl LifecycleStep {
+    /// The step for exit `index` under `plan` (two bits per exit).
+    pub fn of(plan: u64, index: usize) -> LifecycleStep {
+        match (plan >> (2 * (index % 32))) & 3 {
+            0 => LifecycleStep::Continue,
+            1 => LifecycleStep::Fork,
+            2 => LifecycleStep::CrossEngine,
+            _ => LifecycleStep::ResetTo,
+        }
+    }
+}
+
+/// Like [`run_case`], with a fork, a snapshot moved to the other engine or
+/// a reset to a snapshot at the exits `plan` chooses ([`LifecycleStep::of`]):
+/// the outcome must be the same as [`run_case`]'s.
+pub fn run_case_lifecycle(case: &GenCase, engine: EngineKind, plan: u64) -> Outcome {
+    drive_case(case, engine, plan, |_| ())
+}
+
+/// Applies `step` to `instance` (the driver's resume already done).
+fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::api::Module) {
+    fn lifecycle<T>(step: LifecycleStep, result: Result<T, crate::api::Error>) -> T {
+        result.unwrap_or_else(|e| panic!("lifecycle step {step:?} failed: {e}"))
+    }
+    match step {
+        LifecycleStep::Continue => {}
+        LifecycleStep::Fork => *instance = lifecycle(step, instance.fork()),
+        LifecycleStep::CrossEngine => {
+            let snapshot = instance.snapshot();
+            *instance = lifecycle(step, other.instantiate_from(&snapshot));
+        }
+        LifecycleStep::ResetTo => {
+            let snapshot = instance.snapshot();
+            for i in 0..13 {
+                instance.set_reg(i, 0xDEAD_0000 + i as u64);
+            }
+            instance.set_pc(0);
+            instance.set_gas(7);
+            let writable =
+                instance.address_space().mappings().iter().find(|m| m.access == Access::Write).map(|m| m.start_page);
+            if let Some(page) = writable {
+                let _ = instance.write_memory(page * 4096, &[0xA5; 64]);
+            }
+            lifecycle(step, instance.reset_to(&snapshot));
+        }
+    }
+}
+
+fn drive_case(case: &GenCase, engine: EngineKind, plan: u64, inspect: impl FnOnce(&mut Instance)) -> Outcome {
     let config = Config { engine, profile: case.profile, gas_model: Some(case.gas_model) };
     let module = match Engine::new(config).load_blob(&case.blob) {
         Ok(m) => m,
         Err(crate::api::Error::Program(e)) => return Outcome::Rejected(e.to_string()),
         Err(e) => panic!("engine failure, not a program error: {e}"),
+    };
+    let other_kind = if engine == EngineKind::Interpreter { EngineKind::Recompiler } else { EngineKind::Interpreter };
+    let other = match plan {
+        0 => None,
+        _ => Some(
+            Engine::new(Config { engine: other_kind, ..config })
+                .load_blob(&case.blob)
+                .unwrap_or_else(|e| panic!("the {other_kind} refused a program the {engine} loads: {e}")),
+        ),
     };
     let mut instance = module.instantiate_empty(case.entry);
     for m in &case.mappings {
@@ -138,6 +214,9 @@ pub fn run_case_with(case: &GenCase, engine: EngineKind, inspect: impl FnOnce(&m
                 let gas = instance.gas();
                 instance.set_gas(gas.max(0) + OOG_REFILL);
             }
+        }
+        if let Some(other) = &other {
+            lifecycle_step(LifecycleStep::of(plan, exits.len() - 1), &mut instance, other);
         }
     }
     inspect(&mut instance);

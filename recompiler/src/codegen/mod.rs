@@ -26,6 +26,8 @@
 mod alu;
 mod bits;
 mod control;
+#[cfg(test)]
+mod golden;
 mod memory;
 mod muldiv;
 pub(crate) mod regs;

@@ -51,6 +51,11 @@ fn to(ins: Ins, l: usize) -> Ins {
     (ins.0, Operands { target: Target::Label(l), ..ins.1 })
 }
 
+/// Two instructions per row of `rows`, made by `make`.
+fn pairs(make: impl Fn([u8; 6]) -> [Ins; 2], rows: &[[u8; 6]]) -> Vec<Ins> {
+    rows.iter().flat_map(|&row| make(row)).collect()
+}
+
 fn op(op: Opcode) -> Ins {
     (op, Operands::default())
 }
@@ -232,16 +237,11 @@ fn cases() -> Vec<(&'static str, GasModel, Vec<Ins>)> {
         (
             "load absolute",
             Pipeline,
-            vec![
-                ri(LoadU8, 3, 0x1000),
-                ri(LoadI8, 3, 0x1000),
-                ri(LoadU16, 3, 0x1000),
-                ri(LoadI16, 3, 0x1000),
-                ri(LoadU32, 3, 0x1000),
-                ri(LoadI32, 3, 0x1000),
-                ri(LoadU64, 3, 0x1000),
-                ri(LoadU64, 3, 0xFFFF_0000),
-            ],
+            [LoadU8, LoadI8, LoadU16, LoadI16, LoadU32, LoadI32, LoadU64]
+                .map(|load| ri(load, 3, 0x1000))
+                .into_iter()
+                .chain([ri(LoadU64, 3, 0xFFFF_0000)])
+                .collect(),
         ),
         (
             "store_ind",
@@ -257,13 +257,11 @@ fn cases() -> Vec<(&'static str, GasModel, Vec<Ins>)> {
         (
             "store absolute",
             Pipeline,
-            vec![
-                ri(StoreU8, 3, 0x1000),
-                ri(StoreU16, 3, 0x1000),
-                ri(StoreU32, 3, 0x1000),
-                ri(StoreU64, 3, 0x1000),
-                ri(StoreU64, 3, 0xFFFF_0000),
-            ],
+            [StoreU8, StoreU16, StoreU32, StoreU64]
+                .map(|store| ri(store, 3, 0x1000))
+                .into_iter()
+                .chain([ri(StoreU64, 3, 0xFFFF_0000)])
+                .collect(),
         ),
         (
             "store_imm",
@@ -337,50 +335,34 @@ fn cases() -> Vec<(&'static str, GasModel, Vec<Ins>)> {
         (
             "fused add_64 + set_lt_u",
             Pipeline,
-            vec![
-                rrr(Add64, 3, 4, 5),
-                rrr(SetLtU, 6, 3, 4),
-                rrr(Add64, 3, 3, 5),
-                rrr(SetLtU, 6, 3, 5),
-                rrr(Add64, 3, 4, 5),
-                rrr(SetLtU, 6, 3, 3),
-            ],
+            pairs(
+                |[d, a, b, e, f, g]| [rrr(Add64, d, a, b), rrr(SetLtU, e, f, g)],
+                &[[3, 4, 5, 6, 3, 4], [3, 3, 5, 6, 3, 5], [3, 4, 5, 6, 3, 3]],
+            ),
         ),
         (
             "fused shlo_l_imm_64 + add_64",
             Pipeline,
-            vec![
-                rri(ShloLImm64, 3, 4, 1),
-                rrr(Add64, 3, 3, 5),
-                rri(ShloLImm64, 3, 4, 3),
-                rrr(Add64, 3, 5, 3),
-                rri(ShloLImm64, 3, 4, 4),
-                rrr(Add64, 3, 3, 5),
-            ],
+            pairs(
+                |[d, s, n, e, f, g]| [rri(ShloLImm64, d, s, n.into()), rrr(Add64, e, f, g)],
+                &[[3, 4, 1, 3, 3, 5], [3, 4, 3, 3, 5, 3], [3, 4, 4, 3, 3, 5]],
+            ),
         ),
         (
             "fused mul_upper_u_u + mul_64",
             Pipeline,
-            vec![
-                rrr(MulUpperUU, 3, 4, 5),
-                rrr(Mul64, 6, 5, 4),
-                rrr(MulUpperUU, 3, 1, 5),
-                rrr(Mul64, 6, 1, 5),
-                rrr(MulUpperUU, 3, 4, 5),
-                rrr(Mul64, 1, 4, 5),
-            ],
+            pairs(
+                |[d, a, b, e, f, g]| [rrr(MulUpperUU, d, a, b), rrr(Mul64, e, f, g)],
+                &[[3, 4, 5, 6, 5, 4], [3, 1, 5, 6, 1, 5], [3, 4, 5, 1, 4, 5]],
+            ),
         ),
         (
             "fused add_64 + load_ind",
             Pipeline,
-            vec![
-                rrr(Add64, 3, 4, 5),
-                rri(LoadIndU32, 3, 3, 8),
-                rrr(Add64, 3, 4, 5),
-                rri(LoadIndI8, 3, 3, 0x1000),
-                rrr(Add64, 3, 4, 5),
-                rri(LoadIndU64, 3, 3, 0),
-            ],
+            [(LoadIndU32, 8), (LoadIndI8, 0x1000), (LoadIndU64, 0)]
+                .into_iter()
+                .flat_map(|(load, offset)| [rrr(Add64, 3, 4, 5), rri(load, 3, 3, offset)])
+                .collect(),
         ),
         (
             "gas prologues, segments, loop alignment",

@@ -50,7 +50,12 @@ impl CompiledModule {
     /// Compiles `program` for this CPU (or baseline x86-64 with
     /// `force_fallbacks`).
     pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
-        let features = options.features();
+        Self::compile_for(program, options.features())
+    }
+
+    /// Compiles `program` using exactly the extensions in `features` (the
+    /// code must only run where they are available).
+    pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
         let run_end = codegen::run_ends(&program);
         let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused } =
             codegen::compile(&program, &run_end, features)?;
@@ -136,10 +141,26 @@ impl CompiledModule {
     /// its native code (Intel syntax), then the out-of-line stubs.
     pub fn native_disasm(&self) -> String {
         let mut out = String::new();
-        let code: &[u8] = self.code.bytes();
-        let ins = self.program.instructions();
         let _ = writeln!(out, "; trampolines");
-        self.disasm_range(&mut out, 0, self.first_code_offset(), code);
+        self.disasm_range(&mut out, 0, self.first_code_offset(), Listing::ABSOLUTE);
+        self.write_code(&mut out, Listing::ABSOLUTE);
+        out
+    }
+
+    /// As [`native_disasm`](Self::native_disasm) without the trampolines,
+    /// with each native instruction's bytes, at offsets from the first
+    /// instruction's code: a listing that does not move when the
+    /// trampolines change (the golden encoding tests compare it).
+    #[cfg(test)]
+    pub(crate) fn code_listing(&self) -> String {
+        let mut out = String::new();
+        self.write_code(&mut out, Listing { origin: self.first_code_offset(), bytes: true });
+        out
+    }
+
+    /// The code of every guest instruction, then the exit stubs.
+    fn write_code(&self, out: &mut String, listing: Listing) {
+        let ins = self.program.instructions();
         for (i, instruction) in ins.iter().enumerate() {
             let start = if self.prologue[i] != u32::MAX { self.prologue[i] } else { self.body[i] };
             let end = match ins.get(i + 1) {
@@ -148,11 +169,10 @@ impl CompiledModule {
                 None => self.code_end,
             };
             let _ = writeln!(out, "{:>6}: {}", instruction.pc, format_instruction(instruction));
-            self.disasm_range(&mut out, start as usize, end as usize, code);
+            self.disasm_range(out, start as usize, end as usize, listing);
         }
         let _ = writeln!(out, "; exit stubs");
-        self.disasm_range(&mut out, self.code_end as usize, code.len(), code);
-        out
+        self.disasm_range(out, self.code_end as usize, self.code.bytes().len(), listing);
     }
 
     fn first_code_offset(&self) -> usize {
@@ -163,16 +183,37 @@ impl CompiledModule {
         }
     }
 
-    /// Disassembles `code[start..end]`; addresses (and jump targets) are
-    /// offsets from the start of the module's code.
-    fn disasm_range(&self, out: &mut String, start: usize, end: usize, code: &[u8]) {
-        let mut decoder = Decoder::with_ip(64, &code[start..end], start as u64, DecoderOptions::NONE);
+    /// Disassembles the module's `code[start..end]`.
+    fn disasm_range(&self, out: &mut String, start: usize, end: usize, listing: Listing) {
+        let code = &self.code.bytes()[start..end];
+        let ip = start.wrapping_sub(listing.origin) as u64;
+        let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
         let mut formatter = IntelFormatter::new();
         let mut text = String::new();
         for instruction in &mut decoder {
             text.clear();
             formatter.format(&instruction, &mut text);
-            let _ = writeln!(out, "        {:06x}  {text}", instruction.ip());
+            let _ = write!(out, "        {:06x}  ", instruction.ip());
+            if listing.bytes {
+                let at = (instruction.ip() - ip) as usize;
+                let hex: Vec<String> = code[at..at + instruction.len()].iter().map(|b| format!("{b:02X}")).collect();
+                let _ = write!(out, "{:<33} ", hex.join(" "));
+            }
+            let _ = writeln!(out, "{text}");
         }
     }
+}
+
+/// How a disassembly is written.
+#[derive(Clone, Copy)]
+struct Listing {
+    /// Module offset shown as address 0 (jump targets are relative to it).
+    origin: usize,
+    /// Whether each instruction's bytes are shown.
+    bytes: bool,
+}
+
+impl Listing {
+    /// Module offsets, no bytes.
+    const ABSOLUTE: Listing = Listing { origin: 0, bytes: false };
 }

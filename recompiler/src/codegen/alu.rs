@@ -2,10 +2,9 @@
 //! results are computed in `ecx` and sign-extended with `movsxd`.
 
 use super::control::Cond;
-use super::regs::host;
-use super::{Compiler, Flags, carry_test, emit};
+use super::regs::{RCX, host};
+use super::{Compiler, Width, emit};
 use dynasmrt::DynasmApi;
-use javm_cap::program::Opcode;
 
 /// Two-operand register ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,8 +42,34 @@ pub(crate) enum MinMax {
 impl Compiler<'_> {
     /// `rD ← rA`.
     pub(super) fn mov(&mut self, d: u8, a: u8) {
-        if d != a {
-            emit!(self.ops ; mov Rq(host(d)), Rq(host(a)));
+        self.copy(host(d), host(a));
+    }
+
+    /// `dst ← src` on host registers, nothing when they are the same.
+    pub(super) fn copy(&mut self, dst: u8, src: u8) {
+        if dst != src {
+            emit!(self.ops ; mov Rq(dst), Rq(src));
+        }
+    }
+
+    /// Where `rD ← rA op rB` (host registers) is computed as `dst op= src`,
+    /// for any aliasing of the three: in rD when it already holds rA (or
+    /// rB, for an op that `commutes`), else in `fresh` after `fresh ← rA`
+    /// (a 32-bit move for [`Width::W32`]). `None` when rD is rB, the op does
+    /// not commute and `fresh` is rD: the caller handles that case.
+    fn binop(&mut self, (hd, ha, hb): (u8, u8, u8), commutes: bool, fresh: u8, width: Width) -> Option<(u8, u8)> {
+        if hd == ha {
+            Some((hd, hb))
+        } else if hd == hb && commutes {
+            Some((hd, ha))
+        } else if hd == hb && fresh == hd {
+            None
+        } else {
+            match width {
+                Width::W64 => emit!(self.ops ; mov Rq(fresh), Rq(ha)),
+                Width::W32 => emit!(self.ops ; mov Rd(fresh), Rd(ha)),
+            }
+            Some((fresh, hb))
         }
     }
 
@@ -62,19 +87,13 @@ impl Compiler<'_> {
     /// `rD ← rA op rB`, 64-bit, for any aliasing of the three.
     pub(super) fn arith_64(&mut self, op: Arith, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        if hd == ha {
-            self.op64(op, hd, hb);
-        } else if hd == hb && op.commutes() {
-            self.op64(op, hd, ha);
-        } else if hd == hb {
+        match self.binop((hd, ha, hb), op.commutes(), hd, Width::W64) {
+            Some((dst, src)) => self.op64(op, dst, src),
             // rD = rB: rA − rB = −rB + rA.
-            emit!(self.ops
+            None => emit!(self.ops
                 ; neg Rq(hd)
                 ; add Rq(hd), Rq(ha)
-            );
-        } else {
-            emit!(self.ops ; mov Rq(hd), Rq(ha));
-            self.op64(op, hd, hb);
+            ),
         }
     }
 
@@ -82,15 +101,9 @@ impl Compiler<'_> {
     pub(super) fn arith_32(&mut self, op: Arith, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
         // Work in rD when it is the left operand (or either, for a commuting
-        // op); the 32-bit operation reads only the low halves either way.
-        let (dst, src) = if hd == ha {
-            (hd, hb)
-        } else if hd == hb && op.commutes() {
-            (hd, ha)
-        } else {
-            emit!(self.ops ; mov ecx, Rd(ha));
-            (1, hb)
-        };
+        // op), else in ecx; the 32-bit operation reads only the low halves
+        // either way.
+        let (dst, src) = self.binop((hd, ha, hb), op.commutes(), RCX, Width::W32).expect("ecx is not rD");
         match op {
             Arith::Sub => emit!(self.ops ; sub Rd(dst), Rd(src)),
             Arith::Mul => emit!(self.ops ; imul Rd(dst), Rd(src)),
@@ -101,38 +114,20 @@ impl Compiler<'_> {
         emit!(self.ops ; movsxd Rq(hd), Rd(dst));
     }
 
-    /// `rD ← rA + rB` (instruction `i`). Leaves the carry in the flags
-    /// ([`Flags::Add`]) when it can, and with a flag-setting `add` rather
-    /// than `lea` when the next instruction tests the carry.
-    pub(super) fn add_64(&mut self, i: u32, d: u8, a: u8, b: u8) {
+    /// `rD ← rA + rB`: `add` when rD is an operand, else `lea`.
+    pub(super) fn add_64(&mut self, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        if hd == ha {
-            emit!(self.ops ; add Rq(hd), Rq(hb));
-        } else if hd == hb {
-            emit!(self.ops ; add Rq(hd), Rq(ha));
-        } else if self.next_in_segment(i).is_some_and(|n| n.opcode == Opcode::SetLtU && carry_test(d, a, b, n.ra, n.rb))
-        {
-            emit!(self.ops
-                ; mov Rq(hd), Rq(ha)
-                ; add Rq(hd), Rq(hb)
-            );
+        if hd == ha || hd == hb {
+            self.add_64_carry(d, a, b);
         } else {
             emit!(self.ops ; lea Rq(hd), [Rq(ha) + Rq(hb)]);
-            return;
-        }
-        // For the next instruction, if no gas prologue comes between.
-        if self.next_in_segment(i).is_some() {
-            self.flags = Flags::Add { d, a, b };
-            self.flags_for = i + 1;
         }
     }
 
-    /// `rD ← CF` (the carry of the previous instruction's `add`).
-    pub(super) fn set_from_carry(&mut self, d: u8) {
-        emit!(self.ops
-            ; setc cl
-            ; movzx Rd(host(d)), cl
-        );
+    /// `rD ← rA + rB` with a flag-setting `add`: CF is the carry out.
+    pub(super) fn add_64_carry(&mut self, d: u8, a: u8, b: u8) {
+        let (dst, src) = self.binop((host(d), host(a), host(b)), true, host(d), Width::W64).expect("add commutes");
+        emit!(self.ops ; add Rq(dst), Rq(src));
     }
 
     /// `rD ← sx32(rA + rB)`.
@@ -171,10 +166,8 @@ impl Compiler<'_> {
 
     /// `rA ← rB op x` (x is a sign-extended 32-bit immediate).
     pub(super) fn logic_imm(&mut self, op: Logic, a: u8, b: u8, x: u64) {
-        let (ha, hb) = (host(a), host(b));
-        if ha != hb {
-            emit!(self.ops ; mov Rq(ha), Rq(hb));
-        }
+        let ha = host(a);
+        self.copy(ha, host(b));
         let x = x as i32;
         match (op, x == i32::from(x as i8)) {
             (Logic::And, true) => emit!(self.ops ; and Rq(ha), BYTE x as i8),
@@ -187,9 +180,9 @@ impl Compiler<'_> {
     }
 
     /// `rA ← rB × x`, 64-bit or sign-extended 32-bit.
-    pub(super) fn mul_imm(&mut self, a: u8, b: u8, x: u64, wide: bool) {
+    pub(super) fn mul_imm(&mut self, a: u8, b: u8, x: u64, width: Width) {
         let (ha, hb) = (host(a), host(b));
-        if wide {
+        if width == Width::W64 {
             emit!(self.ops ; imul Rq(ha), Rq(hb), x as i32);
         } else {
             emit!(self.ops
@@ -200,8 +193,9 @@ impl Compiler<'_> {
     }
 
     /// `rA ← x − rB`, 64-bit or sign-extended 32-bit.
-    pub(super) fn neg_add_imm(&mut self, a: u8, b: u8, x: u64, wide: bool) {
+    pub(super) fn neg_add_imm(&mut self, a: u8, b: u8, x: u64, width: Width) {
         let (ha, hb) = (host(a), host(b));
+        let wide = width == Width::W64;
         if wide && ha == hb {
             emit!(self.ops
                 ; neg Rq(ha)
@@ -306,9 +300,7 @@ impl Compiler<'_> {
             );
         } else {
             // rD is rB (negated in place) or neither operand.
-            if hd != hb {
-                emit!(self.ops ; mov Rq(hd), Rq(hb));
-            }
+            self.copy(hd, hb);
             emit!(self.ops
                 ; not Rq(hd)
                 ; or Rq(hd), Rq(ha)
@@ -319,29 +311,18 @@ impl Compiler<'_> {
     /// `rD ← !(rA ^ rB)`.
     pub(super) fn xnor(&mut self, d: u8, a: u8, b: u8) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
-        if hd == hb {
-            emit!(self.ops ; xor Rq(hd), Rq(ha));
-        } else {
-            if hd != ha {
-                emit!(self.ops ; mov Rq(hd), Rq(ha));
-            }
-            emit!(self.ops ; xor Rq(hd), Rq(hb));
-        }
-        emit!(self.ops ; not Rq(hd));
+        let (dst, src) = self.binop((hd, ha, hb), true, hd, Width::W64).expect("xor commutes");
+        emit!(self.ops
+            ; xor Rq(dst), Rq(src)
+            ; not Rq(dst)
+        );
     }
 
     /// Signed or unsigned min/max.
     pub(super) fn min_max(&mut self, d: u8, a: u8, b: u8, op: MinMax) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
         // Start from one operand in rD and take the other when it wins.
-        let other = if hd == hb && hd != ha {
-            ha
-        } else {
-            if hd != ha {
-                emit!(self.ops ; mov Rq(hd), Rq(ha));
-            }
-            hb
-        };
+        let (_, other) = self.binop((hd, ha, hb), true, hd, Width::W64).expect("min and max commute");
         emit!(self.ops ; cmp Rq(hd), Rq(other));
         // The kept value loses when it is on the wrong side of the other;
         // on ties either is the answer.

@@ -6,9 +6,8 @@
 //! undefined there).
 
 use super::regs::{SPILL, host};
-use super::{Compiler, emit};
+use super::{Compiler, Width, emit};
 use dynasmrt::{DynasmApi, DynasmLabelApi};
-use javm_cap::program::Opcode;
 
 /// Shift and rotate operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +19,13 @@ pub(crate) enum Shift {
     Ror,
 }
 
+/// A shift count: an immediate, or `cl`.
+#[derive(Clone, Copy)]
+enum Count {
+    Imm(i8),
+    Cl,
+}
+
 /// Register extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Extend {
@@ -29,90 +35,58 @@ pub(crate) enum Extend {
 }
 
 impl Compiler<'_> {
-    /// `op r, imm8` on host register `r`.
-    fn shift_by_imm(&mut self, op: Shift, r: u8, n: i8, wide: bool) {
-        match (op, wide) {
-            (Shift::Shl, true) => emit!(self.ops ; shl Rq(r), n),
-            (Shift::Shr, true) => emit!(self.ops ; shr Rq(r), n),
-            (Shift::Sar, true) => emit!(self.ops ; sar Rq(r), n),
-            (Shift::Rol, true) => emit!(self.ops ; rol Rq(r), n),
-            (Shift::Ror, true) => emit!(self.ops ; ror Rq(r), n),
-            (Shift::Shl, false) => emit!(self.ops ; shl Rd(r), n),
-            (Shift::Shr, false) => emit!(self.ops ; shr Rd(r), n),
-            (Shift::Sar, false) => emit!(self.ops ; sar Rd(r), n),
-            (Shift::Rol, false) => emit!(self.ops ; rol Rd(r), n),
-            (Shift::Ror, false) => emit!(self.ops ; ror Rd(r), n),
+    /// `op r, count` on host register `r`.
+    fn shift_by(&mut self, op: Shift, r: u8, count: Count, width: Width) {
+        /// `before, count`.
+        macro_rules! by {
+            ($($before:tt)*) => {
+                match count {
+                    Count::Imm(n) => emit!(self.ops ; $($before)*, n),
+                    Count::Cl => emit!(self.ops ; $($before)*, cl),
+                }
+            };
         }
-    }
-
-    /// `op r, cl` on host register `r`.
-    fn shift_by_cl(&mut self, op: Shift, r: u8, wide: bool) {
-        match (op, wide) {
-            (Shift::Shl, true) => emit!(self.ops ; shl Rq(r), cl),
-            (Shift::Shr, true) => emit!(self.ops ; shr Rq(r), cl),
-            (Shift::Sar, true) => emit!(self.ops ; sar Rq(r), cl),
-            (Shift::Rol, true) => emit!(self.ops ; rol Rq(r), cl),
-            (Shift::Ror, true) => emit!(self.ops ; ror Rq(r), cl),
-            (Shift::Shl, false) => emit!(self.ops ; shl Rd(r), cl),
-            (Shift::Shr, false) => emit!(self.ops ; shr Rd(r), cl),
-            (Shift::Sar, false) => emit!(self.ops ; sar Rd(r), cl),
-            (Shift::Rol, false) => emit!(self.ops ; rol Rd(r), cl),
-            (Shift::Ror, false) => emit!(self.ops ; ror Rd(r), cl),
+        match (op, width) {
+            (Shift::Shl, Width::W64) => by!(shl Rq(r)),
+            (Shift::Shr, Width::W64) => by!(shr Rq(r)),
+            (Shift::Sar, Width::W64) => by!(sar Rq(r)),
+            (Shift::Rol, Width::W64) => by!(rol Rq(r)),
+            (Shift::Ror, Width::W64) => by!(ror Rq(r)),
+            (Shift::Shl, Width::W32) => by!(shl Rd(r)),
+            (Shift::Shr, Width::W32) => by!(shr Rd(r)),
+            (Shift::Sar, Width::W32) => by!(sar Rd(r)),
+            (Shift::Rol, Width::W32) => by!(rol Rd(r)),
+            (Shift::Ror, Width::W32) => by!(ror Rd(r)),
         }
     }
 
     /// BMI2 `shlx/shrx/sarx dst, src, count` (no flags, any registers).
     /// Returns false for rotates, which have no such form.
-    fn shift_bmi2(&mut self, op: Shift, dst: u8, src: u8, count: u8, wide: bool) -> bool {
-        match (op, wide) {
-            (Shift::Shl, true) => emit!(self.ops ; shlx Rq(dst), Rq(src), Rq(count)),
-            (Shift::Shr, true) => emit!(self.ops ; shrx Rq(dst), Rq(src), Rq(count)),
-            (Shift::Sar, true) => emit!(self.ops ; sarx Rq(dst), Rq(src), Rq(count)),
-            (Shift::Shl, false) => emit!(self.ops ; shlx Rd(dst), Rd(src), Rd(count)),
-            (Shift::Shr, false) => emit!(self.ops ; shrx Rd(dst), Rd(src), Rd(count)),
-            (Shift::Sar, false) => emit!(self.ops ; sarx Rd(dst), Rd(src), Rd(count)),
+    fn shift_bmi2(&mut self, op: Shift, dst: u8, src: u8, count: u8, width: Width) -> bool {
+        match (op, width) {
+            (Shift::Shl, Width::W64) => emit!(self.ops ; shlx Rq(dst), Rq(src), Rq(count)),
+            (Shift::Shr, Width::W64) => emit!(self.ops ; shrx Rq(dst), Rq(src), Rq(count)),
+            (Shift::Sar, Width::W64) => emit!(self.ops ; sarx Rq(dst), Rq(src), Rq(count)),
+            (Shift::Shl, Width::W32) => emit!(self.ops ; shlx Rd(dst), Rd(src), Rd(count)),
+            (Shift::Shr, Width::W32) => emit!(self.ops ; shrx Rd(dst), Rd(src), Rd(count)),
+            (Shift::Sar, Width::W32) => emit!(self.ops ; sarx Rd(dst), Rd(src), Rd(count)),
             (Shift::Rol | Shift::Ror, _) => return false,
         }
         true
     }
 
-    /// `shlo_l_imm_64 d, s, n` (n = 1..=3) followed in its segment by
-    /// `add_64 d, d, o` (or `o, d`, with `o ≠ d`) as one
-    /// `lea d, [o + s × 2^n]`: the shifted value is overwritten before any
-    /// other code runs, so nothing can observe it, and the `lea` reads `s`
-    /// and `o` before writing `d`. The add becomes a fused instruction.
-    /// Returns false (nothing emitted) when the pattern does not apply.
-    pub(super) fn shift_add(&mut self, i: u32, d: u8, s: u8, x: u64) -> bool {
-        let n = x & 63;
-        let Some(next) = self.next_in_segment(i) else { return false };
-        if !(1..=3).contains(&n) || next.opcode != Opcode::Add64 || next.rd != d || (next.ra == d) == (next.rb == d) {
-            return false;
-        }
-        let o = if next.ra == d { next.rb } else { next.ra };
-        let (hd, hs, ho) = (host(d), host(s), host(o));
-        match n {
-            1 => emit!(self.ops ; lea Rq(hd), [Rq(ho) + Rq(hs) * 2]),
-            2 => emit!(self.ops ; lea Rq(hd), [Rq(ho) + Rq(hs) * 4]),
-            _ => emit!(self.ops ; lea Rq(hd), [Rq(ho) + Rq(hs) * 8]),
-        }
-        self.skip_next = true;
-        true
-    }
-
     /// `rA ← rB op (x mod width)`.
-    pub(super) fn shift_imm(&mut self, op: Shift, a: u8, b: u8, x: u64, wide: bool) {
+    pub(super) fn shift_imm(&mut self, op: Shift, a: u8, b: u8, x: u64, width: Width) {
         let (ha, hb) = (host(a), host(b));
-        let n = (x & if wide { 63 } else { 31 }) as i8;
-        if wide {
+        let n = (x & if width == Width::W64 { 63 } else { 31 }) as i8;
+        if width == Width::W64 {
             if op == Shift::Ror && self.features.bmi2 {
                 emit!(self.ops ; rorx Rq(ha), Rq(hb), n);
                 return;
             }
-            if ha != hb {
-                emit!(self.ops ; mov Rq(ha), Rq(hb));
-            }
+            self.copy(ha, hb);
             if n != 0 {
-                self.shift_by_imm(op, ha, n, true);
+                self.shift_by(op, ha, Count::Imm(n), Width::W64);
             }
         } else {
             self.shift_imm_32(op, ha, hb, n);
@@ -152,49 +126,49 @@ impl Compiler<'_> {
                 ; movsxd Rq(ha), ecx
             ),
             _ if ha == hb => {
-                self.shift_by_imm(op, ha, n, false);
+                self.shift_by(op, ha, Count::Imm(n), Width::W32);
                 emit!(self.ops ; movsxd Rq(ha), Rd(ha));
             }
             _ => {
                 emit!(self.ops ; mov ecx, Rd(hb));
-                self.shift_by_imm(op, 1, n, false);
+                self.shift_by(op, 1, Count::Imm(n), Width::W32);
                 emit!(self.ops ; movsxd Rq(ha), ecx);
             }
         }
     }
 
     /// `rA ← x op (rB mod width)` (the `_alt` forms).
-    pub(super) fn shift_alt(&mut self, op: Shift, a: u8, b: u8, x: u64, wide: bool) {
+    pub(super) fn shift_alt(&mut self, op: Shift, a: u8, b: u8, x: u64, width: Width) {
         let (ha, hb) = (host(a), host(b));
         if self.features.bmi2 && op != Shift::Ror {
-            if wide {
+            if width == Width::W64 {
                 emit!(self.ops ; mov rcx, x as i32);
-                self.shift_bmi2(op, ha, 1, hb, true);
+                self.shift_bmi2(op, ha, 1, hb, width);
             } else {
                 emit!(self.ops ; mov ecx, x as i32);
-                self.shift_bmi2(op, 1, 1, hb, false);
+                self.shift_bmi2(op, 1, 1, hb, width);
                 emit!(self.ops ; movsxd Rq(ha), ecx);
             }
             return;
         }
         emit!(self.ops ; mov ecx, Rd(hb));
-        if wide {
+        if width == Width::W64 {
             emit!(self.ops ; mov Rq(ha), x as i32);
-            self.shift_by_cl(op, ha, true);
+            self.shift_by(op, ha, Count::Cl, width);
         } else {
             emit!(self.ops ; mov Rd(ha), x as i32);
-            self.shift_by_cl(op, ha, false);
+            self.shift_by(op, ha, Count::Cl, width);
             emit!(self.ops ; movsxd Rq(ha), Rd(ha));
         }
     }
 
     /// `rD ← rA op (rB mod width)`.
-    pub(super) fn shift_reg(&mut self, op: Shift, d: u8, a: u8, b: u8, wide: bool) {
+    pub(super) fn shift_reg(&mut self, op: Shift, d: u8, a: u8, b: u8, width: Width) {
         let (hd, ha, hb) = (host(d), host(a), host(b));
         if self.features.bmi2 {
-            let dst = if wide { hd } else { 1 };
-            if self.shift_bmi2(op, dst, ha, hb, wide) {
-                if !wide {
+            let dst = if width == Width::W64 { hd } else { 1 };
+            if self.shift_bmi2(op, dst, ha, hb, width) {
+                if width == Width::W32 {
                     emit!(self.ops ; movsxd Rq(hd), ecx);
                 }
                 return;
@@ -202,23 +176,21 @@ impl Compiler<'_> {
         }
         // The count goes to cl first, so rD may alias rB.
         emit!(self.ops ; mov ecx, Rd(hb));
-        if wide {
-            if hd != ha {
-                emit!(self.ops ; mov Rq(hd), Rq(ha));
-            }
-            self.shift_by_cl(op, hd, true);
+        if width == Width::W64 {
+            self.copy(hd, ha);
+            self.shift_by(op, hd, Count::Cl, width);
         } else {
             emit!(self.ops ; mov Rd(hd), Rd(ha));
-            self.shift_by_cl(op, hd, false);
+            self.shift_by(op, hd, Count::Cl, width);
             emit!(self.ops ; movsxd Rq(hd), Rd(hd));
         }
     }
 
-    /// `rD ← popcount(rA)` (of the low 32 bits unless `wide`).
-    pub(super) fn popcnt(&mut self, d: u8, a: u8, wide: bool) {
+    /// `rD ← popcount(rA)` (of the low 32 bits for [`Width::W32`]).
+    pub(super) fn popcnt(&mut self, d: u8, a: u8, width: Width) {
         let (hd, ha) = (host(d), host(a));
         if self.features.popcnt {
-            if wide {
+            if width == Width::W64 {
                 emit!(self.ops ; popcnt Rq(hd), Rq(ha));
             } else {
                 emit!(self.ops ; popcnt Rd(hd), Rd(ha));
@@ -231,7 +203,7 @@ impl Compiler<'_> {
             ; mov [BYTE rsp + s0 as i8], rax
             ; mov [BYTE rsp + s1 as i8], rdx
         );
-        if wide {
+        if width == Width::W64 {
             emit!(self.ops ; mov rax, Rq(ha));
         } else {
             emit!(self.ops ; mov eax, Rd(ha));
@@ -264,13 +236,13 @@ impl Compiler<'_> {
     }
 
     /// `rD ← clz(rA)`: 64 (or 32) for zero.
-    pub(super) fn clz(&mut self, d: u8, a: u8, wide: bool) {
+    pub(super) fn clz(&mut self, d: u8, a: u8, width: Width) {
         let (hd, ha) = (host(d), host(a));
         let [zero, done] = [(); 2].map(|()| self.ops.new_dynamic_label());
-        match (self.features.lzcnt, wide) {
-            (true, true) => emit!(self.ops ; lzcnt Rq(hd), Rq(ha)),
-            (true, false) => emit!(self.ops ; lzcnt Rd(hd), Rd(ha)),
-            (false, true) => emit!(self.ops
+        match (self.features.lzcnt, width) {
+            (true, Width::W64) => emit!(self.ops ; lzcnt Rq(hd), Rq(ha)),
+            (true, Width::W32) => emit!(self.ops ; lzcnt Rd(hd), Rd(ha)),
+            (false, Width::W64) => emit!(self.ops
                 ; bsr rcx, Rq(ha)
                 ; jz =>zero
                 ; xor ecx, 63
@@ -280,7 +252,7 @@ impl Compiler<'_> {
                 ; =>done
                 ; mov Rq(hd), rcx
             ),
-            (false, false) => emit!(self.ops
+            (false, Width::W32) => emit!(self.ops
                 ; bsr ecx, Rd(ha)
                 ; jz =>zero
                 ; xor ecx, 31
@@ -294,20 +266,20 @@ impl Compiler<'_> {
     }
 
     /// `rD ← ctz(rA)`: 64 (or 32) for zero.
-    pub(super) fn ctz(&mut self, d: u8, a: u8, wide: bool) {
+    pub(super) fn ctz(&mut self, d: u8, a: u8, width: Width) {
         let (hd, ha) = (host(d), host(a));
         let done = self.ops.new_dynamic_label();
-        match (self.features.bmi1, wide) {
-            (true, true) => emit!(self.ops ; tzcnt Rq(hd), Rq(ha)),
-            (true, false) => emit!(self.ops ; tzcnt Rd(hd), Rd(ha)),
-            (false, true) => emit!(self.ops
+        match (self.features.bmi1, width) {
+            (true, Width::W64) => emit!(self.ops ; tzcnt Rq(hd), Rq(ha)),
+            (true, Width::W32) => emit!(self.ops ; tzcnt Rd(hd), Rd(ha)),
+            (false, Width::W64) => emit!(self.ops
                 ; bsf rcx, Rq(ha)
                 ; jnz =>done
                 ; mov ecx, 64
                 ; =>done
                 ; mov Rq(hd), rcx
             ),
-            (false, false) => emit!(self.ops
+            (false, Width::W32) => emit!(self.ops
                 ; bsf ecx, Rd(ha)
                 ; jnz =>done
                 ; mov ecx, 32
@@ -329,10 +301,8 @@ impl Compiler<'_> {
 
     /// `rD ← byte-swap(rA)`.
     pub(super) fn reverse_bytes(&mut self, d: u8, a: u8) {
-        let (hd, ha) = (host(d), host(a));
-        if hd != ha {
-            emit!(self.ops ; mov Rq(hd), Rq(ha));
-        }
+        let hd = host(d);
+        self.copy(hd, host(a));
         emit!(self.ops ; bswap Rq(hd));
     }
 }

@@ -10,30 +10,30 @@
 use super::regs::{RCX, host};
 use super::{Compiler, emit};
 use dynasmrt::DynasmApi;
-use javm_cap::program::Opcode;
 
-/// Access width.
+/// Bytes an access reads or writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Width {
+pub(crate) enum Size {
     B1,
     B2,
     B4,
     B8,
 }
 
-impl Width {
-    fn bytes(self) -> u8 {
+impl Size {
+    pub(super) fn bytes(self) -> u8 {
         match self {
-            Width::B1 => 1,
-            Width::B2 => 2,
-            Width::B4 => 4,
-            Width::B8 => 8,
+            Size::B1 => 1,
+            Size::B2 => 2,
+            Size::B4 => 4,
+            Size::B8 => 8,
         }
     }
 }
 
-/// How an access addresses guest memory.
-enum Operand {
+/// How an access addresses guest memory: the address, built once.
+#[derive(Clone, Copy)]
+pub(super) enum Operand {
     /// `gs:[32-bit base + offset]` with an 8-bit offset.
     SegmentShort(u8, i8),
     /// `gs:[32-bit base + offset]`.
@@ -48,8 +48,25 @@ enum Operand {
     Window,
 }
 
+/// Emits one instruction whose memory operand is `$operand`:
+/// `at!(ops, operand, [before], [after])` writes `before [address] after`,
+/// with the `gs` prefix for the segment forms.
+macro_rules! at {
+    ($ops:expr, $operand:expr, [$($before:tt)*], [$($after:tt)*]) => {
+        match $operand {
+            Operand::SegmentShort(b, o) => emit!($ops ; gs $($before)* [BYTE Rd(b) + o] $($after)*),
+            Operand::Segment(b, o) => emit!($ops ; gs $($before)* [Rd(b) + o] $($after)*),
+            Operand::SegmentAbsolute(a) => emit!($ops ; gs $($before)* [a] $($after)*),
+            Operand::SegmentIndexedShort(b, x, o) => emit!($ops ; gs $($before)* [BYTE Rd(b) + Rd(x) + o] $($after)*),
+            Operand::SegmentIndexed(b, x, o) => emit!($ops ; gs $($before)* [Rd(b) + Rd(x) + o] $($after)*),
+            Operand::Window => emit!($ops ; $($before)* [r15 + rcx] $($after)*),
+        }
+    };
+}
+
 impl Compiler<'_> {
-    /// Chooses the operand form for an access and emits what it needs.
+    /// Chooses the operand form for an access to `base + offset` and emits
+    /// what it needs.
     #[inline(always)]
     fn operand(&mut self, base: Option<u8>, offset: u64) -> Operand {
         let offset32 = offset as u32;
@@ -69,6 +86,20 @@ impl Compiler<'_> {
                 self.address(base, offset);
                 Operand::Window
             }
+        }
+    }
+
+    /// The operand form for an access to `base + index + offset` (guest
+    /// registers), emitting what it needs.
+    pub(super) fn indexed_operand(&mut self, base: u8, index: u8, offset: u64) -> Operand {
+        let (hb, hx, o) = (host(base), host(index), offset as u32 as i32);
+        if self.features.fsgsbase && o == i32::from(o as i8) {
+            Operand::SegmentIndexedShort(hb, hx, o as i8)
+        } else if self.features.fsgsbase {
+            Operand::SegmentIndexed(hb, hx, o)
+        } else {
+            emit!(self.ops ; lea ecx, [Rq(hb) + Rq(hx) + o]);
+            Operand::Window
         }
     }
 
@@ -96,180 +127,49 @@ impl Compiler<'_> {
         }
     }
 
-    /// `add_64 d, a, b` followed in its segment by a load into `d` based on
-    /// `d` (`load_ind_* d, d, offset`) as one load from `a + b + offset`:
-    /// the sum is overwritten by the load before other code runs, so it
-    /// never needs to exist, except at a fault of the load, where the
-    /// handler writes it (`MemAccess::sum`) before exiting; the registers
-    /// read are unchanged until the load succeeds, so a retried or resumed
-    /// access computes the same address. This instruction emits nothing and
-    /// the load, whose code does both, becomes a fused instruction (its code
-    /// starts where this one's does). Returns false when the pattern does not
-    /// apply.
-    pub(super) fn add_then_load(&mut self, i: u32, d: u8, a: u8, b: u8) -> bool {
-        let Some(next) = self.next_in_segment(i) else { return false };
-        let load = matches!(
-            next.opcode,
-            Opcode::LoadIndU8
-                | Opcode::LoadIndI8
-                | Opcode::LoadIndU16
-                | Opcode::LoadIndI16
-                | Opcode::LoadIndU32
-                | Opcode::LoadIndI32
-                | Opcode::LoadIndU64
-        );
-        if !load || next.ra != d || next.rb != d {
-            return false;
-        }
-        self.pending_sum = Some((i + 1, a, b));
-        true
+    /// A load of `size` bytes into guest register `dst` (instruction `i`).
+    pub(super) fn load(&mut self, i: u32, base: Option<u8>, offset: u64, dst: u8, size: Size, signed: bool) {
+        self.access(i, base, offset, size.bytes(), false);
+        let operand = self.operand(base, offset);
+        self.load_from(operand, dst, size, signed);
     }
 
-    /// A load of `width` bytes into guest register `dst`.
-    pub(super) fn load(&mut self, i: u32, base: Option<u8>, offset: u64, dst: u8, width: Width, signed: bool) {
-        self.access(i, base, offset, width.bytes(), false);
+    /// `dst ← [operand]`, zero- or sign-extended from `size` bytes.
+    pub(super) fn load_from(&mut self, operand: Operand, dst: u8, size: Size, signed: bool) {
         let d = host(dst);
-        let operand = match self.pending_sum.take() {
-            Some((j, a, b)) if j == i => {
-                self.fused[i as usize] = true;
-                let access = &mut self.accesses[i as usize];
-                (access.base, access.index, access.sum) = (a, b, dst);
-                let (ha, hb, o) = (host(a), host(b), offset as u32 as i32);
-                if self.features.fsgsbase && o == i32::from(o as i8) {
-                    Operand::SegmentIndexedShort(ha, hb, o as i8)
-                } else if self.features.fsgsbase {
-                    Operand::SegmentIndexed(ha, hb, o)
-                } else {
-                    emit!(self.ops ; lea ecx, [Rq(ha) + Rq(hb) + o]);
-                    Operand::Window
-                }
-            }
-            _ => self.operand(base, offset),
-        };
-        match (operand, width, signed) {
-            (Operand::SegmentIndexedShort(b, x, o), Width::B1, false) => {
-                emit!(self.ops ; gs movzx Rd(d), BYTE [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexedShort(b, x, o), Width::B1, true) => {
-                emit!(self.ops ; gs movsx Rq(d), BYTE [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexedShort(b, x, o), Width::B2, false) => {
-                emit!(self.ops ; gs movzx Rd(d), WORD [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexedShort(b, x, o), Width::B2, true) => {
-                emit!(self.ops ; gs movsx Rq(d), WORD [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexedShort(b, x, o), Width::B4, false) => {
-                emit!(self.ops ; gs mov Rd(d), DWORD [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexedShort(b, x, o), Width::B4, true) => {
-                emit!(self.ops ; gs movsxd Rq(d), DWORD [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexedShort(b, x, o), Width::B8, _) => {
-                emit!(self.ops ; gs mov Rq(d), QWORD [BYTE Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B1, false) => {
-                emit!(self.ops ; gs movzx Rd(d), BYTE [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B1, true) => {
-                emit!(self.ops ; gs movsx Rq(d), BYTE [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B2, false) => {
-                emit!(self.ops ; gs movzx Rd(d), WORD [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B2, true) => {
-                emit!(self.ops ; gs movsx Rq(d), WORD [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B4, false) => {
-                emit!(self.ops ; gs mov Rd(d), DWORD [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B4, true) => {
-                emit!(self.ops ; gs movsxd Rq(d), DWORD [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentIndexed(b, x, o), Width::B8, _) => {
-                emit!(self.ops ; gs mov Rq(d), QWORD [Rd(b) + Rd(x) + o])
-            }
-            (Operand::SegmentShort(b, o), Width::B1, false) => emit!(self.ops ; gs movzx Rd(d), BYTE [BYTE Rd(b) + o]),
-            (Operand::SegmentShort(b, o), Width::B1, true) => emit!(self.ops ; gs movsx Rq(d), BYTE [BYTE Rd(b) + o]),
-            (Operand::SegmentShort(b, o), Width::B2, false) => emit!(self.ops ; gs movzx Rd(d), WORD [BYTE Rd(b) + o]),
-            (Operand::SegmentShort(b, o), Width::B2, true) => emit!(self.ops ; gs movsx Rq(d), WORD [BYTE Rd(b) + o]),
-            (Operand::SegmentShort(b, o), Width::B4, false) => emit!(self.ops ; gs mov Rd(d), DWORD [BYTE Rd(b) + o]),
-            (Operand::SegmentShort(b, o), Width::B4, true) => emit!(self.ops ; gs movsxd Rq(d), DWORD [BYTE Rd(b) + o]),
-            (Operand::SegmentShort(b, o), Width::B8, _) => emit!(self.ops ; gs mov Rq(d), QWORD [BYTE Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B1, false) => emit!(self.ops ; gs movzx Rd(d), BYTE [Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B1, true) => emit!(self.ops ; gs movsx Rq(d), BYTE [Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B2, false) => emit!(self.ops ; gs movzx Rd(d), WORD [Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B2, true) => emit!(self.ops ; gs movsx Rq(d), WORD [Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B4, false) => emit!(self.ops ; gs mov Rd(d), DWORD [Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B4, true) => emit!(self.ops ; gs movsxd Rq(d), DWORD [Rd(b) + o]),
-            (Operand::Segment(b, o), Width::B8, _) => emit!(self.ops ; gs mov Rq(d), QWORD [Rd(b) + o]),
-            (Operand::SegmentAbsolute(a), Width::B1, false) => emit!(self.ops ; gs movzx Rd(d), BYTE [a]),
-            (Operand::SegmentAbsolute(a), Width::B1, true) => emit!(self.ops ; gs movsx Rq(d), BYTE [a]),
-            (Operand::SegmentAbsolute(a), Width::B2, false) => emit!(self.ops ; gs movzx Rd(d), WORD [a]),
-            (Operand::SegmentAbsolute(a), Width::B2, true) => emit!(self.ops ; gs movsx Rq(d), WORD [a]),
-            (Operand::SegmentAbsolute(a), Width::B4, false) => emit!(self.ops ; gs mov Rd(d), DWORD [a]),
-            (Operand::SegmentAbsolute(a), Width::B4, true) => emit!(self.ops ; gs movsxd Rq(d), DWORD [a]),
-            (Operand::SegmentAbsolute(a), Width::B8, _) => emit!(self.ops ; gs mov Rq(d), QWORD [a]),
-            (Operand::Window, Width::B1, false) => emit!(self.ops ; movzx Rd(d), BYTE [r15 + rcx]),
-            (Operand::Window, Width::B1, true) => emit!(self.ops ; movsx Rq(d), BYTE [r15 + rcx]),
-            (Operand::Window, Width::B2, false) => emit!(self.ops ; movzx Rd(d), WORD [r15 + rcx]),
-            (Operand::Window, Width::B2, true) => emit!(self.ops ; movsx Rq(d), WORD [r15 + rcx]),
-            (Operand::Window, Width::B4, false) => emit!(self.ops ; mov Rd(d), DWORD [r15 + rcx]),
-            (Operand::Window, Width::B4, true) => emit!(self.ops ; movsxd Rq(d), DWORD [r15 + rcx]),
-            (Operand::Window, Width::B8, _) => emit!(self.ops ; mov Rq(d), QWORD [r15 + rcx]),
+        match (size, signed) {
+            (Size::B1, false) => at!(self.ops, operand, [movzx Rd(d), BYTE], []),
+            (Size::B1, true) => at!(self.ops, operand, [movsx Rq(d), BYTE], []),
+            (Size::B2, false) => at!(self.ops, operand, [movzx Rd(d), WORD], []),
+            (Size::B2, true) => at!(self.ops, operand, [movsx Rq(d), WORD], []),
+            (Size::B4, false) => at!(self.ops, operand, [mov Rd(d), DWORD], []),
+            (Size::B4, true) => at!(self.ops, operand, [movsxd Rq(d), DWORD], []),
+            (Size::B8, _) => at!(self.ops, operand, [mov Rq(d), QWORD], []),
         }
     }
 
-    /// A store of the low `width` bytes of guest register `src`.
-    pub(super) fn store(&mut self, i: u32, base: Option<u8>, offset: u64, width: Width, src: u8) {
-        self.access(i, base, offset, width.bytes(), true);
+    /// A store of the low `size` bytes of guest register `src`.
+    pub(super) fn store(&mut self, i: u32, base: Option<u8>, offset: u64, size: Size, src: u8) {
+        self.access(i, base, offset, size.bytes(), true);
         let s = host(src);
-        match (self.operand(base, offset), width) {
-            (Operand::SegmentShort(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [BYTE Rd(b) + o], Rb(s)),
-            (Operand::SegmentShort(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [BYTE Rd(b) + o], Rw(s)),
-            (Operand::SegmentShort(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [BYTE Rd(b) + o], Rd(s)),
-            (Operand::SegmentShort(b, o), Width::B8) => emit!(self.ops ; gs mov QWORD [BYTE Rd(b) + o], Rq(s)),
-            (Operand::Segment(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [Rd(b) + o], Rb(s)),
-            (Operand::Segment(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [Rd(b) + o], Rw(s)),
-            (Operand::Segment(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [Rd(b) + o], Rd(s)),
-            (Operand::Segment(b, o), Width::B8) => emit!(self.ops ; gs mov QWORD [Rd(b) + o], Rq(s)),
-            (Operand::SegmentAbsolute(a), Width::B1) => emit!(self.ops ; gs mov BYTE [a], Rb(s)),
-            (Operand::SegmentAbsolute(a), Width::B2) => emit!(self.ops ; gs mov WORD [a], Rw(s)),
-            (Operand::SegmentAbsolute(a), Width::B4) => emit!(self.ops ; gs mov DWORD [a], Rd(s)),
-            (Operand::SegmentAbsolute(a), Width::B8) => emit!(self.ops ; gs mov QWORD [a], Rq(s)),
-            (Operand::Window, Width::B1) => emit!(self.ops ; mov BYTE [r15 + rcx], Rb(s)),
-            (Operand::Window, Width::B2) => emit!(self.ops ; mov WORD [r15 + rcx], Rw(s)),
-            (Operand::Window, Width::B4) => emit!(self.ops ; mov DWORD [r15 + rcx], Rd(s)),
-            (Operand::Window, Width::B8) => emit!(self.ops ; mov QWORD [r15 + rcx], Rq(s)),
-            (Operand::SegmentIndexedShort(..) | Operand::SegmentIndexed(..), _) => {
-                unreachable!("`operand` never indexes")
-            }
+        let operand = self.operand(base, offset);
+        match size {
+            Size::B1 => at!(self.ops, operand, [mov BYTE], [, Rb(s)]),
+            Size::B2 => at!(self.ops, operand, [mov WORD], [, Rw(s)]),
+            Size::B4 => at!(self.ops, operand, [mov DWORD], [, Rd(s)]),
+            Size::B8 => at!(self.ops, operand, [mov QWORD], [, Rq(s)]),
         }
     }
 
     /// A store of the immediate `value` (sign-extended from at most 32 bits).
-    pub(super) fn store_imm(&mut self, i: u32, base: Option<u8>, offset: u64, width: Width, value: u64) {
-        self.access(i, base, offset, width.bytes(), true);
-        match (self.operand(base, offset), width) {
-            (Operand::SegmentShort(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [BYTE Rd(b) + o], value as i8),
-            (Operand::SegmentShort(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [BYTE Rd(b) + o], value as i16),
-            (Operand::SegmentShort(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [BYTE Rd(b) + o], value as i32),
-            (Operand::SegmentShort(b, o), Width::B8) => emit!(self.ops ; gs mov QWORD [BYTE Rd(b) + o], value as i32),
-            (Operand::Segment(b, o), Width::B1) => emit!(self.ops ; gs mov BYTE [Rd(b) + o], value as i8),
-            (Operand::Segment(b, o), Width::B2) => emit!(self.ops ; gs mov WORD [Rd(b) + o], value as i16),
-            (Operand::Segment(b, o), Width::B4) => emit!(self.ops ; gs mov DWORD [Rd(b) + o], value as i32),
-            (Operand::Segment(b, o), Width::B8) => emit!(self.ops ; gs mov QWORD [Rd(b) + o], value as i32),
-            (Operand::SegmentAbsolute(a), Width::B1) => emit!(self.ops ; gs mov BYTE [a], value as i8),
-            (Operand::SegmentAbsolute(a), Width::B2) => emit!(self.ops ; gs mov WORD [a], value as i16),
-            (Operand::SegmentAbsolute(a), Width::B4) => emit!(self.ops ; gs mov DWORD [a], value as i32),
-            (Operand::SegmentAbsolute(a), Width::B8) => emit!(self.ops ; gs mov QWORD [a], value as i32),
-            (Operand::Window, Width::B1) => emit!(self.ops ; mov BYTE [r15 + rcx], value as i8),
-            (Operand::Window, Width::B2) => emit!(self.ops ; mov WORD [r15 + rcx], value as i16),
-            (Operand::Window, Width::B4) => emit!(self.ops ; mov DWORD [r15 + rcx], value as i32),
-            (Operand::Window, Width::B8) => emit!(self.ops ; mov QWORD [r15 + rcx], value as i32),
-            (Operand::SegmentIndexedShort(..) | Operand::SegmentIndexed(..), _) => {
-                unreachable!("`operand` never indexes")
-            }
+    pub(super) fn store_imm(&mut self, i: u32, base: Option<u8>, offset: u64, size: Size, value: u64) {
+        self.access(i, base, offset, size.bytes(), true);
+        let operand = self.operand(base, offset);
+        match size {
+            Size::B1 => at!(self.ops, operand, [mov BYTE], [, value as i8]),
+            Size::B2 => at!(self.ops, operand, [mov WORD], [, value as i16]),
+            Size::B4 => at!(self.ops, operand, [mov DWORD], [, value as i32]),
+            Size::B8 => at!(self.ops, operand, [mov QWORD], [, value as i32]),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Code generation: one pass over the instruction stream, one native
-//! segment per basic block, with a thin emitter per instruction class.
+//! segment per basic block, with a thin emitter per instruction class and
+//! one per fused pair (found by a pass before, see [`pairs`]).
 //!
 //! Layout of the generated code:
 //!
@@ -26,8 +27,11 @@
 mod alu;
 mod bits;
 mod control;
+#[cfg(test)]
+mod golden;
 mod memory;
 mod muldiv;
+mod pairs;
 pub(crate) mod regs;
 mod trampoline;
 
@@ -87,7 +91,7 @@ pub(crate) struct MemAccess {
     pub base: u8,
     /// A second guest register added to the address, or [`NO_BASE`]: a load
     /// fused with the `add_64 sum, base, index` before it (see
-    /// `Compiler::add_then_load`).
+    /// [`pairs::Pair::AddLoad`]).
     pub index: u8,
     /// With `index`: the guest register that holds `base + index` once the
     /// fused add has run; written by the handler before a fault exit.
@@ -129,27 +133,20 @@ pub(crate) struct Output {
     pub code_end: u32,
     pub exits: Vec<ExitSite>,
     pub accesses: Vec<MemAccess>,
-    /// Instructions whose code relies on what the previous instruction's
-    /// code left behind (see [`Flags`]): not entry points.
+    /// The second instructions of fused pairs, whose code relies on the
+    /// first's ([`pairs`]): not entry points.
     pub fused: Vec<bool>,
 }
 
-/// What the host flags hold when an instruction's code starts: set by an
-/// instruction for the next one only (see `Compiler::flags_for`), and
-/// only when the next one is in the same segment (so it is never reached
-/// with other flags, except by a direct entry, which [`Output::fused`]
-/// forbids).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Flags {
-    /// Nothing known.
-    #[default]
-    Unknown,
-    /// `add` of guest registers `a` and `b` into `d`: CF is the carry out,
-    /// so `d <u a` and `d <u b` both equal CF.
-    Add { d: u8, a: u8, b: u8 },
+/// Operand width of an arithmetic instruction: `_32` instructions compute
+/// in 32 bits and sign-extend the result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Width {
+    W32,
+    W64,
 }
 
-/// The single-pass compiler state.
+/// The compiler state.
 pub(crate) struct Compiler<'p> {
     ops: VecAssembler<X64Relocation>,
     features: Features,
@@ -160,16 +157,6 @@ pub(crate) struct Compiler<'p> {
     exits: Vec<ExitSite>,
     accesses: Vec<MemAccess>,
     exit_label: DynamicLabel,
-    /// What the flags hold when instruction `flags_for` starts (for no other
-    /// instruction, so nothing has to clear it).
-    flags: Flags,
-    flags_for: u32,
-    fused: Vec<bool>,
-    /// The last instruction's code also did the next one's.
-    skip_next: bool,
-    /// `(j, a, b)`: instruction `j` is a load that also does the
-    /// `add_64 _, a, b` before it (which emitted nothing).
-    pending_sum: Option<(u32, u8, u8)>,
 }
 
 /// [`Opcode::is_terminator`] as a table (the call does not inline across
@@ -211,14 +198,6 @@ pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
     out
 }
 
-/// Whether `set_lt_u _, p, q` right after `add sum ← x + y` is the add's
-/// carry: `p` is the sum and `q` one of the addends, still unchanged (not
-/// the sum's register). Unsigned `x + y` wraps exactly when the sum is below
-/// either addend.
-fn carry_test(sum: u8, x: u8, y: u8, p: u8, q: u8) -> bool {
-    p == sum && q != sum && (q == x || q == y)
-}
-
 /// Loops of at most this many guest instructions get their head aligned.
 const SMALL_LOOP: usize = 12;
 
@@ -242,11 +221,6 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         exits: Vec::new(),
         accesses: vec![MemAccess::default(); n],
         exit_label,
-        flags: Flags::Unknown,
-        flags_for: u32::MAX,
-        fused: vec![false; n],
-        skip_next: false,
-        pending_sum: None,
     };
     let (enter, exit, dyn_panic) = c.trampolines();
     // Segments that start on a 64-byte boundary: heads of small loops
@@ -275,8 +249,13 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
             aligned[t as usize] = true;
         }
     }
+    let segment_start: Vec<bool> = c.prologues.iter().map(Option::is_some).collect();
+    let pairs = pairs::find(ins, &segment_start, features);
+    let fused: Vec<bool> = (0..n).map(|i| i > 0 && pairs[i - 1].is_some()).collect();
     let mut body = Vec::with_capacity(n);
     let mut prologue = vec![u32::MAX; n];
+    // Where the code of the second instruction of the last pair starts.
+    let mut second = 0;
     for (i, start) in prologue.iter_mut().enumerate() {
         if let Some(label) = c.prologues[i] {
             if aligned[i] {
@@ -285,16 +264,20 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
             *start = c.ops.offset().0 as u32;
             c.gas_prologue(i as u32, label);
         }
-        body.push(c.ops.offset().0 as u32);
-        if std::mem::take(&mut c.skip_next) {
-            c.fused[i] = true;
+        if fused[i] {
+            // Emitted with the first instruction of its pair.
+            body.push(second);
             continue;
         }
-        c.instruction(i as u32);
+        body.push(c.ops.offset().0 as u32);
+        match pairs[i] {
+            Some(pair) => second = c.pair(pair, i as u32),
+            None => c.instruction(i as u32),
+        }
     }
     let code_end = c.ops.offset().0 as u32;
     c.emit_stubs();
-    let Compiler { ops, exits, accesses, fused, .. } = c;
+    let Compiler { ops, exits, accesses, .. } = c;
     if ops.offset().0 >= CODE_LIMIT as usize {
         return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
     }
@@ -384,16 +367,10 @@ impl Compiler<'_> {
             MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32, ..MemAccess::default() };
     }
 
-    /// The instruction after `i` when it continues `i`'s segment (so its
-    /// code runs right after `i`'s, unless entered directly).
-    fn next_in_segment(&self, i: u32) -> Option<javm_cap::program::Instruction> {
-        let next = i as usize + 1;
-        (next < self.prologues.len() && self.prologues[next].is_none()).then(|| self.program.instructions()[next])
-    }
-
     /// Emits instruction `i`.
     fn instruction(&mut self, i: u32) {
-        use memory::Width::*;
+        use Width::{W32, W64};
+        use memory::Size::*;
         let ins = self.program.instructions()[i as usize];
         let (a, b, d, x, y) = (ins.ra, ins.rb, ins.rd, ins.imm, ins.imm2);
         match ins.opcode {
@@ -449,12 +426,12 @@ impl Compiler<'_> {
                 let label = self.exit_to(ExitKind::InterpretHere, i);
                 emit!(self.ops ; jmp =>label);
             }
-            Opcode::CountSetBits64 => self.popcnt(d, a, true),
-            Opcode::CountSetBits32 => self.popcnt(d, a, false),
-            Opcode::LeadingZeroBits64 => self.clz(d, a, true),
-            Opcode::LeadingZeroBits32 => self.clz(d, a, false),
-            Opcode::TrailingZeroBits64 => self.ctz(d, a, true),
-            Opcode::TrailingZeroBits32 => self.ctz(d, a, false),
+            Opcode::CountSetBits64 => self.popcnt(d, a, W64),
+            Opcode::CountSetBits32 => self.popcnt(d, a, W32),
+            Opcode::LeadingZeroBits64 => self.clz(d, a, W64),
+            Opcode::LeadingZeroBits32 => self.clz(d, a, W32),
+            Opcode::TrailingZeroBits64 => self.ctz(d, a, W64),
+            Opcode::TrailingZeroBits32 => self.ctz(d, a, W32),
             Opcode::SignExtend8 => self.extend(d, a, bits::Extend::Sign8),
             Opcode::SignExtend16 => self.extend(d, a, bits::Extend::Sign16),
             Opcode::ZeroExtend16 => self.extend(d, a, bits::Extend::Zero16),
@@ -475,37 +452,33 @@ impl Compiler<'_> {
             Opcode::AndImm => self.logic_imm(alu::Logic::And, a, b, x),
             Opcode::XorImm => self.logic_imm(alu::Logic::Xor, a, b, x),
             Opcode::OrImm => self.logic_imm(alu::Logic::Or, a, b, x),
-            Opcode::MulImm32 => self.mul_imm(a, b, x, false),
+            Opcode::MulImm32 => self.mul_imm(a, b, x, W32),
             Opcode::SetLtUImm => self.set_cmp_imm(a, b, x, control::Cond::LtU),
             Opcode::SetLtSImm => self.set_cmp_imm(a, b, x, control::Cond::LtS),
-            Opcode::ShloLImm32 => self.shift_imm(bits::Shift::Shl, a, b, x, false),
-            Opcode::ShloRImm32 => self.shift_imm(bits::Shift::Shr, a, b, x, false),
-            Opcode::SharRImm32 => self.shift_imm(bits::Shift::Sar, a, b, x, false),
-            Opcode::NegAddImm32 => self.neg_add_imm(a, b, x, false),
+            Opcode::ShloLImm32 => self.shift_imm(bits::Shift::Shl, a, b, x, W32),
+            Opcode::ShloRImm32 => self.shift_imm(bits::Shift::Shr, a, b, x, W32),
+            Opcode::SharRImm32 => self.shift_imm(bits::Shift::Sar, a, b, x, W32),
+            Opcode::NegAddImm32 => self.neg_add_imm(a, b, x, W32),
             Opcode::SetGtUImm => self.set_cmp_imm(a, b, x, control::Cond::GtU),
             Opcode::SetGtSImm => self.set_cmp_imm(a, b, x, control::Cond::GtS),
-            Opcode::ShloLImmAlt32 => self.shift_alt(bits::Shift::Shl, a, b, x, false),
-            Opcode::ShloRImmAlt32 => self.shift_alt(bits::Shift::Shr, a, b, x, false),
-            Opcode::SharRImmAlt32 => self.shift_alt(bits::Shift::Sar, a, b, x, false),
+            Opcode::ShloLImmAlt32 => self.shift_alt(bits::Shift::Shl, a, b, x, W32),
+            Opcode::ShloRImmAlt32 => self.shift_alt(bits::Shift::Shr, a, b, x, W32),
+            Opcode::SharRImmAlt32 => self.shift_alt(bits::Shift::Sar, a, b, x, W32),
             Opcode::CmovIzImm => self.cmov_imm(a, b, x, true),
             Opcode::CmovNzImm => self.cmov_imm(a, b, x, false),
             Opcode::AddImm64 => self.add_imm_64(a, b, x),
-            Opcode::MulImm64 => self.mul_imm(a, b, x, true),
-            Opcode::ShloLImm64 => {
-                if !self.shift_add(i, a, b, x) {
-                    self.shift_imm(bits::Shift::Shl, a, b, x, true);
-                }
-            }
-            Opcode::ShloRImm64 => self.shift_imm(bits::Shift::Shr, a, b, x, true),
-            Opcode::SharRImm64 => self.shift_imm(bits::Shift::Sar, a, b, x, true),
-            Opcode::NegAddImm64 => self.neg_add_imm(a, b, x, true),
-            Opcode::ShloLImmAlt64 => self.shift_alt(bits::Shift::Shl, a, b, x, true),
-            Opcode::ShloRImmAlt64 => self.shift_alt(bits::Shift::Shr, a, b, x, true),
-            Opcode::SharRImmAlt64 => self.shift_alt(bits::Shift::Sar, a, b, x, true),
-            Opcode::RotR64Imm => self.shift_imm(bits::Shift::Ror, a, b, x, true),
-            Opcode::RotR64ImmAlt => self.shift_alt(bits::Shift::Ror, a, b, x, true),
-            Opcode::RotR32Imm => self.shift_imm(bits::Shift::Ror, a, b, x, false),
-            Opcode::RotR32ImmAlt => self.shift_alt(bits::Shift::Ror, a, b, x, false),
+            Opcode::MulImm64 => self.mul_imm(a, b, x, W64),
+            Opcode::ShloLImm64 => self.shift_imm(bits::Shift::Shl, a, b, x, W64),
+            Opcode::ShloRImm64 => self.shift_imm(bits::Shift::Shr, a, b, x, W64),
+            Opcode::SharRImm64 => self.shift_imm(bits::Shift::Sar, a, b, x, W64),
+            Opcode::NegAddImm64 => self.neg_add_imm(a, b, x, W64),
+            Opcode::ShloLImmAlt64 => self.shift_alt(bits::Shift::Shl, a, b, x, W64),
+            Opcode::ShloRImmAlt64 => self.shift_alt(bits::Shift::Shr, a, b, x, W64),
+            Opcode::SharRImmAlt64 => self.shift_alt(bits::Shift::Sar, a, b, x, W64),
+            Opcode::RotR64Imm => self.shift_imm(bits::Shift::Ror, a, b, x, W64),
+            Opcode::RotR64ImmAlt => self.shift_alt(bits::Shift::Ror, a, b, x, W64),
+            Opcode::RotR32Imm => self.shift_imm(bits::Shift::Ror, a, b, x, W32),
+            Opcode::RotR32ImmAlt => self.shift_alt(bits::Shift::Ror, a, b, x, W32),
 
             Opcode::BranchEq => self.branch_reg(i, control::Cond::Eq),
             Opcode::BranchNe => self.branch_reg(i, control::Cond::Ne),
@@ -523,51 +496,37 @@ impl Compiler<'_> {
             Opcode::Add32 => self.add_32(d, a, b),
             Opcode::Sub32 => self.arith_32(alu::Arith::Sub, d, a, b),
             Opcode::Mul32 => self.arith_32(alu::Arith::Mul, d, a, b),
-            Opcode::DivU32 => self.divide(muldiv::Div::DivU, d, a, b, false),
-            Opcode::DivS32 => self.divide(muldiv::Div::DivS, d, a, b, false),
-            Opcode::RemU32 => self.divide(muldiv::Div::RemU, d, a, b, false),
-            Opcode::RemS32 => self.divide(muldiv::Div::RemS, d, a, b, false),
-            Opcode::ShloL32 => self.shift_reg(bits::Shift::Shl, d, a, b, false),
-            Opcode::ShloR32 => self.shift_reg(bits::Shift::Shr, d, a, b, false),
-            Opcode::SharR32 => self.shift_reg(bits::Shift::Sar, d, a, b, false),
-            Opcode::Add64 => {
-                if !self.add_then_load(i, d, a, b) {
-                    self.add_64(i, d, a, b);
-                }
-            }
+            Opcode::DivU32 => self.divide(muldiv::Div::DivU, d, a, b, W32),
+            Opcode::DivS32 => self.divide(muldiv::Div::DivS, d, a, b, W32),
+            Opcode::RemU32 => self.divide(muldiv::Div::RemU, d, a, b, W32),
+            Opcode::RemS32 => self.divide(muldiv::Div::RemS, d, a, b, W32),
+            Opcode::ShloL32 => self.shift_reg(bits::Shift::Shl, d, a, b, W32),
+            Opcode::ShloR32 => self.shift_reg(bits::Shift::Shr, d, a, b, W32),
+            Opcode::SharR32 => self.shift_reg(bits::Shift::Sar, d, a, b, W32),
+            Opcode::Add64 => self.add_64(d, a, b),
             Opcode::Sub64 => self.arith_64(alu::Arith::Sub, d, a, b),
             Opcode::Mul64 => self.arith_64(alu::Arith::Mul, d, a, b),
-            Opcode::DivU64 => self.divide(muldiv::Div::DivU, d, a, b, true),
-            Opcode::DivS64 => self.divide(muldiv::Div::DivS, d, a, b, true),
-            Opcode::RemU64 => self.divide(muldiv::Div::RemU, d, a, b, true),
-            Opcode::RemS64 => self.divide(muldiv::Div::RemS, d, a, b, true),
-            Opcode::ShloL64 => self.shift_reg(bits::Shift::Shl, d, a, b, true),
-            Opcode::ShloR64 => self.shift_reg(bits::Shift::Shr, d, a, b, true),
-            Opcode::SharR64 => self.shift_reg(bits::Shift::Sar, d, a, b, true),
+            Opcode::DivU64 => self.divide(muldiv::Div::DivU, d, a, b, W64),
+            Opcode::DivS64 => self.divide(muldiv::Div::DivS, d, a, b, W64),
+            Opcode::RemU64 => self.divide(muldiv::Div::RemU, d, a, b, W64),
+            Opcode::RemS64 => self.divide(muldiv::Div::RemS, d, a, b, W64),
+            Opcode::ShloL64 => self.shift_reg(bits::Shift::Shl, d, a, b, W64),
+            Opcode::ShloR64 => self.shift_reg(bits::Shift::Shr, d, a, b, W64),
+            Opcode::SharR64 => self.shift_reg(bits::Shift::Sar, d, a, b, W64),
             Opcode::And => self.arith_64(alu::Arith::And, d, a, b),
             Opcode::Xor => self.arith_64(alu::Arith::Xor, d, a, b),
             Opcode::Or => self.arith_64(alu::Arith::Or, d, a, b),
             Opcode::MulUpperSS => self.mul_upper(muldiv::Upper::SignedSigned, d, a, b),
-            Opcode::MulUpperUU => {
-                if !self.mul_wide(i, d, a, b) {
-                    self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b);
-                }
-            }
+            Opcode::MulUpperUU => self.mul_upper(muldiv::Upper::UnsignedUnsigned, d, a, b),
             Opcode::MulUpperSU => self.mul_upper(muldiv::Upper::SignedUnsigned, d, a, b),
-            Opcode::SetLtU => match self.flags {
-                Flags::Add { d: sum, a: x, b: y } if self.flags_for == i && carry_test(sum, x, y, a, b) => {
-                    self.fused[i as usize] = true;
-                    self.set_from_carry(d);
-                }
-                _ => self.set_cmp_reg(d, a, b, control::Cond::LtU),
-            },
+            Opcode::SetLtU => self.set_cmp_reg(d, a, b, control::Cond::LtU),
             Opcode::SetLtS => self.set_cmp_reg(d, a, b, control::Cond::LtS),
             Opcode::CmovIz => self.cmov_reg(d, a, b, true),
             Opcode::CmovNz => self.cmov_reg(d, a, b, false),
-            Opcode::RotL64 => self.shift_reg(bits::Shift::Rol, d, a, b, true),
-            Opcode::RotL32 => self.shift_reg(bits::Shift::Rol, d, a, b, false),
-            Opcode::RotR64 => self.shift_reg(bits::Shift::Ror, d, a, b, true),
-            Opcode::RotR32 => self.shift_reg(bits::Shift::Ror, d, a, b, false),
+            Opcode::RotL64 => self.shift_reg(bits::Shift::Rol, d, a, b, W64),
+            Opcode::RotL32 => self.shift_reg(bits::Shift::Rol, d, a, b, W32),
+            Opcode::RotR64 => self.shift_reg(bits::Shift::Ror, d, a, b, W64),
+            Opcode::RotR32 => self.shift_reg(bits::Shift::Ror, d, a, b, W32),
             Opcode::AndInv => self.and_inv(d, a, b),
             Opcode::OrInv => self.or_inv(d, a, b),
             Opcode::Xnor => self.xnor(d, a, b),

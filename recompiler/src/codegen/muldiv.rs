@@ -4,9 +4,8 @@
 //! tested explicitly: x86 would raise #DE, the PVM defines results.
 
 use super::regs::{RCX, RDX, SPILL, host};
-use super::{Compiler, emit};
+use super::{Compiler, Width, emit};
 use dynasmrt::{DynasmApi, DynasmLabelApi};
-use javm_cap::program::Opcode;
 
 /// Division and remainder kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,11 +51,11 @@ impl Compiler<'_> {
     }
 
     /// `rD ← rA ÷ rB` or `rA mod rB` with the spec's edge values.
-    pub(super) fn divide(&mut self, kind: Div, d: u8, a: u8, b: u8, wide: bool) {
+    pub(super) fn divide(&mut self, kind: Div, d: u8, a: u8, b: u8, width: Width) {
         self.rax_rdx_frame(a, b);
         let [zero, done, negate, minus_one] = [(); 4].map(|()| self.ops.new_dynamic_label());
-        match (kind, wide) {
-            (Div::DivU, true) => emit!(self.ops
+        match (kind, width) {
+            (Div::DivU, Width::W64) => emit!(self.ops
                 ; test rcx, rcx
                 ; jz =>zero
                 ; xor edx, edx
@@ -67,7 +66,7 @@ impl Compiler<'_> {
                 ; mov rcx, -1
                 ; =>done
             ),
-            (Div::RemU, true) => emit!(self.ops
+            (Div::RemU, Width::W64) => emit!(self.ops
                 ; test rcx, rcx
                 ; jz =>zero
                 ; xor edx, edx
@@ -78,7 +77,7 @@ impl Compiler<'_> {
                 ; mov rcx, rax
                 ; =>done
             ),
-            (Div::DivS, true) => emit!(self.ops
+            (Div::DivS, Width::W64) => emit!(self.ops
                 ; test rcx, rcx
                 ; jz =>zero
                 ; cmp rcx, -1
@@ -95,7 +94,7 @@ impl Compiler<'_> {
                 ; mov rcx, -1
                 ; =>done
             ),
-            (Div::RemS, true) => emit!(self.ops
+            (Div::RemS, Width::W64) => emit!(self.ops
                 ; test rcx, rcx
                 ; jz =>zero
                 ; cmp rcx, -1
@@ -111,7 +110,7 @@ impl Compiler<'_> {
                 ; mov rcx, rax
                 ; =>done
             ),
-            (Div::DivU, false) => emit!(self.ops
+            (Div::DivU, Width::W32) => emit!(self.ops
                 ; test ecx, ecx
                 ; jz =>zero
                 ; xor edx, edx
@@ -122,7 +121,7 @@ impl Compiler<'_> {
                 ; mov rcx, -1
                 ; =>done
             ),
-            (Div::RemU, false) => emit!(self.ops
+            (Div::RemU, Width::W32) => emit!(self.ops
                 ; test ecx, ecx
                 ; jz =>zero
                 ; xor edx, edx
@@ -133,7 +132,7 @@ impl Compiler<'_> {
                 ; movsxd rcx, eax
                 ; =>done
             ),
-            (Div::DivS, false) => emit!(self.ops
+            (Div::DivS, Width::W32) => emit!(self.ops
                 ; test ecx, ecx
                 ; jz =>zero
                 ; cmp ecx, -1
@@ -150,7 +149,7 @@ impl Compiler<'_> {
                 ; mov rcx, -1
                 ; =>done
             ),
-            (Div::RemS, false) => emit!(self.ops
+            (Div::RemS, Width::W32) => emit!(self.ops
                 ; test ecx, ecx
                 ; jz =>zero
                 ; cmp ecx, -1
@@ -196,43 +195,6 @@ impl Compiler<'_> {
 }
 
 impl Compiler<'_> {
-    /// `mul_upper_u_u hi, a, b` followed in its segment by `mul_64 lo, a, b`
-    /// (or `b, a`) as one BMI2 `mulx hi, lo`: the full 128-bit product in
-    /// one multiply. Needs `hi ∉ {a, b}` (so the second instruction reads
-    /// the same operands), `hi ≠ lo`, and neither in `rdx` (which holds
-    /// `a` meanwhile). Nothing runs between the two, so the pair is atomic;
-    /// the multiply becomes a fused instruction. Returns false (nothing
-    /// emitted) when the pattern does not apply.
-    pub(super) fn mul_wide(&mut self, i: u32, hi: u8, a: u8, b: u8) -> bool {
-        let Some(next) = self.next_in_segment(i) else { return false };
-        let lo = next.rd;
-        let same_operands = (next.ra == a && next.rb == b) || (next.ra == b && next.rb == a);
-        let (hh, hl, ha, hb) = (host(hi), host(lo), host(a), host(b));
-        if !self.features.bmi2
-            || next.opcode != Opcode::Mul64
-            || !same_operands
-            || hi == a
-            || hi == b
-            || hi == lo
-            || hh == RDX
-            || hl == RDX
-        {
-            return false;
-        }
-        // As in `mul_upper_mulx`: rdx (guest r1) waits in rcx.
-        let src = if hb == RDX { RCX } else { hb };
-        emit!(self.ops ; mov rcx, rdx);
-        if ha != RDX {
-            emit!(self.ops ; mov rdx, Rq(ha));
-        }
-        emit!(self.ops
-            ; mulx Rq(hh), Rq(hl), Rq(src)
-            ; mov rdx, rcx
-        );
-        self.skip_next = true;
-        true
-    }
-
     /// `mul_upper_*` with BMI2 `mulx`, which needs only `rdx`: the unsigned
     /// high half, minus `(A < 0 ? B : 0)` and, for signed × signed,
     /// `(B < 0 ? A : 0)`, all mod 2^64.

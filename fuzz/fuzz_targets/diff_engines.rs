@@ -3,13 +3,15 @@
 //! recompiler; every exit, pc, gas, register set and the memory root must be
 //! equal. One input in eight runs the recompiler with no kernel mappings to
 //! spare (every access interpreted), one in eight with room for two `mmap`s
-//! (a window reset at almost every fault).
+//! (a window reset at almost every fault). Then each engine runs the case
+//! again with forks, snapshots moved to the other engine and resets to
+//! snapshots at the exits the input's last bytes choose: same outcome.
 #![no_main]
 
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
-use javm::testing::run_case;
+use javm::testing::{run_case, run_case_lifecycle};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(case) = gen_case(&mut Unstructured::new(data)) else { return };
@@ -17,4 +19,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     javm::testing::vary_window_budget(data);
     let jit = run_case(&case, EngineKind::Recompiler);
     assert_eq!(interp, jit, "interpreter vs recompiler on {case:#?}");
+    let tail: [u8; 8] = std::array::from_fn(|i| data.get(data.len().wrapping_sub(i + 1)).copied().unwrap_or(0));
+    let plan = u64::from_le_bytes(tail);
+    if plan != 0 {
+        for engine in EngineKind::ALL {
+            assert_eq!(
+                run_case_lifecycle(&case, engine, plan),
+                interp,
+                "lifecycle plan {plan:#x} on the {engine}: {case:#?}"
+            );
+        }
+    }
 });

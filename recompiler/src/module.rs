@@ -29,8 +29,6 @@ pub struct CompiledModule {
     /// Instructions that are not entry points (their code relies on the
     /// previous instruction's).
     fused: Vec<bool>,
-    /// Instruction gas model: one past the terminator ending each run.
-    pub(crate) run_end: Vec<u32>,
     /// Absolute native addresses of the jump-table targets (the panic
     /// stub for invalid entries).
     pub(crate) jump_table: Box<[u64]>,
@@ -51,9 +49,8 @@ impl CompiledModule {
     /// `force_fallbacks`).
     pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
         let features = options.features();
-        let run_end = codegen::run_ends(&program);
         let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused } =
-            codegen::compile(&program, &run_end, features)?;
+            codegen::compile(&program, features)?;
         let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
         let base = code.addr() as u64;
         let jump_table = program
@@ -73,7 +70,6 @@ impl CompiledModule {
             exits,
             accesses,
             fused,
-            run_end,
             jump_table,
         })
     }

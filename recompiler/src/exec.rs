@@ -8,6 +8,7 @@ use crate::module::CompiledModule;
 use crate::signals::{self, CODE_REMAP};
 use crate::window::{Pager, Window};
 use javm_cap::program::GasModel;
+use javm_cap::program::gas::meter;
 use javm_cap::space::AddressSpace;
 use javm_cap::vm::{Exit, NUM_REGS, VmState};
 use std::sync::Arc;
@@ -95,18 +96,10 @@ impl JitInstance {
         }
         let instruction_model = program.gas_model() == GasModel::Instruction;
         let mut gas = state.gas;
-        if instruction_model {
-            let n = i64::from(module.run_end[index as usize] - index);
-            if gas < n {
-                return JitExit::Interpret;
-            }
-            gas -= n;
-        } else if !state.charged {
-            let cost = i64::from(program.charge_at(index));
-            if gas < cost {
-                return JitExit::Exit(Exit::OutOfGas);
-            }
-            gas -= cost;
+        // The instruction model pre-pays the run every time, or leaves a
+        // run it cannot pay in full to the interpreter.
+        if (instruction_model || !state.charged) && meter::pay(&mut gas, program.entry_charge(index)).is_err() {
+            return if instruction_model { JitExit::Interpret } else { JitExit::Exit(Exit::OutOfGas) };
         }
         // SAFETY: the context page is mapped and only this thread uses it.
         unsafe {
@@ -190,7 +183,7 @@ impl JitInstance {
         };
         if instruction_model {
             // Refund the pre-paid instructions that did not run.
-            gas += i64::from(module.run_end[index as usize] - index - u32::from(self_charged));
+            meter::refund(&mut gas, index, program.run_end(index), self_charged);
         }
         state.pc = program.instructions()[index as usize].pc;
         state.gas = gas;

@@ -29,8 +29,6 @@ pub struct CompiledModule {
     /// Instructions that are not entry points (their code relies on the
     /// previous instruction's).
     fused: Vec<bool>,
-    /// Instruction gas model: one past the terminator ending each run.
-    pub(crate) run_end: Vec<u32>,
     /// Absolute native addresses of the jump-table targets (the panic
     /// stub for invalid entries).
     pub(crate) jump_table: Box<[u64]>,
@@ -56,9 +54,8 @@ impl CompiledModule {
     /// Compiles `program` using exactly the extensions in `features` (the
     /// code must only run where they are available).
     pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
-        let run_end = codegen::run_ends(&program);
         let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused } =
-            codegen::compile(&program, &run_end, features)?;
+            codegen::compile(&program, features)?;
         let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
         let base = code.addr() as u64;
         let jump_table = program
@@ -78,7 +75,6 @@ impl CompiledModule {
             exits,
             accesses,
             fused,
-            run_end,
             jump_table,
         })
     }

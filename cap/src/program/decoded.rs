@@ -5,7 +5,7 @@
 use super::blob::CodeBlob;
 use super::decode::{Instruction, decode_operands};
 use super::error::ProgramError;
-use super::gas::GasModel;
+use super::gas::{GasModel, meter};
 use super::isa::{Opcode, Profile};
 
 /// Marks "no instruction / no block" in index tables.
@@ -42,6 +42,7 @@ pub struct Program {
     pc_index: Vec<u32>,
     blocks: Vec<Block>,
     block_of: Vec<u32>,
+    run_ends: Vec<u32>,
     jump_targets: Vec<u32>,
 }
 
@@ -95,8 +96,10 @@ impl Program {
 
         // Blocks: each block start runs to the first terminator after it;
         // every instruction belongs to the latest block start at or before it.
+        // Runs end at every terminator.
         let mut blocks: Vec<Block> = Vec::new();
         let mut block_of = vec![NO_INDEX; instructions.len()];
+        let mut run_ends = Vec::with_capacity(instructions.len());
         let mut open: Option<usize> = None;
         for (i, ins) in instructions.iter().enumerate() {
             let pc = ins.pc as usize;
@@ -111,13 +114,15 @@ impl Program {
                 open = Some(blocks.len() - 1);
             }
             block_of[i] = (blocks.len() - 1) as u32;
-            if let Some(b) = open
-                && ins.opcode.is_terminator()
-            {
-                blocks[b].end = i as u32 + 1;
-                open = None;
+            if ins.opcode.is_terminator() {
+                run_ends.resize(i + 1, i as u32 + 1);
+                if let Some(b) = open.take() {
+                    blocks[b].end = i as u32 + 1;
+                }
             }
         }
+        // The stream ends with a `trap`, so this never adds anything.
+        run_ends.resize(instructions.len(), instructions.len() as u32);
         let mut coster = gas_model.coster();
         for block in &mut blocks {
             let body = &instructions[block.first as usize..block.end as usize];
@@ -133,7 +138,7 @@ impl Program {
             })
             .collect();
 
-        Ok(Program { profile, gas_model, blob, instructions, pc_index, blocks, block_of, jump_targets })
+        Ok(Program { profile, gas_model, blob, instructions, pc_index, blocks, block_of, run_ends, jump_targets })
     }
 
     /// The profile the program was decoded for.
@@ -227,6 +232,26 @@ impl Program {
     #[inline]
     pub fn charge_at(&self, index: u32) -> u32 {
         self.blocks[self.block_of[index as usize] as usize].cost
+    }
+
+    /// Index one past the first terminator at or after instruction `index`:
+    /// the end of its run, which the instruction gas model pre-pays
+    /// ([`meter`]).
+    #[inline]
+    pub fn run_end(&self, index: u32) -> u32 {
+        self.run_ends[index as usize]
+    }
+
+    /// [`Self::run_end`] of every instruction.
+    pub fn run_ends(&self) -> &[u32] {
+        &self.run_ends
+    }
+
+    /// Gas to charge when execution reaches instruction `index` with
+    /// nothing paid, under the program's gas model ([`meter::entry_charge`]).
+    #[inline]
+    pub fn entry_charge(&self, index: u32) -> u32 {
+        meter::entry_charge(self.gas_model, self.charge_at(index), index, self.run_end(index))
     }
 
     /// Gas for a `trap` at a pc outside the instruction stream (a P7 entry
@@ -334,6 +359,14 @@ mod tests {
         assert!(!p.is_block_start(4));
         assert_eq!(p.static_target(0), Some(0));
         assert_eq!(p.instructions()[2].target, 0);
+        // With the trap past the end, in the last block but a run of its own.
+        assert_eq!(p.instructions().len(), 5);
+        assert_eq!(p.run_ends(), [1, 3, 3, 4, 5]);
+        let charges = |p: &Program| (0..5).map(|i| p.entry_charge(i)).collect::<Vec<_>>();
+        assert_eq!(charges(&p), [1, 2, 2, 1, 1], "the containing block's cost");
+        let blob = CodeBlob::from_parts(code.to_vec(), [0, 1, 4, 6], vec![]);
+        let p = Program::new(blob, Profile::P8, GasModel::Instruction).unwrap();
+        assert_eq!(charges(&p), [1, 2, 1, 1, 1], "the rest of the run");
     }
 
     #[test]

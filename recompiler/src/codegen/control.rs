@@ -23,13 +23,15 @@ pub(crate) enum Cond {
 }
 
 impl Compiler<'_> {
-    /// The block-entry charge: `sub gas, cost; jl stub` (gas in `r15`
-    /// with `fsgsbase`, else in the context). The stub undoes the
-    /// subtraction and exits without charging (spec §8.1: compare before
-    /// charging), or under the instruction model hands the block to the
-    /// interpreter, which steps through it.
+    /// The segment-entry charge ([`Program::entry_charge`]): `sub gas,
+    /// cost; jl stub` (gas in `r15` with `fsgsbase`, else in the context).
+    /// The stub undoes the subtraction and exits without charging (spec
+    /// §8.1: compare before charging), or under the instruction model hands
+    /// the block to the interpreter, which steps through it.
+    ///
+    /// [`Program::entry_charge`]: javm_cap::program::Program::entry_charge
     pub(super) fn gas_prologue(&mut self, i: u32, label: DynamicLabel) {
-        let cost = self.segment_charge(i);
+        let cost = self.program.entry_charge(i);
         emit!(self.ops ; =>label);
         if cost == 0 {
             return;

@@ -41,7 +41,7 @@ use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
-use javm_cap::program::{GasModel, Opcode, Program};
+use javm_cap::program::{Opcode, Program};
 
 /// Emits x86-64 with dynasm; every use goes through this so the
 /// architecture directive is never forgotten.
@@ -151,25 +151,12 @@ pub(crate) struct Compiler<'p> {
     ops: VecAssembler<X64Relocation>,
     features: Features,
     program: &'p Program,
-    run_end: &'p [u32],
     prologues: Vec<Option<DynamicLabel>>,
     stubs: Vec<Stub>,
     exits: Vec<ExitSite>,
     accesses: Vec<MemAccess>,
     exit_label: DynamicLabel,
 }
-
-/// [`Opcode::is_terminator`] as a table (the call does not inline across
-/// crates and shows up in compile profiles).
-const TERMINATOR: [bool; OPCODE_COUNT] = {
-    let mut table = [false; OPCODE_COUNT];
-    let mut i = 0;
-    while i < OPCODE_COUNT {
-        table[Opcode::ALL[i] as usize] = Opcode::ALL[i].is_terminator();
-        i += 1;
-    }
-    table
-};
 
 /// Opcodes with a static branch or jump target.
 const BRANCH: [bool; OPCODE_COUNT] = {
@@ -183,26 +170,11 @@ const BRANCH: [bool; OPCODE_COUNT] = {
     table
 };
 
-/// For each instruction, the index one past the first terminator at or
-/// after it (how far the instruction gas model pre-pays).
-pub(crate) fn run_ends(program: &Program) -> Vec<u32> {
-    let ins = program.instructions();
-    let mut out = vec![0u32; ins.len()];
-    let mut end = ins.len() as u32;
-    for i in (0..ins.len()).rev() {
-        if TERMINATOR[ins[i].opcode as usize] {
-            end = i as u32 + 1;
-        }
-        out[i] = end;
-    }
-    out
-}
-
 /// Loops of at most this many guest instructions get their head aligned.
 const SMALL_LOOP: usize = 12;
 
 /// Compiles `program` (see the module docs for the layout).
-pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) -> Result<Output, CompileError> {
+pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, CompileError> {
     let n = program.instructions().len();
     if n >= (CODE_LIMIT as usize) {
         return Err(CompileError::TooLarge(format!("{n} instructions")));
@@ -215,7 +187,6 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         ops,
         features,
         program,
-        run_end,
         prologues: vec![None; n],
         stubs: Vec::new(),
         exits: Vec::new(),
@@ -236,6 +207,7 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
         }
     }
     let ins = program.instructions();
+    let run_end = program.run_ends();
     for i in 0..n {
         // Instruction i − 1 is a terminator exactly when its run ends at i.
         if i == 0 || run_end[i - 1] as usize == i {
@@ -290,14 +262,6 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
 const CODE_LIMIT: u32 = ctx::CODE_DYN_PANIC - 1;
 
 impl Compiler<'_> {
-    /// Gas charged when a segment starting at instruction `i` is entered.
-    fn segment_charge(&self, i: u32) -> u32 {
-        match self.program.gas_model() {
-            GasModel::Instruction => self.run_end[i as usize] - i,
-            GasModel::Pipeline | GasModel::Block => self.program.charge_at(i),
-        }
-    }
-
     /// Pads with no-ops to the next 64-byte boundary, where the next segment
     /// starts (see `compile`; on small loops this measured up to 10 %). The
     /// padding runs only when the code above falls through.

@@ -1,15 +1,13 @@
 //! The interpreter loop: one `match` over the pre-decoded ops, gas charged
-//! once per block on entry (spec §8).
-//!
-//! Under the `instruction` gas model (unit cost per instruction, charged as
-//! it runs) a block is pre-paid up to its terminator when the gas covers it,
-//! and whatever was not executed is refunded on an early exit; when the gas
-//! does not cover the block, instructions run one at a time. Both give the
+//! by the rules of [`meter`] (spec §8): once per block on entry, or under
+//! the `instruction` gas model a run pre-paid up to its terminator when the
+//! gas covers it and instructions one at a time when it does not — the
 //! per-instruction result of spec §8.3 at block speed.
 
 use super::alu;
 use super::code::{Dispatch, InterpCode, Op, with_fused_pairs};
 use javm_cap::program::decoded::{DynamicTarget, NO_INDEX, resolve_dynamic};
+use javm_cap::program::gas::meter::{self, OutOfGas};
 use javm_cap::program::{GasModel, Opcode, Program};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, VmState};
 
@@ -78,18 +76,14 @@ pub fn run<M: GuestMemory>(
 /// A pc outside the instruction stream (only reachable in P7): a `trap`
 /// there, charged like a block of one trap.
 fn lone_trap(code: &InterpCode, state: &mut VmState) -> Stop {
-    let cost = i64::from(code.lone_trap_cost);
-    if code.gas_model == GasModel::Instruction {
-        state.gas = state.gas.saturating_sub(1);
-        return Stop::Exit(if state.gas < 0 { Exit::OutOfGas } else { Exit::Panic });
-    }
-    if !state.charged {
-        if state.gas < cost {
-            return Stop::Exit(Exit::OutOfGas);
-        }
-        state.gas -= cost;
-    }
-    Stop::Exit(Exit::Panic)
+    let paid = if code.gas_model == GasModel::Instruction {
+        meter::pay_one(&mut state.gas)
+    } else if !state.charged {
+        meter::pay(&mut state.gas, code.lone_trap_cost)
+    } else {
+        Ok(())
+    };
+    Stop::Exit(if paid == Err(OutOfGas) { Exit::OutOfGas } else { Exit::Panic })
 }
 
 #[inline(always)]
@@ -111,26 +105,15 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
     let stop = 'run: loop {
         // Block entry (or, stepping under the instruction model, every op).
         if PER_INSTRUCTION {
-            let end = code.run_end[idx as usize];
-            let n = i64::from(end - idx);
-            if gas >= n {
-                gas -= n;
-                paid_end = end;
-            } else if gas >= 1 {
-                gas -= 1;
-                paid_end = idx + 1;
-            } else {
-                // Saturating: a host may set any gas, even i64::MIN.
-                gas = gas.saturating_sub(1);
-                break 'run Stop::Exit(Exit::OutOfGas);
+            match meter::enter_run(&mut gas, idx, code.run_end[idx as usize]) {
+                Ok(end) => paid_end = end,
+                Err(OutOfGas) => break 'run Stop::Exit(Exit::OutOfGas),
             }
         } else if !charged {
             let entry = code.entry[idx as usize];
-            let cost = i64::from(entry.cost);
-            if gas < cost {
+            if meter::pay(&mut gas, entry.cost) == Err(OutOfGas) {
                 break 'run Stop::Exit(Exit::OutOfGas);
             }
-            gas -= cost;
             charged = true;
             idx += entry.skip;
         }
@@ -171,7 +154,7 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
                 }
                 Flow::Exit { exit, charged: self_charged } => {
                     if PER_INSTRUCTION {
-                        gas += i64::from(paid_end - idx - u32::from(self_charged));
+                        meter::refund(&mut gas, idx, paid_end, self_charged);
                     }
                     break 'run Stop::Exit(exit);
                 }

@@ -1,5 +1,7 @@
-//! Gas models: what each basic block costs, computed once at load time.
+//! Gas models: what each basic block costs, computed once at load time;
+//! [`meter`]: how a run pays for it.
 
+pub mod meter;
 pub mod pipeline;
 
 use super::decode::Instruction;

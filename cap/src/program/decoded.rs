@@ -7,6 +7,7 @@ use super::decode::{Instruction, decode_operands};
 use super::error::ProgramError;
 use super::gas::{GasModel, meter};
 use super::isa::{Opcode, Profile};
+use super::pc_index::PcIndex;
 
 /// Marks "no instruction / no block" in index tables.
 pub const NO_INDEX: u32 = u32::MAX;
@@ -39,7 +40,7 @@ pub struct Program {
     gas_model: GasModel,
     blob: CodeBlob,
     instructions: Vec<Instruction>,
-    pc_index: Vec<u32>,
+    pc_index: PcIndex,
     blocks: Vec<Block>,
     block_of: Vec<u32>,
     run_ends: Vec<u32>,
@@ -63,7 +64,7 @@ impl Program {
         // The instruction stream, with explicit traps where execution falls
         // onto a non-start.
         let mut instructions = Vec::with_capacity(starts.len() + 1);
-        let mut pc_index = vec![NO_INDEX; len + 1];
+        let mut pc_index = PcIndex::with_len(len);
         let mut is_block_start = vec![false; len + 1];
         let valid = |pc: usize| pc < len && Opcode::from_code(profile, blob.code[pc]).is_some();
         if !starts.is_empty() && starts[0] == 0 && valid(0) {
@@ -77,22 +78,24 @@ impl Program {
                 Some(op) => decode_operands(&blob.code, op, pc, skip),
                 None => Instruction::trap(pc),
             };
-            pc_index[pc as usize] = instructions.len() as u32;
+            pc_index.mark(pc as usize);
             instructions.push(ins);
             let next = ins.next_pc as usize;
             if raw.is_some_and(Opcode::is_terminator) && valid(next) && blob.is_start_bit(next) {
                 is_block_start[next] = true;
             }
             if next < next_start || (next == len && k + 1 == starts.len()) {
-                pc_index[next] = instructions.len() as u32;
+                pc_index.mark(next);
                 instructions.push(Instruction::trap(next as u32));
             }
         }
         if instructions.is_empty() {
             // No instruction starts at all: only the trap at the end.
-            pc_index[len] = 0;
+            pc_index.mark(len);
             instructions.push(Instruction::trap(len as u32));
         }
+        pc_index.finish();
+        debug_assert!(instructions.iter().enumerate().all(|(i, ins)| pc_index.get(ins.pc as usize) == Some(i as u32)));
 
         // Blocks: each block start runs to the first terminator after it;
         // every instruction belongs to the latest block start at or before it.
@@ -134,7 +137,7 @@ impl Program {
             .iter()
             .map(|&t| {
                 let t = t as usize;
-                if t < len && is_block_start[t] { pc_index[t] } else { NO_INDEX }
+                if t < len && is_block_start[t] { pc_index.get(t).unwrap_or(NO_INDEX) } else { NO_INDEX }
             })
             .collect();
 
@@ -175,7 +178,7 @@ impl Program {
     /// stream has one there.
     #[inline]
     pub fn index_of(&self, pc: u32) -> Option<u32> {
-        self.pc_index.get(pc as usize).copied().filter(|&i| i != NO_INDEX)
+        self.pc_index.get(pc as usize)
     }
 
     /// Index of the block containing instruction `index` (`L(pc)`, spec §7.1).

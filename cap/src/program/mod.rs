@@ -16,6 +16,7 @@ pub mod error;
 pub mod gas;
 pub mod isa;
 mod load;
+mod pc_index;
 mod reader;
 pub mod standard;
 pub mod varint;

@@ -32,7 +32,8 @@ pub(crate) mod regs;
 mod trampoline;
 
 use crate::cpu::Features;
-use crate::{CompileError, ctx};
+use crate::error::CompileError;
+use crate::exit_code;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use javm_cap::program::decoded::NO_INDEX;
@@ -303,8 +304,8 @@ pub(crate) fn compile(program: &Program, run_end: &[u32], features: Features) ->
 }
 
 /// Native offsets and exit-site numbers must stay below the special exit
-/// codes ([`ctx::CODE_DYN_PANIC`] and up).
-const CODE_LIMIT: u32 = ctx::CODE_DYN_PANIC - 1;
+/// codes ([`exit_code::CODE_DYN_PANIC`] and up).
+const CODE_LIMIT: u32 = exit_code::CODE_DYN_PANIC - 1;
 
 impl Compiler<'_> {
     /// Gas charged when a segment starting at instruction `i` is entered.

@@ -527,6 +527,11 @@ impl fmt::Debug for Frame {
 mod tests {
     use super::*;
 
+    /// The pool's memory file, through a descriptor of its own.
+    fn pool_file(pool: &FramePool) -> std::fs::File {
+        std::fs::File::from(pool.shared.fd.try_clone().unwrap())
+    }
+
     fn small_pool(chunk_frames: usize, max_frames: Option<usize>) -> FramePool {
         FramePool::with_config(PoolConfig { chunk_frames, max_frames }).unwrap()
     }
@@ -596,10 +601,8 @@ mod tests {
     fn trimmed_frames_give_memory_back_and_come_back_zeroed() {
         let pool = small_pool(64, None);
         let blocks = || {
-            // SAFETY: the pool keeps its descriptor open while it lives.
-            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(pool.fd()) };
-            let st = nix::sys::stat::fstat(fd).unwrap();
-            st.st_blocks as u64 * 512 / FRAME_SIZE as u64
+            use std::os::unix::fs::MetadataExt;
+            pool_file(&pool).metadata().unwrap().blocks() * 512 / FRAME_SIZE as u64
         };
         let frames: Vec<Frame> = (0..64)
             .map(|i| {
@@ -659,10 +662,8 @@ mod tests {
         let mut f = pool.try_alloc().unwrap();
         f.as_mut_slice()[..5].copy_from_slice(b"hello");
         let mut buf = [0u8; 5];
-        // SAFETY: pread into a local buffer of the stated length from a
-        // descriptor the pool keeps open.
-        let n = unsafe { libc::pread(f.fd(), buf.as_mut_ptr().cast(), buf.len(), f.fd_offset() as libc::off_t) };
-        assert_eq!(n, 5);
+        use std::os::unix::fs::FileExt;
+        assert_eq!(pool_file(&pool).read_at(&mut buf, f.fd_offset()).unwrap(), 5);
         assert_eq!(&buf, b"hello");
     }
 

@@ -16,7 +16,9 @@
 //!   the interrupted context to the exit trampoline.
 //!
 //! Only async-signal-safe work happens here: reads of the instance's data,
-//! moves between pre-allocated vectors, `mmap`, `memcpy`.
+//! moves between pre-allocated vectors, `mmap`, `memcpy`. The `nix`
+//! wrappers it calls (`mmap`, `mprotect`, `sigaction`) only convert their
+//! arguments and read `errno`; none allocates.
 
 use crate::codegen::NO_BASE;
 use crate::codegen::regs::{HOST_TO_GREG, RCX, host};

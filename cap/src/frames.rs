@@ -15,10 +15,15 @@
 //! from; private pools ([`FramePool::with_config`]) exist for tests and for
 //! callers that want isolated accounting.
 
+use nix::fcntl::{FallocateFlags, fallocate};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use nix::unistd::ftruncate;
 use std::ffi::CStr;
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::num::NonZeroUsize;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -152,14 +157,7 @@ impl FramePool {
             return Err(FrameError::Config("chunk_frames is too large"));
         }
         const NAME: &CStr = c"javm-frames";
-        // SAFETY: `NAME` is a valid NUL-terminated string and the flags are
-        // valid for memfd_create; the call has no other preconditions.
-        let raw = unsafe { libc::memfd_create(NAME.as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(FrameError::Memfd(io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a freshly created descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC).map_err(|e| FrameError::Memfd(e.into()))?;
         Ok(FramePool {
             shared: Arc::new(Shared {
                 fd,
@@ -222,17 +220,16 @@ impl FramePool {
         cut.sort_unstable();
         let mut given = 0;
         for run in cut.chunk_by(adjacent) {
-            // SAFETY: punching a hole in our own memory file over free frames,
-            // which no `Frame` owns; the file keeps its size and the range
-            // reads as zeros afterwards, through every mapping.
-            let punched = unsafe {
-                libc::fallocate(
-                    self.shared.fd.as_raw_fd(),
-                    libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-                    run[0] as libc::off_t,
-                    (run.len() * FRAME_SIZE) as libc::off_t,
-                )
-            } == 0;
+            // Punching a hole in our own memory file over free frames, which
+            // no `Frame` owns: the file keeps its size and the range reads as
+            // zeros afterwards, through every mapping.
+            let punched = fallocate(
+                &self.shared.fd,
+                FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+                run[0] as libc::off_t,
+                (run.len() * FRAME_SIZE) as libc::off_t,
+            )
+            .is_ok();
             if !punched {
                 break;
             }
@@ -365,38 +362,33 @@ impl Shared {
         let grow_err = |source| FrameError::Grow { len: new_len, source };
         let file_len =
             libc::off_t::try_from(new_len).map_err(|_| grow_err(io::Error::from(io::ErrorKind::FileTooLarge)))?;
-        // SAFETY: ftruncate on a descriptor we own; growing only appends zeros
-        // and never disturbs mapped chunks.
-        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), file_len) } != 0 {
-            return Err(grow_err(io::Error::last_os_error()));
-        }
+        // Growing only appends zeros and never disturbs mapped chunks.
+        ftruncate(&self.fd, file_len).map_err(|e| grow_err(e.into()))?;
+        let len = NonZeroUsize::new(chunk_bytes as usize).expect("a chunk holds at least one frame");
         // SAFETY: a fresh shared mapping chosen by the kernel (no MAP_FIXED),
         // so no existing mapping is replaced; `offset` is page-aligned and the
         // file now covers `offset + chunk_bytes`.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                chunk_bytes as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                self.fd.as_raw_fd(),
+        let mapped = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                &self.fd,
                 offset as libc::off_t,
             )
         };
-        if ptr == libc::MAP_FAILED {
-            let source = io::Error::last_os_error();
-            // Best effort: give the unmapped tail back. A failure here only
-            // leaves an unused tail in the file, which the next growth reuses.
-            // SAFETY: shrinking to the previous length, which no mapping
-            // exceeds.
-            unsafe { libc::ftruncate(self.fd.as_raw_fd(), offset as libc::off_t) };
-            return Err(FrameError::Map { offset, len: chunk_bytes as usize, source });
-        }
-        let base = NonNull::new(ptr.cast::<u8>()).ok_or(FrameError::Map {
-            offset,
-            len: chunk_bytes as usize,
-            source: io::Error::other("mmap returned null"),
-        })?;
+        let base = match mapped {
+            Ok(ptr) => ptr.cast::<u8>(),
+            Err(e) => {
+                // Best effort: give the unmapped tail back. A failure here
+                // only leaves an unused tail in the file, which the next
+                // growth reuses (shrinking to the previous length, which no
+                // mapping exceeds).
+                let _ = ftruncate(&self.fd, offset as libc::off_t);
+                return Err(FrameError::Map { offset, len: chunk_bytes as usize, source: e.into() });
+            }
+        };
         state.chunks.push(base);
         state.len = new_len;
         Ok(())
@@ -411,7 +403,7 @@ impl Drop for Shared {
             // SAFETY: every chunk was mapped by `grow` with this length, and
             // no `Frame` can point into it anymore: each holds an `Arc` to
             // `Shared`, which is being dropped.
-            unsafe { libc::munmap(base.as_ptr().cast(), chunk_bytes) };
+            let _ = unsafe { munmap(base.cast(), chunk_bytes) };
         }
     }
 }
@@ -535,6 +527,11 @@ impl fmt::Debug for Frame {
 mod tests {
     use super::*;
 
+    /// The pool's memory file, through a descriptor of its own.
+    fn pool_file(pool: &FramePool) -> std::fs::File {
+        std::fs::File::from(pool.shared.fd.try_clone().unwrap())
+    }
+
     fn small_pool(chunk_frames: usize, max_frames: Option<usize>) -> FramePool {
         FramePool::with_config(PoolConfig { chunk_frames, max_frames }).unwrap()
     }
@@ -604,11 +601,8 @@ mod tests {
     fn trimmed_frames_give_memory_back_and_come_back_zeroed() {
         let pool = small_pool(64, None);
         let blocks = || {
-            // SAFETY: `stat` is plain data; all zeros is a valid value.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: fstat on the pool's own open descriptor.
-            assert_eq!(unsafe { libc::fstat(pool.fd(), &mut st) }, 0);
-            st.st_blocks as u64 * 512 / FRAME_SIZE as u64
+            use std::os::unix::fs::MetadataExt;
+            pool_file(&pool).metadata().unwrap().blocks() * 512 / FRAME_SIZE as u64
         };
         let frames: Vec<Frame> = (0..64)
             .map(|i| {
@@ -668,10 +662,8 @@ mod tests {
         let mut f = pool.try_alloc().unwrap();
         f.as_mut_slice()[..5].copy_from_slice(b"hello");
         let mut buf = [0u8; 5];
-        // SAFETY: pread into a local buffer of the stated length from a
-        // descriptor the pool keeps open.
-        let n = unsafe { libc::pread(f.fd(), buf.as_mut_ptr().cast(), buf.len(), f.fd_offset() as libc::off_t) };
-        assert_eq!(n, 5);
+        use std::os::unix::fs::FileExt;
+        assert_eq!(pool_file(&pool).read_at(&mut buf, f.fd_offset()).unwrap(), 5);
         assert_eq!(&buf, b"hello");
     }
 

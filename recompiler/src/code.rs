@@ -7,9 +7,13 @@
 //! per module measured ≈ 18 µs of a 20 µs fixed compile cost). No address
 //! is ever writable and executable through the same mapping.
 
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use nix::unistd::ftruncate;
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::num::NonZeroUsize;
+use std::os::fd::OwnedFd;
 use std::sync::Mutex;
 
 /// Bytes added to the arena at a time (more for a larger module).
@@ -106,13 +110,7 @@ unsafe impl Send for Arena {}
 impl Arena {
     fn new() -> io::Result<Arena> {
         const NAME: &CStr = c"javm-code";
-        // SAFETY: a valid name and flags; no other preconditions.
-        let raw = unsafe { libc::memfd_create(NAME.as_ptr(), libc::MFD_CLOEXEC) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC)?;
         Ok(Arena { fd, file_len: 0, chunks: Vec::new(), free: Vec::new() })
     }
 
@@ -163,35 +161,25 @@ impl Arena {
     fn grow(&mut self, len: usize) -> io::Result<()> {
         let offset = self.file_len;
         let new_len = libc::off_t::try_from(offset + len).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
-        // SAFETY: growing our own memory file; existing mappings stay valid.
-        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), new_len) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // Growing our own memory file; existing mappings stay valid.
+        ftruncate(&self.fd, new_len)?;
+        let length = NonZeroUsize::new(len).expect("a chunk is not empty");
         let map = |prot| {
             // SAFETY: a fresh shared mapping of the new range of our file,
             // placed by the kernel.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    prot,
-                    libc::MAP_SHARED,
-                    self.fd.as_raw_fd(),
-                    offset as libc::off_t,
-                )
-            };
-            if p == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(p.cast::<u8>()) }
+            unsafe { mmap(None, length, prot, MapFlags::MAP_SHARED, &self.fd, offset as libc::off_t) }
         };
-        let write = map(libc::PROT_READ | libc::PROT_WRITE)?;
-        let exec = match map(libc::PROT_READ | libc::PROT_EXEC) {
+        let write = map(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE)?;
+        let exec = match map(ProtFlags::PROT_READ | ProtFlags::PROT_EXEC) {
             Ok(p) => p,
             Err(e) => {
                 // SAFETY: unmapping the view made just above.
-                unsafe { libc::munmap(write.cast(), len) };
-                return Err(e);
+                let _ = unsafe { munmap(write, len) };
+                return Err(e.into());
             }
         };
         self.file_len += len;
+        let (exec, write) = (exec.as_ptr().cast(), write.as_ptr().cast());
         self.chunks.push(Chunk { exec, write, len, used: 0 });
         Ok(())
     }

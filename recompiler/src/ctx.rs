@@ -23,7 +23,7 @@ pub(crate) struct VmCtx {
     pub host_rsp: u64,
     /// Native address to resume at after a frame refill.
     pub resume_rip: u64,
-    /// The instance's `exec::Inner`, for the fault handler.
+    /// The instance's `instance::Instance`, for the fault handler.
     pub inner: usize,
     /// A guest memory fault: 0 = panic, else `1 << 32 | page address`.
     pub fault: u64,
@@ -64,10 +64,3 @@ pub(crate) const ENTRY: i32 = rel(offset_of!(VmCtx, entry));
 pub(crate) const HOST_RSP: i32 = rel(offset_of!(VmCtx, host_rsp));
 pub(crate) const JUMP_TABLE: i32 = rel(offset_of!(VmCtx, jump_table));
 pub(crate) const EXIT_INDEX: i32 = rel(offset_of!(VmCtx, exit_index));
-
-/// Exit codes above the static exit sites (returned in `eax`).
-pub(crate) const CODE_FAULT: u32 = u32::MAX;
-/// The frame stock ran out in the fault handler: refill and resume.
-pub(crate) const CODE_REFILL: u32 = u32::MAX - 1;
-/// A dynamic jump hit an invalid table entry (index in `exit_index`).
-pub(crate) const CODE_DYN_PANIC: u32 = u32::MAX - 2;

@@ -1,11 +1,13 @@
 //! Running an instance: [`JitInstance`] and the run loop.
 
-use crate::JitError;
 use crate::codegen::{ExitKind, NO_BASE};
-use crate::ctx::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, VmCtx};
+use crate::ctx::VmCtx;
+use crate::error::JitError;
+use crate::exit_code::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, CODE_REMAP};
+use crate::instance::Instance;
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
-use crate::signals::{self, CODE_REMAP};
+use crate::signals;
 use crate::window::{Pager, Window};
 use javm_cap::program::GasModel;
 use javm_cap::program::gas::meter;
@@ -29,16 +31,10 @@ pub enum JitExit {
     Interpret,
 }
 
-/// What the fault handler reaches through the context.
-pub(crate) struct Inner {
-    pub(crate) module: Arc<CompiledModule>,
-    pub(crate) pager: Pager,
-}
-
 /// One guest: a 4 GiB window over its address space, and a context.
 /// Movable between threads; runs on one at a time.
 pub struct JitInstance {
-    inner: Box<Inner>,
+    inner: Box<Instance>,
 }
 
 // SAFETY: the instance exclusively owns its window, frames and address
@@ -59,9 +55,9 @@ impl JitInstance {
         signals::install().map_err(JitError::Signals)?;
         let window = Window::take().map_err(JitError::Window)?;
         let jump_table = module.jump_table.as_ptr() as u64;
-        let mut inner = Box::new(Inner { module, pager: Pager::new(window, space) });
+        let mut inner = Box::new(Instance { module, pager: Pager::new(window, space) });
         let ctx = inner.pager.ctx();
-        let inner_ptr: *mut Inner = &mut *inner;
+        let inner_ptr: *mut Instance = &mut *inner;
         // SAFETY: the context page is mapped read-write and owned by this
         // instance's window.
         unsafe {
@@ -80,11 +76,14 @@ impl JitInstance {
     /// interpret (see [`JitExit::Interpret`]). Any instruction start not
     /// fused with the previous instruction is an entry point; a block not
     /// yet paid for (`!state.charged`) is charged here first, exactly as the
-    /// interpreter does.
+    /// interpreter does. Three steps: the entry charge (`charge_entry`),
+    /// the guest run with the host's share of fault handling
+    /// (`run_until_exit`), and decoding the exit into `state`
+    /// (`decode_exit`).
     pub fn run(&mut self, state: &mut VmState) -> JitExit {
-        let inner: *mut Inner = &mut *self.inner;
+        let inner: *mut Instance = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;
-        // no reference into it is held across `run_guest`.
+        // no reference into it is held across `run_until_exit`.
         let (module, ctx, base) = unsafe { ((*inner).module.clone(), (*inner).pager.ctx(), (*inner).pager.base()) };
         let program = module.program();
         let Some(index) = program.index_of(state.pc).filter(|&i| module.is_entry(i)) else {
@@ -94,101 +93,20 @@ impl JitInstance {
         if unsafe { (*inner).pager.is_broken() } {
             return JitExit::Interpret;
         }
-        let instruction_model = program.gas_model() == GasModel::Instruction;
-        let mut gas = state.gas;
-        // The instruction model pre-pays the run every time, or leaves a
-        // run it cannot pay in full to the interpreter.
-        if (instruction_model || !state.charged) && meter::pay(&mut gas, program.entry_charge(index)).is_err() {
-            return if instruction_model { JitExit::Interpret } else { JitExit::Exit(Exit::OutOfGas) };
-        }
+        let gas = match charge_entry(&module, state, index) {
+            Ok(gas) => gas,
+            Err(exit) => return exit,
+        };
         // SAFETY: the context page is mapped and only this thread uses it.
         unsafe {
             (&mut (*ctx).regs)[..NUM_REGS].copy_from_slice(&state.regs);
             (*ctx).gas = gas;
             (*ctx).entry = module.entry_addr(index);
         }
-        let enter = module.enter_fn();
-        let code = loop {
-            // SAFETY: the context is set up for entry; `inner` stays live.
-            let code = unsafe { signals::run_guest(inner, enter, base) };
-            // SAFETY: the guest is stopped; we are the only user of `inner`.
-            let pager = unsafe { &mut (*inner).pager };
-            // The pages the interrupted access needs.
-            // SAFETY: the context page is mapped and only this thread uses it.
-            let [first, last, write] = unsafe { (*ctx).pending };
-            match code {
-                CODE_REFILL if pager.refill().is_ok() => {
-                    // Prepared here, so that resuming the access does not
-                    // fault again. A failure is left to the fault handler on
-                    // resume, which exits again if it must.
-                    let _ = pager.prepare(first, last, write != 0);
-                }
-                CODE_REFILL | CODE_REMAP => {
-                    // Out of kernel mappings (or of the windows' budget of
-                    // them, or of frames): drop every mapping of this window
-                    // (the guest's writes move into the caps) and map only
-                    // what the access needs. If even that fails, the
-                    // interpreter runs the access through the caps instead.
-                    if pager.remap(first, last, write != 0).is_err() {
-                        break CODE_REMAP;
-                    }
-                }
-                _ => break code,
-            }
-            // SAFETY: as above; resume the interrupted access.
-            unsafe { (*ctx).entry = (*ctx).resume_rip };
-        };
+        // SAFETY: the context is set up for entry; `inner` stays live.
+        let code = unsafe { run_until_exit(inner, module.enter_fn(), base) };
         // SAFETY: the guest has stopped; the context holds its state.
-        let ctx: &VmCtx = unsafe { &*ctx };
-        state.regs.copy_from_slice(&ctx.regs[..NUM_REGS]);
-        let mut gas = ctx.gas;
-        // (instruction index, outcome, whether the instruction itself is
-        // charged under the instruction model, `charged` afterwards)
-        let (index, outcome, self_charged, charged) = match code {
-            CODE_FAULT => {
-                let exit = match ctx.fault {
-                    0 => Exit::Panic,
-                    f => Exit::PageFault(f as u32),
-                };
-                (ctx.exit_index, JitExit::Exit(exit), false, true)
-            }
-            CODE_DYN_PANIC => (ctx.exit_index, JitExit::Exit(Exit::Panic), true, true),
-            CODE_REMAP => {
-                if ctx.pending_sum_reg != u32::from(NO_BASE) {
-                    state.regs[ctx.pending_sum_reg as usize] = ctx.pending_sum;
-                }
-                (ctx.exit_index, JitExit::Interpret, false, true)
-            }
-            site => {
-                let site = module.exits[site as usize];
-                match site.kind {
-                    ExitKind::Panic => (site.index, JitExit::Exit(Exit::Panic), true, true),
-                    ExitKind::Halt => (site.index, JitExit::Exit(Exit::Halt), true, true),
-                    ExitKind::Host(id) => (site.index, JitExit::Exit(Exit::Host(id)), true, true),
-                    ExitKind::OutOfGas => {
-                        state.pc = program.instructions()[site.index as usize].pc;
-                        state.gas = gas;
-                        state.charged = false;
-                        return JitExit::Exit(Exit::OutOfGas);
-                    }
-                    ExitKind::InterpretBlock => {
-                        state.pc = program.instructions()[site.index as usize].pc;
-                        state.gas = gas;
-                        state.charged = false;
-                        return JitExit::Interpret;
-                    }
-                    ExitKind::InterpretHere => (site.index, JitExit::Interpret, false, true),
-                }
-            }
-        };
-        if instruction_model {
-            // Refund the pre-paid instructions that did not run.
-            meter::refund(&mut gas, index, program.run_end(index), self_charged);
-        }
-        state.pc = program.instructions()[index as usize].pc;
-        state.gas = gas;
-        state.charged = charged && !instruction_model;
-        outcome
+        decode_exit(&module, unsafe { &*ctx }, code, state)
     }
 
     /// Guest memory through the window, with guest access rules: for host
@@ -210,4 +128,123 @@ impl JitInstance {
         self.inner.pager.sync();
         std::mem::take(&mut self.inner.pager.space)
     }
+}
+
+/// The gas left once the guest enters at instruction `index`, charged with
+/// the interpreter's exact rules: a block not yet paid for
+/// (`!state.charged`) pays its cost, or under the instruction model the
+/// instructions to the end of the run are pre-paid. `Err` is how the run
+/// ends instead when that cannot be paid.
+fn charge_entry(module: &CompiledModule, state: &VmState, index: u32) -> Result<i64, JitExit> {
+    let program = module.program();
+    let instruction_model = program.gas_model() == GasModel::Instruction;
+    let mut gas = state.gas;
+    // The instruction model pre-pays the run every time, or leaves a run it
+    // cannot pay in full to the interpreter.
+    if (instruction_model || !state.charged) && meter::pay(&mut gas, program.entry_charge(index)).is_err() {
+        return Err(if instruction_model { JitExit::Interpret } else { JitExit::Exit(Exit::OutOfGas) });
+    }
+    Ok(gas)
+}
+
+/// Runs generated code from the context's entry until it stops for good:
+/// exits that only ask the host for frames or for a window reset are
+/// served here and the interrupted access resumed. Returns the exit code
+/// (see [`crate::exit_code`]).
+///
+/// # Safety
+///
+/// `inner` must point to a live instance whose context is fully set up for
+/// entry, and no reference to it may be used until this returns.
+unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(*mut u8) -> u32, base: *mut u8) -> u32 {
+    // SAFETY: the caller guarantees `inner` is live and exclusively ours.
+    let ctx = unsafe { (*inner).pager.ctx() };
+    loop {
+        // SAFETY: the caller set the context up for entry; `inner` stays live.
+        let code = unsafe { signals::run_guest(inner, enter, base) };
+        // SAFETY: the guest is stopped; we are the only user of `inner`.
+        let pager = unsafe { &mut (*inner).pager };
+        // The pages the interrupted access needs.
+        // SAFETY: the context page is mapped and only this thread uses it.
+        let [first, last, write] = unsafe { (*ctx).pending };
+        match code {
+            CODE_REFILL if pager.refill().is_ok() => {
+                // Prepared here, so that resuming the access does not
+                // fault again. A failure is left to the fault handler on
+                // resume, which exits again if it must.
+                let _ = pager.prepare(first, last, write != 0);
+            }
+            CODE_REFILL | CODE_REMAP => {
+                // Out of kernel mappings (or of the windows' budget of
+                // them, or of frames): drop every mapping of this window
+                // (the guest's writes move into the caps) and map only
+                // what the access needs. If even that fails, the
+                // interpreter runs the access through the caps instead.
+                if pager.remap(first, last, write != 0).is_err() {
+                    return CODE_REMAP;
+                }
+            }
+            _ => return code,
+        }
+        // SAFETY: as above; resume the interrupted access.
+        unsafe { (*ctx).entry = (*ctx).resume_rip };
+    }
+}
+
+/// Writes the guest state the context holds after exit `code` into
+/// `state` (registers, pc, gas, whether the block at pc is paid) and says
+/// how the run ended. Under the instruction model the pre-paid
+/// instructions that did not run are refunded.
+fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmState) -> JitExit {
+    let program = module.program();
+    let instruction_model = program.gas_model() == GasModel::Instruction;
+    state.regs.copy_from_slice(&ctx.regs[..NUM_REGS]);
+    let mut gas = ctx.gas;
+    // (instruction index, outcome, whether the instruction itself is
+    // charged under the instruction model, `charged` afterwards)
+    let (index, outcome, self_charged, charged) = match code {
+        CODE_FAULT => {
+            let exit = match ctx.fault {
+                0 => Exit::Panic,
+                f => Exit::PageFault(f as u32),
+            };
+            (ctx.exit_index, JitExit::Exit(exit), false, true)
+        }
+        CODE_DYN_PANIC => (ctx.exit_index, JitExit::Exit(Exit::Panic), true, true),
+        CODE_REMAP => {
+            if ctx.pending_sum_reg != u32::from(NO_BASE) {
+                state.regs[ctx.pending_sum_reg as usize] = ctx.pending_sum;
+            }
+            (ctx.exit_index, JitExit::Interpret, false, true)
+        }
+        site => {
+            let site = module.exits[site as usize];
+            match site.kind {
+                ExitKind::Panic => (site.index, JitExit::Exit(Exit::Panic), true, true),
+                ExitKind::Halt => (site.index, JitExit::Exit(Exit::Halt), true, true),
+                ExitKind::Host(id) => (site.index, JitExit::Exit(Exit::Host(id)), true, true),
+                ExitKind::OutOfGas => {
+                    state.pc = program.instructions()[site.index as usize].pc;
+                    state.gas = gas;
+                    state.charged = false;
+                    return JitExit::Exit(Exit::OutOfGas);
+                }
+                ExitKind::InterpretBlock => {
+                    state.pc = program.instructions()[site.index as usize].pc;
+                    state.gas = gas;
+                    state.charged = false;
+                    return JitExit::Interpret;
+                }
+                ExitKind::InterpretHere => (site.index, JitExit::Interpret, false, true),
+            }
+        }
+    };
+    if instruction_model {
+        // Refund the pre-paid instructions that did not run.
+        meter::refund(&mut gas, index, program.run_end(index), self_charged);
+    }
+    state.pc = program.instructions()[index as usize].pc;
+    state.gas = gas;
+    state.charged = charged && !instruction_model;
+    outcome
 }

@@ -28,9 +28,13 @@ mod code;
 mod codegen;
 mod cpu;
 mod ctx;
+mod error;
 mod exec;
+mod exit_code;
+mod instance;
 mod memory;
 mod module;
+mod options;
 mod signals;
 mod window;
 
@@ -39,75 +43,11 @@ mod tests;
 
 pub use budget::{set_window_mapping_budget, window_mapping_budget, window_mappings_held};
 pub use cpu::Features;
+pub use error::{CompileError, JitError};
 pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
-
-use std::sync::atomic::{AtomicU8, Ordering};
+pub use options::{CompileOptions, set_default_force_fallbacks};
 
 #[cfg(doc)]
 use javm_cap::program::Program;
-
-/// How a program is compiled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CompileOptions {
-    /// Emit only baseline x86-64 (no BMI1/BMI2/LZCNT/POPCNT), even where the
-    /// CPU has them. The default comes from [`set_default_force_fallbacks`],
-    /// else from the environment variable `JAVM_JIT_FALLBACKS=1`.
-    pub force_fallbacks: bool,
-}
-
-impl Default for CompileOptions {
-    fn default() -> Self {
-        CompileOptions { force_fallbacks: default_force_fallbacks() }
-    }
-}
-
-impl CompileOptions {
-    /// The CPU features code compiled with these options may use.
-    pub fn features(&self) -> Features {
-        if self.force_fallbacks { Features::NONE } else { Features::detect() }
-    }
-}
-
-/// 0 = not decided yet, 1 = off, 2 = on.
-static FORCE_FALLBACKS: AtomicU8 = AtomicU8::new(0);
-
-/// Sets what [`CompileOptions::default`] uses for `force_fallbacks` in this
-/// process (tests use it to run a whole suite on the fallback code paths).
-pub fn set_default_force_fallbacks(on: bool) {
-    FORCE_FALLBACKS.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-}
-
-fn default_force_fallbacks() -> bool {
-    match FORCE_FALLBACKS.load(Ordering::Relaxed) {
-        0 => {
-            let on = std::env::var("JAVM_JIT_FALLBACKS").is_ok_and(|v| v == "1");
-            set_default_force_fallbacks(on);
-            on
-        }
-        v => v == 2,
-    }
-}
-
-/// Why a program could not be compiled.
-#[derive(Debug, thiserror::Error)]
-pub enum CompileError {
-    /// The assembler could not allocate or finalize executable memory.
-    #[error("cannot allocate executable memory: {0}")]
-    Memory(String),
-    /// The program is too large for the recompiler's 32-bit native offsets.
-    #[error("program too large to compile: {0}")]
-    TooLarge(String),
-}
-
-/// Why an instance could not be created.
-#[derive(Debug, thiserror::Error)]
-pub enum JitError {
-    /// Reserving the guest window failed.
-    #[error("cannot reserve a guest window: {0}")]
-    Window(std::io::Error),
-    /// Installing the fault handlers failed.
-    #[error("cannot install the fault handlers: {0}")]
-    Signals(std::io::Error),
-}

@@ -4,7 +4,8 @@
 use crate::code::CodeMemory;
 use crate::codegen::{self, ExitSite, MemAccess, Output};
 use crate::cpu::Features;
-use crate::{CompileError, CompileOptions};
+use crate::error::CompileError;
+use crate::options::CompileOptions;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;

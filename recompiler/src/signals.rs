@@ -16,62 +16,58 @@
 //!   the interrupted context to the exit trampoline.
 //!
 //! Only async-signal-safe work happens here: reads of the instance's data,
-//! moves between pre-allocated vectors, `mmap`, `memcpy`.
+//! moves between pre-allocated vectors, `mmap`, `memcpy`. The `nix`
+//! wrappers it calls (`mmap`, `mprotect`, `sigaction`) only convert their
+//! arguments and read `errno`; none allocates.
 
 use crate::codegen::NO_BASE;
 use crate::codegen::regs::{HOST_TO_GREG, RCX, host};
-use crate::ctx::{CODE_FAULT, CODE_REFILL, VmCtx};
-use crate::exec::Inner;
+use crate::ctx::VmCtx;
+use crate::exit_code::{CODE_FAULT, CODE_REFILL, CODE_REMAP};
+use crate::instance::Instance;
 use crate::window::PrepareError;
 use javm_cap::vm::{GUEST_PAGE, MemFault, find_fault};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::null_mut;
 use std::sync::OnceLock;
 
-/// Exit code: the fault handler could not map a page (out of memory or of
-/// kernel mappings); the host resets the window and resumes.
-pub(crate) const CODE_REMAP: u32 = u32::MAX - 3;
-
 thread_local! {
     /// The instance whose generated code runs on this thread, or null.
-    static CURRENT: Cell<*mut Inner> = const { Cell::new(null_mut()) };
+    static CURRENT: Cell<*mut Instance> = const { Cell::new(null_mut()) };
 }
 
 /// The handlers that were installed before ours.
-struct Previous(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
+struct Previous(UnsafeCell<[MaybeUninit<SigAction>; 2]>);
 
-// SAFETY: written once inside `install` (under the `OnceLock`) before our
-// handler can run, and only read afterwards.
+// SAFETY: written once inside `install` (under the `OnceLock`), right as our
+// handler replaces the previous one (as `sigaction(2)` itself reports it),
+// and only read afterwards.
 unsafe impl Sync for Previous {}
 
 static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::uninit(), MaybeUninit::uninit()]));
 
-const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+const SIGNALS: [Signal; 2] = [Signal::SIGSEGV, Signal::SIGBUS];
 
 /// Installs the handlers (once per process).
 pub(crate) fn install() -> io::Result<()> {
-    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
+    static INSTALLED: OnceLock<nix::Result<()>> = OnceLock::new();
     let result = INSTALLED.get_or_init(|| {
+        let ours = SigAction::new(SigHandler::SigAction(on_fault), SaFlags::SA_ONSTACK, SigSet::empty());
         for (k, &sig) in SIGNALS.iter().enumerate() {
-            // SAFETY: a zeroed sigaction is a valid starting point; the mask
-            // is initialised with sigemptyset; `previous` points into our own
-            // static storage for exactly one sigaction.
+            // SAFETY: `on_fault` handles only faults of generated code and
+            // passes every other one on; `previous` is our own static
+            // storage for exactly one action, which nothing else writes.
             unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = on_fault as *const () as usize;
-                action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut action.sa_mask);
-                let previous = (*PREVIOUS.0.get())[k].as_mut_ptr();
-                if libc::sigaction(sig, &action, previous) != 0 {
-                    return Err(io::Error::last_os_error().raw_os_error().unwrap_or(0));
-                }
+                let previous = sigaction(sig, &ours)?;
+                (*PREVIOUS.0.get())[k].write(previous);
             }
         }
         Ok(())
     });
-    (*result).map_err(io::Error::from_raw_os_error)
+    (*result).map_err(io::Error::from)
 }
 
 /// Runs generated code for `inner`: `enter(base)` with the thread-local set.
@@ -81,7 +77,7 @@ pub(crate) fn install() -> io::Result<()> {
 /// `inner` must point to a live instance whose context is fully set up for
 /// entry, and no reference to it may be used until this returns.
 pub(crate) unsafe fn run_guest(
-    inner: *mut Inner,
+    inner: *mut Instance,
     enter: unsafe extern "sysv64" fn(*mut u8) -> u32,
     base: *mut u8,
 ) -> u32 {
@@ -105,7 +101,7 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut 
 }
 
 /// Handles a fault of generated code; false if it is not ours.
-unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::ucontext_t) -> bool {
+unsafe fn handle(inner: &mut Instance, info: *mut libc::siginfo_t, uc: *mut libc::ucontext_t) -> bool {
     // SAFETY: the kernel's ucontext is valid for the duration of the handler.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as usize;
@@ -189,31 +185,20 @@ unsafe fn handle(inner: &mut Inner, info: *mut libc::siginfo_t, uc: *mut libc::u
 /// Call only from our signal handler, with the arguments it received for
 /// `sig`, after `install` has recorded the previous handlers.
 unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
-    let k = SIGNALS.iter().position(|&s| s == sig).unwrap_or(0);
+    let k = SIGNALS.iter().position(|&s| s as libc::c_int == sig).unwrap_or(0);
     // SAFETY: `install` initialised both entries before our handler was
     // installed.
     let previous = unsafe { (*PREVIOUS.0.get())[k].assume_init_ref() };
-    let handler = previous.sa_sigaction;
-    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // SAFETY: resetting the disposition is async-signal-safe; returning
-        // re-executes the faulting instruction, which now takes the default
-        // action.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, null_mut());
+    match previous.handler() {
+        SigHandler::SigDfl | SigHandler::SigIgn => {
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            // SAFETY: resetting the disposition is async-signal-safe (the
+            // wrapper builds the action on the stack and calls
+            // `sigaction(2)`); returning re-executes the faulting
+            // instruction, which now takes the default action.
+            let _ = unsafe { sigaction(SIGNALS[k], &default) };
         }
-        return;
-    }
-    if previous.sa_flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: an SA_SIGINFO handler has this signature.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(handler) };
-        f(sig, info, uctx);
-    } else {
-        // SAFETY: a plain handler takes the signal number.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
-        f(sig);
+        SigHandler::SigAction(f) => f(sig, info, uctx),
+        SigHandler::Handler(f) => f(sig),
     }
 }

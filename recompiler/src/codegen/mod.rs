@@ -36,7 +36,8 @@ pub(crate) mod regs;
 mod trampoline;
 
 use crate::cpu::Features;
-use crate::{CompileError, ctx};
+use crate::error::CompileError;
+use crate::exit_code;
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
 use javm_cap::program::decoded::NO_INDEX;
@@ -258,8 +259,8 @@ pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, C
 }
 
 /// Native offsets and exit-site numbers must stay below the special exit
-/// codes ([`ctx::CODE_DYN_PANIC`] and up).
-const CODE_LIMIT: u32 = ctx::CODE_DYN_PANIC - 1;
+/// codes ([`exit_code::CODE_DYN_PANIC`] and up).
+const CODE_LIMIT: u32 = exit_code::CODE_DYN_PANIC - 1;
 
 impl Compiler<'_> {
     /// Pads with no-ops to the next 64-byte boundary, where the next segment

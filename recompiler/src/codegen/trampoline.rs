@@ -8,7 +8,8 @@
 
 use super::regs::{BASE_SLOT, FRAME, GUEST_TO_HOST, host};
 use super::{Compiler, emit};
-use crate::ctx::{self, CODE_DYN_PANIC};
+use crate::ctx;
+use crate::exit_code::CODE_DYN_PANIC;
 use dynasmrt::{DynasmApi, DynasmLabelApi};
 
 impl Compiler<'_> {

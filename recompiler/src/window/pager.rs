@@ -1,74 +1,19 @@
-//! The guest window of an instance and the pages mapped into it.
-//!
-//! A [`Window`] is one reservation of address space:
-//!
-//! ```text
-//! [page states: 1 MiB][context page][guest: 4 GiB][guard: 64 KiB]
-//!                                   ^ base (guest address 0)
-//! ```
-//!
-//! The guest part starts `PROT_NONE`. Pages are mapped on demand by the
-//! [`Pager`], from the fault handler or from host-side accesses:
-//!
-//! - a readable page is mapped read-only straight from its frame's memfd
-//!   (`MAP_SHARED|MAP_FIXED`; runs of consecutive frames in one `mmap`), an
-//!   empty page as anonymous read-only zeros, 16-page aligned groups at a
-//!   time;
-//! - the first store to a writable page copies it into a frame taken from a
-//!   pre-reserved stock and maps that frame read-write in its place; the
-//!   page is then *dirty* and its frame becomes the cap's overlay page at the
-//!   next sync, without a copy. A store beside a dirty page copies the rest
-//!   of its group too (a sequential fill), and empty writable pages get
-//!   zeroed frames a group at a time on their first fault.
-//!
-//! Nothing is mapped when an instance is created, so instantiation does not
-//! depend on the image size; windows are pooled and reset (one `mmap` over
-//! the touched range) when released.
+//! The [`Pager`]: maps the pages of one instance's address space into its
+//! window on demand, from the fault handler or from host-side accesses (see
+//! the module docs of `window` for what is mapped how; `policy` decides how
+//! much at a time).
 
+use super::policy;
+use super::reserve::{Window, addr, length, reserve_again};
 use crate::budget;
-use crate::ctx::{CTX_OFFSET, VmCtx};
+use crate::ctx::VmCtx;
 use javm_cap::frames::{FRAME_SIZE, Frame, FrameError, FramePool};
 use javm_cap::page::{PageBytes, PageSlot};
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{GUEST_PAGE, GuestMemory};
-use std::io;
-use std::sync::{Arc, Mutex};
-
-/// Bytes of guest address space.
-const GUEST_BYTES: usize = 1 << 32;
-/// Inaccessible bytes after the guest space; an 8-byte access at
-/// 0xFFFFFFFF ends 7 bytes past it.
-const GUARD_BYTES: usize = 1 << 16;
-/// One state byte per guest page.
-const STATE_BYTES: usize = 1 << 20;
-/// The state table plus the context page.
-const HEADER_BYTES: usize = STATE_BYTES + 4096;
-/// The whole reservation.
-const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
-/// Windows kept for reuse.
-const POOL_LIMIT: usize = 64;
-/// Pages mapped together on a fault (a 64 KiB aligned group).
-const GROUP: u32 = 16;
-/// Zero pages materialized together once a run fills memory (see
-/// [`LAZY_GROUPS`]; a 256 KiB aligned group).
-const LARGE_GROUP: u32 = 64;
-/// Most `mmap`s a group is mapped with straight from its frames.
-const MAX_SHARED_RUNS: u32 = 4;
-/// Page states cleared with a store rather than `madvise` up to this many
-/// pages (a system call costs more than clearing a few KiB).
-const STATE_CLEAR_LIMIT: usize = 1 << 14;
-/// Mappings up to this many pages are mapped whole on the first fault.
-const WARM_PAGES: u32 = 64;
-/// Frames taken from the pool per refill of the stock (enough for several
-/// groups).
-const STOCK: usize = 64;
-/// The same once groups are large (two large groups).
-const LARGE_STOCK: usize = 128;
-/// Zero groups materialized lazily (page tables filled by minor faults,
-/// as most of a first stack or heap group is often never touched) before
-/// later groups are large and get their page tables filled at once: a run
-/// that has touched this many is filling memory.
-const LAZY_GROUPS: u32 = 4;
+use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, mmap_anonymous, mprotect};
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 
 /// Page state: nothing mapped.
 const NONE: u8 = 0;
@@ -79,87 +24,6 @@ const DIRTY: u8 = 2;
 
 /// A frame's place in the memory file: `(fd, offset)`.
 type FrameRef = (i32, u64);
-
-/// One reserved guest window (see the module docs).
-pub struct Window {
-    start: *mut u8,
-}
-
-// SAFETY: a window is plain reserved address space owned by one instance;
-// nothing in it is tied to the thread that reserved it.
-unsafe impl Send for Window {}
-
-struct Pool(Vec<Window>);
-
-static POOL: Mutex<Pool> = Mutex::new(Pool(Vec::new()));
-
-impl Window {
-    /// A clean window (all guest pages inaccessible), from the pool or
-    /// freshly reserved.
-    pub fn take() -> io::Result<Window> {
-        budget::init();
-        if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
-            return Ok(w);
-        }
-        Window::reserve()
-    }
-
-    fn reserve() -> io::Result<Window> {
-        // SAFETY: a fresh private reservation chosen by the kernel; it
-        // replaces nothing.
-        let start = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                RESERVATION,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if start == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: the header lies inside the reservation just made.
-        if unsafe { libc::mprotect(start, HEADER_BYTES, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
-            let err = io::Error::last_os_error();
-            // SAFETY: unmapping the reservation made above, which nothing
-            // else uses.
-            unsafe { libc::munmap(start, RESERVATION) };
-            return Err(err);
-        }
-        Ok(Window { start: start.cast() })
-    }
-
-    /// Guest address 0.
-    pub fn base(&self) -> *mut u8 {
-        // SAFETY: the header precedes the guest part inside the reservation.
-        unsafe { self.start.add(HEADER_BYTES) }
-    }
-
-    pub(crate) fn ctx(&self) -> *mut VmCtx {
-        // SAFETY: the context lies in the header's last page.
-        unsafe { self.base().sub(CTX_OFFSET).cast() }
-    }
-
-    fn states(&self) -> *mut u8 {
-        self.start
-    }
-
-    /// Returns a reset window to the pool (or unmaps it when the pool is
-    /// full).
-    fn release(self) {
-        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.0.len() < POOL_LIMIT {
-            pool.0.push(self);
-        } else {
-            drop(pool);
-            // SAFETY: the whole reservation belongs to this window, which is
-            // being dropped; no frame is mapped in it any more (reset).
-            unsafe { libc::munmap(self.start.cast(), RESERVATION) };
-        }
-    }
-}
 
 /// The pages of one instance: its address space, window, page states and
 /// frames. Every method the fault handler calls is async-signal-safe: it
@@ -343,7 +207,7 @@ impl Pager {
     /// written soon after they are first touched, so one fault serves the
     /// whole group.
     fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
-        let populate = self.materialized >= LAZY_GROUPS;
+        let populate = policy::fills_memory(self.materialized);
         self.own_group(page, populate, |pager, q| pager.is_zero_writable(q))
     }
 
@@ -365,10 +229,10 @@ impl Pager {
     }
 
     /// Gives every page `q` of `page`'s aligned group (clipped to its
-    /// mapping; [`GROUP`] pages, [`LARGE_GROUP`] once the run fills memory)
-    /// that has no private frame and satisfies `wanted` one from the stock
-    /// (zeroed; a page with content is copied into it) and maps it
-    /// read-write, consecutive frames with one `mmap`.
+    /// mapping; sized by [`policy::group_pages`]) that has no private frame
+    /// and satisfies `wanted` one from the stock (zeroed; a page with
+    /// content is copied into it) and maps it read-write, consecutive
+    /// frames with one `mmap`.
     fn own_group(
         &mut self,
         page: u32,
@@ -376,7 +240,7 @@ impl Pager {
         wanted: impl Fn(&Pager, u32) -> bool,
     ) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        let size = if self.materialized >= LAZY_GROUPS { LARGE_GROUP } else { GROUP };
+        let size = policy::group_pages(self.materialized);
         let (start, end) = self.group(mi, page, size);
         let eligible = |pager: &Pager, q: u32| pager.state(q) != DIRTY && wanted(pager, q);
         let count = (start..end).filter(|&q| eligible(self, q)).count();
@@ -403,7 +267,7 @@ impl Pager {
                 self.fill_frame(mi, q + n, frame);
                 n += 1;
             }
-            if !self.map_at(q, n, libc::PROT_READ | libc::PROT_WRITE, Some((fd, offset)), populate) {
+            if !self.map_at(q, n, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, Some((fd, offset)), populate) {
                 return Err(PrepareError::Map);
             }
             for p in q..q + n {
@@ -449,7 +313,7 @@ impl Pager {
         let frame = self.stock.pop().expect("checked by can_cow");
         let source = self.fill_frame(mi, page, frame);
         // The retried store touches the page at once.
-        if !self.map_at(page, 1, libc::PROT_READ | libc::PROT_WRITE, Some(source), true) {
+        if !self.map_at(page, 1, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, Some(source), true) {
             return Err(PrepareError::Map);
         }
         self.set_state(page, DIRTY);
@@ -460,7 +324,7 @@ impl Pager {
     /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
-        let (start, end) = self.group(mi, page, GROUP);
+        let (start, end) = self.group(mi, page, policy::GROUP);
         self.map_range(mi, start, end)
     }
 
@@ -476,11 +340,14 @@ impl Pager {
             runs += 1;
             q = first + n;
         }
-        let share = runs <= MAX_SHARED_RUNS * (end - start).div_ceil(GROUP);
+        let share = policy::shares_frames(runs, end - start);
         let mut q = start;
         while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
-            let ok =
-                if share { self.map_at(first, n, libc::PROT_READ, source, true) } else { self.map_copy(mi, first, n) };
+            let ok = if share {
+                self.map_at(first, n, ProtFlags::PROT_READ, source, true)
+            } else {
+                self.map_copy(mi, first, n)
+            };
             if !ok {
                 return Err(PrepareError::Map);
             }
@@ -502,7 +369,7 @@ impl Pager {
         for mi in 0..self.space.mappings().len() {
             let m = &self.space.mappings()[mi];
             let (start, end) = (m.start_page, m.end_page());
-            if end - start <= WARM_PAGES {
+            if policy::maps_whole(end - start) {
                 self.map_range(mi, start, end)?;
             }
         }
@@ -540,7 +407,7 @@ impl Pager {
     /// Maps a private read-only copy of pages `first..first + n` of mapping
     /// `mi` (one anonymous mapping, whatever their frames).
     fn map_copy(&mut self, mi: usize, first: u32, n: u32) -> bool {
-        if !self.map_at(first, n, libc::PROT_READ | libc::PROT_WRITE, None, false) {
+        if !self.map_at(first, n, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, None, false) {
             return false;
         }
         let m = &self.space.mappings()[mi];
@@ -560,7 +427,7 @@ impl Pager {
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(first as usize * GUEST_PAGE as usize) };
         // SAFETY: changing the protection of pages this window just mapped.
-        unsafe { libc::mprotect(at.cast(), n as usize * GUEST_PAGE as usize, libc::PROT_READ) == 0 }
+        unsafe { mprotect(addr(at), n as usize * GUEST_PAGE as usize, ProtFlags::PROT_READ) }.is_ok()
     }
 
     /// How page `q` of mapping `mi` is backed: `None` if it has no bytes
@@ -582,7 +449,7 @@ impl Pager {
     /// 64 KiB around it at once (the kernel's fault-around, writable in a
     /// shared writable mapping), 30–50 % cheaper than `MAP_POPULATE`,
     /// which walks the range page by page.
-    fn map_at(&mut self, page: u32, n: u32, prot: i32, frame: Option<FrameRef>, populate: bool) -> bool {
+    fn map_at(&mut self, page: u32, n: u32, prot: ProtFlags, frame: Option<FrameRef>, populate: bool) -> bool {
         // Recorded before the call: should a failed MAP_FIXED leave a hole,
         // the next reset covers it with the inaccessible reservation again.
         self.touched.add(page);
@@ -593,20 +460,25 @@ impl Pager {
         self.charged += budget::PER_MAP;
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
-        let len = n as usize * GUEST_PAGE as usize;
-        let (flags, fd, offset) = match frame {
-            Some((fd, offset)) => (libc::MAP_SHARED | libc::MAP_FIXED, fd, offset as libc::off_t),
-            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED, -1, 0),
-        };
+        let (hint, len) = (Some(addr(at).addr()), length(n as usize * GUEST_PAGE as usize));
         #[cfg(test)]
-        if tests::fail_this_map() {
+        if super::tests::fail_this_map() {
             return false;
         }
         // SAFETY: MAP_FIXED over part of this window only (never outside
         // it); frames stay alive while mapped (held by the caps, or by
-        // `dirty` until the window is reset).
-        let r = unsafe { libc::mmap(at.cast(), len, prot, flags, fd, offset) };
-        if r == libc::MAP_FAILED {
+        // `dirty` until the window is reset), and so does the memory file
+        // they live in.
+        let mapped = unsafe {
+            match frame {
+                Some((fd, offset)) => {
+                    let fd = BorrowedFd::borrow_raw(fd);
+                    mmap(hint, len, prot, MapFlags::MAP_SHARED | MapFlags::MAP_FIXED, fd, offset as libc::off_t)
+                }
+                None => mmap_anonymous(hint, len, prot, MapFlags::MAP_PRIVATE | MapFlags::MAP_FIXED),
+            }
+        };
+        if mapped.is_err() {
             return false;
         }
         if populate && frame.is_some() {
@@ -619,27 +491,21 @@ impl Pager {
         true
     }
 
-    /// Tops the stock of frames up (host side): one group's worth
-    /// the first time, then up to [`STOCK`] (or [`LARGE_STOCK`] once groups
-    /// are large), so a run that writes little allocates little. Fails
-    /// when the frame pool cannot grow (the host is out of memory).
+    /// Tops the stock of frames up (host side) to
+    /// [`policy::stock_target`]. Fails when the frame pool cannot grow (the
+    /// host is out of memory).
     pub(crate) fn refill(&mut self) -> Result<(), FrameError> {
-        let large = self.materialized >= LAZY_GROUPS;
-        let target = match (self.refills, large) {
-            (0, _) => GROUP as usize,
-            (_, false) => STOCK,
-            (_, true) => LARGE_STOCK,
-        };
+        let target = policy::stock_target(self.refills, self.materialized);
         // Every request the handler makes (one group at most) fits in what
         // is left, or in what this adds.
-        let group = if large { LARGE_GROUP } else { GROUP } as usize;
+        let group = policy::group_pages(self.materialized) as usize;
         if self.stock.len() >= group && self.dirty.capacity() - self.dirty.len() >= self.stock.len() {
             return Ok(());
         }
         self.refills += 1;
         let wanted = target.saturating_sub(self.stock.len());
         #[cfg(test)]
-        if tests::fail_this_refill() {
+        if super::tests::fail_this_refill() {
             return Err(FrameError::Exhausted { max_frames: 0 });
         }
         FramePool::global().try_alloc_batch(wanted, &mut self.stock)?;
@@ -662,14 +528,14 @@ impl Pager {
             if !self.broken {
                 self.broken = !reserve_again(at, (hi - lo) * page);
             }
-            if hi - lo <= STATE_CLEAR_LIMIT {
+            if policy::clears_by_store(hi - lo) {
                 // SAFETY: bytes `lo..hi` of the state table (one per page).
                 unsafe { std::ptr::write_bytes(self.states.add(lo), NONE, hi - lo) };
             } else {
                 let (s_lo, s_hi) = (lo / page * page, hi.next_multiple_of(page));
                 // SAFETY: zaps (zero-fills) part of the state table, which is
                 // private anonymous memory of this window.
-                unsafe { libc::madvise(self.states.add(s_lo).cast(), s_hi - s_lo, libc::MADV_DONTNEED) };
+                let _ = unsafe { madvise(addr(self.states.add(s_lo)), s_hi - s_lo, MmapAdvise::MADV_DONTNEED) };
             }
         }
         self.touched = Touched::default();
@@ -768,50 +634,6 @@ fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n:
     }
 }
 
-/// Replaces `len` bytes at `at`, part of a window's guest range, with a
-/// fresh inaccessible reservation; false if part of it could not be
-/// reserved again and may now belong to someone else.
-fn reserve_again(at: *mut u8, len: usize) -> bool {
-    let reserve = |flags| {
-        // SAFETY: `at..at + len` lies in the caller's window; with
-        // MAP_FIXED it replaces only that, with MAP_FIXED_NOREPLACE it
-        // replaces nothing.
-        unsafe {
-            libc::mmap(
-                at.cast(),
-                len,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | flags,
-                -1,
-                0,
-            )
-        }
-    };
-    #[cfg(test)]
-    let first_fails = tests::fail_this_reset();
-    #[cfg(not(test))]
-    let first_fails = false;
-    if !first_fails && reserve(libc::MAP_FIXED) == at.cast() {
-        return true;
-    }
-    // Over the kernel's mapping limit, which a split around a new mapping
-    // can exceed, every `mmap` fails, even one that would free mappings;
-    // `munmap` of whole mappings does not. Unmap, then reserve the hole
-    // again without replacing anything another thread mapped meanwhile.
-    // SAFETY: as above; the range holds only this window's mappings.
-    unsafe { libc::munmap(at.cast(), len) };
-    let r = reserve(libc::MAP_FIXED_NOREPLACE);
-    if r == at.cast() {
-        return true;
-    }
-    if r != libc::MAP_FAILED {
-        // An old kernel took the flag as a hint and mapped elsewhere.
-        // SAFETY: the mapping just made, which nothing else knows of.
-        unsafe { libc::munmap(r, len) };
-    }
-    false
-}
-
 impl Drop for Pager {
     fn drop(&mut self) {
         self.reset();
@@ -824,56 +646,5 @@ impl Drop for Pager {
                 window.release();
             }
         }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use std::cell::Cell;
-    use std::thread::LocalKey;
-
-    thread_local! {
-        /// Guest-window `mmap`s on this thread still to fail on purpose.
-        static FAIL_MAPS: Cell<u32> = const { Cell::new(0) };
-        /// Window resets on this thread whose first `mmap` is to fail.
-        static FAIL_RESETS: Cell<u32> = const { Cell::new(0) };
-        /// Frame stock refills on this thread still to fail.
-        static FAIL_REFILLS: Cell<u32> = const { Cell::new(0) };
-    }
-
-    /// Makes the next `n` refills of the frame stock on this thread fail,
-    /// as they do when the host is out of memory.
-    pub(crate) fn fail_next_refills(n: u32) {
-        FAIL_REFILLS.set(n);
-    }
-
-    pub(super) fn fail_this_refill() -> bool {
-        count_down(&FAIL_REFILLS)
-    }
-
-    /// Makes the next `n` window mappings on this thread fail.
-    pub(crate) fn fail_next_maps(n: u32) {
-        FAIL_MAPS.set(n);
-    }
-
-    /// Makes the first `mmap` of the next `n` window resets on this
-    /// thread fail, as it does over the kernel's mapping limit.
-    pub(crate) fn fail_next_resets(n: u32) {
-        FAIL_RESETS.set(n);
-    }
-
-    pub(super) fn fail_this_map() -> bool {
-        count_down(&FAIL_MAPS)
-    }
-
-    pub(super) fn fail_this_reset() -> bool {
-        count_down(&FAIL_RESETS)
-    }
-
-    /// Whether `counter` was above zero; takes one off.
-    fn count_down(counter: &'static LocalKey<Cell<u32>>) -> bool {
-        let n = counter.get();
-        counter.set(n.saturating_sub(1));
-        n > 0
     }
 }

@@ -1,0 +1,15 @@
+//! [`Instance`]: the parts of a running instance that both the run loop and
+//! the fault handler use.
+
+use crate::module::CompiledModule;
+use crate::window::Pager;
+use std::sync::Arc;
+
+/// What the fault handler reaches of the instance running on its thread:
+/// the compiled module (to find the faulting access) and the pager (to map
+/// what it needs). Owned by a [`crate::JitInstance`], boxed so its address
+/// stays fixed while generated code runs.
+pub(crate) struct Instance {
+    pub(crate) module: Arc<CompiledModule>,
+    pub(crate) pager: Pager,
+}

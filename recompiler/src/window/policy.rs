@@ -1,0 +1,98 @@
+//! The mapping policy: how much the pager maps on one fault, when it takes
+//! a run to be filling memory, and how many frames it keeps at hand.
+//!
+//! The costs these choices trade, measured on the development VM (2 shared
+//! cores; a small C program, see the crate README): a fault that `mmap`s
+//! costs ≈ 14.6 µs round trip, of which the signal ≈ 4 µs and a `MAP_FIXED`
+//! `mmap` ≈ 3.4 µs whatever its length; a plain minor page fault ≈ 3.5 µs;
+//! filling page tables ≈ 0.3 µs per page with `MAP_POPULATE` and ≈ 0.2 µs
+//! by reading each page (the kernel's fault-around). So a fault should map
+//! many pages, with few `mmap`s, and page tables are filled up front only
+//! where the pages are about to be touched.
+
+/// Pages mapped together on a fault (a 64 KiB aligned group). One fault and
+/// one `mmap` per group instead of per page: sequential first writes to
+/// pages with content cost ≈ 10 µs per page with a fault and an `mmap`
+/// each, 0.6–0.8 µs per page by group.
+pub(super) const GROUP: u32 = 16;
+
+/// Zero pages materialized together once a run fills memory (see
+/// [`LAZY_GROUPS`]; a 256 KiB aligned group). With these groups the guests
+/// `sieve` and `memops` ran 10 % and 20 % faster than with 16-page groups
+/// whose page tables are filled at once (7 % and 14 % faster than filling
+/// them by minor faults).
+const LARGE_GROUP: u32 = 64;
+
+/// Most `mmap`s a group is mapped with straight from its frames; scattered
+/// frames are copied into one private mapping instead. When each page of a
+/// scattered group was its own `mmap` (and kernel mapping), a first write
+/// cost 6–8 µs.
+const MAX_SHARED_RUNS: u32 = 4;
+
+/// Page states cleared with a store rather than `madvise` up to this many
+/// pages (16 KiB of states): a store over a few KiB costs less than the
+/// system call; not measured on its own.
+const STATE_CLEAR_LIMIT: usize = 1 << 14;
+
+/// Mappings up to this many pages are mapped whole on the first fault: a
+/// program that touches memory at all usually reads its data, arguments
+/// and stack soon, and one `mmap` (≈ 3.4 µs) per small mapping is cheaper
+/// than a fault (≈ 14.6 µs) per group. Runs that touch no memory pay
+/// nothing (instantiate + trivial run + drop: 110–190 ns).
+const WARM_PAGES: u32 = 64;
+
+/// Frames taken from the pool per refill of the stock (enough for several
+/// groups): the handler never allocates, so a refill is an exit to the
+/// host and back, paid once per batch under one pool lock.
+const STOCK: usize = 64;
+
+/// The same once groups are large (two large groups).
+const LARGE_STOCK: usize = 128;
+
+/// Zero groups materialized lazily (page tables filled by minor faults, as
+/// most of a first stack or heap group is often never touched) before
+/// later groups are large and get their page tables filled at once: a run
+/// that has touched this many is filling memory. Filling them at once made
+/// `sieve` 7 % and `memops` 14 % faster; reading each page does it 30–50 %
+/// cheaper than `MAP_POPULATE`.
+const LAZY_GROUPS: u32 = 4;
+
+/// Whether a run that has materialized `groups` zero groups since the last
+/// reset is filling memory: its groups are large and their page tables are
+/// filled at once.
+pub(super) fn fills_memory(groups: u32) -> bool {
+    groups >= LAZY_GROUPS
+}
+
+/// Pages of a group made private at once, after `groups` zero groups.
+pub(super) fn group_pages(groups: u32) -> u32 {
+    if fills_memory(groups) { LARGE_GROUP } else { GROUP }
+}
+
+/// Frames to top the stock up to after `refills` refills and `groups` zero
+/// groups: one group's worth the first time, so a run that writes little
+/// allocates little.
+pub(super) fn stock_target(refills: u32, groups: u32) -> usize {
+    match (refills, fills_memory(groups)) {
+        (0, _) => GROUP as usize,
+        (_, false) => STOCK,
+        (_, true) => LARGE_STOCK,
+    }
+}
+
+/// Whether `pages` pages that take `runs` `mmap`s straight from their
+/// frames are mapped that way (else as a private copy).
+pub(super) fn shares_frames(runs: u32, pages: u32) -> bool {
+    runs <= MAX_SHARED_RUNS * pages.div_ceil(GROUP)
+}
+
+/// Whether a mapping of `pages` pages is mapped whole on the first fault.
+pub(super) fn maps_whole(pages: u32) -> bool {
+    pages <= WARM_PAGES
+}
+
+/// Whether the states of `pages` pages are cleared with a store (else with
+/// `madvise`).
+pub(super) fn clears_by_store(pages: usize) -> bool {
+    pages <= STATE_CLEAR_LIMIT
+}

@@ -15,6 +15,7 @@
 //! from; private pools ([`FramePool::with_config`]) exist for tests and for
 //! callers that want isolated accounting.
 
+use crate::PAGE_SIZE;
 use nix::fcntl::{FallocateFlags, fallocate};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
@@ -26,9 +27,6 @@ use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-
-/// Size of one frame in bytes (the PVM page size).
-pub const FRAME_SIZE: usize = 4096;
 
 /// Default chunk size: 32 MiB of frames per `ftruncate` + `mmap`.
 pub const DEFAULT_CHUNK_FRAMES: usize = 8192;
@@ -153,7 +151,7 @@ impl FramePool {
         if config.chunk_frames == 0 {
             return Err(FrameError::Config("chunk_frames must be at least 1"));
         }
-        if config.chunk_frames.checked_mul(FRAME_SIZE).is_none_or(|b| b > isize::MAX as usize) {
+        if config.chunk_frames.checked_mul(PAGE_SIZE).is_none_or(|b| b > isize::MAX as usize) {
             return Err(FrameError::Config("chunk_frames is too large"));
         }
         const NAME: &CStr = c"javm-frames";
@@ -200,7 +198,7 @@ impl FramePool {
     pub fn stats(&self) -> PoolStats {
         let state = self.shared.lock();
         PoolStats {
-            capacity: (state.len / FRAME_SIZE as u64) as usize,
+            capacity: (state.len / PAGE_SIZE as u64) as usize,
             in_use: state.in_use,
             recycled: state.free.len(),
             trimmed: state.trimmed.len(),
@@ -227,7 +225,7 @@ impl FramePool {
                 &self.shared.fd,
                 FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
                 run[0] as libc::off_t,
-                (run.len() * FRAME_SIZE) as libc::off_t,
+                (run.len() * PAGE_SIZE) as libc::off_t,
             )
             .is_ok();
             if !punched {
@@ -295,7 +293,7 @@ impl FramePool {
 
 /// Whether frame offset `b` directly follows `a` in the file.
 fn adjacent(a: &u64, b: &u64) -> bool {
-    *b == a + FRAME_SIZE as u64
+    *b == a + PAGE_SIZE as u64
 }
 
 /// Runs of consecutive frame offsets in `offsets`, whatever their order.
@@ -317,7 +315,7 @@ impl Shared {
                         self.grow(state)?;
                     }
                     let offset = state.fresh;
-                    state.fresh += FRAME_SIZE as u64;
+                    state.fresh += PAGE_SIZE as u64;
                     (offset, true)
                 }
             },
@@ -328,7 +326,7 @@ impl Shared {
     }
 
     fn chunk_bytes(&self) -> u64 {
-        (self.config.chunk_frames * FRAME_SIZE) as u64
+        (self.config.chunk_frames * PAGE_SIZE) as u64
     }
 
     /// Lock the bookkeeping. A panic while holding the lock cannot leave it
@@ -351,7 +349,7 @@ impl Shared {
     fn grow(&self, state: &mut State) -> Result<(), FrameError> {
         let chunk_frames = self.config.chunk_frames;
         if let Some(max) = self.config.max_frames {
-            let have = (state.len / FRAME_SIZE as u64) as usize;
+            let have = (state.len / PAGE_SIZE as u64) as usize;
             if have + chunk_frames > max {
                 return Err(FrameError::Exhausted { max_frames: max });
             }
@@ -455,10 +453,10 @@ impl Frame {
     ///
     /// # Panics
     ///
-    /// Panics if `content` is longer than [`FRAME_SIZE`] or the pool cannot
+    /// Panics if `content` is longer than [`PAGE_SIZE`] or the pool cannot
     /// grow.
     pub fn from_content(content: &[u8]) -> Frame {
-        assert!(content.len() <= FRAME_SIZE, "Frame::from_content: {} bytes do not fit in a frame", content.len());
+        assert!(content.len() <= PAGE_SIZE, "Frame::from_content: {} bytes do not fit in a frame", content.len());
         let mut frame = Frame::alloc();
         let bytes = frame.as_mut_slice();
         bytes[..content.len()].copy_from_slice(content);
@@ -467,18 +465,18 @@ impl Frame {
     }
 
     /// The frame's bytes.
-    pub fn as_slice(&self) -> &[u8; FRAME_SIZE] {
-        // SAFETY: `ptr` addresses FRAME_SIZE mapped, initialised bytes owned by
-        // this frame and FRAME_SIZE-aligned (an array of u8 needs alignment 1);
+    pub fn as_slice(&self) -> &[u8; PAGE_SIZE] {
+        // SAFETY: `ptr` addresses PAGE_SIZE mapped, initialised bytes owned by
+        // this frame and PAGE_SIZE-aligned (an array of u8 needs alignment 1);
         // no `&mut` alias exists while `&self` is borrowed.
-        unsafe { &*self.ptr.as_ptr().cast::<[u8; FRAME_SIZE]>() }
+        unsafe { &*self.ptr.as_ptr().cast::<[u8; PAGE_SIZE]>() }
     }
 
     /// The frame's bytes, mutably (the frame is uniquely owned).
-    pub fn as_mut_slice(&mut self) -> &mut [u8; FRAME_SIZE] {
+    pub fn as_mut_slice(&mut self) -> &mut [u8; PAGE_SIZE] {
         // SAFETY: as in `as_slice`; `&mut self` guarantees uniqueness on the
         // host side.
-        unsafe { &mut *self.ptr.as_ptr().cast::<[u8; FRAME_SIZE]>() }
+        unsafe { &mut *self.ptr.as_ptr().cast::<[u8; PAGE_SIZE]>() }
     }
 
     /// Host address of the frame (page-aligned).
@@ -545,8 +543,8 @@ mod tests {
         offsets.dedup();
         assert_eq!(offsets.len(), 10);
         for f in &frames {
-            assert_eq!(f.as_ptr() as usize % FRAME_SIZE, 0);
-            assert_eq!(f.fd_offset() % FRAME_SIZE as u64, 0);
+            assert_eq!(f.as_ptr() as usize % PAGE_SIZE, 0);
+            assert_eq!(f.fd_offset() % PAGE_SIZE as u64, 0);
             assert_eq!(f.fd(), pool.fd());
             assert!(f.belongs_to(&pool));
         }
@@ -602,7 +600,7 @@ mod tests {
         let pool = small_pool(64, None);
         let blocks = || {
             use std::os::unix::fs::MetadataExt;
-            pool_file(&pool).metadata().unwrap().blocks() * 512 / FRAME_SIZE as u64
+            pool_file(&pool).metadata().unwrap().blocks() * 512 / PAGE_SIZE as u64
         };
         let frames: Vec<Frame> = (0..64)
             .map(|i| {
@@ -624,7 +622,7 @@ mod tests {
         assert!(out[..8].iter().all(|&(_, zero)| !zero), "the kept frames first");
         let trimmed = &out[8..];
         assert!(trimmed.iter().all(|(f, zero)| *zero && f.as_slice().iter().all(|&b| b == 0)));
-        assert!(trimmed.windows(2).all(|w| w[1].0.fd_offset() == w[0].0.fd_offset() + FRAME_SIZE as u64));
+        assert!(trimmed.windows(2).all(|w| w[1].0.fd_offset() == w[0].0.fd_offset() + PAGE_SIZE as u64));
     }
 
     /// Frames released in a scattered order come back as one run of
@@ -642,7 +640,7 @@ mod tests {
         pool.try_alloc_batch(64, &mut out).unwrap();
         let offsets: Vec<u64> = out.iter().map(|(f, _)| f.fd_offset()).collect();
         assert_eq!(runs(&offsets), 1, "{offsets:?}");
-        assert!(offsets.windows(2).all(|w| w[1] == w[0] + FRAME_SIZE as u64), "ascending: {offsets:?}");
+        assert!(offsets.windows(2).all(|w| w[1] == w[0] + PAGE_SIZE as u64), "ascending: {offsets:?}");
         // A second batch right after needs no new sort and is a run too.
         pool.try_alloc_batch(64, &mut out).unwrap();
         assert_eq!(runs(&out[64..].iter().map(|(f, _)| f.fd_offset()).collect::<Vec<_>>()), 1);

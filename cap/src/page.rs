@@ -17,11 +17,10 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use crate::CapHash;
-use crate::frames::{FRAME_SIZE, Frame};
+use crate::frames::Frame;
 use crate::ssz;
 
-/// Page size in bytes; one page is one frame.
-pub const PAGE_SIZE: usize = FRAME_SIZE;
+pub use crate::PAGE_SIZE;
 
 /// Does `bytes` contain only zeros?
 #[inline]

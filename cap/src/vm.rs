@@ -1,6 +1,7 @@
 //! Engine-neutral machine state: registers, program counter, gas and how a
 //! run ended. Both engines read and return exactly these values.
 
+use crate::PAGE_SIZE;
 use std::fmt;
 
 /// Number of guest registers.
@@ -74,9 +75,6 @@ pub struct VmState {
 /// Accesses whose lowest bad byte is below this address panic (spec §3).
 pub const LOW_GUARD: u32 = 0x1_0000;
 
-/// Page size of the guest address space.
-pub const GUEST_PAGE: u32 = 4096;
-
 /// A load or store that cannot complete (spec §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MemFault {
@@ -112,12 +110,16 @@ pub fn find_fault(addr: u32, len: u32, mut page_ok: impl FnMut(u32) -> bool) -> 
     if end > 1 << 32 {
         return Some(MemFault::Panic);
     }
-    let mut page = addr / GUEST_PAGE;
-    let last = ((end - 1) / u64::from(GUEST_PAGE)) as u32;
+    let mut page = addr / PAGE_SIZE as u32;
+    let last = ((end - 1) / PAGE_SIZE as u64) as u32;
     while page <= last {
         if !page_ok(page) {
-            let lowest = (page * GUEST_PAGE).max(addr);
-            return Some(if lowest < LOW_GUARD { MemFault::Panic } else { MemFault::PageFault(page * GUEST_PAGE) });
+            let lowest = (page * PAGE_SIZE as u32).max(addr);
+            return Some(if lowest < LOW_GUARD {
+                MemFault::Panic
+            } else {
+                MemFault::PageFault(page * PAGE_SIZE as u32)
+            });
         }
         page += 1;
     }
@@ -146,9 +148,8 @@ pub fn page_chunks(address: u32, len: usize) -> impl Iterator<Item = PageChunk> 
             return None;
         }
         let addr = address.wrapping_add(at as u32);
-        let in_page = (addr % GUEST_PAGE) as usize;
-        let chunk =
-            PageChunk { page: addr / GUEST_PAGE, in_page, at, len: (GUEST_PAGE as usize - in_page).min(len - at) };
+        let in_page = (addr % PAGE_SIZE as u32) as usize;
+        let chunk = PageChunk { page: addr / PAGE_SIZE as u32, in_page, at, len: (PAGE_SIZE - in_page).min(len - at) };
         at += chunk.len;
         Some(chunk)
     })

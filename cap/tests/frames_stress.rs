@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::thread;
 
-use javm_cap::frames::{FRAME_SIZE, Frame, FramePool, PoolConfig};
+use javm_cap::PAGE_SIZE;
+use javm_cap::frames::{Frame, FramePool, PoolConfig};
 
 /// Cheap per-thread pseudo-random sequence (xorshift).
 fn next(state: &mut u64) -> u64 {
@@ -31,14 +32,14 @@ fn threads_never_share_a_frame() {
                         let tag = next(&mut rng);
                         let bytes = frame.as_mut_slice();
                         bytes[..8].copy_from_slice(&tag.to_le_bytes());
-                        bytes[FRAME_SIZE - 8..].copy_from_slice(&tag.to_le_bytes());
+                        bytes[PAGE_SIZE - 8..].copy_from_slice(&tag.to_le_bytes());
                         held.push((frame, tag));
                     } else if !held.is_empty() {
                         let i = next(&mut rng) as usize % held.len();
                         let (frame, tag) = held.swap_remove(i);
                         let bytes = frame.as_slice();
                         assert_eq!(bytes[..8], tag.to_le_bytes(), "frame overwritten");
-                        assert_eq!(bytes[FRAME_SIZE - 8..], tag.to_le_bytes());
+                        assert_eq!(bytes[PAGE_SIZE - 8..], tag.to_le_bytes());
                     }
                 }
                 for (frame, tag) in &held {

@@ -7,6 +7,7 @@
 //! per module measured ≈ 18 µs of a 20 µs fixed compile cost). No address
 //! is ever writable and executable through the same mapping.
 
+use javm_cap::PAGE_SIZE;
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use nix::unistd::ftruncate;
@@ -127,7 +128,7 @@ impl Arena {
         }
         let fits = self.chunks.last().is_some_and(|c| c.len - c.used >= size);
         if !fits {
-            self.grow(size.max(CHUNK).next_multiple_of(4096))?;
+            self.grow(size.max(CHUNK).next_multiple_of(PAGE_SIZE))?;
         }
         let chunk = self.chunks.len() - 1;
         let c = &mut self.chunks[chunk];

@@ -2,6 +2,7 @@
 //! window. Generated code reaches every field at a constant negative offset
 //! from the window base register, so no second pointer register is needed.
 
+use javm_cap::PAGE_SIZE;
 use std::mem::offset_of;
 
 /// Per-instance state shared by generated code, the run loop and the fault
@@ -49,7 +50,7 @@ pub(crate) struct VmCtx {
 /// exactly at the base.
 pub(crate) const CTX_OFFSET: usize = size_of::<VmCtx>();
 
-const _: () = assert!(CTX_OFFSET.is_multiple_of(8) && CTX_OFFSET <= 4096);
+const _: () = assert!(CTX_OFFSET.is_multiple_of(8) && CTX_OFFSET <= PAGE_SIZE);
 const _: () = assert!(GAS == -8 && JUMP_TABLE >= -128);
 
 /// Offset of a context field from the window base.

@@ -26,7 +26,8 @@ use crate::ctx::VmCtx;
 use crate::exit_code::{CODE_FAULT, CODE_REFILL, CODE_REMAP};
 use crate::instance::Instance;
 use crate::window::PrepareError;
-use javm_cap::vm::{GUEST_PAGE, MemFault, find_fault};
+use javm_cap::PAGE_SIZE;
+use javm_cap::vm::{MemFault, find_fault};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use std::cell::{Cell, UnsafeCell};
 use std::io;
@@ -114,7 +115,7 @@ unsafe fn handle(inner: &mut Instance, info: *mut libc::siginfo_t, uc: *mut libc
     let base = inner.pager.base() as usize;
     // SAFETY: `info` is the kernel's siginfo for a memory fault.
     let fault_at = unsafe { (*info).si_addr() } as usize;
-    if fault_at < base || fault_at >= base + (1usize << 32) + GUEST_PAGE as usize {
+    if fault_at < base || fault_at >= base + (1usize << 32) + PAGE_SIZE {
         return false;
     }
     let reg = |g: u8| gregs[HOST_TO_GREG[host(g) as usize] as usize] as u64;
@@ -152,8 +153,8 @@ unsafe fn handle(inner: &mut Instance, info: *mut libc::siginfo_t, uc: *mut libc
         redirect(CODE_FAULT, sum);
         return true;
     }
-    let last = ((u64::from(addr) + u64::from(len) - 1) / u64::from(GUEST_PAGE)) as u32;
-    let first = addr / GUEST_PAGE;
+    let last = ((u64::from(addr) + u64::from(len) - 1) / PAGE_SIZE as u64) as u32;
+    let first = addr / PAGE_SIZE as u32;
     let code = match pager.prepare(first, last, access.write) {
         Ok(()) => return true,
         Err(PrepareError::NeedFrames) => CODE_REFILL,

@@ -21,7 +21,7 @@ use javm_cap::image::{Image, ImageMapping, MappingSource};
 use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
-use javm_cap::{CapHash, DataCap};
+use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
@@ -206,12 +206,12 @@ impl Engine {
             if region.len > 0 {
                 let cap = DataCap::from_bytes_sized(content, u64::from(region.len)).map_err(SpaceError::from)?;
                 let access = if region.writable { Access::Write } else { Access::Read };
-                template.map_cap(region.start / PAGE, cap, access)?;
+                template.map_cap(region.start / PAGE_SIZE as u32, cap, access)?;
             }
         }
         let rw = standard.rw_region();
         let (_, limit_page) = standard.heap_bounds();
-        template.set_heap(Some(Heap { top: rw.start + rw.len, limit: limit_page * PAGE }));
+        template.set_heap(Some(Heap { top: rw.start + rw.len, limit: limit_page * PAGE_SIZE as u32 }));
         let memory = Template {
             space: template,
             regs: [0; 13],
@@ -233,7 +233,7 @@ impl Engine {
         let mut space = AddressSpace::new();
         // A mapping of no pages maps nothing (a cap has at least one page).
         for m in image.mappings.iter().filter(|m| m.page_count > 0) {
-            let size = u64::from(m.page_count) * u64::from(PAGE);
+            let size = u64::from(m.page_count) * PAGE_SIZE as u64;
             let cap = match &m.source {
                 MappingSource::Zero => DataCap::zeroed(size),
                 MappingSource::Data(data) if data.content_len() == size => Ok(data.clone()),
@@ -248,8 +248,6 @@ impl Engine {
         Module::new(self.config, program, Template { space, regs: image.regs, standard: None })
     }
 }
-
-const PAGE: u32 = 4096;
 
 /// The memory every instance starts from: an address space whose caps are
 /// shared (reference-counted) by all instances, and initial registers.
@@ -308,7 +306,7 @@ impl Module {
         // are a few words per instruction; the pc index one word per byte.
         let per_instruction = 4 * std::mem::size_of::<u64>() * program.instructions().len();
         let native = self.jit.as_ref().map_or(0, |jit| jit.code_size());
-        let pages: usize = self.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE as usize).sum();
+        let pages: usize = self.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE_SIZE).sum();
         program.code().len() * (1 + std::mem::size_of::<u32>()) + decoded + per_instruction + native + pages
     }
 
@@ -419,7 +417,7 @@ impl Module {
         let args_region = StandardProgram::args_region(args.len());
         if args_region.len > 0 {
             let cap = DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?;
-            space.map_cap(args_region.start / PAGE, cap, Access::Read)?;
+            space.map_cap(args_region.start / PAGE_SIZE as u32, cap, Access::Read)?;
         }
         let mut instance = self.instantiate(space, pc)?;
         instance.set_initial_regs(javm_cap::program::standard::initial_registers(args.len()));

@@ -6,6 +6,7 @@
 use super::error::ProgramError;
 use super::reader::Reader;
 use super::standard::{StandardProgram, page_align};
+use crate::PAGE_SIZE;
 
 /// The container's magic bytes.
 pub const MAGIC: [u8; 4] = *b"PVM\0";
@@ -172,7 +173,7 @@ impl Container {
             return Err(too_large("stack size", u64::from(self.stack_size), MAX_3));
         }
         let rw_total = page_align(u64::from(self.rw_size)).max(page_align(self.rw_data.len() as u64));
-        let heap_pages = (rw_total - page_align(self.rw_data.len() as u64)) / 4096;
+        let heap_pages = (rw_total - page_align(self.rw_data.len() as u64)) / PAGE_SIZE as u64;
         if heap_pages > u64::from(u16::MAX) {
             return Err(too_large("rw data size (heap pages)", heap_pages, u64::from(u16::MAX)));
         }

@@ -5,9 +5,8 @@
 use super::decoded::HALT_ADDRESS;
 use super::error::ProgramError;
 use super::reader::Reader;
+use crate::PAGE_SIZE;
 
-/// Page size.
-pub const PAGE: u64 = 4096;
 /// Zone size of the standard layout (`ZZ`).
 pub const ZONE: u64 = 1 << 16;
 /// Largest argument blob (`ZI`).
@@ -21,7 +20,7 @@ pub const ARGS_START: u32 = 0xFEFF_0000;
 
 /// `P(x)`: `x` rounded up to a page.
 pub const fn page_align(x: u64) -> u64 {
-    x.div_ceil(PAGE) * PAGE
+    x.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64
 }
 
 /// `Q(x)`: `x` rounded up to a zone.
@@ -114,7 +113,7 @@ impl StandardProgram {
     pub fn footprint(&self) -> u64 {
         5 * ZONE
             + zone_align(self.ro_data.len() as u64)
-            + zone_align(self.rw_data.len() as u64 + u64::from(self.heap_pages) * PAGE)
+            + zone_align(self.rw_data.len() as u64 + u64::from(self.heap_pages) * PAGE_SIZE as u64)
             + zone_align(u64::from(self.stack_size))
             + MAX_ARGS
     }
@@ -127,7 +126,7 @@ impl StandardProgram {
     /// The read-write data + heap region, starting at `H = 2·ZZ + Q(|o|)`.
     pub fn rw_region(&self) -> Region {
         let start = 2 * ZONE + zone_align(self.ro_data.len() as u64);
-        let len = page_align(self.rw_data.len() as u64) + u64::from(self.heap_pages) * PAGE;
+        let len = page_align(self.rw_data.len() as u64) + u64::from(self.heap_pages) * PAGE_SIZE as u64;
         Region { start: start as u32, len: len as u32, writable: true }
     }
 
@@ -145,8 +144,8 @@ impl StandardProgram {
     /// First page of the heap growth area and the growth limit page, for
     /// `grow_heap` (spec §10): `(a, b)`.
     pub fn heap_bounds(&self) -> (u32, u32) {
-        let a = (2 * ZONE + zone_align(self.ro_data.len() as u64)) / PAGE;
-        let b = ((1u64 << 32) - 3 * ZONE - MAX_ARGS - page_align(u64::from(self.stack_size))) / PAGE;
+        let a = (2 * ZONE + zone_align(self.ro_data.len() as u64)) / PAGE_SIZE as u64;
+        let b = ((1u64 << 32) - 3 * ZONE - MAX_ARGS - page_align(u64::from(self.stack_size))) / PAGE_SIZE as u64;
         (a as u32, b as u32)
     }
 }

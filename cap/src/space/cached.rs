@@ -22,7 +22,7 @@
 use super::{Access, AddressSpace};
 use crate::data::{PAGE_SIZE, PageResolution};
 use crate::page::zero_page;
-use crate::vm::{GUEST_PAGE, GuestMemory, MemFault, find_fault, page_chunks};
+use crate::vm::{GuestMemory, MemFault, find_fault, page_chunks};
 use std::sync::Mutex;
 
 const PAGES: usize = 1 << 20;
@@ -257,9 +257,9 @@ impl GuestMemory for CachedMemory<'_> {
 
     #[inline(always)]
     fn load<const N: usize>(&mut self, address: u32) -> Result<[u8; N], MemFault> {
-        let in_page = (address % GUEST_PAGE) as usize;
+        let in_page = (address % PAGE_SIZE as u32) as usize;
         if in_page + N <= PAGE_SIZE {
-            let base = self.entry(address / GUEST_PAGE, false);
+            let base = self.entry(address / PAGE_SIZE as u32, false);
             if base == 0 {
                 return Err(find_fault(address, N as u32, |_| false).expect("an unreadable page faults"));
             }
@@ -274,9 +274,9 @@ impl GuestMemory for CachedMemory<'_> {
 
     #[inline(always)]
     fn store<const N: usize>(&mut self, address: u32, bytes: [u8; N]) -> Result<(), MemFault> {
-        let in_page = (address % GUEST_PAGE) as usize;
+        let in_page = (address % PAGE_SIZE as u32) as usize;
         if in_page + N <= PAGE_SIZE {
-            let base = self.entry(address / GUEST_PAGE, true);
+            let base = self.entry(address / PAGE_SIZE as u32, true);
             if base == 0 {
                 return Err(find_fault(address, N as u32, |_| false).expect("an unwritable page faults"));
             }

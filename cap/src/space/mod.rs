@@ -12,7 +12,7 @@ pub use cached::CachedMemory;
 use cached::PageTableHolder;
 
 use crate::data::{CapError, DataCap, PAGE_SIZE, PageResolution};
-use crate::vm::{GUEST_PAGE, LOW_GUARD, MemFault, find_fault, page_chunks};
+use crate::vm::{LOW_GUARD, MemFault, find_fault, page_chunks};
 use crate::{CapHash, ssz};
 use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
@@ -20,7 +20,7 @@ use thiserror::Error;
 /// Pages in the 32-bit guest address space.
 pub const GUEST_PAGES: u32 = crate::image::ADDRESS_SPACE_PAGES as u32;
 /// First page that may be mapped (`0x10000 / 4096`).
-pub const FIRST_MAPPABLE_PAGE: u32 = LOW_GUARD / GUEST_PAGE;
+pub const FIRST_MAPPABLE_PAGE: u32 = LOW_GUARD / PAGE_SIZE as u32;
 
 pub use crate::image::Access;
 
@@ -136,7 +136,7 @@ pub struct Heap {
 }
 
 fn check_range(address: u64, length: u64) -> Result<(u32, u32), SpaceError> {
-    let page = u64::from(GUEST_PAGE);
+    let page = PAGE_SIZE as u64;
     if length == 0 || !address.is_multiple_of(page) || !length.is_multiple_of(page) {
         return Err(SpaceError::Unaligned { address, length });
     }
@@ -154,8 +154,8 @@ impl AddressSpace {
 
     /// Maps `cap` at `start_page`.
     pub fn map_cap(&mut self, start_page: u32, cap: DataCap, access: Access) -> Result<(), SpaceError> {
-        let address = u64::from(start_page) * u64::from(GUEST_PAGE);
-        let length = u64::from(cap.page_count()) * u64::from(GUEST_PAGE);
+        let address = u64::from(start_page) * PAGE_SIZE as u64;
+        let length = u64::from(cap.page_count()) * PAGE_SIZE as u64;
         check_range(address, length)?;
         let end = start_page + cap.page_count();
         if let Some(m) = self.mappings.iter().find(|m| m.start_page < end && start_page < m.end_page()) {
@@ -287,7 +287,7 @@ impl AddressSpace {
         if let Some(fault) = find_fault(address, data.len() as u32, |p| self.access_of(p) == Some(Access::Write)) {
             return Err(fault);
         }
-        self.copy_in(address, data).map_err(|_| MemFault::PageFault(address & !(GUEST_PAGE - 1)))
+        self.copy_in(address, data).map_err(|_| MemFault::PageFault(address & !(PAGE_SIZE as u32 - 1)))
     }
 
     /// Writes bytes into mapped pages whatever their access (a host poke, as
@@ -306,7 +306,7 @@ impl AddressSpace {
     fn copy_in(&mut self, address: u32, data: &[u8]) -> Result<(), SpaceError> {
         self.cache.invalidate();
         for c in page_chunks(address, data.len()) {
-            let i = self.mapping_index(c.page).ok_or(SpaceError::Unmapped { address: c.page * GUEST_PAGE })?;
+            let i = self.mapping_index(c.page).ok_or(SpaceError::Unmapped { address: c.page * PAGE_SIZE as u32 })?;
             let m = &mut self.mappings[i];
             let bytes = m.cap.page_mut(c.page - m.start_page)?;
             bytes[c.in_page..c.in_page + c.len].copy_from_slice(&data[c.at..c.at + c.len]);
@@ -333,15 +333,15 @@ impl AddressSpace {
         let Some(new_top) = u64::from(heap.top).checked_add(size).filter(|&t| t <= u64::from(heap.limit)) else {
             return 0;
         };
-        let mapped_end = u64::from(heap.top).next_multiple_of(u64::from(GUEST_PAGE));
-        let needed_end = new_top.next_multiple_of(u64::from(GUEST_PAGE));
+        let mapped_end = u64::from(heap.top).next_multiple_of(PAGE_SIZE as u64);
+        let needed_end = new_top.next_multiple_of(PAGE_SIZE as u64);
         if needed_end > mapped_end {
             // Pages in [mapped_end, needed_end) are not mapped by the heap
             // yet; map them (fails only if something else lives there).
-            let fresh = self
-                .mappings
-                .iter()
-                .all(|m| u64::from(m.end_page()) * 4096 <= mapped_end || u64::from(m.start_page) * 4096 >= needed_end);
+            let fresh = self.mappings.iter().all(|m| {
+                u64::from(m.end_page()) * PAGE_SIZE as u64 <= mapped_end
+                    || u64::from(m.start_page) * PAGE_SIZE as u64 >= needed_end
+            });
             if !fresh || self.map_zeroed(mapped_end, needed_end - mapped_end, Access::Write).is_err() {
                 return 0;
             }

@@ -7,10 +7,11 @@ use super::policy;
 use super::reserve::{Window, addr, length, reserve_again};
 use crate::budget;
 use crate::ctx::VmCtx;
-use javm_cap::frames::{FRAME_SIZE, Frame, FrameError, FramePool};
+use javm_cap::PAGE_SIZE;
+use javm_cap::frames::{Frame, FrameError, FramePool};
 use javm_cap::page::{PageBytes, PageSlot};
 use javm_cap::space::{Access, AddressSpace};
-use javm_cap::vm::{GUEST_PAGE, GuestMemory};
+use javm_cap::vm::GuestMemory;
 use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, mmap_anonymous, mprotect};
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
@@ -260,7 +261,7 @@ impl Pager {
             let mut n = 1;
             while q + n < end && eligible(self, q + n) {
                 let (next, _) = self.stock.last().expect("counted above");
-                if next.fd() != fd || next.fd_offset() != offset + u64::from(n) * FRAME_SIZE as u64 {
+                if next.fd() != fd || next.fd_offset() != offset + u64::from(n) * PAGE_SIZE as u64 {
                     break;
                 }
                 let frame = self.stock.pop().expect("checked above");
@@ -287,11 +288,9 @@ impl Pager {
         match m.cap.page_slot(q - m.start_page) {
             // SAFETY: both are distinct 4 KiB frames; the source is alive in
             // the cap and nobody writes it while the guest runs.
-            PageSlot::Loaded(bytes) => unsafe {
-                std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, FRAME_SIZE)
-            },
+            PageSlot::Loaded(bytes) => unsafe { std::ptr::copy_nonoverlapping(bytes.bytes().as_ptr(), dst, PAGE_SIZE) },
             // SAFETY: `dst` is a whole frame this pager owns.
-            PageSlot::Empty | PageSlot::Missing(_) if !zero => unsafe { std::ptr::write_bytes(dst, 0, FRAME_SIZE) },
+            PageSlot::Empty | PageSlot::Missing(_) if !zero => unsafe { std::ptr::write_bytes(dst, 0, PAGE_SIZE) },
             PageSlot::Empty | PageSlot::Missing(_) => {}
         }
         let source = (frame.fd(), frame.fd_offset());
@@ -418,16 +417,16 @@ impl Pager {
                 unsafe {
                     std::ptr::copy_nonoverlapping(
                         bytes.bytes().as_ptr(),
-                        self.base.add(q as usize * GUEST_PAGE as usize),
-                        FRAME_SIZE,
+                        self.base.add(q as usize * PAGE_SIZE),
+                        PAGE_SIZE,
                     )
                 };
             }
         }
         // SAFETY: guest pages lie inside this window's reservation.
-        let at = unsafe { self.base.add(first as usize * GUEST_PAGE as usize) };
+        let at = unsafe { self.base.add(first as usize * PAGE_SIZE) };
         // SAFETY: changing the protection of pages this window just mapped.
-        unsafe { mprotect(addr(at), n as usize * GUEST_PAGE as usize, ProtFlags::PROT_READ) }.is_ok()
+        unsafe { mprotect(addr(at), n as usize * PAGE_SIZE, ProtFlags::PROT_READ) }.is_ok()
     }
 
     /// How page `q` of mapping `mi` is backed: `None` if it has no bytes
@@ -459,8 +458,8 @@ impl Pager {
         }
         self.charged += budget::PER_MAP;
         // SAFETY: guest pages lie inside this window's reservation.
-        let at = unsafe { self.base.add(page as usize * GUEST_PAGE as usize) };
-        let (hint, len) = (Some(addr(at).addr()), length(n as usize * GUEST_PAGE as usize));
+        let at = unsafe { self.base.add(page as usize * PAGE_SIZE) };
+        let (hint, len) = (Some(addr(at).addr()), length(n as usize * PAGE_SIZE));
         #[cfg(test)]
         if super::tests::fail_this_map() {
             return false;
@@ -485,7 +484,7 @@ impl Pager {
             for p in 0..n as usize {
                 // SAFETY: the page was just mapped readable from a frame
                 // inside the memory file.
-                unsafe { std::ptr::read_volatile(at.add(p * GUEST_PAGE as usize)) };
+                unsafe { std::ptr::read_volatile(at.add(p * PAGE_SIZE)) };
             }
         }
         true
@@ -520,7 +519,7 @@ impl Pager {
     /// Unmaps everything (all guest pages inaccessible again) and forgets
     /// the page states; dirty frames are left in `dirty`.
     fn reset(&mut self) {
-        let page = GUEST_PAGE as usize;
+        let page = PAGE_SIZE;
         for &(lo, hi) in self.touched.ranges() {
             let (lo, hi) = (lo as usize, hi as usize);
             // SAFETY: a touched part of this window's guest range.
@@ -584,9 +583,9 @@ impl Pager {
         let mut done = 0usize;
         while done < out.len() {
             let at = addr + done as u32;
-            let page = at / GUEST_PAGE;
-            let in_page = (at % GUEST_PAGE) as usize;
-            let take = (GUEST_PAGE as usize - in_page).min(out.len() - done);
+            let page = at / PAGE_SIZE as u32;
+            let in_page = (at % PAGE_SIZE as u32) as usize;
+            let take = (PAGE_SIZE - in_page).min(out.len() - done);
             let dst = &mut out[done..done + take];
             if self.state(page) == DIRTY {
                 // SAFETY: a dirty page is mapped read-write in the window.
@@ -606,8 +605,8 @@ impl Pager {
     /// Writes `data` at `addr` (known writable) through the window,
     /// copying pages on first write.
     pub(crate) fn copy_in(&mut self, addr: u32, data: &[u8]) {
-        let first = addr / GUEST_PAGE;
-        let last = ((u64::from(addr) + data.len() as u64 - 1) / u64::from(GUEST_PAGE)) as u32;
+        let first = addr / PAGE_SIZE as u32;
+        let last = ((u64::from(addr) + data.len() as u64 - 1) / PAGE_SIZE as u64) as u32;
         if (self.refill().is_err() || self.prepare(first, last, true).is_err())
             && self.remap(first, last, true).is_err()
         {
@@ -629,7 +628,7 @@ impl Pager {
 fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n: u32) -> bool {
     match (first, next) {
         (Some(None), Some(None)) => true,
-        (Some(Some((fd, off))), Some(Some((fd2, off2)))) => fd == fd2 && off2 == off + u64::from(n) * FRAME_SIZE as u64,
+        (Some(Some((fd, off))), Some(Some((fd2, off2)))) => fd == fd2 && off2 == off + u64::from(n) * PAGE_SIZE as u64,
         _ => false,
     }
 }

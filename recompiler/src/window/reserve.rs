@@ -4,6 +4,7 @@
 
 use crate::budget;
 use crate::ctx::{CTX_OFFSET, VmCtx};
+use javm_cap::PAGE_SIZE;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect, munmap};
 use std::ffi::c_void;
 use std::io;
@@ -19,7 +20,7 @@ const GUARD_BYTES: usize = 1 << 16;
 /// One state byte per guest page.
 const STATE_BYTES: usize = 1 << 20;
 /// The state table plus the context page.
-const HEADER_BYTES: usize = STATE_BYTES + 4096;
+const HEADER_BYTES: usize = STATE_BYTES + PAGE_SIZE;
 /// The whole reservation.
 const RESERVATION: usize = HEADER_BYTES + GUEST_BYTES + GUARD_BYTES;
 /// Windows kept for reuse.

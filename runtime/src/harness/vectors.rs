@@ -2,6 +2,7 @@
 //! gas) and v0.5 (multi-step, P8 with pipeline gas), spec §13.
 
 use crate::api::{Config, Engine, Instance};
+use javm_cap::PAGE_SIZE;
 use javm_cap::program::{GasModel, Profile};
 use javm_cap::space::Access;
 use javm_cap::vm::Exit;
@@ -208,8 +209,11 @@ fn check<T: PartialEq + fmt::Debug>(field: impl Into<String>, expected: T, actua
 fn nonzero_memory(instance: &mut Instance) -> BTreeMap<u32, u8> {
     let mut out = BTreeMap::new();
     let space = instance.address_space();
-    let ranges: Vec<(u32, u32)> =
-        space.mappings().iter().map(|m| (m.start_page * 4096, m.cap.page_count() * 4096)).collect();
+    let ranges: Vec<(u32, u32)> = space
+        .mappings()
+        .iter()
+        .map(|m| (m.start_page * PAGE_SIZE as u32, m.cap.page_count() * PAGE_SIZE as u32))
+        .collect();
     for (start, len) in ranges {
         let mut buf = vec![0u8; len as usize];
         space.read(start, &mut buf).expect("mapped memory is readable");

@@ -9,6 +9,7 @@
 
 use crate::interp::code::Dispatch;
 use arbitrary::{Arbitrary, Result, Unstructured};
+use javm_cap::PAGE_SIZE;
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::program::{GasModel, HALT_ADDRESS, Opcode, OperandClass, Profile};
 use javm_cap::space::{Access, Heap};
@@ -87,8 +88,8 @@ fn value(u: &mut Unstructured<'_>, mappings: &[GenMapping]) -> Result<u64> {
         1 | 2 if !mappings.is_empty() => {
             // An address near a mapping boundary.
             let m = u.choose(mappings)?;
-            let base = u64::from(m.start_page) * 4096;
-            let end = base + u64::from(m.pages) * 4096;
+            let base = u64::from(m.start_page) * PAGE_SIZE as u64;
+            let end = base + u64::from(m.pages) * PAGE_SIZE as u64;
             let anchor = if u.arbitrary()? { base } else { end };
             anchor.wrapping_add(u.int_in_range(0..=16u64)?).wrapping_sub(8)
         }
@@ -304,7 +305,7 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
     // as it grows, or fails when it would run into a mapping or the limit).
     let heap = if profile == Profile::P7 && u.arbitrary()? {
         let end = mappings.iter().filter(|m| m.start_page < TOP_PAGE - 2).map(|m| m.start_page + m.pages).max();
-        let top = end.unwrap_or(BASE_PAGE) * 4096 - u.int_in_range(0..=64)?;
+        let top = end.unwrap_or(BASE_PAGE) * PAGE_SIZE as u32 - u.int_in_range(0..=64)?;
         Some(Heap { top, limit: top + u.int_in_range(0..=0x2_0000)? })
     } else {
         None

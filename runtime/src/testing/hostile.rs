@@ -6,6 +6,7 @@
 use crate::api::{Config, Engine, EngineKind, Error, Instance, Module};
 use arbitrary::{Result, Unstructured};
 use javm_cap::DataCap;
+use javm_cap::PAGE_SIZE;
 use javm_cap::image::Image;
 use javm_cap::program::container::Container;
 use javm_cap::program::{CodeBlob, GasModel, Profile, Program, StandardProgram};
@@ -295,7 +296,7 @@ pub fn drive_api(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<()> {
     for _ in 0..u.int_in_range(1..=6)? {
         let exit = inst.run();
         if let Exit::PageFault(address) = exit {
-            assert!(address >= 0x1_0000 && address.is_multiple_of(4096), "fault address 0x{address:x}");
+            assert!(address >= 0x1_0000 && address.is_multiple_of(PAGE_SIZE as u32), "fault address 0x{address:x}");
         }
         for _ in 0..u.int_in_range(0..=3)? {
             host_action(u, &mut inst)?;

@@ -14,6 +14,7 @@ pub use engines::on_every_engine;
 use crate::api::{Config, Engine, EngineKind, Instance};
 use generate::GenCase;
 use javm_cap::CapHash;
+use javm_cap::PAGE_SIZE;
 use javm_cap::space::Access;
 use javm_cap::vm::{Exit, VmState};
 
@@ -157,7 +158,7 @@ fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::a
             let writable =
                 instance.address_space().mappings().iter().find(|m| m.access == Access::Write).map(|m| m.start_page);
             if let Some(page) = writable {
-                let _ = instance.write_memory(page * 4096, &[0xA5; 64]);
+                let _ = instance.write_memory(page * PAGE_SIZE as u32, &[0xA5; 64]);
             }
             lifecycle(step, instance.reset_to(&snapshot));
         }
@@ -183,8 +184,8 @@ fn drive_case(case: &GenCase, engine: EngineKind, plan: u64, inspect: impl FnOnc
     let mut instance = module.instantiate_empty(case.entry);
     for m in &case.mappings {
         let space = instance.address_space();
-        let start = u64::from(m.start_page) * 4096;
-        space.map_zeroed(start, u64::from(m.pages) * 4096, m.access).expect("generated mappings are valid");
+        let start = u64::from(m.start_page) * PAGE_SIZE as u64;
+        space.map_zeroed(start, u64::from(m.pages) * PAGE_SIZE as u64, m.access).expect("generated mappings are valid");
         space.poke(start as u32, &m.content).expect("content fits its mapping");
     }
     instance.address_space().set_heap(case.heap);
@@ -207,7 +208,7 @@ fn drive_case(case: &GenCase, engine: EngineKind, plan: u64, inspect: impl FnOnc
             Exit::PageFault(address) => {
                 instance
                     .address_space()
-                    .map_zeroed(u64::from(address), 4096, Access::Write)
+                    .map_zeroed(u64::from(address), PAGE_SIZE as u64, Access::Write)
                     .expect("a faulting page is mappable");
             }
             Exit::OutOfGas => {
@@ -230,9 +231,11 @@ pub fn memory_pages(instance: &mut Instance) -> Vec<(u32, bool, Vec<u8>)> {
     let mut out = Vec::new();
     for m in space.mappings() {
         for page in m.start_page..m.end_page() {
-            let mut bytes = vec![0u8; 4096];
-            m.cap.copy_into(u64::from(page - m.start_page) * 4096, &mut bytes).expect("mapped pages are loaded");
-            out.push((page * 4096, m.access == Access::Write, bytes));
+            let mut bytes = vec![0u8; PAGE_SIZE];
+            m.cap
+                .copy_into(u64::from(page - m.start_page) * PAGE_SIZE as u64, &mut bytes)
+                .expect("mapped pages are loaded");
+            out.push((page * PAGE_SIZE as u32, m.access == Access::Write, bytes));
         }
     }
     out

@@ -355,6 +355,19 @@ fn compile(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], sk
 /// Size of the generated program's code.
 const LARGE_CODE: usize = 256 << 10;
 
+/// Times `engine.load_blob(blob)`; dropping the module is not timed.
+fn measure_load_blob(g: &mut BenchmarkGroup<'_, WallTime>, group: &str, id: &str, engine: javm::Engine, blob: Vec<u8>) {
+    measure(g, group, id, move |iters| {
+        each(iters, || {
+            let start = Instant::now();
+            let m = engine.load_blob(black_box(&blob)).expect("loads");
+            let t = start.elapsed();
+            drop(m);
+            t
+        })
+    });
+}
+
 /// Decode and gas cost model on a large program.
 fn decode_large(
     c: &mut Criterion,
@@ -388,17 +401,7 @@ fn decode_large(
                 note_skip(skipped, format!("{group}/{id}"), e);
                 continue;
             }
-            let engine = run::uncached_engine(kind, model);
-            let blob = blob.clone();
-            measure(&mut g, group, &id, move |iters| {
-                each(iters, || {
-                    let start = Instant::now();
-                    let m = engine.load_blob(black_box(&blob)).expect("loads");
-                    let t = start.elapsed();
-                    drop(m);
-                    t
-                })
-            });
+            measure_load_blob(&mut g, group, &id, run::uncached_engine(kind, model), blob.clone());
         }
     }
     // A load of bytes the engine has loaded before: the module cache's hit
@@ -411,16 +414,7 @@ fn decode_large(
         }
         let engine = javm::Engine::new(run::config(kind, GasModel::Pipeline));
         engine.load_blob(&blob).expect("loads");
-        let blob = blob.clone();
-        measure(&mut g, group, &id, move |iters| {
-            each(iters, || {
-                let start = Instant::now();
-                let m = engine.load_blob(black_box(&blob)).expect("loads");
-                let t = start.elapsed();
-                drop(m);
-                t
-            })
-        });
+        measure_load_blob(&mut g, group, &id, engine, blob.clone());
     }
     let program = javm_cap::program::StandardProgram { code: blob.clone(), stack_size: 4096, ..Default::default() };
     // A load named by the caller's hash (a JAM node's code hash): a hit is

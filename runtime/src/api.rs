@@ -16,73 +16,15 @@
 //! ```
 
 use crate::cache::{CacheStats, DEFAULT_CACHE_BYTES, Form, Key, ModuleCache};
+pub use crate::config::{Config, EngineKind};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
-use javm_cap::program::{GasModel, Profile, Program, ProgramError, StandardProgram};
+use javm_cap::program::{Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
-
-/// Which engine runs guest code.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum EngineKind {
-    /// The interpreter.
-    #[default]
-    Interpreter,
-    /// The x86-64 recompiler.
-    Recompiler,
-}
-
-impl EngineKind {
-    /// Every engine, the interpreter first.
-    pub const ALL: [EngineKind; 2] = [EngineKind::Interpreter, EngineKind::Recompiler];
-
-    /// The lower-case name (`interpreter`, `recompiler`).
-    pub const fn name(self) -> &'static str {
-        match self {
-            EngineKind::Interpreter => "interpreter",
-            EngineKind::Recompiler => "recompiler",
-        }
-    }
-}
-
-impl std::fmt::Display for EngineKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for EngineKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "interp" | "interpreter" => Ok(EngineKind::Interpreter),
-            "jit" | "recompiler" => Ok(EngineKind::Recompiler),
-            other => Err(format!("unknown engine {other:?} (expected interp or jit)")),
-        }
-    }
-}
-
-/// How programs are loaded and run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Config {
-    /// The engine.
-    pub engine: EngineKind,
-    /// The instruction-set profile.
-    pub profile: Profile,
-    /// The gas model; `None` takes the profile's default
-    /// ([`GasModel::default_for`]).
-    pub gas_model: Option<GasModel>,
-}
-
-impl Config {
-    /// The gas model in effect.
-    pub fn effective_gas_model(&self) -> GasModel {
-        self.gas_model.unwrap_or(GasModel::default_for(self.profile))
-    }
-}
 
 /// Why a program could not be loaded or instantiated.
 #[derive(Debug, Error)]
@@ -122,7 +64,7 @@ pub enum Error {
 #[derive(Clone, Debug)]
 pub struct Engine {
     config: Config,
-    cache: Arc<ModuleCache>,
+    cache: Arc<ModuleCache<Module>>,
 }
 
 impl Default for Engine {
@@ -168,6 +110,7 @@ impl Engine {
                 let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
                 Module::new(self.config, program, Template::default())
             },
+            Module::footprint,
         )
     }
 
@@ -178,6 +121,7 @@ impl Engine {
         self.cache.get_or_load(
             || Key::of_bytes(bytes, Form::Standard, self.config),
             || self.load_standard(StandardProgram::load(bytes)?),
+            Module::footprint,
         )
     }
 
@@ -190,6 +134,7 @@ impl Engine {
         self.cache.get_or_load(
             || Key::named(hash, self.config),
             || self.load_standard(StandardProgram::load(bytes().as_ref())?),
+            Module::footprint,
         )
     }
 

@@ -12,7 +12,7 @@
 //! module that several threads ask for at once is built once, by the first,
 //! while the others wait for it. Failed loads are not cached.
 
-use crate::api::{Config, Error, Module};
+use crate::config::Config;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -73,19 +73,18 @@ pub struct CacheStats {
 }
 
 /// One module, or the place of one being built.
-type Slot = Arc<Mutex<Option<Module>>>;
+type Slot<M> = Arc<Mutex<Option<M>>>;
 
-struct Entry {
-    slot: Slot,
+struct Entry<M> {
+    slot: Slot<M>,
     /// Footprint counted against the bound (0 while being built).
     bytes: usize,
     /// Position in the recency order (0 until first touched).
     tick: u64,
 }
 
-#[derive(Default)]
-struct State {
-    entries: HashMap<Key, Entry>,
+struct State<M> {
+    entries: HashMap<Key, Entry<M>>,
     /// Tick → key, oldest first.
     recency: BTreeMap<u64, Key>,
     next_tick: u64,
@@ -93,7 +92,19 @@ struct State {
     stats: CacheStats,
 }
 
-impl State {
+impl<M> Default for State<M> {
+    fn default() -> Self {
+        State {
+            entries: HashMap::new(),
+            recency: BTreeMap::new(),
+            next_tick: 0,
+            bytes: 0,
+            stats: CacheStats::default(),
+        }
+    }
+}
+
+impl<M> State<M> {
     /// Marks `key` as just used.
     fn touch(&mut self, key: &Key) {
         // Ticks start at 1: a new entry's tick 0 is in no recency slot.
@@ -126,13 +137,14 @@ impl State {
     }
 }
 
-/// A bounded, thread-safe map from loaded bytes to built modules.
-pub struct ModuleCache {
+/// A bounded, thread-safe map from loaded bytes to built modules of type
+/// `M` (a cheap-to-clone handle).
+pub struct ModuleCache<M> {
     capacity: usize,
-    state: Mutex<State>,
+    state: Mutex<State<M>>,
 }
 
-impl std::fmt::Debug for ModuleCache {
+impl<M: Clone> std::fmt::Debug for ModuleCache<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModuleCache").field("stats", &self.stats()).finish()
     }
@@ -144,10 +156,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl ModuleCache {
+impl<M: Clone> ModuleCache<M> {
     /// A cache that keeps modules up to `capacity` bytes of footprint
     /// (0 keeps none).
-    pub fn new(capacity: usize) -> ModuleCache {
+    pub fn new(capacity: usize) -> ModuleCache<M> {
         ModuleCache { capacity, state: Mutex::new(State::default()) }
     }
 
@@ -166,20 +178,22 @@ impl ModuleCache {
     }
 
     /// The module of the key `key()` computes, built by `load` if it is not
-    /// cached (once, however many threads ask at the same time). A cache of
-    /// capacity 0 does not even compute the key.
-    pub(crate) fn get_or_load(
+    /// cached (once, however many threads ask at the same time) and counted
+    /// as `footprint` bytes. A cache of capacity 0 does not even compute the
+    /// key.
+    pub(crate) fn get_or_load<E>(
         &self,
         key: impl FnOnce() -> Key,
-        load: impl FnOnce() -> Result<Module, Error>,
-    ) -> Result<Module, Error> {
+        load: impl FnOnce() -> Result<M, E>,
+        footprint: impl FnOnce(&M) -> usize,
+    ) -> Result<M, E> {
         if self.capacity == 0 {
             return load();
         }
         let key = key();
         let slot = {
             let mut state = lock(&self.state);
-            state.entries.entry(key).or_insert_with(|| Entry { slot: Slot::default(), bytes: 0, tick: 0 });
+            state.entries.entry(key).or_insert_with(|| Entry { slot: Arc::new(Mutex::new(None)), bytes: 0, tick: 0 });
             state.touch(&key);
             state.entries[&key].slot.clone()
         };
@@ -195,7 +209,7 @@ impl ModuleCache {
         match &result {
             Ok(module) => {
                 *built = Some(module.clone());
-                let bytes = module.footprint();
+                let bytes = footprint(module);
                 if ours && bytes <= self.capacity {
                     state.entries.get_mut(&key).expect("our entry").bytes = bytes;
                     state.bytes += bytes;

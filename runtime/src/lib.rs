@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod config;
 pub mod harness;
 pub mod interp;
 pub mod testing;

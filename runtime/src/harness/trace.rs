@@ -111,7 +111,7 @@ fn trace_item(line: &str) -> Option<&str> {
 
 /// Parses a log into its traces (a log may hold the same trace twice).
 /// Trace items are plain lines or lines behind a `TRACE [...] ` prefix
-/// ([`trace_item`]); both forms may be mixed, and other lines are skipped.
+/// (a line of neither form is skipped); both forms may be mixed.
 pub fn parse_traces(log: &str) -> Result<Vec<Trace>, String> {
     let mut traces: Vec<Trace> = Vec::new();
     for (n, line) in log.lines().enumerate() {

@@ -242,7 +242,7 @@ fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Optio
 
 /// One host action between runs.
 fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
-    match u.int_in_range(0..=9)? {
+    match u.int_in_range(0..=12)? {
         0 => inst.set_pc(u.arbitrary()?),
         1 => inst.set_gas(gas(u)?),
         2 => {
@@ -275,9 +275,30 @@ fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
         8 => {
             let _ = inst.address_space().grow_heap_by(u.arbitrary()?);
         }
-        _ => {
+        9 => {
             let _ = inst.memory_root();
         }
+        10 => {
+            // A fork carries on in place of the original, same memory.
+            let root = inst.memory_root();
+            let mut fork = inst.fork().expect("an instance forks");
+            assert_eq!(fork.memory_root(), root, "a fork's memory differs");
+            assert_eq!((fork.pc(), fork.gas(), fork.regs()), (inst.pc(), inst.gas(), inst.regs()));
+            *inst = fork;
+        }
+        11 => {
+            // Scribbled over, then back to a snapshot: nothing of it is left.
+            let snapshot = inst.snapshot();
+            let (root, state) = (snapshot.memory_root(), *snapshot.state());
+            inst.set_gas(gas(u)?);
+            inst.set_reg(u.int_in_range(0..=12)?, u.arbitrary()?);
+            let len = u.int_in_range(0..=64usize)?;
+            let data = u.bytes(len)?.to_vec();
+            let _ = inst.write_memory(u.arbitrary()?, &data);
+            inst.reset_to(&snapshot).expect("an instance returns to its own snapshot");
+            assert_eq!((inst.memory_root(), *inst.state()), (root, state), "reset_to left changes behind");
+        }
+        _ => inst.reset().expect("an instance returns to its start"),
     }
     Ok(())
 }

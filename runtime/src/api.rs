@@ -291,7 +291,7 @@ impl Module {
             after_host: false,
             entry_checked: false,
         };
-        self.instantiate_frozen(&frozen)
+        self.instantiate_frozen(frozen)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
@@ -303,23 +303,23 @@ impl Module {
             return Err(Error::SnapshotMismatch);
         }
         frozen.module = self.clone();
-        self.instantiate_frozen(&frozen)
+        self.instantiate_frozen(frozen)
     }
 
     /// An instance in the state `frozen` holds; `reset` returns to it.
-    fn instantiate_frozen(&self, frozen: &Frozen) -> Result<Instance, Error> {
-        let mut instance = Instance {
+    fn instantiate_frozen(&self, frozen: Frozen) -> Result<Instance, Error> {
+        let backend = self.backend(frozen.space.clone())?;
+        let origin = Snapshot(Arc::new(Frozen { module: self.clone(), ..frozen }));
+        let frozen = &origin.0;
+        Ok(Instance {
             module: self.clone(),
             state: frozen.state,
-            backend: self.backend(frozen.space.clone())?,
+            backend,
             registers: interp::RegisterFile::new(),
             after_host: frozen.after_host,
             entry_checked: frozen.entry_checked,
-            origin: None,
-        };
-        instance.origin =
-            Some(Snapshot(Arc::new(Frozen { module: self.clone(), space: frozen.space.clone(), ..*frozen })));
-        Ok(instance)
+            origin: Some(origin),
+        })
     }
 
     /// The engine's side of an instance over `space`.

@@ -69,11 +69,7 @@ fn lifecycle(c: &mut Criterion) {
             g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
             let mut instance = touched_instance(engine, size);
             // A snapshot started on the other engine's module of the program.
-            let other = module(if engine == EngineKind::Interpreter {
-                EngineKind::Recompiler
-            } else {
-                EngineKind::Interpreter
-            });
+            let other = module(engine.other());
             // 1,000 dirty pages, or every page of a smaller memory.
             for pages in [1usize, 1000.min(size / PAGE_SIZE)] {
                 g.bench_function(format!("snapshot/{pages}-dirty"), |b| {

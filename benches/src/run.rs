@@ -2,38 +2,14 @@
 //! both charge 10 gas; `gas` sets r7 to the gas left. PolkaVM is given the
 //! same host, so gas used is comparable.
 
-use javm::{Config, Engine, EngineKind, Error, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
+use javm::{Config, Engine, EngineKind, Error, Exit, GasModel, Instance, Module, Profile};
 use std::time::{Duration, Instant};
 
 /// Gas given to every run: far more than any guest uses.
 pub const GAS: i64 = 1 << 50;
 
-/// Gas each host call charges.
-pub const HOST_CALL_GAS: i64 = 10;
-
-/// The reference host.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct BenchHost {
-    /// Host calls handled so far.
-    pub calls: u64,
-}
-
-impl HostCalls for BenchHost {
-    fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult {
-        if instance.gas() < HOST_CALL_GAS {
-            return HostResult::Exit(Exit::OutOfGas);
-        }
-        let left = instance.gas() - HOST_CALL_GAS;
-        instance.set_gas(left);
-        self.calls += 1;
-        match id {
-            0 => instance.set_reg(7, left as u64),
-            100 => {}
-            _ => return HostResult::Stop,
-        }
-        HostResult::Continue
-    }
-}
+/// The reference host (the guests' own, shared with javm's tests).
+pub use javm::testing::GuestHost as BenchHost;
 
 /// javm's configuration for P8 blobs under `gas_model`.
 pub fn config(engine: EngineKind, gas_model: GasModel) -> Config {

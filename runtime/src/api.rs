@@ -248,11 +248,12 @@ impl Module {
             + std::mem::size_of_val(program.blocks())
             + std::mem::size_of_val(program.jump_targets());
         // The interpreter's ops and the recompiler's per-instruction tables
-        // are a few words per instruction; the pc index one word per byte.
+        // are a few words per instruction; the code's bitmask and pc map
+        // under half a byte per code byte.
         let per_instruction = 4 * std::mem::size_of::<u64>() * program.instructions().len();
         let native = self.jit.as_ref().map_or(0, |jit| jit.code_size());
         let pages: usize = self.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE_SIZE).sum();
-        program.code().len() * (1 + std::mem::size_of::<u32>()) + decoded + per_instruction + native + pages
+        program.code().len() * 3 / 2 + decoded + per_instruction + native + pages
     }
 
     /// The interpreter's form of the program.
@@ -284,41 +285,37 @@ impl Module {
     /// An instance over `space`, starting at `pc` with zero registers and
     /// gas.
     pub fn instantiate(&self, space: AddressSpace, pc: u32) -> Result<Instance, Error> {
-        let frozen = Frozen {
+        let origin = Snapshot(Arc::new(Frozen {
             module: self.clone(),
             state: VmState { pc, ..VmState::default() },
             space,
             after_host: false,
             entry_checked: false,
-        };
-        self.instantiate_frozen(frozen)
+        }));
+        self.instantiate_origin(origin)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
     /// either writes them. The snapshot may come from an instance of either
     /// engine; it must be of this module's program, profile and gas model.
     pub fn instantiate_from(&self, snapshot: &Snapshot) -> Result<Instance, Error> {
-        let mut frozen = snapshot.frozen();
-        if !self.same_program(&frozen.module) {
+        if !self.same_program(&snapshot.0.module) {
             return Err(Error::SnapshotMismatch);
         }
-        frozen.module = self.clone();
-        self.instantiate_frozen(frozen)
+        self.instantiate_origin(snapshot.clone())
     }
 
-    /// An instance in the state `frozen` holds; `reset` returns to it.
-    fn instantiate_frozen(&self, frozen: Frozen) -> Result<Instance, Error> {
-        let backend = self.backend(frozen.space.clone())?;
-        let origin = Snapshot(Arc::new(Frozen { module: self.clone(), ..frozen }));
+    /// An instance in the state `origin` holds, which `reset` returns to.
+    fn instantiate_origin(&self, origin: Snapshot) -> Result<Instance, Error> {
         let frozen = &origin.0;
         Ok(Instance {
             module: self.clone(),
             state: frozen.state,
-            backend,
+            backend: self.backend(frozen.space.clone())?,
             registers: interp::RegisterFile::new(),
             after_host: frozen.after_host,
             entry_checked: frozen.entry_checked,
-            origin: Some(origin),
+            origin,
         })
     }
 
@@ -416,9 +413,8 @@ pub struct Instance {
     registers: interp::RegisterFile,
     /// The last exit was a host call: the next run resumes after it.
     after_host: bool,
-    /// The state it was created in, for [`Instance::reset`] (set by every
-    /// constructor).
-    origin: Option<Snapshot>,
+    /// The state it was created in, for [`Instance::reset`].
+    origin: Snapshot,
     /// The P8 entry-point check has been done.
     entry_checked: bool,
 }
@@ -579,12 +575,6 @@ struct Frozen {
     entry_checked: bool,
 }
 
-impl Frozen {
-    fn clone_state(&self) -> Frozen {
-        Frozen { module: self.module.clone(), space: self.space.clone(), ..*self }
-    }
-}
-
 /// An instance's state at one moment — registers, pc, gas and memory —
 /// from which any number of instances start ([`Module::instantiate_from`],
 /// [`Instance::reset_to`]), on either engine. Its memory pages are shared
@@ -603,10 +593,6 @@ impl Snapshot {
     pub fn memory_root(&self) -> CapHash {
         self.0.space.clone().root()
     }
-
-    fn frozen(&self) -> Frozen {
-        self.0.clone_state()
-    }
 }
 
 impl std::fmt::Debug for Snapshot {
@@ -620,7 +606,7 @@ impl Instance {
     /// to (constructors only).
     fn set_initial_regs(&mut self, regs: Regs) {
         self.state.regs = regs;
-        if let Some(origin) = self.origin.as_mut().and_then(|o| Arc::get_mut(&mut o.0)) {
+        if let Some(origin) = Arc::get_mut(&mut self.origin.0) {
             origin.state.regs = regs;
         }
     }
@@ -660,7 +646,7 @@ impl Instance {
     /// recompiler's window is reset) and those the origin holds in overlays,
     /// not the memory's size.
     pub fn reset(&mut self) -> Result<(), Error> {
-        let origin = self.origin.clone().expect("every constructor records the origin");
+        let origin = self.origin.clone();
         self.reset_to(&origin)
     }
 

@@ -17,6 +17,14 @@ impl EngineKind {
     /// Every engine, the interpreter first.
     pub const ALL: [EngineKind; 2] = [EngineKind::Interpreter, EngineKind::Recompiler];
 
+    /// The engine that is not this one (for runs that move between them).
+    pub const fn other(self) -> EngineKind {
+        match self {
+            EngineKind::Interpreter => EngineKind::Recompiler,
+            EngineKind::Recompiler => EngineKind::Interpreter,
+        }
+    }
+
     /// The lower-case name (`interpreter`, `recompiler`).
     pub const fn name(self) -> &'static str {
         match self {

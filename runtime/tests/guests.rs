@@ -4,32 +4,12 @@
 //! model, full L2-hit ≡ our pipeline model), also recorded there.
 
 use javm::harness::{decode_hex, encode_hex};
-use javm::{Config, Engine, EngineKind, Exit, GasModel, HostCalls, HostResult, Instance, Profile};
+use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn guests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../guests")
-}
-
-/// The host the expectations were recorded with: `gas` (0) and `log` (100)
-/// both charge 10; `gas` sets r7 to the gas left.
-struct RecordingHost;
-
-impl HostCalls for RecordingHost {
-    fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult {
-        if instance.gas() < 10 {
-            return HostResult::Exit(Exit::OutOfGas);
-        }
-        let left = instance.gas() - 10;
-        instance.set_gas(left);
-        match id {
-            0 => instance.set_reg(7, left as u64),
-            100 => {}
-            _ => return HostResult::Stop,
-        }
-        HostResult::Continue
-    }
 }
 
 const GAS: i64 = 1 << 40;
@@ -39,7 +19,7 @@ fn run(engine: EngineKind, gas_model: GasModel, blob: &[u8], args: &[u8]) -> (Ve
     let module = Engine::new(config).load(blob).unwrap();
     let mut instance = module.instantiate_standard(args, 0).unwrap();
     instance.set_gas(GAS);
-    assert_eq!(instance.run_with(&mut RecordingHost), Exit::Halt);
+    assert_eq!(instance.run_with(&mut javm::testing::GuestHost::default()), Exit::Halt);
     let mut out = vec![0u8; instance.reg(8) as usize];
     instance.read_memory(instance.reg(7) as u32, &mut out).unwrap();
     (out, GAS - instance.gas())

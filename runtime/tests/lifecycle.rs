@@ -3,7 +3,7 @@
 //! reset returns to the starting state; mismatched snapshots are errors.
 
 use javm::harness::encode_hex;
-use javm::testing::on_every_engine;
+use javm::testing::{GuestHost, on_every_engine};
 use javm::{
     Config, Engine, EngineKind, Error, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile, Snapshot,
 };
@@ -16,24 +16,6 @@ fn guest(name: &str) -> Vec<u8> {
 fn module(engine: EngineKind, name: &str) -> Module {
     let config = Config { engine, profile: Profile::P8, gas_model: Some(GasModel::Pipeline) };
     Engine::new(config).load(&guest(name)).unwrap()
-}
-
-/// The guests' host: `gas` (0) and `log` (100) charge 10; `gas` sets r7.
-struct Host;
-
-impl HostCalls for Host {
-    fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult {
-        if instance.gas() < 10 {
-            return HostResult::Exit(Exit::OutOfGas);
-        }
-        instance.set_gas(instance.gas() - 10);
-        match id {
-            0 => instance.set_reg(7, instance.gas() as u64),
-            100 => {}
-            _ => return HostResult::Stop,
-        }
-        HostResult::Continue
-    }
 }
 
 /// Everything observable after a run: exit, pc, gas, registers, output and
@@ -49,7 +31,7 @@ struct Outcome {
 }
 
 fn finish(instance: &mut Instance) -> Outcome {
-    let exit = instance.run_with(&mut Host);
+    let exit = instance.run_with(&mut GuestHost::default());
     let mut out = vec![0u8; (instance.reg(8) as usize).min(1 << 16)];
     let output = match (exit, instance.read_memory(instance.reg(7) as u32, &mut out)) {
         (Exit::Halt, Ok(())) => encode_hex(&out),
@@ -81,7 +63,7 @@ fn a_fork_after_a_host_call_goes_on_like_the_original() {
         // Stop at the fourth host call, then fork.
         for _ in 0..4 {
             let id = host_id(original.run());
-            assert_eq!(Host.call(id, &mut original), HostResult::Continue);
+            assert_eq!(GuestHost::default().call(id, &mut original), HostResult::Continue);
         }
         let mut fork = original.fork().unwrap();
         assert_eq!((fork.pc(), fork.gas(), fork.regs()), (original.pc(), original.gas(), original.regs()));
@@ -176,7 +158,7 @@ fn reset_returns_to_the_starting_state() {
         instance.reset().unwrap();
         instance.set_gas(10_000_000);
         let id = host_id(instance.run());
-        assert_eq!(Host.call(id, &mut instance), HostResult::Continue);
+        assert_eq!(GuestHost::default().call(id, &mut instance), HostResult::Continue);
         let mid = instance.snapshot();
         let a = finish(&mut instance);
         instance.reset_to(&mid).unwrap();

@@ -204,9 +204,9 @@ pub(crate) fn cap_root_uncached(size: u64, page_count: u64, pages: &[PageSlot]) 
     let leaves: Vec<CapHash> = pages
         .iter()
         .map(|slot| match slot {
-            PageSlot::Empty => EMPTY_LEAF,
+            // Rehash the bytes instead of trusting the cached hash.
             PageSlot::Loaded(page) => leaf_of_content_hash(ssz::hash_page(page.bytes())),
-            PageSlot::Missing(hash) => leaf_of_content_hash(*hash),
+            slot => slot.leaf(),
         })
         .collect();
     let pages_root = ssz::merkleize(&leaves, page_count.max(1));

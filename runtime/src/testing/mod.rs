@@ -7,9 +7,11 @@
 
 mod engines;
 pub mod generate;
+mod guest_host;
 pub mod hostile;
 
 pub use engines::on_every_engine;
+pub use guest_host::{GUEST_HOST_CALL_GAS, GuestHost};
 
 use crate::api::{Config, Engine, EngineKind, Instance};
 use generate::GenCase;
@@ -172,7 +174,7 @@ fn drive_case(case: &GenCase, engine: EngineKind, plan: u64, inspect: impl FnOnc
         Err(crate::api::Error::Program(e)) => return Outcome::Rejected(e.to_string()),
         Err(e) => panic!("engine failure, not a program error: {e}"),
     };
-    let other_kind = if engine == EngineKind::Interpreter { EngineKind::Recompiler } else { EngineKind::Interpreter };
+    let other_kind = engine.other();
     let other = match plan {
         0 => None,
         _ => Some(

@@ -5,13 +5,15 @@
 //! spare (every access interpreted), one in eight with room for two `mmap`s
 //! (a window reset at almost every fault). Then each engine runs the case
 //! again with forks, snapshots moved to the other engine and resets to
-//! snapshots at the exits the input's last bytes choose: same outcome.
+//! snapshots at the exits the input's last bytes choose, and with single
+//! steps at the start and after every exit (as many as the ninth byte from
+//! the end says; 255: the whole case): same outcome.
 #![no_main]
 
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
-use javm::testing::{run_case, run_case_lifecycle};
+use javm::testing::{run_case, run_case_lifecycle, run_case_stepping};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(case) = gen_case(&mut Unstructured::new(data)) else { return };
@@ -29,5 +31,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 "lifecycle plan {plan:#x} on the {engine}: {case:#?}"
             );
         }
+    }
+    let steps = match data.len().checked_sub(9).map(|i| data[i]) {
+        None | Some(0) => return,
+        Some(255) => u32::MAX,
+        Some(n) => u32::from(n),
+    };
+    for engine in EngineKind::ALL {
+        assert_eq!(run_case_stepping(&case, engine, steps), interp, "{steps} single steps on the {engine}: {case:#?}");
     }
 });

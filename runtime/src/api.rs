@@ -26,6 +26,9 @@ use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
+mod step;
+pub use step::{MemoryAccess, StepRecord};
+
 /// Why a program could not be loaded or instantiated.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -316,6 +319,7 @@ impl Module {
             after_host: frozen.after_host,
             entry_checked: frozen.entry_checked,
             origin,
+            access_log: None,
         })
     }
 
@@ -417,6 +421,10 @@ pub struct Instance {
     origin: Snapshot,
     /// The P8 entry-point check has been done.
     entry_checked: bool,
+    /// While set, what [`read_memory`](Instance::read_memory) and
+    /// [`write_memory`](Instance::write_memory) did (see
+    /// [`log_memory_accesses`](Instance::log_memory_accesses)).
+    access_log: Option<Vec<MemoryAccess>>,
 }
 
 impl Instance {
@@ -481,7 +489,9 @@ impl Instance {
         match &mut self.backend {
             Backend::Interp(space) => space.read(address, out),
             Backend::Jit(jit) => jit.memory().read_bytes(address, out),
-        }
+        }?;
+        self.log_access(address, out, false);
+        Ok(())
     }
 
     /// Writes guest memory with guest access rules (writable pages only).
@@ -489,6 +499,28 @@ impl Instance {
         match &mut self.backend {
             Backend::Interp(space) => space.write(address, data),
             Backend::Jit(jit) => jit.memory().write_bytes(address, data),
+        }?;
+        self.log_access(address, data, true);
+        Ok(())
+    }
+
+    /// Starts (`true`) or stops logging the accesses that
+    /// [`read_memory`](Instance::read_memory) and
+    /// [`write_memory`](Instance::write_memory) make — a host's, as trace
+    /// recording needs them; returns what was logged since the last call.
+    /// Accesses through [`address_space`](Instance::address_space) are not
+    /// logged.
+    pub fn log_memory_accesses(&mut self, on: bool) -> Vec<MemoryAccess> {
+        let logged = self.access_log.take().unwrap_or_default();
+        if on {
+            self.access_log = Some(Vec::new());
+        }
+        logged
+    }
+
+    fn log_access(&mut self, address: u32, bytes: &[u8], write: bool) {
+        if let Some(log) = &mut self.access_log {
+            log.push(MemoryAccess { address, bytes: bytes.to_vec(), write });
         }
     }
 
@@ -497,19 +529,30 @@ impl Instance {
         self.address_space().root()
     }
 
-    /// Runs until the next exit.
-    pub fn run(&mut self) -> Exit {
+    /// What every run and step does first: the P8 entry-point check (an
+    /// invalid entry is a panic), and moving past the `ecalli` a host call
+    /// exited at.
+    fn begin(&mut self) -> Result<(), Exit> {
         let program = &*self.module.program;
         if !self.entry_checked {
             self.entry_checked = true;
             if !program.is_valid_entry(self.state.pc) {
-                return Exit::Panic;
+                return Err(Exit::Panic);
             }
         }
         if std::mem::take(&mut self.after_host) {
             let index = program.index_of(self.state.pc).expect("a host call exits at an instruction");
             self.state.pc = program.instructions()[index as usize].next_pc;
         }
+        Ok(())
+    }
+
+    /// Runs until the next exit.
+    pub fn run(&mut self) -> Exit {
+        if let Err(exit) = self.begin() {
+            return exit;
+        }
+        let program = &*self.module.program;
         let exit = match &mut self.backend {
             Backend::Interp(space) => {
                 match interp::run(
@@ -550,8 +593,14 @@ impl Instance {
     /// Runs, handing every host call to `host`, until an exit the host does
     /// not continue from.
     pub fn run_with(&mut self, host: &mut impl HostCalls) -> Exit {
+        self.drive(host, |instance| Some(instance.run()))
+    }
+
+    /// Calls `advance` (a run, or a step) until it exits, handing every host
+    /// call to `host`, until an exit the host does not continue from.
+    fn drive(&mut self, host: &mut impl HostCalls, mut advance: impl FnMut(&mut Instance) -> Option<Exit>) -> Exit {
         loop {
-            let exit = self.run();
+            let Some(exit) = advance(self) else { continue };
             let Exit::Host(id) = exit else { return exit };
             match host.call(id, self) {
                 HostResult::Continue => {}

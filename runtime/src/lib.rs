@@ -11,7 +11,9 @@ pub mod harness;
 pub mod interp;
 pub mod testing;
 
-pub use api::{Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, Module, Snapshot};
+pub use api::{
+    Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, MemoryAccess, Module, Snapshot, StepRecord,
+};
 pub use cache::{CacheStats, DEFAULT_CACHE_BYTES};
 pub use javm_cap::program::{GasModel, Profile};
 pub use javm_cap::vm::{Exit, VmState};

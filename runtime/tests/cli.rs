@@ -146,3 +146,67 @@ fn negative_gas_runs_out_at_once() {
     assert_eq!(v["status"], "out-of-gas");
     assert_eq!(v["gas"].as_i64(), Some(-1));
 }
+
+/// A scratch file path unique to this test process.
+fn scratch(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("javm-cli-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn run_traces_every_step_as_a_json_line() {
+    let out = scratch("steps.jsonl");
+    let out_arg = out.to_str().unwrap();
+    for engine in ["interp", "jit"] {
+        let (code, _, stderr) = javm(&[
+            "run",
+            "guests/bin/hostcall.jam",
+            "--args-hex",
+            "0a00000003000000",
+            "--gas-model",
+            "instruction",
+            "--engine",
+            engine,
+            "--trace-steps",
+            out_arg,
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        // guests/expected.json: 1,225 gas under PolkaVM's naive model, 10 of
+        // them for each of the 13 host calls, 1 for each other instruction.
+        assert_eq!(lines.len(), 1225 - 13 * 10, "{engine}");
+        assert_eq!(lines.iter().filter(|l| l["exit"] == "host").count(), 13);
+        assert_eq!(lines.last().unwrap()["exit"], "halt");
+        assert!(lines.iter().all(|l| l["op"].is_string() && l["pc"].is_u64()));
+    }
+    let _ = std::fs::remove_file(out);
+}
+
+#[test]
+fn a_recorded_run_replays_with_javm_trace() {
+    let out = scratch("run.trace");
+    let out_arg = out.to_str().unwrap();
+    let (code, _, stderr) = javm(&[
+        "run",
+        "guests/bin/hostcall.jam",
+        "--args-hex",
+        "0a00000003000000",
+        "--engine",
+        "jit",
+        "--record-trace",
+        out_arg,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("program 0x") && text.lines().any(|l| l.starts_with("ecalli=100 ")), "{text:.200}");
+    assert!(text.lines().last().unwrap().starts_with("HALT pc="));
+    for engine in ["interp", "jit"] {
+        let (code, stdout, _) = javm(&["trace", "--profile", "p8", "--engine", engine, out_arg]);
+        assert_eq!(code, 0, "{engine}: {stdout}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+    // Replayed under another gas model, the gas at the first host call differs.
+    let (code, stdout, _) = javm(&["trace", "--profile", "p8", "--gas-model", "block", out_arg]);
+    assert_eq!(code, 1, "{stdout}");
+    let _ = std::fs::remove_file(out);
+}

@@ -32,6 +32,17 @@ pub struct Instruction {
 }
 
 impl Instruction {
+    /// The register the instruction writes when it runs, from the ISA
+    /// table's register use.
+    pub fn written_register(&self) -> Option<u8> {
+        use super::isa::RegUse as U;
+        match self.opcode.reg_use() {
+            U::WriteA | U::ReadBWriteA | U::ReadABWriteA => Some(self.ra),
+            U::ReadAWriteD | U::ReadABWriteD | U::ReadABDWriteD => Some(self.rd),
+            U::Nothing | U::ReadA | U::ReadAB => None,
+        }
+    }
+
     /// A `trap` at `pc` (what executing an invalid opcode, a non-start or an
     /// offset past the code does).
     pub const fn trap(pc: u32) -> Instruction {

@@ -2,6 +2,7 @@
 //! traces, and disassemble.
 
 use clap::{Args, Parser, Subcommand};
+use javm::harness::record::record_run;
 use javm::harness::trace::{parse_traces, replay_with};
 use javm::harness::vectors::{Vector, run_vector};
 use javm::harness::{Summary, collect_files, decode_hex, encode_hex};
@@ -73,6 +74,15 @@ struct RunArgs {
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Run one instruction at a time and write what each did to FILE, one
+    /// JSON object per line (pc, op, gas, the register written, the memory
+    /// read or written, the exit).
+    #[arg(long, value_name = "FILE", conflicts_with = "record_trace")]
+    trace_steps: Option<PathBuf>,
+    /// Write the run as a JIP-6 PVM IO trace to FILE, for `javm trace` (with
+    /// the same --profile and --gas-model) or other JAM implementations.
+    #[arg(long, value_name = "FILE")]
+    record_trace: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -210,7 +220,15 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let module = Engine::new(config).load(&bytes).map_err(|e| format!("{}: {e}", args.program.display()))?;
     let mut instance = module.instantiate_standard(&guest_args, args.entry).map_err(|e| e.to_string())?;
     instance.set_gas(args.gas);
-    let exit = instance.run_with(&mut CliHost);
+    let exit = if let Some(path) = &args.trace_steps {
+        trace_steps(&mut instance, path)?
+    } else if let Some(path) = &args.record_trace {
+        let (exit, trace) = record_run(&mut instance, &bytes, &guest_args, &mut CliHost);
+        std::fs::write(path, trace.to_jip6()).map_err(|e| format!("{}: {e}", path.display()))?;
+        exit
+    } else {
+        instance.run_with(&mut CliHost)
+    };
     let output = match exit {
         Exit::Halt => {
             let (ptr, len) = (instance.reg(7) as u32, instance.reg(8));
@@ -248,6 +266,24 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(if exit == Exit::Halt { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+/// Runs `instance` one instruction at a time, writing each step's record to
+/// `path` as a JSON line.
+fn trace_steps(instance: &mut Instance, path: &PathBuf) -> Result<Exit, String> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+    let mut error = None;
+    let exit = instance.trace_with(&mut CliHost, |record| {
+        if error.is_none() {
+            error = writeln!(out, "{}", record.to_json()).err();
+        }
+    });
+    match error {
+        Some(e) => Err(failed(e)),
+        None => out.flush().map(|()| exit).map_err(failed),
+    }
 }
 
 fn finish(summary: &Summary) -> ExitCode {

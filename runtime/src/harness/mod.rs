@@ -1,6 +1,8 @@
-//! Conformance harness: the PVM test vectors ([`vectors`]) and JIP-6 trace
-//! replay ([`trace`]), with a summary shared by the CLI and the tests.
+//! Conformance harness: the PVM test vectors ([`vectors`]), JIP-6 trace
+//! replay ([`trace`]) and recording ([`record`]), with a summary shared by
+//! the CLI and the tests.
 
+pub mod record;
 pub mod trace;
 pub mod vectors;
 

@@ -171,6 +171,68 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
     stop
 }
 
+/// What [`step_one`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stepped {
+    /// `None` when the guest goes on (`state.pc` is then the next
+    /// instruction); otherwise the exit, reported as [`run`] reports it.
+    pub exit: Option<Exit>,
+    /// Whether the instruction ran (and so wrote its destination register,
+    /// if it has one): false when it could not be paid for or its memory
+    /// access faulted.
+    pub ran: bool,
+}
+
+/// Executes exactly the one instruction at `state.pc`, charging what a run
+/// charges on its way through it: under the block and pipeline models the
+/// block's cost when it is entered with nothing paid, under the instruction
+/// model one unit.
+pub fn step_one<M: GuestMemory>(
+    program: &Program,
+    code: &InterpCode,
+    state: &mut VmState,
+    mem: &mut M,
+    file: &mut RegisterFile,
+) -> Stepped {
+    let Some(idx) = program.index_of(state.pc) else {
+        let Stop::Exit(exit) = lone_trap(code, state) else { unreachable!("a lone trap exits") };
+        return Stepped { exit: Some(exit), ran: exit != Exit::OutOfGas };
+    };
+    let per_instruction = code.gas_model == GasModel::Instruction;
+    let mut gas = state.gas;
+    let paid = if per_instruction {
+        meter::pay_one(&mut gas)
+    } else if !state.charged {
+        meter::pay(&mut gas, code.entry[idx as usize].cost)
+    } else {
+        Ok(())
+    };
+    if paid == Err(OutOfGas) {
+        state.gas = gas;
+        state.charged = false;
+        return Stepped { exit: Some(Exit::OutOfGas), ran: false };
+    }
+    let regs = &mut *file.0;
+    regs[..13].copy_from_slice(&state.regs);
+    // The instruction alone, never as half of a fused pair.
+    let opcode = program.instructions()[idx as usize].opcode;
+    let (next, charged, stepped) = match step(opcode, &code.ops[idx as usize], regs, mem, code, idx) {
+        Flow::Next => (idx + 1, !per_instruction, Stepped { exit: None, ran: true }),
+        Flow::Jump(target) => (target, false, Stepped { exit: None, ran: true }),
+        Flow::Exit { exit, charged: ran } => {
+            if per_instruction && !ran {
+                gas += 1;
+            }
+            (idx, !per_instruction, Stepped { exit: Some(exit), ran })
+        }
+    };
+    state.regs.copy_from_slice(&regs[..13]);
+    state.pc = code.pcs[next as usize];
+    state.gas = gas;
+    state.charged = charged;
+    stepped
+}
+
 #[inline(always)]
 fn mem_exit(fault: MemFault) -> Flow {
     Flow::Exit { exit: fault.exit(), charged: false }

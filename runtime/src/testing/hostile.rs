@@ -242,7 +242,7 @@ fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Optio
 
 /// One host action between runs.
 fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
-    match u.int_in_range(0..=12)? {
+    match u.int_in_range(0..=13)? {
         0 => inst.set_pc(u.arbitrary()?),
         1 => inst.set_gas(gas(u)?),
         2 => {
@@ -297,6 +297,21 @@ fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
             let _ = inst.write_memory(u.arbitrary()?, &data);
             inst.reset_to(&snapshot).expect("an instance returns to its own snapshot");
             assert_eq!((inst.memory_root(), *inst.state()), (root, state), "reset_to left changes behind");
+        }
+        12 => {
+            // Single steps, traced: what each records is what it did.
+            for _ in 0..u.int_in_range(1..=64)? {
+                let (pc, gas) = (inst.pc(), inst.gas());
+                let record = inst.step_traced();
+                assert!(record.gas <= gas, "a step gave gas back: {gas} -> {}", record.gas);
+                assert_eq!(record.gas, inst.gas());
+                if let Some((reg, value)) = record.register {
+                    assert_eq!(inst.reg(reg as usize), value, "step at {pc}: the recorded register");
+                }
+                if record.exit.is_some() {
+                    break;
+                }
+            }
         }
         _ => inst.reset().expect("an instance returns to its start"),
     }

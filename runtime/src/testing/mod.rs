@@ -101,7 +101,7 @@ pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
 /// Like [`run_case`], also handing the final instance to `inspect` (for
 /// comparisons that need more than the memory root).
 pub fn run_case_with(case: &GenCase, engine: EngineKind, inspect: impl FnOnce(&mut Instance)) -> Outcome {
-    drive_case(case, engine, 0, inspect)
+    drive_case(case, engine, 0, 0, inspect)
 }
 
 /// What [`run_case_lifecycle`] does to the instance at one exit.
@@ -135,7 +135,25 @@ impl LifecycleStep {
 /// a reset to a snapshot at the exits `plan` chooses ([`LifecycleStep::of`]):
 /// the outcome must be the same as [`run_case`]'s.
 pub fn run_case_lifecycle(case: &GenCase, engine: EngineKind, plan: u64) -> Outcome {
-    drive_case(case, engine, plan, |_| ())
+    drive_case(case, engine, plan, 0, |_| ())
+}
+
+/// Like [`run_case`], with `steps` single steps ([`Instance::step`]) at the
+/// start and after every exit before the run goes on (`u32::MAX`: the whole
+/// case one instruction at a time): the outcome must be the same as
+/// [`run_case`]'s.
+pub fn run_case_stepping(case: &GenCase, engine: EngineKind, steps: u32) -> Outcome {
+    drive_case(case, engine, 0, steps, |_| ())
+}
+
+/// `steps` single steps, then a run, until the first exit.
+fn advance(instance: &mut Instance, steps: u32) -> Exit {
+    for _ in 0..steps {
+        if let Some(exit) = instance.step() {
+            return exit;
+        }
+    }
+    instance.run()
 }
 
 /// Applies `step` to `instance` (the driver's resume already done).
@@ -167,7 +185,13 @@ fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::a
     }
 }
 
-fn drive_case(case: &GenCase, engine: EngineKind, plan: u64, inspect: impl FnOnce(&mut Instance)) -> Outcome {
+fn drive_case(
+    case: &GenCase,
+    engine: EngineKind,
+    plan: u64,
+    steps: u32,
+    inspect: impl FnOnce(&mut Instance),
+) -> Outcome {
     let config = Config { engine, profile: case.profile, gas_model: Some(case.gas_model) };
     let module = match Engine::new(config).load_blob(&case.blob) {
         Ok(m) => m,
@@ -197,7 +221,7 @@ fn drive_case(case: &GenCase, engine: EngineKind, plan: u64, inspect: impl FnOnc
     instance.set_gas(case.gas);
     let mut exits = Vec::new();
     while exits.len() < MAX_EXITS {
-        let exit = instance.run();
+        let exit = advance(&mut instance, steps);
         exits.push((exit, *instance.state()));
         match exit {
             Exit::Halt | Exit::Panic => break,

@@ -632,6 +632,11 @@ struct Frozen {
 pub struct Snapshot(Arc<Frozen>);
 
 impl Snapshot {
+    /// The module of the instance it was taken from.
+    pub fn module(&self) -> &Module {
+        &self.0.module
+    }
+
     /// Registers, pc and gas.
     pub fn state(&self) -> &VmState {
         &self.0.state

@@ -210,3 +210,15 @@ fn a_recorded_run_replays_with_javm_trace() {
     assert_eq!(code, 1, "{stdout}");
     let _ = std::fs::remove_file(out);
 }
+
+#[test]
+fn cross_check_runs_both_engines_to_the_same_end() {
+    let (code, stdout, stderr) =
+        javm(&["run", "guests/bin/hostcall.jam", "--args-hex", "0a00000003000000", "--cross-check", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["status"], "halt");
+    assert_eq!(v["output_hex"], "0a000000000000000a0000000000000003000000000000007a08e6d10bf7e0cb");
+    // The guest's log lines are printed once, not once per engine.
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+}

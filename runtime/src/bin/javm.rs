@@ -2,6 +2,7 @@
 //! traces, and disassemble.
 
 use clap::{Args, Parser, Subcommand};
+use javm::harness::cross_check::cross_check;
 use javm::harness::record::record_run;
 use javm::harness::trace::{parse_traces, replay_with};
 use javm::harness::vectors::{Vector, run_vector};
@@ -22,7 +23,8 @@ struct Cli {
 enum Command {
     /// Run a standard program (`.jam`), service blob or `.polkavm` container
     /// with GP initialisation. Exit code 0 on halt, 2 on any other guest
-    /// status, 1 on bad input (usage errors included).
+    /// status, 1 on bad input (usage errors included), 3 when --cross-check
+    /// finds the engines differ.
     Run(RunArgs),
     /// Run PVM test vectors (v0.4 single-shot, v0.5 multi-step): files or
     /// folders of `.json` files.
@@ -83,6 +85,11 @@ struct RunArgs {
     /// the same --profile and --gas-model) or other JAM implementations.
     #[arg(long, value_name = "FILE")]
     record_trace: Option<PathBuf>,
+    /// Run on both engines side by side (--engine is ignored), compare them
+    /// at every exit, and when they differ, print both and the block where
+    /// they part (exit code 3).
+    #[arg(long, conflicts_with_all = ["trace_steps", "record_trace"])]
+    cross_check: bool,
 }
 
 #[derive(Args)]
@@ -165,8 +172,11 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The host functions of `javm run`: 0 `gas` and 100 JIP-1 `log`.
-struct CliHost;
+/// The host functions of `javm run`: 0 `gas` and 100 JIP-1 `log` (printed
+/// to stderr when `log` is set).
+struct CliHost {
+    log: bool,
+}
 
 const HOST_GAS: u32 = 0;
 const HOST_LOG: u32 = 100;
@@ -205,7 +215,9 @@ impl HostCalls for CliHost {
                     3 => "DEBUG",
                     _ => "TRACE",
                 };
-                eprintln!("[{level}] {target}: {message}");
+                if self.log {
+                    eprintln!("[{level}] {target}: {message}");
+                }
                 HostResult::Continue
             }
             _ => HostResult::Stop,
@@ -217,17 +229,32 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let config = Config { engine: args.engine.engine, profile: args.profile, gas_model: args.gas_model };
     let bytes = read(&args.program)?;
     let guest_args = decode_hex(&args.args_hex).map_err(|e| format!("--args-hex: {e}"))?;
-    let module = Engine::new(config).load(&bytes).map_err(|e| format!("{}: {e}", args.program.display()))?;
-    let mut instance = module.instantiate_standard(&guest_args, args.entry).map_err(|e| e.to_string())?;
-    instance.set_gas(args.gas);
-    let exit = if let Some(path) = &args.trace_steps {
+    let start = |engine| -> Result<Instance, String> {
+        let module = Engine::new(Config { engine, ..config })
+            .load(&bytes)
+            .map_err(|e| format!("{}: {e}", args.program.display()))?;
+        let mut instance = module.instantiate_standard(&guest_args, args.entry).map_err(|e| e.to_string())?;
+        instance.set_gas(args.gas);
+        Ok(instance)
+    };
+    let mut instance = start(if args.cross_check { EngineKind::Interpreter } else { config.engine })?;
+    let exit = if args.cross_check {
+        let mut other = start(EngineKind::Recompiler)?;
+        match cross_check(&mut instance, &mut other, &mut CliHost { log: true }, &mut CliHost { log: false }) {
+            Ok(exit) => exit,
+            Err(divergence) => {
+                eprintln!("javm: interpreter (first) and recompiler (second): {divergence}");
+                return Ok(ExitCode::from(3));
+            }
+        }
+    } else if let Some(path) = &args.trace_steps {
         trace_steps(&mut instance, path)?
     } else if let Some(path) = &args.record_trace {
-        let (exit, trace) = record_run(&mut instance, &bytes, &guest_args, &mut CliHost);
+        let (exit, trace) = record_run(&mut instance, &bytes, &guest_args, &mut CliHost { log: true });
         std::fs::write(path, trace.to_jip6()).map_err(|e| format!("{}: {e}", path.display()))?;
         exit
     } else {
-        instance.run_with(&mut CliHost)
+        instance.run_with(&mut CliHost { log: true })
     };
     let output = match exit {
         Exit::Halt => {
@@ -275,7 +302,7 @@ fn trace_steps(instance: &mut Instance, path: &PathBuf) -> Result<Exit, String> 
     let failed = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
     let mut error = None;
-    let exit = instance.trace_with(&mut CliHost, |record| {
+    let exit = instance.trace_with(&mut CliHost { log: true }, |record| {
         if error.is_none() {
             error = writeln!(out, "{}", record.to_json()).err();
         }

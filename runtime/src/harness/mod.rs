@@ -1,7 +1,9 @@
 //! Conformance harness: the PVM test vectors ([`vectors`]), JIP-6 trace
-//! replay ([`trace`]) and recording ([`record`]), with a summary shared by
-//! the CLI and the tests.
+//! replay ([`trace`]) and recording ([`record`]), and running two engines
+//! side by side ([`cross_check`]), with a summary shared by the CLI and the
+//! tests.
 
+pub mod cross_check;
 pub mod record;
 pub mod trace;
 pub mod vectors;

@@ -1,7 +1,7 @@
 //! The public API under hostile values: `Engine::load`, `load_blob`,
 //! `instantiate_standard` and `run` with arbitrary programs, entry pcs,
 //! registers, gas and host actions between runs (memory, heap, forks,
-//! snapshots and resets among them). Nothing may panic. One
+//! snapshots, resets, single steps and page access changes among them). Nothing may panic. One
 //! input in eight runs the recompiler with no kernel mappings to spare, one
 //! in eight with room for two `mmap`s.
 #![no_main]

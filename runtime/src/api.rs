@@ -26,7 +26,9 @@ use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
+mod pages;
 mod step;
+pub use pages::PageAccess;
 pub use step::{MemoryAccess, StepRecord};
 
 /// Why a program could not be loaded or instantiated.

@@ -12,7 +12,8 @@ pub mod interp;
 pub mod testing;
 
 pub use api::{
-    Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, MemoryAccess, Module, Snapshot, StepRecord,
+    Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, MemoryAccess, Module, PageAccess, Snapshot,
+    StepRecord,
 };
 pub use cache::{CacheStats, DEFAULT_CACHE_BYTES};
 pub use javm_cap::program::{GasModel, Profile};

@@ -172,8 +172,9 @@ impl AddressSpace {
     /// replacing whatever was mapped there.
     pub fn map_zeroed(&mut self, address: u64, length: u64, access: Access) -> Result<(), SpaceError> {
         let (page, count) = check_range(address, length)?;
+        let zeroes = DataCap::zeroed(length)?;
         self.unmap_pages(page, count);
-        self.map_cap(page, DataCap::zeroed(length)?, access)
+        self.map_cap(page, zeroes, access)
     }
 
     /// Makes `[address, address + length)` inaccessible.
@@ -183,27 +184,54 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Gives every page of `[address, address + length)` `access`, keeping
+    /// its contents; every page must be mapped (else nothing changes).
+    pub fn protect(&mut self, address: u64, length: u64, access: Access) -> Result<(), SpaceError> {
+        let (page, count) = check_range(address, length)?;
+        let mut next = page;
+        for m in self.mappings.iter().filter(|m| m.end_page() > page && m.start_page < page + count) {
+            if m.start_page > next {
+                break;
+            }
+            next = m.end_page();
+        }
+        if next < page + count {
+            return Err(SpaceError::Unmapped { address: next * PAGE_SIZE as u32 });
+        }
+        self.reshape(page, count, |m| Some(Mapping { access, ..m }));
+        Ok(())
+    }
+
     /// Removes pages `[page, page + count)` from every mapping, splitting
     /// mappings that straddle the range (their contents are kept).
     fn unmap_pages(&mut self, page: u32, count: u32) {
+        self.reshape(page, count, |_| None);
+    }
+
+    /// Splits the mappings that straddle the edges of pages
+    /// `[page, page + count)` (contents kept) and replaces each part inside
+    /// by what `inside` makes of it.
+    fn reshape(&mut self, page: u32, count: u32, mut inside: impl FnMut(Mapping) -> Option<Mapping>) {
         self.cache.invalidate();
         let end = page + count;
-        let mut kept = Vec::with_capacity(self.mappings.len() + 1);
+        let mut kept = Vec::with_capacity(self.mappings.len() + 2);
         for m in self.mappings.drain(..) {
             if m.end_page() <= page || m.start_page >= end {
                 kept.push(m);
                 continue;
             }
-            for (lo, hi) in [(m.start_page, page), (end, m.end_page())] {
+            let slice = |lo: u32, hi: u32| {
                 let (lo, hi) = (lo.max(m.start_page), hi.min(m.end_page()));
-                if lo < hi {
-                    kept.push(Mapping {
-                        start_page: lo,
-                        access: m.access,
-                        cap: m.cap.slice_pages(lo - m.start_page, hi - lo).expect("a slice of a valid cap is valid"),
-                    });
-                }
-            }
+                (lo < hi).then(|| Mapping {
+                    start_page: lo,
+                    access: m.access,
+                    cap: m.cap.slice_pages(lo - m.start_page, hi - lo).expect("a slice of a valid cap is valid"),
+                })
+            };
+            let (before, within, after) = (slice(m.start_page, page), slice(page, end), slice(end, m.end_page()));
+            kept.extend(before);
+            kept.extend(within.and_then(&mut inside));
+            kept.extend(after);
         }
         kept.sort_by_key(|m| m.start_page);
         self.mappings = kept;

@@ -242,7 +242,7 @@ fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Optio
 
 /// One host action between runs.
 fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
-    match u.int_in_range(0..=13)? {
+    match u.int_in_range(0..=14)? {
         0 => inst.set_pc(u.arbitrary()?),
         1 => inst.set_gas(gas(u)?),
         2 => {
@@ -311,6 +311,18 @@ fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
                 if record.exit.is_some() {
                     break;
                 }
+            }
+        }
+        13 => {
+            use crate::api::PageAccess as P;
+            let (address, length): (u64, u64) = (u.arbitrary::<u32>()?.into(), u.arbitrary::<u32>()?.into());
+            let mode = *u.choose(&[P::Inaccessible, P::ZeroedReadOnly, P::ZeroedWritable, P::ReadOnly, P::Writable])?;
+            let (address, length) =
+                if u.arbitrary()? { (address & !0xFFF, length & 0xF_F000) } else { (address, length) };
+            let before = inst.memory_root();
+            if let Err(e) = inst.set_page_access(address, length, mode) {
+                check_message("set_page_access", e.to_string());
+                assert_eq!(inst.memory_root(), before, "a refused access change changed memory");
             }
         }
         _ => inst.reset().expect("an instance returns to its start"),

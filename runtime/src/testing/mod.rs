@@ -117,16 +117,20 @@ pub enum LifecycleStep {
     /// Snapshot, scribble over registers, pc and gas, write the first
     /// writable page, then return to the snapshot with `reset_to`.
     ResetTo,
+    /// Make the first writable mapping read-only, then writable again, both
+    /// keeping contents ([`Instance::set_page_access`]).
+    AccessRoundTrip,
 }
 
 impl LifecycleStep {
-    /// The step for exit `index` under `plan` (two bits per exit).
+    /// The step for exit `index` under `plan` (three bits per exit).
     pub fn of(plan: u64, index: usize) -> LifecycleStep {
-        match (plan >> (2 * (index % 32))) & 3 {
-            0 => LifecycleStep::Continue,
+        match (plan >> (3 * (index % 21))) & 7 {
             1 => LifecycleStep::Fork,
             2 => LifecycleStep::CrossEngine,
-            _ => LifecycleStep::ResetTo,
+            3 => LifecycleStep::ResetTo,
+            4 => LifecycleStep::AccessRoundTrip,
+            _ => LifecycleStep::Continue,
         }
     }
 }
@@ -181,6 +185,17 @@ fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::a
                 let _ = instance.write_memory(page * PAGE_SIZE as u32, &[0xA5; 64]);
             }
             lifecycle(step, instance.reset_to(&snapshot));
+        }
+        LifecycleStep::AccessRoundTrip => {
+            let writable = instance.address_space().mappings().iter().find(|m| m.access == Access::Write).map(|m| {
+                (u64::from(m.start_page) * PAGE_SIZE as u64, u64::from(m.cap.page_count()) * PAGE_SIZE as u64)
+            });
+            if let Some((address, length)) = writable {
+                use crate::api::PageAccess;
+                let ok = |r: Result<(), javm_cap::space::SpaceError>| r.expect("a mapped range changes access");
+                ok(instance.set_page_access(address, length, PageAccess::ReadOnly));
+                ok(instance.set_page_access(address, length, PageAccess::Writable));
+            }
         }
     }
 }

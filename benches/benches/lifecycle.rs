@@ -5,6 +5,9 @@
 //! backings) and then 1 or 1,000 pages written since (all 256 of the 1 MiB). The writes before
 //! each timed operation are not timed.
 //!
+//! Also single-step throughput: `Instance::step` and `step_traced` through
+//! a guest, in instructions per second.
+//!
 //! ```sh
 //! cargo bench -p javm-benches --bench lifecycle
 //! ```
@@ -100,5 +103,38 @@ fn lifecycle(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, lifecycle);
+/// Single steps through the sieve guest (the first `STEPS` instructions of
+/// sieve(10,000)), plain and traced, on both engines: instructions per
+/// second in criterion's throughput column.
+fn stepping(c: &mut Criterion) {
+    const STEPS: u64 = 20_000;
+    let sieve = javm_benches::guests::load().into_iter().find(|g| g.name == "sieve").expect("the sieve guest");
+    let args = 10_000u32.to_le_bytes();
+    let mut g = c.benchmark_group("stepping");
+    g.sample_size(10).throughput(criterion::Throughput::Elements(STEPS));
+    for engine in EngineKind::ALL {
+        let module = javm_benches::run::load(engine, GasModel::Pipeline, &sieve.jam).expect("the guest loads");
+        for traced in [false, true] {
+            let what = if traced { "step_traced" } else { "step" };
+            g.bench_function(format!("{engine}/{what}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut instance = javm_benches::run::instance(&module, &args);
+                        let start = Instant::now();
+                        for _ in 0..STEPS {
+                            let exit = if traced { instance.step_traced().exit } else { instance.step() };
+                            assert!(exit.is_none(), "sieve runs longer than the benched steps");
+                        }
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lifecycle, stepping);
 criterion_main!(benches);

@@ -17,6 +17,7 @@ use crate::module::CompiledModule;
 use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;
 use rkyv::rancor;
+use rkyv::util::AlignedVec;
 use rkyv::{Archive, Serialize};
 use std::sync::Arc;
 use thiserror::Error;
@@ -25,7 +26,7 @@ use thiserror::Error;
 /// to either must change it, so that older archives are rebuilt.
 pub const ARCHIVE_FORMAT: u32 = 1;
 
-/// Alignment an archive must be read at.
+/// Alignment an archive is read in place at.
 pub const ARCHIVE_ALIGN: usize = 16;
 
 /// Why an archive cannot be loaded.
@@ -112,13 +113,19 @@ impl CompiledModule {
     /// Loads an archive of `program` compiled for `features` (what
     /// [`CompileOptions::features`](crate::CompileOptions::features) gives):
     /// validates it, checks its tables against `program` and copies the
-    /// code into executable memory. `bytes` must start at an address
-    /// aligned to [`ARCHIVE_ALIGN`] (the archive is read in place).
+    /// code into executable memory. The archive is read in place when
+    /// `bytes` start at an address aligned to [`ARCHIVE_ALIGN`], else from
+    /// an aligned copy.
     pub fn from_archive(
         program: Arc<Program>,
         features: Features,
         bytes: &[u8],
     ) -> Result<CompiledModule, ArchiveError> {
+        if !(bytes.as_ptr() as usize).is_multiple_of(ARCHIVE_ALIGN) {
+            let mut aligned = AlignedVec::<ARCHIVE_ALIGN>::with_capacity(bytes.len());
+            aligned.extend_from_slice(bytes);
+            return Self::from_archive(program, features, &aligned);
+        }
         let desc = rkyv::access::<ArchivedModuleDesc, rancor::Error>(bytes).map_err(malformed)?;
         let format = desc.format.to_native();
         if format != ARCHIVE_FORMAT {
@@ -222,7 +229,6 @@ mod tests {
     use javm_cap::program::{GasModel, Opcode};
     use javm_cap::space::AddressSpace;
     use javm_cap::vm::VmState;
-    use rkyv::util::AlignedVec;
 
     /// Memory accesses, a fused pair, a host call and a dynamic jump
     /// through a table (offsets 14, 0 and 5: the trap, the store and the

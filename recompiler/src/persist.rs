@@ -188,7 +188,7 @@ pub(crate) fn check(program: &Program, code_len: usize, t: &Tables) -> Result<()
     }
     let mut previous = 0;
     for (i, (&body, &prologue)) in t.body.iter().zip(&t.prologue).enumerate() {
-        if body < previous || body > t.code_end {
+        if body < previous || body > t.code_end || body as usize >= code_len {
             return Err(inconsistent(format!("instruction {i}'s code at {body}, out of order or past the code end")));
         }
         if prologue != u32::MAX && prologue > body {
@@ -214,7 +214,10 @@ pub(crate) fn check(program: &Program, code_len: usize, t: &Tables) -> Result<()
     }
     let register = |g: u8| g < 13 || g == NO_BASE;
     if let Some((i, _)) = t.accesses.iter().enumerate().find(|(_, a)| {
-        !(register(a.base) && register(a.index) && register(a.sum) && matches!(a.len, 0 | 1 | 2 | 4 | 8))
+        let operands = register(a.base) && register(a.index) && register(a.sum);
+        // A fused sum is of two registers.
+        let sum = a.sum == NO_BASE || (a.base != NO_BASE && a.index != NO_BASE);
+        !(operands && sum && matches!(a.len, 0 | 1 | 2 | 4 | 8))
     }) {
         return Err(inconsistent(format!("instruction {i}'s memory access names no guest register or width")));
     }
@@ -274,6 +277,11 @@ mod tests {
                 |m: &CompiledModule| m.jump_table.iter().map(|&a| a - m.code_base() as u64).collect::<Vec<_>>();
             assert_eq!(relative(&loaded), relative(&fresh));
             assert_eq!(loaded.native_disasm(), fresh.native_disasm());
+            // Unaligned bytes are read from an aligned copy.
+            let mut shifted = vec![0u8];
+            shifted.extend_from_slice(&fresh.to_archive());
+            let unaligned = CompiledModule::from_archive(sample(), features, &shifted[1..]).unwrap();
+            assert_eq!(unaligned.tables, fresh.tables);
             // From 0 the store faults (the fault handler reads the access
             // table); from 12 the host call exits.
             for (pc, exit_pc) in [(0, 0), (12, 12)] {
@@ -311,7 +319,8 @@ mod tests {
         let module = CompiledModule::compile_for(program.clone(), Features::NONE).unwrap();
         let code_len = module.code().len();
         check(&program, code_len, &module.tables).unwrap();
-        let cases: [(&str, fn(&mut Tables)); 13] = [
+        type Breakage = fn(&mut Tables);
+        let cases: [(&str, Breakage); 13] = [
             ("body has 7 entries", |t| t.body.truncate(7)),
             ("prologue has 9 entries", |t| t.prologue.push(0)),
             ("accesses has 0 entries", |t| t.accesses.clear()),
@@ -332,9 +341,11 @@ mod tests {
             let e = check(&program, code_len, &t).unwrap_err().to_string();
             assert!(e.contains(message), "{message}: {e}");
         }
-        let mut t = module.tables.clone();
-        t.accesses[0].len = 3;
-        assert!(check(&program, code_len, &t).is_err());
-        assert!(check(&program, t.code_end as usize - 1, &module.tables).is_err());
+        for break_access in [|a: &mut MemAccess| a.len = 3, |a: &mut MemAccess| a.sum = 2] {
+            let mut t = module.tables.clone();
+            break_access(&mut t.accesses[0]);
+            assert!(check(&program, code_len, &t).is_err());
+        }
+        assert!(check(&program, module.tables.code_end as usize - 1, &module.tables).is_err());
     }
 }

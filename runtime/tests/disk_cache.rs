@@ -329,3 +329,27 @@ fn concurrent_writers_leave_one_whole_file() {
     e.load(&sieve).unwrap();
     assert_eq!(stats(&e).hits, 1);
 }
+
+#[test]
+fn generated_programs_from_the_cache_run_like_the_interpreter() {
+    use arbitrary::Unstructured;
+    use javm::testing::generate::gen_case;
+    use javm::testing::{Outcome, case_config, run_case, run_case_on, seeded_bytes};
+    let dir = fresh_dir("generated");
+    let mut ran = 0;
+    for seed in 0..300 {
+        let data = seeded_bytes(seed, 4096);
+        let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
+        let expect = run_case(&case, EngineKind::Interpreter);
+        let disk = || Engine::new(case_config(&case, EngineKind::Recompiler)).with_disk_cache(&dir).unwrap();
+        // Compiled and written, then loaded by a new engine.
+        let (first, second) = (disk(), disk());
+        assert_eq!(run_case_on(&case, &first), expect, "seed {seed}, compiled");
+        assert_eq!(run_case_on(&case, &second), expect, "seed {seed}, from the file");
+        if matches!(expect, Outcome::Ran { .. }) {
+            assert_eq!((stats(&first).compiles(), stats(&second).hits), (1, 1), "seed {seed}");
+            ran += 1;
+        }
+    }
+    assert!(ran > 200, "only {ran} programs ran");
+}

@@ -49,7 +49,8 @@
 //! Files are written to a temporary file in the same directory and renamed
 //! into place, so no partial file ever has a final name, a reader always
 //! sees a whole file, and concurrent writers of the same program (equal
-//! contents) are safe.
+//! contents) are safe. Files are not synced to the disk: after a system
+//! crash one may be short or damaged, which loading detects and rebuilds.
 //!
 //! # Trust
 //!

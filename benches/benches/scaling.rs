@@ -194,11 +194,8 @@ fn idle_table(out: &mut String) {
 fn main() {
     if let Ok(spec) = std::env::var(IDLE_CHILD) {
         let (engine, count) = spec.split_once(':').expect("engine:count");
-        let engine = if engine == EngineKind::Recompiler.to_string() {
-            EngineKind::Recompiler
-        } else {
-            EngineKind::Interpreter
-        };
+        let engine =
+            if engine == EngineKind::Recompiler.to_string() { EngineKind::Recompiler } else { EngineKind::Interpreter };
         idle_child(engine, count.parse().expect("a count"));
         return;
     }

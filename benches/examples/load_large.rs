@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Arguments: engine (`interp` or `jit`), gas model (`block`, `pipeline`,
-//! `instruction`), number of loads (default 100).
+//! `instruction`), number of loads (default 100), and optionally a
+//! persistent cache directory (warmed by one load first, so that the
+//! timed loads are disk hits, as after a restart).
 
 use javm::{EngineKind, GasModel};
 use javm_benches::{guests, large, run};
@@ -19,11 +21,18 @@ fn main() {
     let model: GasModel = args.next().as_deref().unwrap_or("block").parse().expect("gas model");
     let loads: u32 = args.next().map_or(100, |n| n.parse().expect("number of loads"));
     let blob = large::code_blob(&guests::load(), 256 << 10);
-    let engine = run::uncached_engine(kind, model);
+    let mut engine = run::uncached_engine(kind, model);
+    if let Some(dir) = args.next() {
+        engine = engine.with_disk_cache(dir).expect("a cache directory");
+        drop(engine.load_blob(&blob).expect("the large program loads"));
+    }
     let start = Instant::now();
     for _ in 0..loads {
         drop(engine.load_blob(&blob).expect("the large program loads"));
     }
     let each = start.elapsed() / loads;
     println!("{kind:?} {model}: {} bytes of blob, {each:?} per load", blob.len());
+    if let Some(stats) = engine.disk_cache_stats() {
+        println!("disk cache: {stats:?}");
+    }
 }

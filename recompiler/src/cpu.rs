@@ -32,6 +32,16 @@ impl Features {
             fsgsbase: kernel_allows_fsgsbase(),
         })
     }
+
+    /// The set as a bit mask (bmi1, bmi2, lzcnt, popcnt, fsgsbase from bit
+    /// 0 up), as the persistent module cache records it.
+    pub const fn bits(self) -> u32 {
+        self.bmi1 as u32
+            | (self.bmi2 as u32) << 1
+            | (self.lzcnt as u32) << 2
+            | (self.popcnt as u32) << 3
+            | (self.fsgsbase as u32) << 4
+    }
 }
 
 /// Whether the kernel lets user space use `rdgsbase`/`wrgsbase` (it reports

@@ -218,7 +218,7 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
             (ctx.exit_index, JitExit::Interpret, false, true)
         }
         site => {
-            let site = module.exits[site as usize];
+            let site = module.tables.exits[site as usize];
             match site.kind {
                 ExitKind::Panic => (site.index, JitExit::Exit(Exit::Panic), true, true),
                 ExitKind::Halt => (site.index, JitExit::Exit(Exit::Halt), true, true),

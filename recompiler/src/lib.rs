@@ -10,6 +10,8 @@
 //!   store to a writable page).
 //! - `signals` turns hardware faults in generated code into lazy mapping,
 //!   copy-on-write, or exact guest page faults.
+//! - `persist` archives a compiled module for a persistent cache and
+//!   loads it back, checked against the program, without code generation.
 //! - `exec` runs an instance ([`JitInstance`]); `memory` exposes its guest
 //!   memory to the host ([`WindowMemory`]).
 //!
@@ -35,6 +37,7 @@ mod instance;
 mod memory;
 mod module;
 mod options;
+mod persist;
 mod signals;
 mod window;
 
@@ -48,6 +51,7 @@ pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
 pub use options::{CompileOptions, set_default_force_fallbacks};
+pub use persist::{ARCHIVE_ALIGN, ARCHIVE_FORMAT, ArchiveError};
 
 #[cfg(doc)]
 use javm_cap::program::Program;

@@ -2,7 +2,7 @@
 //! it to the guest program.
 
 use crate::code::CodeMemory;
-use crate::codegen::{self, ExitSite, MemAccess, Output};
+use crate::codegen::{self, Output, Tables};
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::options::CompileOptions;
@@ -18,18 +18,7 @@ pub struct CompiledModule {
     program: Arc<Program>,
     code: CodeMemory,
     features: Features,
-    enter: usize,
-    exit: usize,
-    /// Native offset of each instruction's body (its entry point).
-    body: Vec<u32>,
-    /// Native offset of each segment's gas prologue (`u32::MAX` if none).
-    prologue: Vec<u32>,
-    code_end: u32,
-    pub(crate) exits: Vec<ExitSite>,
-    pub(crate) accesses: Vec<MemAccess>,
-    /// Instructions that are not entry points (their code relies on the
-    /// previous instruction's).
-    fused: Vec<bool>,
+    pub(crate) tables: Tables,
     /// Absolute native addresses of the jump-table targets (the panic
     /// stub for invalid entries).
     pub(crate) jump_table: Box<[u64]>,
@@ -38,7 +27,7 @@ pub struct CompiledModule {
 impl std::fmt::Debug for CompiledModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledModule")
-            .field("instructions", &self.body.len())
+            .field("instructions", &self.tables.body.len())
             .field("code_size", &self.code_size())
             .field("features", &self.features)
             .finish()
@@ -55,29 +44,35 @@ impl CompiledModule {
     /// Compiles `program` using exactly the extensions in `features` (the
     /// code must only run where they are available).
     pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
-        let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused } =
-            codegen::compile(&program, features)?;
-        let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
+        let Output { code, tables } = codegen::compile(&program, features)?;
+        Self::from_parts(program, &code, features, tables)
+    }
+
+    /// The module of `code` and `tables` made for `program` with
+    /// `features`: copies the code into executable memory and computes the
+    /// jump table's absolute addresses. The tables must be consistent with
+    /// the program and the code (see [`crate::persist`] for the checks).
+    pub(crate) fn from_parts(
+        program: Arc<Program>,
+        code: &[u8],
+        features: Features,
+        tables: Tables,
+    ) -> Result<CompiledModule, CompileError> {
+        let code = CodeMemory::new(code).map_err(|e| CompileError::Memory(e.to_string()))?;
         let base = code.addr() as u64;
         let jump_table = program
             .jump_targets()
             .iter()
-            .map(|&t| base + if t == NO_INDEX { dyn_panic as u64 } else { u64::from(prologue[t as usize]) })
+            .map(|&t| {
+                base + if t == NO_INDEX { tables.dyn_panic as u64 } else { u64::from(tables.prologue[t as usize]) }
+            })
             .collect();
-        Ok(CompiledModule {
-            program,
-            code,
-            features,
-            enter,
-            exit,
-            body,
-            prologue,
-            code_end,
-            exits,
-            accesses,
-            fused,
-            jump_table,
-        })
+        Ok(CompiledModule { program, code, features, tables, jump_table })
+    }
+
+    /// The native code.
+    pub(crate) fn code(&self) -> &[u8] {
+        self.code.bytes()
     }
 
     /// The program it was compiled from.
@@ -101,7 +96,7 @@ impl CompiledModule {
 
     /// The entry trampoline.
     pub(crate) fn enter_fn(&self) -> unsafe extern "sysv64" fn(*mut u8) -> u32 {
-        let ptr = (self.code_base() + self.enter) as *const u8;
+        let ptr = (self.code_base() + self.tables.enter) as *const u8;
         // SAFETY: the trampoline at `enter` follows the sysv64 convention
         // with this signature (see `codegen::trampoline`).
         unsafe { std::mem::transmute::<*const u8, unsafe extern "sysv64" fn(*mut u8) -> u32>(ptr) }
@@ -109,28 +104,28 @@ impl CompiledModule {
 
     /// Absolute address of the exit trampoline.
     pub(crate) fn exit_addr(&self) -> usize {
-        self.code_base() + self.exit
+        self.code_base() + self.tables.exit
     }
 
     /// Whether a run may start at instruction `index` (else the runtime
     /// interprets to the end of its block).
     pub(crate) fn is_entry(&self, index: u32) -> bool {
-        !self.fused[index as usize]
+        !self.tables.fused[index as usize]
     }
 
     /// Absolute address of instruction `index`'s body.
     pub(crate) fn entry_addr(&self, index: u32) -> u64 {
-        (self.code_base() + self.body[index as usize] as usize) as u64
+        (self.code_base() + self.tables.body[index as usize] as usize) as u64
     }
 
     /// The guest instruction whose body contains native address `rip`, if
     /// it lies in instruction code.
     pub(crate) fn index_at(&self, rip: usize) -> Option<u32> {
         let offset = u32::try_from(rip.checked_sub(self.code_base())?).ok()?;
-        if offset >= self.code_end {
+        if offset >= self.tables.code_end {
             return None;
         }
-        let i = self.body.partition_point(|&b| b <= offset);
+        let i = self.tables.body.partition_point(|&b| b <= offset);
         i.checked_sub(1).map(|i| i as u32)
     }
 
@@ -159,24 +154,24 @@ impl CompiledModule {
     fn write_code(&self, out: &mut String, listing: Listing) {
         let ins = self.program.instructions();
         for (i, instruction) in ins.iter().enumerate() {
-            let start = if self.prologue[i] != u32::MAX { self.prologue[i] } else { self.body[i] };
+            let start = if self.tables.prologue[i] != u32::MAX { self.tables.prologue[i] } else { self.tables.body[i] };
             let end = match ins.get(i + 1) {
-                Some(_) if self.prologue[i + 1] != u32::MAX => self.prologue[i + 1],
-                Some(_) => self.body[i + 1],
-                None => self.code_end,
+                Some(_) if self.tables.prologue[i + 1] != u32::MAX => self.tables.prologue[i + 1],
+                Some(_) => self.tables.body[i + 1],
+                None => self.tables.code_end,
             };
             let _ = writeln!(out, "{:>6}: {}", instruction.pc, format_instruction(instruction));
             self.disasm_range(out, start as usize, end as usize, listing);
         }
         let _ = writeln!(out, "; exit stubs");
-        self.disasm_range(out, self.code_end as usize, self.code.bytes().len(), listing);
+        self.disasm_range(out, self.tables.code_end as usize, self.code.bytes().len(), listing);
     }
 
     fn first_code_offset(&self) -> usize {
-        match (self.prologue.first(), self.body.first()) {
+        match (self.tables.prologue.first(), self.tables.body.first()) {
             (Some(&p), _) if p != u32::MAX => p as usize,
             (_, Some(&b)) => b as usize,
-            _ => self.code_end as usize,
+            _ => self.tables.code_end as usize,
         }
     }
 

@@ -13,7 +13,7 @@ const MIN32: u64 = 0xFFFF_FFFF_8000_0000;
 const MIN64: u64 = 1 << 63;
 
 /// Assembles `(opcode, operand bytes)` pairs followed by a `trap`.
-fn program(ins: &[(Opcode, &[u8])], table: &[u32], model: GasModel) -> Arc<Program> {
+pub(crate) fn program(ins: &[(Opcode, &[u8])], table: &[u32], model: GasModel) -> Arc<Program> {
     let mut code = Vec::new();
     let mut starts = Vec::new();
     for (op, operands) in ins.iter().copied().chain([(Opcode::Trap, &[][..])]) {

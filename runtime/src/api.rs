@@ -17,12 +17,14 @@
 
 use crate::cache::{CacheStats, DEFAULT_CACHE_BYTES, Form, Key, ModuleCache};
 pub use crate::config::{Config, EngineKind};
+use crate::disk_cache::{DiskCache, DiskCacheStats};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
 use javm_cap::program::{Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 
@@ -61,15 +63,26 @@ pub enum Error {
     /// the module it is to run on.
     #[error("the snapshot is of another program, profile or gas model than this module")]
     SnapshotMismatch,
+    /// The persistent module cache's directory cannot be used.
+    #[error("module cache directory {}: {reason}", path.display())]
+    CacheDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// Loads programs under one [`Config`], keeping the modules it built in a
 /// bounded cache ([`crate::cache`]) so that the same bytes are decoded and
-/// compiled once. Clones share the cache.
+/// compiled once, and optionally the recompiler's code in a directory
+/// ([`crate::disk_cache`]) so that a new process does not compile it again.
+/// Clones share the caches.
 #[derive(Clone, Debug)]
 pub struct Engine {
     config: Config,
     cache: Arc<ModuleCache<Module>>,
+    disk: Option<Arc<DiskCache>>,
 }
 
 impl Default for Engine {
@@ -88,7 +101,31 @@ impl Engine {
     /// An engine whose module cache keeps up to `bytes` of module footprint
     /// (0 turns the cache off).
     pub fn with_cache_capacity(config: Config, bytes: usize) -> Engine {
-        Engine { config, cache: Arc::new(ModuleCache::new(bytes)) }
+        Engine { config, cache: Arc::new(ModuleCache::new(bytes)), disk: None }
+    }
+
+    /// The engine with a persistent module cache in `dir` (created with mode
+    /// 0700 if missing): the recompiler's modules are loaded from there when
+    /// a valid file exists, else compiled and written there. The directory
+    /// must be as trusted as the program binary, since its files hold
+    /// native code that runs in the process: one that is not this user's,
+    /// or that group or others may write, is refused. The interpreter
+    /// keeps nothing there.
+    pub fn with_disk_cache(mut self, dir: impl AsRef<Path>) -> Result<Engine, Error> {
+        let dir = dir.as_ref();
+        let disk = DiskCache::open(dir).map_err(|reason| Error::CacheDir { path: dir.to_path_buf(), reason })?;
+        self.disk = Some(Arc::new(disk));
+        Ok(self)
+    }
+
+    /// The persistent module cache's directory, if any.
+    pub fn disk_cache_dir(&self) -> Option<&Path> {
+        self.disk.as_deref().map(DiskCache::dir)
+    }
+
+    /// The persistent module cache's counters, if there is one.
+    pub fn disk_cache_stats(&self) -> Option<DiskCacheStats> {
+        self.disk.as_deref().map(DiskCache::stats)
     }
 
     /// Its configuration.
@@ -113,7 +150,7 @@ impl Engine {
             || Key::of_bytes(blob, Form::Blob, self.config),
             || {
                 let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
-                Module::new(self.config, program, Template::default())
+                self.module(program, Template::default())
             },
             Module::footprint,
         )
@@ -167,7 +204,7 @@ impl Engine {
             regs: [0; 13],
             standard: Some(StandardProgram { code: Vec::new(), ..standard }),
         };
-        Module::new(self.config, program, memory)
+        self.module(program, memory)
     }
 
     /// Loads an [`Image`]: its code under this engine's profile (the image's
@@ -195,7 +232,12 @@ impl Engine {
             .map_err(SpaceError::from)?;
             space.map_cap(m.start_page, cap, m.access)?;
         }
-        Module::new(self.config, program, Template { space, regs: image.regs, standard: None })
+        self.module(program, Template { space, regs: image.regs, standard: None })
+    }
+
+    /// The module of a decoded `program` with `memory`.
+    fn module(&self, program: Program, memory: Template) -> Result<Module, Error> {
+        Module::new(self.config, program, memory, self.disk.as_deref())
     }
 }
 
@@ -228,7 +270,9 @@ impl std::fmt::Debug for Module {
 }
 
 impl Module {
-    fn new(config: Config, program: Program, memory: Template) -> Result<Module, Error> {
+    /// Builds the engine's form of `program`; the recompiler's comes from
+    /// `disk` when it holds it.
+    fn new(config: Config, program: Program, memory: Template, disk: Option<&DiskCache>) -> Result<Module, Error> {
         let program = Arc::new(program);
         let interp = Arc::new(OnceLock::new());
         if config.engine == EngineKind::Interpreter {
@@ -237,8 +281,14 @@ impl Module {
         let jit = match config.engine {
             EngineKind::Interpreter => None,
             EngineKind::Recompiler => Some(Arc::new(
-                javm_recompiler::CompiledModule::compile(program.clone(), &javm_recompiler::CompileOptions::default())
-                    .map_err(|e| Error::Recompiler(e.to_string()))?,
+                match disk {
+                    Some(disk) => disk.compiled(&program, &config),
+                    None => javm_recompiler::CompiledModule::compile(
+                        program.clone(),
+                        &javm_recompiler::CompileOptions::default(),
+                    ),
+                }
+                .map_err(|e| Error::Recompiler(e.to_string()))?,
             )),
         };
         Ok(Module { config, program, interp, jit, memory: Arc::new(memory) })

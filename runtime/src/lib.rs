@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cache;
 pub mod config;
+pub mod disk_cache;
 pub mod harness;
 pub mod interp;
 pub mod testing;
@@ -16,6 +17,7 @@ pub use api::{
     StepRecord,
 };
 pub use cache::{CacheStats, DEFAULT_CACHE_BYTES};
+pub use disk_cache::{DiskCacheStats, Rejections};
 pub use javm_cap::program::{GasModel, Profile};
 pub use javm_cap::vm::{Exit, VmState};
 /// Process-wide limit on the kernel mappings the recompiler's guest windows

@@ -222,3 +222,34 @@ fn cross_check_runs_both_engines_to_the_same_end() {
     // The guest's log lines are printed once, not once per engine.
     assert_eq!(stderr.lines().count(), 3, "{stderr}");
 }
+
+#[test]
+fn cache_dir_keeps_the_recompilers_code_for_later_runs() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = dir.to_str().unwrap();
+    let run =
+        ["run", "guests/bin/sieve.jam", "--engine", "jit", "--args-hex", "64000000", "--json", "--cache-dir", cache];
+    let (code, first, stderr) = javm(&run);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let inode = std::fs::metadata(&files[0]).unwrap().ino();
+    // The second run loads the file: a compile would have replaced it.
+    let (code, second, _) = javm(&run);
+    assert_eq!((code, &second), (0, &first));
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().ino(), inode);
+    let (code, uncached, _) = javm(&run[..7]);
+    assert_eq!((code, uncached), (0, first));
+    // Traces compile their programs into the same directory.
+    let (code, stdout, _) = javm(&["trace", "runtime/tests/vectors/jip6", "--engine", "jit", "--cache-dir", cache]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(std::fs::read_dir(&dir).unwrap().count() > 1);
+    // A directory others may write is refused, by name.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (code, _, stderr) = javm(&run);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--cache-dir") && stderr.contains(cache), "{stderr}");
+}

@@ -181,6 +181,24 @@ fn parsers_survive_random_and_mutated_inputs() {
 }
 
 #[test]
+fn cache_files_survive_random_and_mutated_inputs() {
+    use javm::testing::hostile::cache_file;
+    let mut loaded = 0;
+    for seed in 0..1500u64 {
+        let len = (seed as usize * 13) % 400;
+        let mut input = seeded_bytes(seed, len);
+        if let Some(mode) = input.first_mut() {
+            *mode = (seed % 3) as u8;
+        }
+        loaded += usize::from(cache_file(&input));
+    }
+    // Unchanged, the valid file loads; some changes keep it loadable.
+    assert!(cache_file(&[2]));
+    assert!(loaded > 0, "no mutated file loaded");
+    assert!(loaded < 1000, "{loaded} of 1500 files loaded");
+}
+
+#[test]
 fn implementation_limits_are_errors() {
     use javm_cap::program::blob::{MAX_CODE_LEN, MAX_JUMP_TABLE_LEN};
     use javm_cap::program::varint;

@@ -416,6 +416,36 @@ fn decode_large(
         engine.load_blob(&blob).expect("loads");
         measure_load_blob(&mut g, group, &id, engine, blob.clone());
     }
+    // A load after a process restart over a warmed persistent cache: an
+    // engine without an in-memory cache (a new engine's is empty) finds the
+    // code on disk (decode, file checks, one copy of the code, no codegen).
+    let id = "javm-jit-disk-hit";
+    match engine_ok(EngineKind::Recompiler) {
+        Err(e) => note_skip(skipped, format!("{group}/{id}"), e),
+        Ok(()) => {
+            let blob = blob.clone();
+            measure_lazy(&mut g, group, id, move || {
+                let dir = report::target_dir().join("bench-disk-cache");
+                let _ = std::fs::remove_dir_all(&dir);
+                let engine = run::uncached_engine(EngineKind::Recompiler, GasModel::Pipeline)
+                    .with_disk_cache(&dir)
+                    .expect("a cache directory");
+                engine.load_blob(&blob).expect("loads");
+                move |iters| {
+                    let t = each(iters, || {
+                        let start = Instant::now();
+                        let m = engine.load_blob(black_box(&blob)).expect("loads");
+                        let t = start.elapsed();
+                        drop(m);
+                        t
+                    });
+                    let stats = engine.disk_cache_stats().expect("a disk cache");
+                    assert_eq!(stats.compiles(), 1, "every measured load is a disk hit: {stats:?}");
+                    t
+                }
+            });
+        }
+    }
     let program = javm_cap::program::StandardProgram { code: blob.clone(), stack_size: 4096, ..Default::default() };
     // A load named by the caller's hash (a JAM node's code hash): a hit is
     // one lookup, no bytes read.

@@ -29,8 +29,10 @@ Full(L2Hit) gas model. javm's engine has no module cache here, so every load dec
 - **large**: a generated program (every guest's code repeated, see `src/large.rs`). `decode-*` is \
 `Program::from_blob` alone (block model: unit costs; pipeline: GP 0.8 pipeline simulation per block); the \
 other rows are full loads as in *compile*, made by an engine without a module cache; `*-cache-hit` is a \
-load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup); `*-hash-hit` is \
-`Engine::load_by_hash` of a program loaded before (one lookup, no bytes read).
+load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup); `*-disk-hit` is \
+a load by an engine whose in-memory cache is empty (as after a restart) from a warmed persistent cache \
+(`Engine::with_disk_cache`: decode, key hash, file checks and checksum, one copy of the code, no codegen); \
+`*-hash-hit` is `Engine::load_by_hash` of a program loaded before (one lookup, no bytes read).
 - **oneshot**: compile + instantiate + run once + read the output, all timed, `small` arguments.
 - **cold**: the JIP-6 trace (`runtime/tests/vectors/jip6`) replayed whole with `replay_with`: load, \
 instantiate, run and every recorded host call; `cold` with an engine without a module cache, `warm` through it.
@@ -285,6 +287,7 @@ fn large_table(out: &mut String, all: &[Guest]) -> LargeGoals {
         "javm-jit-pipeline",
         "javm-interp-cache-hit",
         "javm-jit-cache-hit",
+        "javm-jit-disk-hit",
         "javm-interp-hash-hit",
         "javm-jit-hash-hit",
         "pvm-interp-naive",
@@ -347,6 +350,12 @@ fn cold_table(out: &mut String) -> ColdGoals {
                 0.5,
                 vs("javm-jit-pipeline", "pvm-jit-linux-l2"),
                 "min times",
+            ),
+            (
+                "recompiler load from the disk cache vs a full load, large (pipeline)",
+                0.5,
+                vs("javm-jit-disk-hit", "javm-jit-pipeline"),
+                "min times, new engine on a warmed directory",
             ),
             (
                 "interpreter load vs PolkaVM's, large (block / naive)",

@@ -17,7 +17,7 @@
 //! entirely in pinned registers and the context), so the runtime can enter
 //! anywhere: at a block start, after an `ecalli`, or at the faulting
 //! instruction after a page fault. The exception is the second instruction
-//! of a fused pair, whose code relies on the first's ([`Output::fused`]);
+//! of a fused pair, whose code relies on the first's ([`Tables::fused`]);
 //! the runtime interprets from there instead.
 
 // dynasm expands dynamic registers (`Rq(r)`) to `r.into()`, which clippy
@@ -54,7 +54,7 @@ macro_rules! emit {
 pub(crate) use emit;
 
 /// Why generated code left for the run loop, per static exit site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum ExitKind {
     /// `trap`, or a jump to a target that is not a block start.
     Panic,
@@ -73,7 +73,7 @@ pub enum ExitKind {
 }
 
 /// One static exit site: what happened at which guest instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct ExitSite {
     /// Why.
     pub kind: ExitKind,
@@ -86,7 +86,7 @@ pub(crate) const NO_BASE: u8 = 0xFF;
 
 /// The guest memory access an instruction makes, for the fault handler:
 /// `base + index + offset` (mod 2^32).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub(crate) struct MemAccess {
     /// Guest base register, or [`NO_BASE`].
     pub base: u8,
@@ -122,6 +122,14 @@ struct Stub {
 pub(crate) struct Output {
     /// Position-independent machine code (only relative jumps inside it).
     pub code: Vec<u8>,
+    /// Where things are in it.
+    pub tables: Tables,
+}
+
+/// The tables that connect native code to the guest program: offsets into
+/// the code, per guest instruction and per exit site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Tables {
     pub enter: usize,
     pub exit: usize,
     pub dyn_panic: usize,
@@ -255,12 +263,13 @@ pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, C
         return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
     }
     let code = ops.finalize().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
-    Ok(Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused })
+    let tables = Tables { enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused };
+    Ok(Output { code, tables })
 }
 
 /// Native offsets and exit-site numbers must stay below the special exit
 /// codes ([`exit_code::CODE_DYN_PANIC`] and up).
-const CODE_LIMIT: u32 = exit_code::CODE_DYN_PANIC - 1;
+pub(crate) const CODE_LIMIT: u32 = exit_code::CODE_DYN_PANIC - 1;
 
 impl Compiler<'_> {
     /// Pads with no-ops to the next 64-byte boundary, where the next segment

@@ -3,10 +3,10 @@
 //! emitted by one emitter each ([`Compiler::pair`]).
 //!
 //! Nothing can run between the two halves of a pair (no exit, fault or
-//! entry: the second is not an entry point, see [`Output::fused`]), so the
+//! entry: the second is not an entry point, see [`Tables::fused`]), so the
 //! pair is atomic; each emitter says why its code is exact.
 //!
-//! [`Output::fused`]: super::Output::fused
+//! [`Tables::fused`]: super::Tables::fused
 
 use super::memory::Size;
 use super::regs::{RCX, RDX, host};

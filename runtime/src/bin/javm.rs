@@ -42,6 +42,26 @@ struct EngineArgs {
     engine: EngineKind,
 }
 
+#[derive(Args)]
+struct CacheArgs {
+    /// Keep the recompiler's code in this directory (created with mode
+    /// 0700), so that later runs load it instead of compiling again. The
+    /// directory must be as trusted as this binary.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    /// An engine with `config` and the cache directory, if any.
+    fn engine(&self, config: Config) -> Result<Engine, String> {
+        let engine = Engine::new(config);
+        match &self.cache_dir {
+            Some(dir) => engine.with_disk_cache(dir).map_err(|e| format!("--cache-dir: {e}")),
+            None => Ok(engine),
+        }
+    }
+}
+
 fn parse_profile(s: &str) -> Result<Profile, String> {
     match s {
         "p8" | "P8" => Ok(Profile::P8),
@@ -56,6 +76,8 @@ struct RunArgs {
     program: PathBuf,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Instruction-set profile: `p8` (GP 0.8, default) or `p7` (GP 0.7.2).
     #[arg(long, default_value = "p8", value_parser = parse_profile)]
     profile: Profile,
@@ -115,6 +137,8 @@ struct TraceArgs {
     files: Vec<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Profile (JIP-6 traces of GP 0.7.2 services are p7).
     #[arg(long, default_value = "p7", value_parser = parse_profile)]
     profile: Profile,
@@ -230,7 +254,9 @@ fn run(args: RunArgs) -> Result<ExitCode, String> {
     let bytes = read(&args.program)?;
     let guest_args = decode_hex(&args.args_hex).map_err(|e| format!("--args-hex: {e}"))?;
     let start = |engine| -> Result<Instance, String> {
-        let module = Engine::new(Config { engine, ..config })
+        let module = args
+            .cache
+            .engine(Config { engine, ..config })?
             .load(&bytes)
             .map_err(|e| format!("{}: {e}", args.program.display()))?;
         let mut instance = module.instantiate_standard(&guest_args, args.entry).map_err(|e| e.to_string())?;
@@ -357,7 +383,7 @@ fn vectors(args: VectorArgs) -> Result<ExitCode, String> {
 fn trace(args: TraceArgs) -> Result<ExitCode, String> {
     let config = Config { engine: args.engine.engine, profile: args.profile, gas_model: args.gas_model };
     // One engine for every file: each distinct program is built once.
-    let engine = Engine::new(config);
+    let engine = args.cache.engine(config)?;
     let mut summary = Summary::default();
     for file in collect_files(&args.files, "log").map_err(|e| e.to_string())? {
         let name = file.display().to_string();

@@ -1,9 +1,10 @@
 //! Hostile inputs: arbitrary bytes for every program parser and archive
-//! loader, and arbitrary programs, entry points, registers, gas and host
+//! loader and for the module cache's files, and arbitrary programs, entry points, registers, gas and host
 //! actions for the public API. Each driver returns normally or panics with
 //! the broken rule; a panic from inside javm is itself the bug.
 
 use crate::api::{Config, Engine, EngineKind, Error, Instance, Module};
+use crate::disk_cache::{self, FileKey};
 use arbitrary::{Result, Unstructured};
 use javm_cap::DataCap;
 use javm_cap::PAGE_SIZE;
@@ -12,6 +13,8 @@ use javm_cap::program::container::Container;
 use javm_cap::program::{CodeBlob, GasModel, Profile, Program, StandardProgram};
 use javm_cap::space::{Access, Heap};
 use javm_cap::vm::Exit;
+use javm_recompiler::{CompileOptions, CompiledModule, Features};
+use std::sync::{Arc, OnceLock};
 
 /// Largest gas the API driver gives a run, so every run ends quickly (every
 /// block costs at least one unit).
@@ -187,7 +190,7 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
             return Ok(None);
         }
         Err(e @ Error::Recompiler(_)) => panic!("the recompiler refused a program the interpreter loads: {e}"),
-        Err(e @ Error::SnapshotMismatch) => panic!("a load reported a snapshot error: {e}"),
+        Err(e @ (Error::SnapshotMismatch | Error::CacheDir { .. })) => panic!("a load reported an engine error: {e}"),
     };
     let args_len = u.int_in_range(0..=8192usize)?;
     let args = u.bytes(args_len)?;
@@ -352,4 +355,55 @@ pub fn drive_api(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<()> {
     }
     let _ = inst.memory_root();
     Ok(())
+}
+
+/// A generated program with jump tables, memory accesses and host calls,
+/// its cache-file key and its valid cache file.
+fn cached_program() -> &'static (Arc<Program>, FileKey, Features, Vec<u8>) {
+    static CACHED: OnceLock<(Arc<Program>, FileKey, Features, Vec<u8>)> = OnceLock::new();
+    CACHED.get_or_init(|| {
+        let case = crate::testing::generate::gen_case(&mut Unstructured::new(&crate::testing::seeded_bytes(18, 4096)))
+            .expect("the generator takes any bytes");
+        let program = Arc::new(Program::from_blob(&case.blob, case.profile, case.gas_model).expect("generated"));
+        let config = Config { engine: EngineKind::Recompiler, profile: case.profile, gas_model: Some(case.gas_model) };
+        let features = CompileOptions::default().features();
+        let key = FileKey::new(&program, &config, features);
+        let module = CompiledModule::compile(program.clone(), &CompileOptions::default()).expect("compiles");
+        let file = disk_cache::encode(&key, features, &module.to_archive());
+        (program, key, features, file)
+    })
+}
+
+/// A cache file for a fixed program: the first byte picks how the rest
+/// makes it. 0: the bytes are the file. 1: they are the payload under a
+/// valid header (so that they reach the archive checks). 2: (offset, xor)
+/// triples change the valid file's payload, which is resealed (so that they
+/// reach the table checks). The file must be rejected or loaded, never
+/// crash; a loaded module is not run (its code may have been changed, and
+/// the cache's code is trusted, see [`disk_cache`]). Returns whether it
+/// loaded.
+pub fn cache_file(data: &[u8]) -> bool {
+    let (program, key, features, valid) = cached_program();
+    let Some((&mode, rest)) = data.split_first() else { return false };
+    let file = match mode % 3 {
+        0 => rest.to_vec(),
+        1 => disk_cache::encode(key, *features, rest),
+        _ => {
+            let mut payload = valid[disk_cache::HEADER_LEN..].to_vec();
+            for change in rest.chunks_exact(3) {
+                let at = usize::from(u16::from_le_bytes([change[0], change[1]]));
+                // Offsets count from the end, where the archive's root is.
+                let at = payload.len() - 1 - at % payload.len();
+                payload[at] ^= change[2];
+            }
+            disk_cache::encode(key, *features, &payload)
+        }
+    };
+    match disk_cache::decode(&file, key, program, *features) {
+        Ok(module) => {
+            assert!(Arc::ptr_eq(module.program(), program));
+            true
+        }
+        Err(_) => false,
+    }
 }

@@ -101,7 +101,18 @@ pub fn run_case(case: &GenCase, engine: EngineKind) -> Outcome {
 /// Like [`run_case`], also handing the final instance to `inspect` (for
 /// comparisons that need more than the memory root).
 pub fn run_case_with(case: &GenCase, engine: EngineKind, inspect: impl FnOnce(&mut Instance)) -> Outcome {
-    drive_case(case, engine, 0, 0, inspect)
+    drive_case(case, &Engine::new(case_config(case, engine)), 0, 0, inspect)
+}
+
+/// Like [`run_case`], loading through `engine` (whose profile and gas model
+/// must be the case's), e.g. one with a persistent module cache.
+pub fn run_case_on(case: &GenCase, engine: &Engine) -> Outcome {
+    drive_case(case, engine, 0, 0, |_| ())
+}
+
+/// The configuration `case` runs under on `engine`.
+pub fn case_config(case: &GenCase, engine: EngineKind) -> Config {
+    Config { engine, profile: case.profile, gas_model: Some(case.gas_model) }
 }
 
 /// What [`run_case_lifecycle`] does to the instance at one exit.
@@ -139,7 +150,7 @@ impl LifecycleStep {
 /// a reset to a snapshot at the exits `plan` chooses ([`LifecycleStep::of`]):
 /// the outcome must be the same as [`run_case`]'s.
 pub fn run_case_lifecycle(case: &GenCase, engine: EngineKind, plan: u64) -> Outcome {
-    drive_case(case, engine, plan, 0, |_| ())
+    drive_case(case, &Engine::new(case_config(case, engine)), plan, 0, |_| ())
 }
 
 /// Like [`run_case`], with `steps` single steps ([`Instance::step`]) at the
@@ -147,7 +158,7 @@ pub fn run_case_lifecycle(case: &GenCase, engine: EngineKind, plan: u64) -> Outc
 /// case one instruction at a time): the outcome must be the same as
 /// [`run_case`]'s.
 pub fn run_case_stepping(case: &GenCase, engine: EngineKind, steps: u32) -> Outcome {
-    drive_case(case, engine, 0, steps, |_| ())
+    drive_case(case, &Engine::new(case_config(case, engine)), 0, steps, |_| ())
 }
 
 /// `steps` single steps, then a run, until the first exit.
@@ -200,15 +211,10 @@ fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::a
     }
 }
 
-fn drive_case(
-    case: &GenCase,
-    engine: EngineKind,
-    plan: u64,
-    steps: u32,
-    inspect: impl FnOnce(&mut Instance),
-) -> Outcome {
-    let config = Config { engine, profile: case.profile, gas_model: Some(case.gas_model) };
-    let module = match Engine::new(config).load_blob(&case.blob) {
+fn drive_case(case: &GenCase, loader: &Engine, plan: u64, steps: u32, inspect: impl FnOnce(&mut Instance)) -> Outcome {
+    let config = *loader.config();
+    let engine = config.engine;
+    let module = match loader.load_blob(&case.blob) {
         Ok(m) => m,
         Err(crate::api::Error::Program(e)) => return Outcome::Rejected(e.to_string()),
         Err(e) => panic!("engine failure, not a program error: {e}"),

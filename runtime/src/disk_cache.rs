@@ -209,8 +209,7 @@ impl FileKey {
 
 /// The current user (effective).
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// Write permission for group or others.

@@ -51,7 +51,7 @@ pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
 pub use options::{CompileOptions, set_default_force_fallbacks};
-pub use persist::{ARCHIVE_ALIGN, ARCHIVE_FORMAT, ArchiveError};
+pub use persist::{ARCHIVE_ALIGN, ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT};
 
 #[cfg(doc)]
 use javm_cap::program::Program;

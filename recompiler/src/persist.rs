@@ -26,6 +26,12 @@ use thiserror::Error;
 /// to either must change it, so that older archives are rebuilt.
 pub const ARCHIVE_FORMAT: u32 = 1;
 
+/// SHA-256 (hex) of the sources that decide the generated code and its
+/// tables — this crate's and the program decoder's — computed at build
+/// time: a persistent cache keys its files by it, so that code built from
+/// other sources under the same version number is never reused.
+pub const CODEGEN_FINGERPRINT: &str = env!("JAVM_CODEGEN_FINGERPRINT");
+
 /// Alignment an archive is read in place at.
 pub const ARCHIVE_ALIGN: usize = 16;
 

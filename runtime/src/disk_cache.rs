@@ -18,7 +18,10 @@
 //! standard program shares one file, and a caller's hash given to
 //! [`Engine::load_by_hash`](crate::Engine::load_by_hash) is never
 //! trusted), the profile, the gas model, the engine, the javm version, the
-//! file format and the CPU extensions the code uses.
+//! fingerprint of the sources that generate the code
+//! ([`CODEGEN_FINGERPRINT`]: a rebuild from changed sources never reuses an
+//! older build's files), the file format and the CPU extensions the code
+//! uses.
 //!
 //! # Files
 //!
@@ -64,7 +67,9 @@
 
 use crate::config::Config;
 use javm_cap::program::Program;
-use javm_recompiler::{ARCHIVE_FORMAT, ArchiveError, CompileError, CompileOptions, CompiledModule, Features};
+use javm_recompiler::{
+    ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT, CompileError, CompileOptions, CompiledModule, Features,
+};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use sha2::{Digest, Sha256};
 use std::ffi::c_void;
@@ -183,7 +188,7 @@ impl FileKey {
         h.update(b"javm module cache\0");
         h.update(FILE_FORMAT.to_le_bytes());
         h.update(ARCHIVE_FORMAT.to_le_bytes());
-        for text in [VERSION, config.engine.name(), config.effective_gas_model().name()] {
+        for text in [VERSION, CODEGEN_FINGERPRINT, config.engine.name(), config.effective_gas_model().name()] {
             h.update((text.len() as u64).to_le_bytes());
             h.update(text);
         }

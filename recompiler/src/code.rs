@@ -7,12 +7,12 @@
 //! per module measured ≈ 18 µs of a 20 µs fixed compile cost). No address
 //! is ever writable and executable through the same mapping.
 
+use crate::error::SysError;
 use javm_cap::PAGE_SIZE;
 use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use nix::unistd::ftruncate;
 use std::ffi::CStr;
-use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
@@ -37,7 +37,7 @@ unsafe impl Sync for CodeMemory {}
 
 impl CodeMemory {
     /// Copies `code` into a free block of the arena.
-    pub(crate) fn new(code: &[u8]) -> io::Result<CodeMemory> {
+    pub(crate) fn new(code: &[u8]) -> Result<CodeMemory, SysError> {
         let size = code.len().max(1).next_multiple_of(ALIGN);
         let mut guard = ARENA.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
@@ -109,13 +109,13 @@ struct Arena {
 unsafe impl Send for Arena {}
 
 impl Arena {
-    fn new() -> io::Result<Arena> {
+    fn new() -> Result<Arena, SysError> {
         const NAME: &CStr = c"javm-code";
-        let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC)?;
+        let fd = memfd_create(NAME, MFdFlags::MFD_CLOEXEC).map_err(SysError::new("memfd_create", "the code file"))?;
         Ok(Arena { fd, file_len: 0, chunks: Vec::new(), free: Vec::new() })
     }
 
-    fn alloc(&mut self, size: usize) -> io::Result<Block> {
+    fn alloc(&mut self, size: usize) -> Result<Block, SysError> {
         if let Some(i) = self.free.iter().position(|b| b.len >= size) {
             let block = Block { len: size, ..self.free[i] };
             if self.free[i].len == size {
@@ -159,24 +159,30 @@ impl Arena {
 
     /// Adds a chunk of `len` bytes: grows the file and maps the new range
     /// twice.
-    fn grow(&mut self, len: usize) -> io::Result<()> {
+    fn grow(&mut self, len: usize) -> Result<(), SysError> {
         let offset = self.file_len;
-        let new_len = libc::off_t::try_from(offset + len).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let grow = SysError::at("ftruncate", "growing the code file", offset, len);
+        let new_len = libc::off_t::try_from(offset + len).map_err(|_| grow(nix::errno::Errno::EFBIG))?;
         // Growing our own memory file; existing mappings stay valid.
-        ftruncate(&self.fd, new_len)?;
+        ftruncate(&self.fd, new_len).map_err(grow)?;
         let length = NonZeroUsize::new(len).expect("a chunk is not empty");
         let map = |prot| {
             // SAFETY: a fresh shared mapping of the new range of our file,
             // placed by the kernel.
             unsafe { mmap(None, length, prot, MapFlags::MAP_SHARED, &self.fd, offset as libc::off_t) }
         };
-        let write = map(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE)?;
+        let write = map(ProtFlags::PROT_READ | ProtFlags::PROT_WRITE).map_err(SysError::at(
+            "mmap",
+            "the code file's writable view",
+            offset,
+            len,
+        ))?;
         let exec = match map(ProtFlags::PROT_READ | ProtFlags::PROT_EXEC) {
             Ok(p) => p,
             Err(e) => {
                 // SAFETY: unmapping the view made just above.
                 let _ = unsafe { munmap(write, len) };
-                return Err(e.into());
+                return Err(SysError::at("mmap", "the code file's executable view", offset, len)(e));
             }
         };
         self.file_len += len;

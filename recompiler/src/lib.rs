@@ -46,7 +46,7 @@ mod tests;
 
 pub use budget::{set_window_mapping_budget, window_mapping_budget, window_mappings_held};
 pub use cpu::Features;
-pub use error::{CompileError, JitError};
+pub use error::{CompileError, JitError, SysError};
 pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;

@@ -23,6 +23,7 @@
 use crate::codegen::NO_BASE;
 use crate::codegen::regs::{HOST_TO_GREG, RCX, host};
 use crate::ctx::VmCtx;
+use crate::error::SysError;
 use crate::exit_code::{CODE_FAULT, CODE_REFILL, CODE_REMAP};
 use crate::instance::Instance;
 use crate::window::PrepareError;
@@ -30,7 +31,6 @@ use javm_cap::PAGE_SIZE;
 use javm_cap::vm::{MemFault, find_fault};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use std::cell::{Cell, UnsafeCell};
-use std::io;
 use std::mem::MaybeUninit;
 use std::ptr::null_mut;
 use std::sync::OnceLock;
@@ -53,7 +53,7 @@ static PREVIOUS: Previous = Previous(UnsafeCell::new([MaybeUninit::uninit(), May
 const SIGNALS: [Signal; 2] = [Signal::SIGSEGV, Signal::SIGBUS];
 
 /// Installs the handlers (once per process).
-pub(crate) fn install() -> io::Result<()> {
+pub(crate) fn install() -> Result<(), SysError> {
     static INSTALLED: OnceLock<nix::Result<()>> = OnceLock::new();
     let result = INSTALLED.get_or_init(|| {
         let ours = SigAction::new(SigHandler::SigAction(on_fault), SaFlags::SA_ONSTACK, SigSet::empty());
@@ -68,7 +68,7 @@ pub(crate) fn install() -> io::Result<()> {
         }
         Ok(())
     });
-    (*result).map_err(io::Error::from)
+    (*result).map_err(SysError::new("sigaction", "the SIGSEGV and SIGBUS handlers"))
 }
 
 /// Runs generated code for `inner`: `enter(base)` with the thread-local set.

@@ -4,10 +4,10 @@
 
 use crate::budget;
 use crate::ctx::{CTX_OFFSET, VmCtx};
+use crate::error::SysError;
 use javm_cap::PAGE_SIZE;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect, munmap};
 use std::ffi::c_void;
-use std::io;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 use std::sync::Mutex;
@@ -42,7 +42,7 @@ static POOL: Mutex<Pool> = Mutex::new(Pool(Vec::new()));
 impl Window {
     /// A clean window (all guest pages inaccessible), from the pool or
     /// freshly reserved.
-    pub fn take() -> io::Result<Window> {
+    pub fn take() -> Result<Window, SysError> {
         budget::init();
         if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
             return Ok(w);
@@ -50,7 +50,7 @@ impl Window {
         Window::reserve()
     }
 
-    fn reserve() -> io::Result<Window> {
+    fn reserve() -> Result<Window, SysError> {
         // SAFETY: a fresh private reservation chosen by the kernel; it
         // replaces nothing.
         let start = unsafe {
@@ -60,13 +60,14 @@ impl Window {
                 ProtFlags::PROT_NONE,
                 MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE,
             )
-        }?;
+        }
+        .map_err(SysError::new("mmap", "reserving a guest window"))?;
         // SAFETY: the header lies inside the reservation just made.
         if let Err(err) = unsafe { mprotect(start, HEADER_BYTES, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE) } {
             // SAFETY: unmapping the reservation made above, which nothing
             // else uses.
             let _ = unsafe { munmap(start, RESERVATION) };
-            return Err(err.into());
+            return Err(SysError::at("mprotect", "the window's header", start.as_ptr().addr(), HEADER_BYTES)(err));
         }
         Ok(Window { start: start.as_ptr().cast() })
     }

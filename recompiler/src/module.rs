@@ -6,6 +6,7 @@ use crate::codegen::{self, ExitSite, MemAccess, Output};
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::options::CompileOptions;
+use crate::window::PagerPool;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;
@@ -33,6 +34,8 @@ pub struct CompiledModule {
     /// Absolute native addresses of the jump-table targets (the panic
     /// stub for invalid entries).
     pub(crate) jump_table: Box<[u64]>,
+    /// Windows of ended instances, kept for the next ones.
+    pub(crate) pagers: Arc<PagerPool>,
 }
 
 impl std::fmt::Debug for CompiledModule {
@@ -77,6 +80,7 @@ impl CompiledModule {
             accesses,
             fused,
             jump_table,
+            pagers: Arc::default(),
         })
     }
 

@@ -16,6 +16,11 @@ use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, mmap_anonym
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
+mod keep;
+
+pub(crate) use keep::PagerPool;
+use keep::Shown;
+
 /// Page state: nothing mapped.
 const NONE: u8 = 0;
 /// Page state: mapped read-only from its cap.
@@ -55,7 +60,24 @@ pub(crate) struct Pager {
     /// Part of the window could not be reserved again after a reset (see
     /// [`Self::reset`]): nothing may be mapped into it or run in it.
     broken: bool,
+    /// The runs of pages mapped read-only since the last reset and what
+    /// each maps, so that the window can be checked against a changed
+    /// space. Fixed capacity (the fault handler cannot allocate).
+    shown: Vec<Shown>,
+    /// A read-only run was mapped without a record in `shown` (no room, or
+    /// a private copy): the window cannot be checked, only reset.
+    unrecorded: bool,
+    /// The space may differ from what the window shows (the host had it
+    /// after a sync that kept the window, or the window was reused for
+    /// another instance): [`Self::refresh`] before the window is used.
+    stale: bool,
+    /// Where the window goes when the instance ends.
+    pool: Option<Arc<PagerPool>>,
 }
+
+// SAFETY: a pager exclusively owns its window, frames and space; its raw
+// pointers point into that window. Nothing ties it to a thread.
+unsafe impl Send for Pager {}
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
 /// last reset. Fixed capacity (the fault handler cannot allocate): a page
@@ -126,6 +148,10 @@ impl Pager {
             materialized: 0,
             charged: 0,
             broken: false,
+            shown: Vec::with_capacity(policy::SHOWN_RUNS),
+            unrecorded: false,
+            stale: false,
+            pool: None,
         }
     }
 
@@ -343,8 +369,13 @@ impl Pager {
         let mut q = start;
         while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
             let ok = if share {
-                self.map_at(first, n, ProtFlags::PROT_READ, source, true)
+                let ok = self.map_at(first, n, ProtFlags::PROT_READ, source, true);
+                if ok {
+                    self.record(Shown { first, n, source });
+                }
+                ok
             } else {
+                self.unrecorded = true;
                 self.map_copy(mi, first, n)
             };
             if !ok {
@@ -538,9 +569,17 @@ impl Pager {
             }
         }
         self.touched = Touched::default();
+        self.shown.clear();
+        self.unrecorded = false;
         budget::release(std::mem::take(&mut self.charged));
         self.warm = false;
         self.materialized = 0;
+    }
+
+    /// Pages with a private frame in the window.
+    #[cfg(test)]
+    pub(crate) fn private_pages(&self) -> usize {
+        self.dirty.len()
     }
 
     /// Whether the window can no longer be used (see [`Self::reset`]).
@@ -555,7 +594,7 @@ impl Pager {
     /// window can no longer be used; the caller then reaches the memory
     /// through the caps.
     pub(crate) fn remap(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
-        self.sync();
+        self.flush();
         if self.broken || self.refill().is_err() {
             return Err(PrepareError::Map);
         }
@@ -563,10 +602,27 @@ impl Pager {
         self.prepare(first, last, write)
     }
 
-    /// Resets the window and moves every dirty frame into its cap's overlay
-    /// (no copy). Afterwards the host may change or clone the space freely:
-    /// the window no longer maps any of its frames.
+    /// Brings the space up to date with the guest's writes. Afterwards the
+    /// host may change or clone the space freely. A few dirty pages are
+    /// copied into their caps and the window kept (checked against the
+    /// space by [`Self::refresh`] before its next use); more are moved (see
+    /// [`Self::flush`]). Nothing to do while the window is stale: nothing
+    /// ran since the space was last handed out.
     pub(crate) fn sync(&mut self) {
+        if self.stale {
+            return;
+        }
+        if policy::keeps_dirty(self.dirty.len()) && !self.broken && self.copy_dirty_out() {
+            self.stale = true;
+            return;
+        }
+        self.flush();
+    }
+
+    /// Resets the window and moves every dirty frame into its cap's overlay
+    /// (no copy): the window no longer maps any of the space's frames.
+    pub(crate) fn flush(&mut self) {
+        self.stale = false;
         self.reset();
         for (page, frame) in std::mem::take(&mut self.dirty) {
             let i = self.space.mapping_index(page).expect("dirty pages stay mapped until a sync");
@@ -610,10 +666,10 @@ impl Pager {
         if (self.refill().is_err() || self.prepare(first, last, true).is_err())
             && self.remap(first, last, true).is_err()
         {
-            // Write into the caps, as the interpreter does. After a sync
+            // Write into the caps, as the interpreter does. After a flush
             // nothing of the range is mapped, so the window shows the new
             // bytes once it maps them again.
-            self.sync();
+            self.flush();
             let written = self.space.cached().write_bytes(addr, data);
             debug_assert!(written.is_ok(), "checked writable");
             return;
@@ -635,6 +691,16 @@ fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n:
 
 impl Drop for Pager {
     fn drop(&mut self) {
+        // Kept for the module's next instance when worth it (the window
+        // then moves out of this pager).
+        if let Some(pool) = self.pool.take()
+            && let Some(kept) = self.retire()
+        {
+            pool.put(kept);
+        }
+        if self.window.is_none() {
+            return;
+        }
         self.reset();
         self.dirty.clear();
         if let Some(window) = self.window.take() {

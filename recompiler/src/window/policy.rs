@@ -96,3 +96,38 @@ pub(super) fn maps_whole(pages: u32) -> bool {
 pub(super) fn clears_by_store(pages: usize) -> bool {
     pages <= STATE_CLEAR_LIMIT
 }
+
+/// Read-only runs a window records, to check them against a changed space
+/// (one record per `mmap`; past this the window is reset instead).
+pub(super) const SHOWN_RUNS: usize = 64;
+
+/// Dirty pages up to this many are copied into their caps at a sync, and
+/// their frames kept mapped read-write in the window (refreshed from the
+/// space before the next run); more are moved into the caps and the window
+/// reset. A copy and a refresh cost ≈ 0.2 µs per page, a fault that maps a
+/// page again ≈ 10 µs; keeping many would double the memory of a run that
+/// writes much.
+const KEEP_DIRTY: usize = 64;
+
+/// Windows kept per module for its next instances (one per thread running
+/// it is enough; each holds at most [`KEEP_DIRTY`] + [`KEPT_STOCK`] frames).
+pub(super) const KEPT_WINDOWS: usize = 8;
+
+/// Stock frames a kept window holds on to (a first refill's worth).
+pub(super) const KEPT_STOCK: usize = GROUP as usize;
+
+/// A kept window may hold at most this fraction of the kernel mappings
+/// budget, so that windows idle in a pool do not starve running ones.
+const KEPT_BUDGET_SHARE: usize = 64;
+
+/// Whether `pages` dirty pages are copied at a sync (and kept by a window
+/// that is pooled), rather than moved.
+pub(super) fn keeps_dirty(pages: usize) -> bool {
+    pages <= KEEP_DIRTY
+}
+
+/// Whether a window holding `charged` of the `budget` of kernel mappings is
+/// kept for the module's next instance.
+pub(super) fn keeps_window(charged: usize, budget: usize) -> bool {
+    charged <= budget / KEPT_BUDGET_SHARE
+}

@@ -1,0 +1,248 @@
+//! What a window keeps from one use to the next: the read-only runs it
+//! shows (checked against the space when the space may have changed), the
+//! frames of a few dirty pages (refreshed from the space instead of faulted
+//! and mapped again), and [`PagerPool`], which keeps both from one instance
+//! of a module to the next.
+
+use super::{FrameRef, MAPPED, NONE, Pager};
+use crate::budget;
+use crate::window::Window;
+use crate::window::policy;
+use crate::window::reserve::reserve_again;
+use javm_cap::PAGE_SIZE;
+use javm_cap::frames::FramePool;
+use javm_cap::page::{PageBytes, PageSlot, is_all_zero};
+use javm_cap::space::{Access, AddressSpace};
+use std::io;
+use std::sync::{Arc, Mutex};
+
+#[cfg(test)]
+mod tests;
+
+/// A run of `n` pages from `first` mapped read-only, showing zeros
+/// (`source` is `None`) or the frames at consecutive offsets from `source`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Shown {
+    pub(super) first: u32,
+    pub(super) n: u32,
+    pub(super) source: Option<FrameRef>,
+}
+
+/// The windows of one module's ended instances, each with what it still
+/// shows and its frames, for the module's next instances: a short run then
+/// needs no new reservation, no fault for what the last instance read, and
+/// no fault for what it wrote.
+#[derive(Default)]
+pub(crate) struct PagerPool(Mutex<Vec<Pager>>);
+
+impl PagerPool {
+    fn take(&self) -> Option<Pager> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    pub(super) fn put(&self, pager: Pager) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() < policy::KEPT_WINDOWS {
+            kept.push(pager);
+            return;
+        }
+        drop(kept);
+        drop(pager);
+    }
+
+    /// How many windows are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+impl Pager {
+    /// A pager for `space` in a window kept by `pool`, or in a clean one;
+    /// when the instance ends, the window goes back to `pool`.
+    pub(crate) fn from_pool(pool: &Arc<PagerPool>, space: AddressSpace) -> io::Result<Pager> {
+        let mut pager = match pool.take() {
+            Some(mut kept) => {
+                kept.space = space;
+                kept.stale = true;
+                kept
+            }
+            None => Pager::new(Window::take()?, space),
+        };
+        pager.pool = Some(pool.clone());
+        Ok(pager)
+    }
+
+    /// The window and frames to keep when the instance ends, taken out of
+    /// this pager (which then holds no window), or `None` when the window
+    /// is not worth keeping: broken, many dirty pages, or holding a large
+    /// share of the kernel mappings budget.
+    pub(super) fn retire(&mut self) -> Option<Pager> {
+        let budget = budget::window_mapping_budget();
+        if self.broken || !policy::keeps_dirty(self.dirty.len()) || !policy::keeps_window(self.charged, budget) {
+            return None;
+        }
+        let window = self.window.take()?;
+        let excess = self.stock.len().saturating_sub(policy::KEPT_STOCK);
+        // The back of the stock is taken first: keep that end.
+        self.stock.drain(..excess);
+        Some(Pager {
+            window: Some(window),
+            base: self.base,
+            states: self.states,
+            space: AddressSpace::new(),
+            stock: std::mem::take(&mut self.stock),
+            dirty: std::mem::take(&mut self.dirty),
+            touched: self.touched,
+            refills: 0,
+            warm: self.warm,
+            materialized: 0,
+            charged: std::mem::take(&mut self.charged),
+            broken: false,
+            shown: std::mem::take(&mut self.shown),
+            unrecorded: self.unrecorded,
+            stale: true,
+            pool: None,
+        })
+    }
+
+    /// Records a read-only run, or notes that one went unrecorded.
+    /// Async-signal-safe: `shown` never grows past its capacity.
+    pub(super) fn record(&mut self, run: Shown) {
+        if self.shown.len() < self.shown.capacity() {
+            self.shown.push(run);
+        } else {
+            self.unrecorded = true;
+        }
+    }
+
+    /// Copies each dirty page whose bytes differ from its cap's into a new
+    /// overlay page of the cap, keeping the frame mapped in the window.
+    /// False if a frame could not be allocated (the pages copied so far
+    /// hold the same bytes as the frames).
+    pub(super) fn copy_dirty_out(&mut self) -> bool {
+        for (page, frame) in &self.dirty {
+            let mi = self.space.mapping_index(*page).expect("dirty pages stay mapped until a sync");
+            let m = &self.space.mappings()[mi];
+            let bytes = frame.as_slice();
+            let same = match m.cap.page_slot(page - m.start_page) {
+                PageSlot::Loaded(current) => current.bytes() == bytes,
+                PageSlot::Empty => is_all_zero(bytes),
+                PageSlot::Missing(_) => false,
+            };
+            if same {
+                continue;
+            }
+            let Ok(mut copy) = FramePool::global().try_alloc() else { return false };
+            copy.as_mut_slice().copy_from_slice(bytes);
+            let m = &mut self.space.mappings_mut()[mi];
+            let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(copy)));
+            m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
+        }
+        true
+    }
+
+    /// Makes the window show the space again when it may have changed (see
+    /// `stale`): each read-only run that no longer matches the space is
+    /// made inaccessible, each dirty page the space still lets the guest
+    /// write gets the space's bytes (the others are made inaccessible and
+    /// their frames go back to the stock). If anything was dropped from a
+    /// window that had warmed up, it warms up again here rather than on a
+    /// fault. Host side.
+    pub(crate) fn refresh(&mut self) {
+        if !std::mem::take(&mut self.stale) {
+            return;
+        }
+        if self.unrecorded || self.broken {
+            // The caps hold everything the dirty frames do.
+            let dirty = std::mem::take(&mut self.dirty);
+            self.stock.extend(dirty.into_iter().map(|(_, frame)| (frame, false)));
+            self.reset();
+            return;
+        }
+        let mut lost = false;
+        let mut i = 0;
+        while i < self.shown.len() {
+            let run = self.shown[i];
+            if self.still_shows(run) {
+                i += 1;
+                continue;
+            }
+            self.shown.swap_remove(i);
+            self.hide(run);
+            lost = true;
+        }
+        let mut k = 0;
+        while k < self.dirty.len() {
+            let page = self.dirty[k].0;
+            if !self.allows(page, true) {
+                let (_, frame) = self.dirty.swap_remove(k);
+                self.stock.push((frame, false));
+                self.unmap(page, page + 1);
+                lost = true;
+                continue;
+            }
+            let m = self.space.mapping_of(page).expect("a writable page is mapped");
+            let dst = self.dirty[k].1.as_mut_slice();
+            match m.cap.page_slot(page - m.start_page) {
+                PageSlot::Loaded(bytes) => dst.copy_from_slice(bytes.bytes()),
+                PageSlot::Empty | PageSlot::Missing(_) => dst.fill(0),
+            }
+            k += 1;
+        }
+        if lost && self.warm {
+            // A failure leaves pages unmapped: faults map them later.
+            let _ = self.warm_up();
+        }
+    }
+
+    /// Whether every page of `run` still mapped read-only shows what the
+    /// space holds there, and the guest may read it.
+    fn still_shows(&self, run: Shown) -> bool {
+        (0..run.n).all(|k| {
+            let q = run.first + k;
+            if self.state(q) != MAPPED {
+                return true;
+            }
+            let Some(mi) = self.space.mapping_index(q).filter(|_| self.allows(q, false)) else { return false };
+            let writable = self.space.mappings()[mi].access == Access::Write;
+            let shows = run.source.map(|(fd, offset)| (fd, offset + u64::from(k) * PAGE_SIZE as u64));
+            match self.source(mi, q) {
+                Some(Some(frame)) => shows == Some(frame),
+                // Empty writable pages are never shown read-only.
+                Some(None) => shows.is_none() && !writable,
+                None => false,
+            }
+        })
+    }
+
+    /// Makes the pages of `run` still mapped read-only inaccessible.
+    fn hide(&mut self, run: Shown) {
+        let end = run.first + run.n;
+        let mut q = run.first;
+        while q < end {
+            if self.state(q) != MAPPED {
+                q += 1;
+                continue;
+            }
+            let mut hi = q + 1;
+            while hi < end && self.state(hi) == MAPPED {
+                hi += 1;
+            }
+            self.unmap(q, hi);
+            q = hi;
+        }
+    }
+
+    /// Makes pages `lo..hi` inaccessible again.
+    fn unmap(&mut self, lo: u32, hi: u32) {
+        // SAFETY: guest pages lie inside this window's reservation.
+        let at = unsafe { self.base.add(lo as usize * PAGE_SIZE) };
+        if !self.broken {
+            self.broken = !reserve_again(at, (hi - lo) as usize * PAGE_SIZE);
+        }
+        for q in lo..hi {
+            self.set_state(q, NONE);
+        }
+    }
+}

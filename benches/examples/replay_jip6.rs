@@ -30,5 +30,12 @@ fn main() {
         replay_with(trace, &engine).expect("the trace replays");
     }
     let each = start.elapsed() / replays;
-    println!("{kind:?}: {each:?} per replay");
+    // The module cache lookup alone (hashing the program's bytes), which
+    // every replay pays first.
+    let start = Instant::now();
+    for _ in 0..replays {
+        drop(engine.load(&trace.program).expect("the program loads"));
+    }
+    let load = start.elapsed() / replays;
+    println!("{kind:?}: {each:?} per replay, of which {load:?} the cached load");
 }

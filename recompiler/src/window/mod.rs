@@ -15,11 +15,12 @@
 //!   empty page as anonymous read-only zeros, 16-page aligned groups at a
 //!   time;
 //! - the first store to a writable page copies it into a frame taken from a
-//!   pre-reserved stock and maps that frame read-write in its place; the
-//!   page is then *dirty* and its frame becomes the cap's overlay page at the
-//!   next sync, without a copy. A store beside a dirty page copies the rest
-//!   of its group too (a sequential fill), and empty writable pages get
-//!   zeroed frames a group at a time on their first fault.
+//!   pre-reserved stock (an empty page gets a zeroed one) and maps that
+//!   frame read-write in its place; the page is then *dirty* and its frame
+//!   becomes the cap's overlay page at the next sync. A store beside a
+//!   dirty page, or any fault on an empty page beside one, gives the rest
+//!   of its group frames too (a sequential fill); a page touched alone gets
+//!   one frame, so sparse access commits only what it writes.
 //!
 //! Nothing is mapped when an instance is created, so instantiation does not
 //! depend on the image size.

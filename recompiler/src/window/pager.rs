@@ -203,8 +203,8 @@ impl Pager {
             if state == DIRTY {
                 continue;
             }
-            if self.is_zero_writable(page) {
-                self.materialize_group(page)?;
+            if self.is_zero_writable(page) && (write || self.beside_dirty(page)) {
+                self.materialize(page)?;
             } else if write {
                 if !self.can_cow() {
                     return Err(PrepareError::NeedFrames);
@@ -228,14 +228,19 @@ impl Pager {
         })
     }
 
-    /// Gives every empty writable page of `page`'s aligned group (within its
-    /// mapping; a large group once the run fills memory) a zeroed stock
-    /// frame, mapped read-write: zero pages are mostly stack and heap,
-    /// written soon after they are first touched, so one fault serves the
-    /// whole group.
-    fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
+    /// Gives the empty writable `page` a zeroed stock frame, mapped
+    /// read-write; when a neighbour has one already (a sequential fill),
+    /// so does every empty writable page of its
+    /// aligned group (within its mapping; a large group once the run fills
+    /// memory), one fault then serving the whole group. A page touched
+    /// alone gets one frame, so sparse access commits only what it touches.
+    fn materialize(&mut self, page: u32) -> Result<(), PrepareError> {
+        if !self.beside_dirty(page) {
+            return self.own_group(page, 1, true, |pager, q| pager.is_zero_writable(q));
+        }
         let populate = policy::fills_memory(self.materialized);
-        self.own_group(page, populate, |pager, q| pager.is_zero_writable(q))
+        let size = policy::group_pages(self.materialized);
+        self.own_group(page, size, populate, |pager, q| pager.is_zero_writable(q))
     }
 
     /// Copies every page of `page`'s aligned group (within its writable
@@ -245,7 +250,8 @@ impl Pager {
     /// fault then serves the rest of the group instead of one per page.
     fn cow_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        self.own_group(page, true, move |pager, q| pager.source(mi, q).is_some())
+        let size = policy::group_pages(self.materialized);
+        self.own_group(page, size, true, move |pager, q| pager.source(mi, q).is_some())
     }
 
     /// Whether a neighbour of `page` in the same mapping has a private frame.
@@ -255,26 +261,29 @@ impl Pager {
             || (page + 1 < m.end_page() && self.state(page + 1) == DIRTY)
     }
 
-    /// Gives every page `q` of `page`'s aligned group (clipped to its
-    /// mapping; sized by [`policy::group_pages`]) that has no private frame
-    /// and satisfies `wanted` one from the stock (zeroed; a page with
-    /// content is copied into it) and maps it read-write, consecutive
-    /// frames with one `mmap`.
+    /// Gives every page `q` of `page`'s aligned group of `size` pages (a
+    /// power of two; clipped to its mapping) that has no private frame and
+    /// satisfies `wanted` one from the stock (zeroed; a page with content
+    /// is copied into it) and maps it read-write, consecutive frames with
+    /// one `mmap`. Groups of more than one page count towards
+    /// [`policy::fills_memory`].
     fn own_group(
         &mut self,
         page: u32,
+        size: u32,
         populate: bool,
         wanted: impl Fn(&Pager, u32) -> bool,
     ) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        let size = policy::group_pages(self.materialized);
         let (start, end) = self.group(mi, page, size);
         let eligible = |pager: &Pager, q: u32| pager.state(q) != DIRTY && wanted(pager, q);
         let count = (start..end).filter(|&q| eligible(self, q)).count();
         if self.stock.len() < count || self.dirty.capacity() - self.dirty.len() < count {
             return Err(PrepareError::NeedFrames);
         }
-        self.materialized += 1;
+        if size > 1 {
+            self.materialized += 1;
+        }
         let mut q = start;
         while q < end {
             if !eligible(self, q) {
@@ -346,11 +355,12 @@ impl Pager {
     }
 
     /// Maps the readable pages of `page`'s aligned group (within its
-    /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
+    /// mapping) that are not mapped yet, read-only, empty writable pages as
+    /// zeros (see [`Self::map_range`]): a read commits no frame.
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
         let (start, end) = self.group(mi, page, policy::GROUP);
-        self.map_range(mi, start, end)
+        self.map_range(mi, start, end, true)
     }
 
     /// Maps the readable pages of `start..end` of mapping `mi` that are not
@@ -358,16 +368,17 @@ impl Pager {
     /// few `mmap`s per group, else (frames scattered over the frame file,
     /// which would cost one kernel mapping per page) as a private copy, so
     /// a window never needs more than a few kernel mappings per group.
-    fn map_range(&mut self, mi: usize, start: u32, end: u32) -> Result<(), PrepareError> {
+    /// Empty writable pages are mapped (as zeros) only with `zeros`.
+    fn map_range(&mut self, mi: usize, start: u32, end: u32, zeros: bool) -> Result<(), PrepareError> {
         let mut runs = 0;
         let mut q = start;
-        while let Some((first, n, _)) = self.next_run(mi, q, end, true) {
+        while let Some((first, n, _)) = self.next_run(mi, q, end, true, zeros) {
             runs += 1;
             q = first + n;
         }
         let share = policy::shares_frames(runs, end - start);
         let mut q = start;
-        while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
+        while let Some((first, n, source)) = self.next_run(mi, q, end, share, zeros) {
             let ok = if share {
                 let ok = self.map_at(first, n, ProtFlags::PROT_READ, source, true);
                 if ok {
@@ -400,22 +411,30 @@ impl Pager {
             let m = &self.space.mappings()[mi];
             let (start, end) = (m.start_page, m.end_page());
             if policy::maps_whole(end - start) {
-                self.map_range(mi, start, end)?;
+                self.map_range(mi, start, end, false)?;
             }
         }
         Ok(())
     }
 
     /// The next run of pages at or after `q` (below `end`) that
-    /// [`Self::map_group`] maps: not mapped yet, not missing, and not empty
-    /// writable pages (those are left to `materialize_group`). With
-    /// `by_frame`, a run also has one source: zeros, or frames at consecutive
-    /// offsets of one file. Returns `(first page, pages, source of the first)`.
-    fn next_run(&self, mi: usize, mut q: u32, end: u32, by_frame: bool) -> Option<(u32, u32, Option<FrameRef>)> {
-        let writable = self.space.mappings()[mi].access == Access::Write;
+    /// [`Self::map_range`] maps: not mapped yet, not missing, and empty
+    /// writable pages only with `zeros` (read as zeros until written, no
+    /// frame). With `by_frame`, a run also has one source: zeros, or frames
+    /// at consecutive offsets of one file. Returns `(first page, pages,
+    /// source of the first)`.
+    fn next_run(
+        &self,
+        mi: usize,
+        mut q: u32,
+        end: u32,
+        by_frame: bool,
+        zeros: bool,
+    ) -> Option<(u32, u32, Option<FrameRef>)> {
+        let skip_zeros = !zeros && self.space.mappings()[mi].access == Access::Write;
         let eligible = |q: u32| {
             let source = self.source(mi, q);
-            (self.state(q) == NONE && source.is_some() && !(writable && source == Some(None))).then_some(source)
+            (self.state(q) == NONE && source.is_some() && !(skip_zeros && source == Some(None))).then_some(source)
         };
         while q < end {
             let Some(source) = eligible(q) else {

@@ -12,7 +12,7 @@ use crate::window::reserve::reserve_again;
 use javm_cap::PAGE_SIZE;
 use javm_cap::frames::FramePool;
 use javm_cap::page::{PageBytes, PageSlot, is_all_zero};
-use javm_cap::space::{Access, AddressSpace};
+use javm_cap::space::AddressSpace;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -205,12 +205,10 @@ impl Pager {
                 return true;
             }
             let Some(mi) = self.space.mapping_index(q).filter(|_| self.allows(q, false)) else { return false };
-            let writable = self.space.mappings()[mi].access == Access::Write;
             let shows = run.source.map(|(fd, offset)| (fd, offset + u64::from(k) * PAGE_SIZE as u64));
             match self.source(mi, q) {
                 Some(Some(frame)) => shows == Some(frame),
-                // Empty writable pages are never shown read-only.
-                Some(None) => shows.is_none() && !writable,
+                Some(None) => shows.is_none(),
                 None => false,
             }
         })

@@ -155,8 +155,7 @@ impl Pager {
         }
         if self.unrecorded || self.broken {
             // The caps hold everything the dirty frames do.
-            let dirty = std::mem::take(&mut self.dirty);
-            self.stock.extend(dirty.into_iter().map(|(_, frame)| (frame, false)));
+            self.stock.extend(self.dirty.drain(..).map(|(_, frame)| (frame, false)));
             self.reset();
             return;
         }

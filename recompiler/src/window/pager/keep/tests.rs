@@ -119,3 +119,39 @@ fn a_kept_window_shows_the_next_instance_its_own_space() {
         assert_eq!(exit_of, exit, "r1 = {r1:#x}");
     }
 }
+
+/// Reads the first word of every 16-page group of a 1,280-page read-only
+/// mapping (more read-only runs than a window records), one run per read;
+/// returns the words.
+fn read_groups(jit: &mut JitInstance) -> Vec<u64> {
+    (0..1280u32)
+        .step_by(16)
+        .map(|page| {
+            let mut state = VmState { gas: 1000, ..VmState::default() };
+            state.regs[1] = u64::from(0x100000 + page * 4096);
+            assert_eq!(run(jit, &mut state), Exit::Panic);
+            state.regs[3]
+        })
+        .collect()
+}
+
+#[test]
+fn a_window_with_unrecorded_runs_is_reset_before_reuse() {
+    // load_ind_u64 r3, [r1 + 0]
+    let p = program(&[(Opcode::LoadIndU64, &[0x13])], &[], GasModel::Pipeline);
+    let module = Arc::new(CompiledModule::compile(p, &CompileOptions::default()).unwrap());
+    let space = |fill: u8| {
+        let mut space = AddressSpace::new();
+        let bytes: Vec<u8> = (0..1280 * 4096).map(|i| fill ^ (i / 4096) as u8).collect();
+        space.map_cap(0x100, DataCap::from_bytes(&bytes).unwrap(), Access::Read).unwrap();
+        space
+    };
+    let words =
+        |fill: u8| (0..1280u64).step_by(16).map(|p| u64::from_le_bytes([fill ^ p as u8; 8])).collect::<Vec<_>>();
+    let mut first = JitInstance::new(module.clone(), space(0x11)).unwrap();
+    assert_eq!(read_groups(&mut first), words(0x11));
+    drop(first);
+    assert_eq!(module.pagers.len(), 1);
+    let mut second = JitInstance::new(module.clone(), space(0x22)).unwrap();
+    assert_eq!(read_groups(&mut second), words(0x22));
+}

@@ -48,6 +48,7 @@ pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
 pub use options::{CompileOptions, set_default_force_fallbacks};
+pub use window::release_kept_windows;
 
 #[cfg(doc)]
 use javm_cap::program::Program;

@@ -80,7 +80,7 @@ impl CompiledModule {
             accesses,
             fused,
             jump_table,
-            pagers: Arc::default(),
+            pagers: PagerPool::new(),
         })
     }
 

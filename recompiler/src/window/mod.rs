@@ -44,6 +44,7 @@ mod pager;
 mod policy;
 mod reserve;
 
+pub use pager::release_kept_windows;
 pub(crate) use pager::{Pager, PagerPool, PrepareError};
 pub(crate) use reserve::Window;
 

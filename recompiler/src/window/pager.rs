@@ -20,6 +20,7 @@ mod keep;
 
 pub(crate) use keep::PagerPool;
 use keep::Shown;
+pub use keep::release_kept_windows;
 
 /// Page state: nothing mapped.
 const NONE: u8 = 0;

@@ -121,8 +121,10 @@ pub(super) const SHOWN_RUNS: usize = 64;
 const KEEP_DIRTY: usize = 64;
 
 /// Windows kept per module for its next instances (one per thread running
-/// it is enough; each holds at most [`KEEP_DIRTY`] + [`KEPT_STOCK`] frames).
-pub(super) const KEPT_WINDOWS: usize = 8;
+/// it is enough). Each holds at most [`KEEP_DIRTY`] + [`KEPT_STOCK`] frames
+/// (320 KiB), so a module keeps at most 1.25 MiB; `release_kept_windows`
+/// drops them all.
+pub(super) const KEPT_WINDOWS: usize = 4;
 
 /// Stock frames a kept window holds on to (a first refill's worth).
 pub(super) const KEPT_STOCK: usize = GROUP as usize;

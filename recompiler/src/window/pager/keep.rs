@@ -14,7 +14,7 @@ use javm_cap::frames::FramePool;
 use javm_cap::page::{PageBytes, PageSlot, is_all_zero};
 use javm_cap::space::AddressSpace;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 #[cfg(test)]
 mod tests;
@@ -32,10 +32,30 @@ pub(super) struct Shown {
 /// shows and its frames, for the module's next instances: a short run then
 /// needs no new reservation, no fault for what the last instance read, and
 /// no fault for what it wrote.
-#[derive(Default)]
 pub(crate) struct PagerPool(Mutex<Vec<Pager>>);
 
+/// Every live pool, so that [`release_kept_windows`] reaches them all.
+static POOLS: Mutex<Vec<Weak<PagerPool>>> = Mutex::new(Vec::new());
+
+/// Drops every window kept for a module's next instance, with its frames
+/// (they go back to the frame pool, which can then give them to the OS).
+/// Returns how many windows were dropped.
+pub fn release_kept_windows() -> usize {
+    let pools: Vec<Arc<PagerPool>> =
+        POOLS.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade).collect();
+    pools.iter().map(|pool| std::mem::take(&mut *pool.0.lock().unwrap_or_else(|p| p.into_inner())).len()).sum()
+}
+
 impl PagerPool {
+    /// An empty pool, registered for [`release_kept_windows`].
+    pub(crate) fn new() -> Arc<PagerPool> {
+        let pool = Arc::new(PagerPool(Mutex::new(Vec::new())));
+        let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+        pools.retain(|p| p.strong_count() > 0);
+        pools.push(Arc::downgrade(&pool));
+        pool
+    }
+
     fn take(&self) -> Option<Pager> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }

@@ -123,6 +123,12 @@ impl JitInstance {
         self.inner.pager.private_pages()
     }
 
+    /// Read-only pages the window shows as copies.
+    #[cfg(test)]
+    pub(crate) fn copied_pages(&self) -> usize {
+        self.inner.pager.copied_pages()
+    }
+
     /// The address space, with every page the guest wrote moved into its
     /// cap's overlay (no copy). The window is reset, so the host may change
     /// or clone the space freely; the next run maps pages again on demand.

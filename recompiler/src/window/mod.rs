@@ -30,8 +30,9 @@
 //! into their caps and stay mapped; when an instance ends its window goes
 //! to a pool of its module, with what it maps. Before the window is used
 //! again it is checked against the space: read-only runs that no longer
-//! show the space's frames are made inaccessible, kept dirty frames get
-//! the space's bytes. So a short run of a module maps and faults nothing
+//! show the space's frames are made inaccessible (a few are shown as
+//! copies in frames of the window's own instead, refreshed by a copy from
+//! then on), kept dirty frames get the space's bytes. So a short run of a module maps and faults nothing
 //! that the run before it already did. Windows with much mapped are reset
 //! (one `mmap` over each touched range) instead.
 //!

@@ -28,6 +28,9 @@ const NONE: u8 = 0;
 const MAPPED: u8 = 1;
 /// Page state: a private frame mapped read-write.
 const DIRTY: u8 = 2;
+/// Page state: mapped read-only from a frame of the pager's own that holds
+/// a copy of the page (see `copies`).
+const COPIED: u8 = 3;
 
 /// A frame's place in the memory file: `(fd, offset)`.
 type FrameRef = (i32, u64);
@@ -48,6 +51,11 @@ pub(crate) struct Pager {
     stock: Vec<(Frame, bool)>,
     /// Pages with a private frame mapped read-write, not yet in the caps.
     dirty: Vec<(u32, Frame)>,
+    /// Pages mapped read-only from a frame of the pager's own holding a
+    /// copy of their bytes: pages whose frame changed from one use of the
+    /// window to the next (an instance's arguments), refreshed by a copy
+    /// instead of an `mmap`.
+    copies: Vec<(u32, Frame)>,
     /// Page ranges mapped since the last reset.
     touched: Touched,
     /// How often the stock was refilled.
@@ -143,6 +151,7 @@ impl Pager {
             space,
             stock: Vec::new(),
             dirty: Vec::new(),
+            copies: Vec::new(),
             touched: Touched::default(),
             refills: 0,
             warm: false,
@@ -590,6 +599,8 @@ impl Pager {
         }
         self.touched = Touched::default();
         self.shown.clear();
+        // Unmapped above: the frames can hold other pages.
+        self.stock.extend(self.copies.drain(..).map(|(_, frame)| (frame, false)));
         self.unrecorded = false;
         budget::release(std::mem::take(&mut self.charged));
         self.warm = false;
@@ -600,6 +611,12 @@ impl Pager {
     #[cfg(test)]
     pub(crate) fn private_pages(&self) -> usize {
         self.dirty.len()
+    }
+
+    /// Read-only pages shown as copies (see `copies`).
+    #[cfg(test)]
+    pub(crate) fn copied_pages(&self) -> usize {
+        self.copies.len()
     }
 
     /// Whether the window can no longer be used (see [`Self::reset`]).

@@ -1,10 +1,10 @@
 //! What a window keeps from one use to the next: the read-only runs it
 //! shows (checked against the space when the space may have changed), the
-//! frames of a few dirty pages (refreshed from the space instead of faulted
-//! and mapped again), and [`PagerPool`], which keeps both from one instance
-//! of a module to the next.
+//! frames of a few dirty pages and of a few read-only copies (refreshed
+//! from the space instead of faulted and mapped again), and [`PagerPool`],
+//! which keeps all of it from one instance of a module to the next.
 
-use super::{FrameRef, MAPPED, NONE, Pager};
+use super::{COPIED, FrameRef, MAPPED, NONE, Pager};
 use crate::budget;
 use crate::window::Window;
 use crate::window::policy;
@@ -13,6 +13,7 @@ use javm_cap::PAGE_SIZE;
 use javm_cap::frames::FramePool;
 use javm_cap::page::{PageBytes, PageSlot, is_all_zero};
 use javm_cap::space::AddressSpace;
+use nix::sys::mman::ProtFlags;
 use std::io;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -113,6 +114,7 @@ impl Pager {
             space: AddressSpace::new(),
             stock: std::mem::take(&mut self.stock),
             dirty: std::mem::take(&mut self.dirty),
+            copies: std::mem::take(&mut self.copies),
             touched: self.touched,
             refills: 0,
             warm: self.warm,
@@ -179,7 +181,7 @@ impl Pager {
             self.reset();
             return;
         }
-        let mut lost = false;
+        let mut lost = self.refresh_copies();
         let mut i = 0;
         while i < self.shown.len() {
             let run = self.shown[i];
@@ -188,8 +190,10 @@ impl Pager {
                 continue;
             }
             self.shown.swap_remove(i);
-            self.hide(run);
-            lost = true;
+            if !self.copy_run(run) {
+                self.hide(run);
+                lost = true;
+            }
         }
         let mut k = 0;
         while k < self.dirty.len() {
@@ -202,17 +206,73 @@ impl Pager {
                 continue;
             }
             let m = self.space.mapping_of(page).expect("a writable page is mapped");
-            let dst = self.dirty[k].1.as_mut_slice();
-            match m.cap.page_slot(page - m.start_page) {
-                PageSlot::Loaded(bytes) => dst.copy_from_slice(bytes.bytes()),
-                PageSlot::Empty | PageSlot::Missing(_) => dst.fill(0),
-            }
+            fill(self.dirty[k].1.as_mut_slice(), m.cap.page_slot(page - m.start_page));
             k += 1;
         }
         if lost && self.warm {
             // A failure leaves pages unmapped: faults map them later.
             let _ = self.warm_up();
         }
+    }
+
+    /// Gives each copied page the space's bytes again, or makes it
+    /// inaccessible if the guest may no longer read it; the frames of
+    /// pages no longer copied go back to the stock. True if a page was made
+    /// inaccessible.
+    fn refresh_copies(&mut self) -> bool {
+        let mut lost = false;
+        let mut k = 0;
+        while k < self.copies.len() {
+            let page = self.copies[k].0;
+            let copied = self.state(page) == COPIED;
+            if copied && self.readable_bytes(page) {
+                let m = self.space.mapping_of(page).expect("a readable page is mapped");
+                fill(self.copies[k].1.as_mut_slice(), m.cap.page_slot(page - m.start_page));
+                k += 1;
+                continue;
+            }
+            let (_, frame) = self.copies.swap_remove(k);
+            if copied {
+                self.unmap(page, page + 1);
+                lost = true;
+            }
+            // Otherwise a private frame or a reset replaced the mapping.
+            self.stock.push((frame, false));
+        }
+        lost
+    }
+
+    /// Whether the guest may read `page` and the space has its bytes.
+    fn readable_bytes(&self, page: u32) -> bool {
+        self.allows(page, false) && self.space.mapping_index(page).is_some_and(|mi| self.source(mi, page).is_some())
+    }
+
+    /// Maps a copy of each page of `run` still mapped read-only (whose
+    /// frames the space no longer holds) in its place, from frames of the
+    /// pager's own (see `copies`), when the guest may still read them all
+    /// and they are few. False (nothing done) otherwise.
+    fn copy_run(&mut self, run: Shown) -> bool {
+        let pages: Vec<u32> = (run.first..run.first + run.n).filter(|&q| self.state(q) == MAPPED).collect();
+        if self.copies.len() + pages.len() > policy::KEPT_COPIES || !pages.iter().all(|&q| self.readable_bytes(q)) {
+            return false;
+        }
+        for q in pages {
+            if self.stock.is_empty() && self.refill().is_err() {
+                self.unmap(q, q + 1);
+                continue;
+            }
+            let (mut frame, _) = self.stock.pop().expect("refilled");
+            let m = self.space.mapping_of(q).expect("a readable page is mapped");
+            fill(frame.as_mut_slice(), m.cap.page_slot(q - m.start_page));
+            if self.map_at(q, 1, ProtFlags::PROT_READ, Some((frame.fd(), frame.fd_offset())), true) {
+                self.set_state(q, COPIED);
+                self.copies.push((q, frame));
+            } else {
+                self.stock.push((frame, false));
+                self.unmap(q, q + 1);
+            }
+        }
+        true
     }
 
     /// Whether every page of `run` still mapped read-only shows what the
@@ -261,5 +321,13 @@ impl Pager {
         for q in lo..hi {
             self.set_state(q, NONE);
         }
+    }
+}
+
+/// Writes the bytes of `slot` (zeros when empty) into `frame`.
+fn fill(frame: &mut [u8; PAGE_SIZE], slot: &PageSlot) {
+    match slot {
+        PageSlot::Loaded(bytes) => frame.copy_from_slice(bytes.bytes()),
+        PageSlot::Empty | PageSlot::Missing(_) => frame.fill(0),
     }
 }

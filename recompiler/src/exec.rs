@@ -8,7 +8,7 @@ use crate::instance::Instance;
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
 use crate::signals;
-use crate::window::{Pager, Window};
+use crate::window::Pager;
 use javm_cap::program::GasModel;
 use javm_cap::program::gas::meter;
 use javm_cap::space::AddressSpace;
@@ -53,9 +53,9 @@ impl JitInstance {
     /// mapped when first touched.
     pub fn new(module: Arc<CompiledModule>, space: AddressSpace) -> Result<JitInstance, JitError> {
         signals::install().map_err(JitError::Signals)?;
-        let window = Window::take().map_err(JitError::Window)?;
+        let pager = Pager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
         let jump_table = module.jump_table.as_ptr() as u64;
-        let mut inner = Box::new(Instance { module, pager: Pager::new(window, space) });
+        let mut inner = Box::new(Instance { module, pager });
         let ctx = inner.pager.ctx();
         let inner_ptr: *mut Instance = &mut *inner;
         // SAFETY: the context page is mapped read-write and owned by this
@@ -81,6 +81,7 @@ impl JitInstance {
     /// (`run_until_exit`), and decoding the exit into `state`
     /// (`decode_exit`).
     pub fn run(&mut self, state: &mut VmState) -> JitExit {
+        self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;
         // no reference into it is held across `run_until_exit`.
@@ -112,7 +113,20 @@ impl JitInstance {
     /// Guest memory through the window, with guest access rules: for host
     /// calls and for the interpreter fallback.
     pub fn memory(&mut self) -> WindowMemory<'_> {
+        self.inner.pager.refresh();
         WindowMemory::new(&mut self.inner.pager)
+    }
+
+    /// Pages with a private frame in the window.
+    #[cfg(test)]
+    pub(crate) fn private_pages(&self) -> usize {
+        self.inner.pager.private_pages()
+    }
+
+    /// Read-only pages the window shows as copies.
+    #[cfg(test)]
+    pub(crate) fn copied_pages(&self) -> usize {
+        self.inner.pager.copied_pages()
     }
 
     /// The address space, with every page the guest wrote moved into its

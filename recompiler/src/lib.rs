@@ -52,6 +52,7 @@ pub use memory::WindowMemory;
 pub use module::CompiledModule;
 pub use options::{CompileOptions, set_default_force_fallbacks};
 pub use persist::{ARCHIVE_ALIGN, ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT};
+pub use window::release_kept_windows;
 
 #[cfg(doc)]
 use javm_cap::program::Program;

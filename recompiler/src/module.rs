@@ -6,6 +6,7 @@ use crate::codegen::{self, Output, Tables};
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::options::CompileOptions;
+use crate::window::PagerPool;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;
@@ -22,6 +23,8 @@ pub struct CompiledModule {
     /// Absolute native addresses of the jump-table targets (the panic
     /// stub for invalid entries).
     pub(crate) jump_table: Box<[u64]>,
+    /// Windows of ended instances, kept for the next ones.
+    pub(crate) pagers: Arc<PagerPool>,
 }
 
 impl std::fmt::Debug for CompiledModule {
@@ -67,7 +70,7 @@ impl CompiledModule {
                 base + if t == NO_INDEX { tables.dyn_panic as u64 } else { u64::from(tables.prologue[t as usize]) }
             })
             .collect();
-        Ok(CompiledModule { program, code, features, tables, jump_table })
+        Ok(CompiledModule { program, code, features, tables, jump_table, pagers: PagerPool::new() })
     }
 
     /// The native code.

@@ -27,7 +27,10 @@ pub use javm_recompiler::{set_window_mapping_budget, window_mapping_budget};
 /// Gives the memory of idle guest pages back to the OS and returns how many
 /// 4 KiB pages were given back. Guest pages come from one process-wide pool
 /// that never shrinks by itself, so a long-running host whose guests once
-/// used much memory at the same time calls this when they are gone.
+/// used much memory at the same time calls this when they are gone. The
+/// recompiler's windows kept for a module's next instances are dropped
+/// first, with their frames.
 pub fn release_idle_memory() -> usize {
+    javm_recompiler::release_kept_windows();
     javm_cap::frames::FramePool::global().trim(0)
 }

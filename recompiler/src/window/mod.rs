@@ -15,26 +15,38 @@
 //!   empty page as anonymous read-only zeros, 16-page aligned groups at a
 //!   time;
 //! - the first store to a writable page copies it into a frame taken from a
-//!   pre-reserved stock and maps that frame read-write in its place; the
-//!   page is then *dirty* and its frame becomes the cap's overlay page at the
-//!   next sync, without a copy. A store beside a dirty page copies the rest
-//!   of its group too (a sequential fill), and empty writable pages get
-//!   zeroed frames a group at a time on their first fault.
+//!   pre-reserved stock (an empty page gets a zeroed one) and maps that
+//!   frame read-write in its place; the page is then *dirty* and its frame
+//!   becomes the cap's overlay page at the next sync. A store beside a
+//!   dirty page, or any fault on an empty page beside one, gives the rest
+//!   of its group frames too (a sequential fill); a page touched alone gets
+//!   one frame, so sparse access commits only what it writes.
 //!
 //! Nothing is mapped when an instance is created, so instantiation does not
-//! depend on the image size; windows are pooled and reset (one `mmap` over
-//! the touched range) when released.
+//! depend on the image size.
+//!
+//! A window outlives the space it shows. When the host takes the space (a
+//! host call that writes memory, a snapshot) a few dirty pages are copied
+//! into their caps and stay mapped; when an instance ends its window goes
+//! to a pool of its module, with what it maps. Before the window is used
+//! again it is checked against the space: read-only runs that no longer
+//! show the space's frames are made inaccessible (a few are shown as
+//! copies in frames of the window's own instead, refreshed by a copy from
+//! then on), kept dirty frames get the space's bytes. So a short run of a module maps and faults nothing
+//! that the run before it already did. Windows with much mapped are reset
+//! (one `mmap` over each touched range) instead.
 //!
 //! Three parts: `reserve` (the reservation, its layout, and the pool of
-//! windows), `pager` (mapping pages and groups into one window) and
-//! `policy` (how much is mapped at a time, with the measurements behind
-//! each choice).
+//! clean windows), `pager` (mapping pages and groups into one window, and
+//! keeping them from one use to the next) and `policy` (how much is mapped
+//! and kept at a time, with the measurements behind each choice).
 
 mod pager;
 mod policy;
 mod reserve;
 
-pub(crate) use pager::{Pager, PrepareError};
+pub use pager::release_kept_windows;
+pub(crate) use pager::{Pager, PagerPool, PrepareError};
 pub(crate) use reserve::Window;
 
 #[cfg(test)]

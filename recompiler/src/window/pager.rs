@@ -16,12 +16,21 @@ use nix::sys::mman::{MapFlags, MmapAdvise, ProtFlags, madvise, mmap, mmap_anonym
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
+mod keep;
+
+pub(crate) use keep::PagerPool;
+use keep::Shown;
+pub use keep::release_kept_windows;
+
 /// Page state: nothing mapped.
 const NONE: u8 = 0;
 /// Page state: mapped read-only from its cap.
 const MAPPED: u8 = 1;
 /// Page state: a private frame mapped read-write.
 const DIRTY: u8 = 2;
+/// Page state: mapped read-only from a frame of the pager's own that holds
+/// a copy of the page (see `copies`).
+const COPIED: u8 = 3;
 
 /// A frame's place in the memory file: `(fd, offset)`.
 type FrameRef = (i32, u64);
@@ -42,6 +51,11 @@ pub(crate) struct Pager {
     stock: Vec<(Frame, bool)>,
     /// Pages with a private frame mapped read-write, not yet in the caps.
     dirty: Vec<(u32, Frame)>,
+    /// Pages mapped read-only from a frame of the pager's own holding a
+    /// copy of their bytes: pages whose frame changed from one use of the
+    /// window to the next (an instance's arguments), refreshed by a copy
+    /// instead of an `mmap`.
+    copies: Vec<(u32, Frame)>,
     /// Page ranges mapped since the last reset.
     touched: Touched,
     /// How often the stock was refilled.
@@ -55,7 +69,24 @@ pub(crate) struct Pager {
     /// Part of the window could not be reserved again after a reset (see
     /// [`Self::reset`]): nothing may be mapped into it or run in it.
     broken: bool,
+    /// The runs of pages mapped read-only since the last reset and what
+    /// each maps, so that the window can be checked against a changed
+    /// space. Fixed capacity (the fault handler cannot allocate).
+    shown: Vec<Shown>,
+    /// A read-only run was mapped without a record in `shown` (no room, or
+    /// a private copy): the window cannot be checked, only reset.
+    unrecorded: bool,
+    /// The space may differ from what the window shows (the host had it
+    /// after a sync that kept the window, or the window was reused for
+    /// another instance): [`Self::refresh`] before the window is used.
+    stale: bool,
+    /// Where the window goes when the instance ends.
+    pool: Option<Arc<PagerPool>>,
 }
+
+// SAFETY: a pager exclusively owns its window, frames and space; its raw
+// pointers point into that window. Nothing ties it to a thread.
+unsafe impl Send for Pager {}
 
 /// A few page ranges `[lo, hi)` that cover every page mapped since the
 /// last reset. Fixed capacity (the fault handler cannot allocate): a page
@@ -120,12 +151,17 @@ impl Pager {
             space,
             stock: Vec::new(),
             dirty: Vec::new(),
+            copies: Vec::new(),
             touched: Touched::default(),
             refills: 0,
             warm: false,
             materialized: 0,
             charged: 0,
             broken: false,
+            shown: Vec::with_capacity(policy::SHOWN_RUNS),
+            unrecorded: false,
+            stale: false,
+            pool: None,
         }
     }
 
@@ -177,8 +213,8 @@ impl Pager {
             if state == DIRTY {
                 continue;
             }
-            if self.is_zero_writable(page) {
-                self.materialize_group(page)?;
+            if self.is_zero_writable(page) && (write || self.beside_dirty(page)) {
+                self.materialize(page)?;
             } else if write {
                 if !self.can_cow() {
                     return Err(PrepareError::NeedFrames);
@@ -202,14 +238,19 @@ impl Pager {
         })
     }
 
-    /// Gives every empty writable page of `page`'s aligned group (within its
-    /// mapping; a large group once the run fills memory) a zeroed stock
-    /// frame, mapped read-write: zero pages are mostly stack and heap,
-    /// written soon after they are first touched, so one fault serves the
-    /// whole group.
-    fn materialize_group(&mut self, page: u32) -> Result<(), PrepareError> {
+    /// Gives the empty writable `page` a zeroed stock frame, mapped
+    /// read-write; when a neighbour has one already (a sequential fill),
+    /// so does every empty writable page of its
+    /// aligned group (within its mapping; a large group once the run fills
+    /// memory), one fault then serving the whole group. A page touched
+    /// alone gets one frame, so sparse access commits only what it touches.
+    fn materialize(&mut self, page: u32) -> Result<(), PrepareError> {
+        if !self.beside_dirty(page) {
+            return self.own_group(page, 1, true, |pager, q| pager.is_zero_writable(q));
+        }
         let populate = policy::fills_memory(self.materialized);
-        self.own_group(page, populate, |pager, q| pager.is_zero_writable(q))
+        let size = policy::group_pages(self.materialized);
+        self.own_group(page, size, populate, |pager, q| pager.is_zero_writable(q))
     }
 
     /// Copies every page of `page`'s aligned group (within its writable
@@ -219,7 +260,8 @@ impl Pager {
     /// fault then serves the rest of the group instead of one per page.
     fn cow_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        self.own_group(page, true, move |pager, q| pager.source(mi, q).is_some())
+        let size = policy::group_pages(self.materialized);
+        self.own_group(page, size, true, move |pager, q| pager.source(mi, q).is_some())
     }
 
     /// Whether a neighbour of `page` in the same mapping has a private frame.
@@ -229,26 +271,29 @@ impl Pager {
             || (page + 1 < m.end_page() && self.state(page + 1) == DIRTY)
     }
 
-    /// Gives every page `q` of `page`'s aligned group (clipped to its
-    /// mapping; sized by [`policy::group_pages`]) that has no private frame
-    /// and satisfies `wanted` one from the stock (zeroed; a page with
-    /// content is copied into it) and maps it read-write, consecutive
-    /// frames with one `mmap`.
+    /// Gives every page `q` of `page`'s aligned group of `size` pages (a
+    /// power of two; clipped to its mapping) that has no private frame and
+    /// satisfies `wanted` one from the stock (zeroed; a page with content
+    /// is copied into it) and maps it read-write, consecutive frames with
+    /// one `mmap`. Groups of more than one page count towards
+    /// [`policy::fills_memory`].
     fn own_group(
         &mut self,
         page: u32,
+        size: u32,
         populate: bool,
         wanted: impl Fn(&Pager, u32) -> bool,
     ) -> Result<(), PrepareError> {
         let mi = self.space.mapping_index(page).expect("a writable page is mapped");
-        let size = policy::group_pages(self.materialized);
         let (start, end) = self.group(mi, page, size);
         let eligible = |pager: &Pager, q: u32| pager.state(q) != DIRTY && wanted(pager, q);
         let count = (start..end).filter(|&q| eligible(self, q)).count();
         if self.stock.len() < count || self.dirty.capacity() - self.dirty.len() < count {
             return Err(PrepareError::NeedFrames);
         }
-        self.materialized += 1;
+        if size > 1 {
+            self.materialized += 1;
+        }
         let mut q = start;
         while q < end {
             if !eligible(self, q) {
@@ -320,11 +365,12 @@ impl Pager {
     }
 
     /// Maps the readable pages of `page`'s aligned group (within its
-    /// mapping) that are not mapped yet, read-only (see [`Self::map_range`]).
+    /// mapping) that are not mapped yet, read-only, empty writable pages as
+    /// zeros (see [`Self::map_range`]): a read commits no frame.
     fn map_group(&mut self, page: u32) -> Result<(), PrepareError> {
         let Some(mi) = self.space.mapping_index(page) else { return Ok(()) };
         let (start, end) = self.group(mi, page, policy::GROUP);
-        self.map_range(mi, start, end)
+        self.map_range(mi, start, end, true)
     }
 
     /// Maps the readable pages of `start..end` of mapping `mi` that are not
@@ -332,19 +378,25 @@ impl Pager {
     /// few `mmap`s per group, else (frames scattered over the frame file,
     /// which would cost one kernel mapping per page) as a private copy, so
     /// a window never needs more than a few kernel mappings per group.
-    fn map_range(&mut self, mi: usize, start: u32, end: u32) -> Result<(), PrepareError> {
+    /// Empty writable pages are mapped (as zeros) only with `zeros`.
+    fn map_range(&mut self, mi: usize, start: u32, end: u32, zeros: bool) -> Result<(), PrepareError> {
         let mut runs = 0;
         let mut q = start;
-        while let Some((first, n, _)) = self.next_run(mi, q, end, true) {
+        while let Some((first, n, _)) = self.next_run(mi, q, end, true, zeros) {
             runs += 1;
             q = first + n;
         }
         let share = policy::shares_frames(runs, end - start);
         let mut q = start;
-        while let Some((first, n, source)) = self.next_run(mi, q, end, share) {
+        while let Some((first, n, source)) = self.next_run(mi, q, end, share, zeros) {
             let ok = if share {
-                self.map_at(first, n, ProtFlags::PROT_READ, source, true)
+                let ok = self.map_at(first, n, ProtFlags::PROT_READ, source, true);
+                if ok {
+                    self.record(Shown { first, n, source });
+                }
+                ok
             } else {
+                self.unrecorded = true;
                 self.map_copy(mi, first, n)
             };
             if !ok {
@@ -369,22 +421,30 @@ impl Pager {
             let m = &self.space.mappings()[mi];
             let (start, end) = (m.start_page, m.end_page());
             if policy::maps_whole(end - start) {
-                self.map_range(mi, start, end)?;
+                self.map_range(mi, start, end, false)?;
             }
         }
         Ok(())
     }
 
     /// The next run of pages at or after `q` (below `end`) that
-    /// [`Self::map_group`] maps: not mapped yet, not missing, and not empty
-    /// writable pages (those are left to `materialize_group`). With
-    /// `by_frame`, a run also has one source: zeros, or frames at consecutive
-    /// offsets of one file. Returns `(first page, pages, source of the first)`.
-    fn next_run(&self, mi: usize, mut q: u32, end: u32, by_frame: bool) -> Option<(u32, u32, Option<FrameRef>)> {
-        let writable = self.space.mappings()[mi].access == Access::Write;
+    /// [`Self::map_range`] maps: not mapped yet, not missing, and empty
+    /// writable pages only with `zeros` (read as zeros until written, no
+    /// frame). With `by_frame`, a run also has one source: zeros, or frames
+    /// at consecutive offsets of one file. Returns `(first page, pages,
+    /// source of the first)`.
+    fn next_run(
+        &self,
+        mi: usize,
+        mut q: u32,
+        end: u32,
+        by_frame: bool,
+        zeros: bool,
+    ) -> Option<(u32, u32, Option<FrameRef>)> {
+        let skip_zeros = !zeros && self.space.mappings()[mi].access == Access::Write;
         let eligible = |q: u32| {
             let source = self.source(mi, q);
-            (self.state(q) == NONE && source.is_some() && !(writable && source == Some(None))).then_some(source)
+            (self.state(q) == NONE && source.is_some() && !(skip_zeros && source == Some(None))).then_some(source)
         };
         while q < end {
             let Some(source) = eligible(q) else {
@@ -538,9 +598,25 @@ impl Pager {
             }
         }
         self.touched = Touched::default();
+        self.shown.clear();
+        // Unmapped above: the frames can hold other pages.
+        self.stock.extend(self.copies.drain(..).map(|(_, frame)| (frame, false)));
+        self.unrecorded = false;
         budget::release(std::mem::take(&mut self.charged));
         self.warm = false;
         self.materialized = 0;
+    }
+
+    /// Pages with a private frame in the window.
+    #[cfg(test)]
+    pub(crate) fn private_pages(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// Read-only pages shown as copies (see `copies`).
+    #[cfg(test)]
+    pub(crate) fn copied_pages(&self) -> usize {
+        self.copies.len()
     }
 
     /// Whether the window can no longer be used (see [`Self::reset`]).
@@ -555,7 +631,7 @@ impl Pager {
     /// window can no longer be used; the caller then reaches the memory
     /// through the caps.
     pub(crate) fn remap(&mut self, first: u32, last: u32, write: bool) -> Result<(), PrepareError> {
-        self.sync();
+        self.flush();
         if self.broken || self.refill().is_err() {
             return Err(PrepareError::Map);
         }
@@ -563,10 +639,27 @@ impl Pager {
         self.prepare(first, last, write)
     }
 
-    /// Resets the window and moves every dirty frame into its cap's overlay
-    /// (no copy). Afterwards the host may change or clone the space freely:
-    /// the window no longer maps any of its frames.
+    /// Brings the space up to date with the guest's writes. Afterwards the
+    /// host may change or clone the space freely. A few dirty pages are
+    /// copied into their caps and the window kept (checked against the
+    /// space by [`Self::refresh`] before its next use); more are moved (see
+    /// [`Self::flush`]). Nothing to do while the window is stale: nothing
+    /// ran since the space was last handed out.
     pub(crate) fn sync(&mut self) {
+        if self.stale {
+            return;
+        }
+        if policy::keeps_dirty(self.dirty.len()) && !self.broken && self.copy_dirty_out() {
+            self.stale = true;
+            return;
+        }
+        self.flush();
+    }
+
+    /// Resets the window and moves every dirty frame into its cap's overlay
+    /// (no copy): the window no longer maps any of the space's frames.
+    pub(crate) fn flush(&mut self) {
+        self.stale = false;
         self.reset();
         for (page, frame) in std::mem::take(&mut self.dirty) {
             let i = self.space.mapping_index(page).expect("dirty pages stay mapped until a sync");
@@ -610,10 +703,10 @@ impl Pager {
         if (self.refill().is_err() || self.prepare(first, last, true).is_err())
             && self.remap(first, last, true).is_err()
         {
-            // Write into the caps, as the interpreter does. After a sync
+            // Write into the caps, as the interpreter does. After a flush
             // nothing of the range is mapped, so the window shows the new
             // bytes once it maps them again.
-            self.sync();
+            self.flush();
             let written = self.space.cached().write_bytes(addr, data);
             debug_assert!(written.is_ok(), "checked writable");
             return;
@@ -635,6 +728,16 @@ fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n:
 
 impl Drop for Pager {
     fn drop(&mut self) {
+        // Kept for the module's next instance when worth it (the window
+        // then moves out of this pager).
+        if let Some(pool) = self.pool.take()
+            && let Some(kept) = self.retire()
+        {
+            pool.put(kept);
+        }
+        if self.window.is_none() {
+            return;
+        }
         self.reset();
         self.dirty.clear();
         if let Some(window) = self.window.take() {

@@ -2,16 +2,19 @@
 //! the ISA table ([`generate`]), a driver that runs a generated case on an
 //! engine and records everything observable ([`run_case`]), drivers that
 //! feed hostile bytes and values to the parsers and the public API
-//! ([`hostile`]), and the runner of a test on every engine
-//! ([`on_every_engine`]).
+//! ([`hostile`]), the runner of a test on every engine
+//! ([`on_every_engine`]), and a guest that touches memory sparsely
+//! ([`sparse_touch_program`]).
 
 mod engines;
 pub mod generate;
 mod guest_host;
 pub mod hostile;
+mod sparse;
 
 pub use engines::on_every_engine;
 pub use guest_host::{GUEST_HOST_CALL_GAS, GuestHost};
+pub use sparse::sparse_touch_program;
 
 use crate::api::{Config, Engine, EngineKind, Instance};
 use generate::GenCase;

@@ -1,0 +1,41 @@
+//! Replays the JIP-6 trace of a real service (as the `cold` bench group
+//! does) many times through a warm module cache, for profiling the fixed
+//! cost of one invocation outside criterion:
+//!
+//! ```sh
+//! cargo build --release -p javm-benches --example replay_jip6
+//! strace -c -f target/release/examples/replay_jip6 jit 1000
+//! valgrind --tool=callgrind target/release/examples/replay_jip6 jit 100
+//! ```
+//!
+//! Arguments: engine (`interp` or `jit`), number of replays (default 1000).
+
+use javm::harness::trace::{parse_traces, replay_with};
+use javm::{Config, Engine, EngineKind, GasModel, Profile};
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let kind: EngineKind = args.next().as_deref().unwrap_or("jit").parse().expect("engine: interp or jit");
+    let replays: u32 = args.next().map_or(1000, |n| n.parse().expect("number of replays"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/vectors/jip6/test-service-accumulate.log");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let traces = parse_traces(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let trace = traces.first().unwrap_or_else(|| panic!("{path}: no trace"));
+    let config = Config { engine: kind, profile: Profile::P7, gas_model: Some(GasModel::Instruction) };
+    let engine = Engine::new(config);
+    replay_with(trace, &engine).expect("the trace replays");
+    let start = Instant::now();
+    for _ in 0..replays {
+        replay_with(trace, &engine).expect("the trace replays");
+    }
+    let each = start.elapsed() / replays;
+    // The module cache lookup alone (hashing the program's bytes), which
+    // every replay pays first.
+    let start = Instant::now();
+    for _ in 0..replays {
+        drop(engine.load(&trace.program).expect("the program loads"));
+    }
+    let load = start.elapsed() / replays;
+    println!("{kind:?}: {each:?} per replay, of which {load:?} the cached load");
+}

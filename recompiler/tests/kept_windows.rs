@@ -1,0 +1,40 @@
+//! An ended instance's window is kept for its module's next instance, with
+//! its mappings and frames, until `release_kept_windows` drops it (alone in
+//! its binary: it counts the process's mappings and frames).
+
+use javm_cap::frames::FramePool;
+use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
+use javm_cap::space::{Access, AddressSpace};
+use javm_cap::vm::{Exit, VmState};
+use javm_recompiler::{
+    CompileOptions, CompiledModule, JitExit, JitInstance, release_kept_windows, window_mappings_held,
+};
+use std::sync::Arc;
+
+/// `store_ind_u64 [r1], r2; trap`.
+fn store() -> Arc<CompiledModule> {
+    let p8 = |op: Opcode| op.code(Profile::P8).unwrap();
+    let code = vec![p8(Opcode::StoreIndU64), 0x12, p8(Opcode::Trap)];
+    let program = Program::new(CodeBlob::from_parts(code, vec![0, 2], vec![]), Profile::P8, GasModel::Block).unwrap();
+    Arc::new(CompiledModule::compile(Arc::new(program), &CompileOptions::default()).unwrap())
+}
+
+#[test]
+fn kept_windows_hold_their_mappings_and_frames_until_released() {
+    let module = store();
+    let frames_before = FramePool::global().stats().in_use;
+    let mut space = AddressSpace::new();
+    space.map_zeroed(0x20000, 4096, Access::Write).unwrap();
+    let mut jit = JitInstance::new(module.clone(), space).unwrap();
+    let mut state = VmState { gas: 100, ..VmState::default() };
+    (state.regs[1], state.regs[2]) = (0x20000, 7);
+    assert_eq!(jit.run(&mut state), JitExit::Exit(Exit::Panic));
+    assert_eq!(state.pc, 2, "the store ran");
+    drop(jit);
+    assert!(window_mappings_held() > 0, "the kept window still maps the page");
+    assert!(FramePool::global().stats().in_use > frames_before, "and holds its frame");
+    assert_eq!(release_kept_windows(), 1);
+    assert_eq!(window_mappings_held(), 0);
+    assert_eq!(FramePool::global().stats().in_use, frames_before);
+    assert_eq!(release_kept_windows(), 0);
+}

@@ -168,7 +168,8 @@ fn main() -> ExitCode {
     // (`javm disasm … | head`): Rust ignores SIGPIPE, so a print would fail.
     // SAFETY: restoring the default action of one signal at start-up, before
     // any other thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let _ =
+        unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
     // Usage errors are bad input (exit 1); 2 means a guest did not halt.
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -57,7 +57,6 @@ impl CompiledModule {
     pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
         let Output { code, enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused } =
             codegen::compile(&program, features)?;
-        let code = CodeMemory::new(&code).map_err(|e| CompileError::Memory(e.to_string()))?;
         let base = code.addr() as u64;
         let jump_table = program
             .jump_targets()

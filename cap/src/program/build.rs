@@ -33,7 +33,7 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
             return Err(ProgramError::NotInstructionStart { pc: 0 });
         }
     }
-    let starts: usize = blob.mask.iter().map(|b| b.count_ones() as usize).sum();
+    let starts: usize = blob.mask.chunks(8).map(|c| word(c).count_ones() as usize).sum();
     let mut b = Builder {
         blob,
         profile,
@@ -51,9 +51,7 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
     // (and so its length) is known.
     let mut previous: Option<usize> = None;
     for (w, chunk) in blob.mask.chunks(8).enumerate() {
-        let mut word = [0u8; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        let mut bits = u64::from_le_bytes(word);
+        let mut bits = word(chunk);
         while bits != 0 {
             let pc = w * 64 + bits.trailing_zeros() as usize;
             bits &= bits - 1;
@@ -80,6 +78,14 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
         tables.instructions.iter().enumerate().all(|(i, ins)| tables.pc_index.get(ins.pc as usize) == Some(i as u32))
     );
     Ok(tables)
+}
+
+/// Up to 8 bytes of the bitmask as one little-endian word.
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[..chunk.len()].copy_from_slice(chunk);
+    u64::from_le_bytes(bytes)
 }
 
 struct Builder<'b> {

@@ -135,7 +135,7 @@ pub fn block_at(blob: &CodeBlob, profile: Profile, pc: u32) -> Vec<Instruction> 
 }
 
 /// Decodes the operands of `opcode` at `pc` whose skip is `skip`.
-#[inline]
+#[inline(always)]
 pub fn decode_operands(code: &[u8], opcode: Opcode, pc: u32, skip: u32) -> Instruction {
     // Every operand lies in ζ[pc .. pc + 16]: read it once.
     let w = &window(code, pc as usize);

@@ -10,6 +10,17 @@ use super::error::ProgramError;
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
 
+/// Where a [`Program`](super::Program)'s tables come from and go back to
+/// when it is dropped.
+pub(super) mod pools {
+    use super::{Block, Instruction};
+    use crate::recycle::Pool;
+
+    pub static INSTRUCTIONS: Pool<Instruction> = Pool::new();
+    pub static BLOCKS: Pool<Block> = Pool::new();
+    pub static INDEXES: Pool<u32> = Pool::new();
+}
+
 /// The tables [`build`] produces (block costs still zero).
 pub(super) struct Tables {
     pub instructions: Vec<Instruction>,
@@ -38,11 +49,11 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
         blob,
         profile,
         tables: Tables {
-            instructions: Vec::with_capacity(starts + 1),
+            instructions: pools::INSTRUCTIONS.take(starts + 1),
             pc_index: PcIndex::with_len(len),
-            blocks: Vec::new(),
-            block_of: Vec::with_capacity(starts + 1),
-            run_ends: Vec::with_capacity(starts + 1),
+            blocks: pools::BLOCKS.take(starts / 2 + 1),
+            block_of: pools::INDEXES.take(starts + 1),
+            run_ends: pools::INDEXES.take(starts + 1),
         },
         target_pc: 0,
         open: None,

@@ -3,7 +3,7 @@
 //! "Load time") and shared by both engines.
 
 use super::blob::CodeBlob;
-use super::build::{Tables, build};
+use super::build::{Tables, build, pools};
 use super::decode::Instruction;
 use super::error::ProgramError;
 use super::gas::{GasModel, meter};
@@ -195,6 +195,15 @@ impl Program {
     /// onto a non-start): the cost of a block made of that trap alone.
     pub fn lone_trap_cost(&self) -> u32 {
         self.gas_model.block_cost(&[], &[Instruction::trap(0)])
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        pools::INSTRUCTIONS.give(std::mem::take(&mut self.instructions));
+        pools::BLOCKS.give(std::mem::take(&mut self.blocks));
+        pools::INDEXES.give(std::mem::take(&mut self.block_of));
+        pools::INDEXES.give(std::mem::take(&mut self.run_ends));
     }
 }
 

@@ -15,6 +15,7 @@ use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::gas::meter;
 use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{GasModel, Instruction, Opcode, OperandClass, Program};
+use javm_cap::recycle::Pool;
 
 /// One pre-decoded instruction (16 bytes).
 #[derive(Clone, Copy, Debug)]
@@ -191,18 +192,16 @@ impl InterpCode {
     /// Builds the pre-decoded form.
     pub fn new(program: &Program) -> InterpCode {
         let instructions = program.instructions();
-        let mut ops: Vec<Op> = instructions
-            .iter()
-            .map(|ins| {
-                let aux = if has_target(ins.opcode) {
-                    program.static_target(ins.target).unwrap_or(NO_INDEX)
-                } else {
-                    ins.imm2 as u32
-                };
-                debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
-                Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm }
-            })
-            .collect();
+        let mut ops = OPS.take(instructions.len());
+        ops.extend(instructions.iter().map(|ins| {
+            let aux = if has_target(ins.opcode) {
+                program.static_target(ins.target).unwrap_or(NO_INDEX)
+            } else {
+                ins.imm2 as u32
+            };
+            debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
+            Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm }
+        }));
         let mut entry = entries(program);
         if program.gas_model() != GasModel::Instruction {
             step_over_hints_and_fuse(&mut ops, &mut entry, instructions);
@@ -217,11 +216,23 @@ impl InterpCode {
     }
 }
 
+/// Where the ops and entries come from and go back to when the code is
+/// dropped (see [`javm_cap::recycle`]).
+static OPS: Pool<Op> = Pool::new();
+static ENTRIES: Pool<Entry> = Pool::new();
+
+impl Drop for InterpCode {
+    fn drop(&mut self) {
+        OPS.give(std::mem::take(&mut self.ops));
+        ENTRIES.give(std::mem::take(&mut self.entry));
+    }
+}
+
 /// What entering each instruction with nothing paid charges
 /// ([`Program::entry_charge`]), block by block.
 fn entries(program: &Program) -> Vec<Entry> {
     let (blocks, run_ends, model) = (program.blocks(), program.run_ends(), program.gas_model());
-    let mut entry = Vec::with_capacity(run_ends.len());
+    let mut entry = ENTRIES.take(run_ends.len());
     for (k, block) in blocks.iter().enumerate() {
         let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
         let first = entry.len();
@@ -361,7 +372,7 @@ mod tests {
             let data = seeded_bytes(seed, 4096);
             let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
             let Ok(program) = Program::from_blob(&case.blob, case.profile, case.gas_model) else { continue };
-            for op in InterpCode::new(&program).ops {
+            for op in &InterpCode::new(&program).ops {
                 if Dispatch::pair_of(op.dispatch).is_some() {
                     *seen.entry(format!("{:?}", op.dispatch)).or_default() += 1;
                 }

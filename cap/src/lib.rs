@@ -10,6 +10,7 @@ pub mod frames;
 pub mod image;
 pub mod page;
 pub mod program;
+pub mod recycle;
 pub mod space;
 pub mod ssz;
 pub mod vm;

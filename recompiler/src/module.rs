@@ -48,20 +48,19 @@ impl CompiledModule {
     /// code must only run where they are available).
     pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
         let Output { code, tables } = codegen::compile(&program, features)?;
-        Self::from_parts(program, &code, features, tables)
+        Ok(Self::from_parts(program, code, features, tables))
     }
 
-    /// The module of `code` and `tables` made for `program` with
-    /// `features`: copies the code into executable memory and computes the
-    /// jump table's absolute addresses. The tables must be consistent with
-    /// the program and the code (see [`crate::persist`] for the checks).
+    /// The module of `code` (already in executable memory) and `tables`
+    /// made for `program` with `features`: computes the jump table's
+    /// absolute addresses. The tables must be consistent with the program
+    /// and the code (see [`crate::persist`] for the checks).
     pub(crate) fn from_parts(
         program: Arc<Program>,
-        code: &[u8],
+        code: CodeMemory,
         features: Features,
         tables: Tables,
-    ) -> Result<CompiledModule, CompileError> {
-        let code = CodeMemory::new(code).map_err(|e| CompileError::Memory(e.to_string()))?;
+    ) -> CompiledModule {
         let base = code.addr() as u64;
         let jump_table = program
             .jump_targets()
@@ -70,7 +69,7 @@ impl CompiledModule {
                 base + if t == NO_INDEX { tables.dyn_panic as u64 } else { u64::from(tables.prologue[t as usize]) }
             })
             .collect();
-        Ok(CompiledModule { program, code, features, tables, jump_table, pagers: PagerPool::new() })
+        CompiledModule { program, code, features, tables, jump_table, pagers: PagerPool::new() }
     }
 
     /// The native code.

@@ -11,6 +11,7 @@
 //! the process, so archives must come from a place as trusted as the
 //! binary.
 
+use crate::code::CodeMemory;
 use crate::codegen::{CODE_LIMIT, ExitSite, MemAccess, NO_BASE, Tables};
 use crate::cpu::Features;
 use crate::module::CompiledModule;
@@ -163,8 +164,8 @@ impl CompiledModule {
             )));
         }
         check(&program, desc.code.len(), &tables)?;
-        CompiledModule::from_parts(program, &desc.code, features, tables)
-            .map_err(|e| ArchiveError::Memory(e.to_string()))
+        let code = CodeMemory::new(&desc.code).map_err(|e| ArchiveError::Memory(e.to_string()))?;
+        Ok(CompiledModule::from_parts(program, code, features, tables))
     }
 }
 

@@ -109,6 +109,23 @@ fn reg(v: u8) -> u8 {
     v.min(12)
 }
 
+/// Both register nibbles of a byte, clamped: `(low, high)`.
+#[inline(always)]
+fn regs(byte: u8) -> (u8, u8) {
+    const TABLE: [[u8; 2]; 256] = {
+        let mut table = [[0; 2]; 256];
+        let mut b = 0;
+        while b < 256 {
+            let (lo, hi) = ((b & 15) as u8, (b >> 4) as u8);
+            table[b] = [if lo > 12 { 12 } else { lo }, if hi > 12 { 12 } else { hi }];
+            b += 1;
+        }
+        table
+    };
+    let [lo, hi] = TABLE[byte as usize];
+    (lo, hi)
+}
+
 #[inline]
 fn clamp4(v: i64) -> u32 {
     v.clamp(0, 4) as u32
@@ -146,11 +163,12 @@ pub fn block_at(blob: &CodeBlob, profile: Profile, pc: u32) -> Vec<Instruction> 
 }
 
 /// Decodes the operands of `opcode` at `pc` whose skip is `skip`.
+#[inline(always)]
 pub fn decode_operands(code: &[u8], opcode: Opcode, pc: u32, skip: u32) -> Instruction {
     // Every operand lies in ζ[pc .. pc + 16]: read it once.
     let w = &window(code, pc as usize);
     let (b1, b2) = (w[1], w[2]);
-    let (lo, hi) = (reg(b1 & 15), reg(b1 >> 4));
+    let (lo, hi) = regs(b1);
     let l = i64::from(skip);
     let mut ins = Instruction { opcode, next_pc: pc.saturating_add(1 + skip), ..Instruction::trap(pc) };
     match opcode.class() {

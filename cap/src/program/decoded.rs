@@ -3,7 +3,8 @@
 //! "Load time") and shared by both engines.
 
 use super::blob::CodeBlob;
-use super::decode::{Instruction, decode_operands};
+use super::build::{Tables, build, pools};
+use super::decode::Instruction;
 use super::error::ProgramError;
 use super::gas::{GasModel, meter};
 use super::isa::{Opcode, Profile};
@@ -55,93 +56,26 @@ impl Program {
 
     /// Validates (P8, spec §4.2) and decodes `blob`.
     pub fn new(blob: CodeBlob, profile: Profile, gas_model: GasModel) -> Result<Program, ProgramError> {
-        let len = blob.code.len();
-        let starts = instruction_starts(&blob);
-        if profile == Profile::P8 {
-            validate_p8(&blob, &starts)?;
-        }
-
-        // The instruction stream, with explicit traps where execution falls
-        // onto a non-start.
-        let mut instructions = Vec::with_capacity(starts.len() + 1);
-        let mut pc_index = PcIndex::with_len(len);
-        let mut is_block_start = vec![false; len + 1];
-        let valid = |pc: usize| pc < len && Opcode::from_code(profile, blob.code[pc]).is_some();
-        if !starts.is_empty() && starts[0] == 0 && valid(0) {
-            is_block_start[0] = true;
-        }
-        for (k, &pc) in starts.iter().enumerate() {
-            let next_start = starts.get(k + 1).map_or(len, |&n| n as usize);
-            let skip = ((next_start - pc as usize - 1) as u32).min(super::blob::MAX_SKIP);
-            let raw = Opcode::from_code(profile, blob.code[pc as usize]);
-            let ins = match raw {
-                Some(op) => decode_operands(&blob.code, op, pc, skip),
-                None => Instruction::trap(pc),
-            };
-            pc_index.mark(pc as usize);
-            instructions.push(ins);
-            let next = ins.next_pc as usize;
-            if raw.is_some_and(Opcode::is_terminator) && valid(next) && blob.is_start_bit(next) {
-                is_block_start[next] = true;
-            }
-            if next < next_start || (next == len && k + 1 == starts.len()) {
-                pc_index.mark(next);
-                instructions.push(Instruction::trap(next as u32));
-            }
-        }
-        if instructions.is_empty() {
-            // No instruction starts at all: only the trap at the end.
-            pc_index.mark(len);
-            instructions.push(Instruction::trap(len as u32));
-        }
-        pc_index.finish();
-        debug_assert!(instructions.iter().enumerate().all(|(i, ins)| pc_index.get(ins.pc as usize) == Some(i as u32)));
-
-        // Blocks: each block start runs to the first terminator after it;
-        // every instruction belongs to the latest block start at or before it.
-        // Runs end at every terminator.
-        let mut blocks: Vec<Block> = Vec::new();
-        let mut block_of = vec![NO_INDEX; instructions.len()];
-        let mut run_ends = Vec::with_capacity(instructions.len());
-        let mut open: Option<usize> = None;
-        for (i, ins) in instructions.iter().enumerate() {
-            let pc = ins.pc as usize;
-            if is_block_start[pc] || blocks.is_empty() {
-                blocks.push(Block {
-                    pc: ins.pc,
-                    first: i as u32,
-                    end: i as u32,
-                    cost: 0,
-                    is_target: is_block_start[pc],
-                });
-                open = Some(blocks.len() - 1);
-            }
-            block_of[i] = (blocks.len() - 1) as u32;
-            if ins.opcode.is_terminator() {
-                run_ends.resize(i + 1, i as u32 + 1);
-                if let Some(b) = open.take() {
-                    blocks[b].end = i as u32 + 1;
-                }
-            }
-        }
-        // The stream ends with a `trap`, so this never adds anything.
-        run_ends.resize(instructions.len(), instructions.len() as u32);
+        let Tables { instructions, pc_index, mut blocks, block_of, run_ends } = build(&blob, profile)?;
         let mut coster = gas_model.coster();
         for block in &mut blocks {
             let body = &instructions[block.first as usize..block.end as usize];
             block.cost = coster.cost(&blob.code, body);
         }
-
-        let jump_targets = blob
-            .jump_table
-            .iter()
-            .map(|&t| {
-                let t = t as usize;
-                if t < len && is_block_start[t] { pc_index.get(t).unwrap_or(NO_INDEX) } else { NO_INDEX }
-            })
-            .collect();
-
-        Ok(Program { profile, gas_model, blob, instructions, pc_index, blocks, block_of, run_ends, jump_targets })
+        let mut program = Program {
+            profile,
+            gas_model,
+            blob,
+            instructions,
+            pc_index,
+            blocks,
+            block_of,
+            run_ends,
+            jump_targets: Vec::new(),
+        };
+        program.jump_targets =
+            program.blob.jump_table.iter().map(|&t| program.static_target(t).unwrap_or(NO_INDEX)).collect();
+        Ok(program)
     }
 
     /// The profile the program was decoded for.
@@ -264,6 +198,15 @@ impl Program {
     }
 }
 
+impl Drop for Program {
+    fn drop(&mut self) {
+        pools::INSTRUCTIONS.give(std::mem::take(&mut self.instructions));
+        pools::BLOCKS.give(std::mem::take(&mut self.blocks));
+        pools::INDEXES.give(std::mem::take(&mut self.block_of));
+        pools::INDEXES.give(std::mem::take(&mut self.run_ends));
+    }
+}
+
 /// The dynamic-jump address that halts (spec §7.3).
 pub const HALT_ADDRESS: u32 = 0xFFFF_0000;
 
@@ -292,44 +235,6 @@ pub fn resolve_dynamic(jump_targets: &[u32], a: u32) -> DynamicTarget {
         Some(&i) if i != NO_INDEX => DynamicTarget::Jump(i),
         _ => DynamicTarget::Panic,
     }
-}
-
-/// Offsets whose bitmask bit is set, in order.
-fn instruction_starts(blob: &CodeBlob) -> Vec<u32> {
-    let mut starts = Vec::with_capacity(blob.code.len() / 3 + 1);
-    for (byte_index, &bits) in blob.mask.iter().enumerate() {
-        let mut bits = bits;
-        while bits != 0 {
-            let bit = bits.trailing_zeros();
-            starts.push((byte_index * 8) as u32 + bit);
-            bits &= bits - 1;
-        }
-    }
-    starts
-}
-
-/// P8 static validation (spec §4.2): walking from 0 by `1 + skip` must visit
-/// only starts with valid opcodes and land exactly on the end of the code.
-fn validate_p8(blob: &CodeBlob, starts: &[u32]) -> Result<(), ProgramError> {
-    let len = blob.code.len();
-    if len == 0 {
-        return Err(ProgramError::EmptyCode);
-    }
-    if starts.first() != Some(&0) {
-        return Err(ProgramError::NotInstructionStart { pc: 0 });
-    }
-    for (k, &pc) in starts.iter().enumerate() {
-        let byte = blob.code[pc as usize];
-        if Opcode::from_code(Profile::P8, byte).is_none() {
-            return Err(ProgramError::InvalidOpcode { pc, byte });
-        }
-        let next_start = starts.get(k + 1).map_or(len, |&n| n as usize);
-        let gap = next_start - pc as usize - 1;
-        if gap > super::blob::MAX_SKIP as usize {
-            return Err(ProgramError::NotInstructionStart { pc: pc + 1 + super::blob::MAX_SKIP });
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

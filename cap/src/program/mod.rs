@@ -8,6 +8,7 @@
 
 pub mod asm;
 pub mod blob;
+mod build;
 pub mod container;
 pub mod decode;
 pub mod decoded;

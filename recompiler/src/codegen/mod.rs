@@ -25,6 +25,7 @@
 #![allow(clippy::useless_conversion)]
 
 mod alu;
+mod assembler;
 mod bits;
 mod control;
 #[cfg(test)]
@@ -35,11 +36,12 @@ mod pairs;
 pub(crate) mod regs;
 mod trampoline;
 
+use crate::code::CodeMemory;
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::exit_code;
-use dynasmrt::x64::X64Relocation;
-use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi, VecAssembler};
+use assembler::{Assembler, Scratch};
+use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{Opcode, Program};
@@ -112,7 +114,7 @@ impl Default for MemAccess {
 }
 
 /// An out-of-line stub: `[add [gas], refund;] mov ecx, site; jmp exit`.
-struct Stub {
+pub(crate) struct Stub {
     label: DynamicLabel,
     site: u32,
     undo_charge: u32,
@@ -120,8 +122,9 @@ struct Stub {
 
 /// Everything compilation produces.
 pub(crate) struct Output {
-    /// Position-independent machine code (only relative jumps inside it).
-    pub code: Vec<u8>,
+    /// The machine code, position-independent (only relative jumps inside
+    /// it), in executable memory.
+    pub code: CodeMemory,
     /// Where things are in it.
     pub tables: Tables,
 }
@@ -157,7 +160,7 @@ pub(crate) enum Width {
 
 /// The compiler state.
 pub(crate) struct Compiler<'p> {
-    ops: VecAssembler<X64Relocation>,
+    ops: Assembler,
     features: Features,
     program: &'p Program,
     prologues: Vec<Option<DynamicLabel>>,
@@ -182,22 +185,30 @@ const BRANCH: [bool; OPCODE_COUNT] = {
 /// Loops of at most this many guest instructions get their head aligned.
 const SMALL_LOOP: usize = 12;
 
-/// Compiles `program` (see the module docs for the layout).
+/// Compiles `program` (see the module docs for the layout) into executable
+/// memory, assembling in this thread's reusable [`Scratch`].
 pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, CompileError> {
     let n = program.instructions().len();
     if n >= (CODE_LIMIT as usize) {
         return Err(CompileError::TooLarge(format!("{n} instructions")));
     }
-    // About 16 bytes of native code per guest code byte, reserved up front.
-    let capacity = 4096 + program.code().len() * 16;
-    let mut ops = VecAssembler::new_with_capacity(0, capacity, 0, 0, n * 2, 0, n * 2);
+    assembler::with_scratch(|scratch| compile_in(program, features, scratch))
+}
+
+fn compile_in(program: &Program, features: Features, scratch: &mut Scratch) -> Result<Output, CompileError> {
+    let n = program.instructions().len();
+    let mut ops = std::mem::take(&mut scratch.asm);
+    // About 16 bytes of native code per guest code byte.
+    ops.reserve(4096 + program.code().len() * 16);
     let exit_label = ops.new_dynamic_label();
+    let mut prologues = std::mem::take(&mut scratch.prologues);
+    prologues.resize(n, None);
     let mut c = Compiler {
         ops,
         features,
         program,
-        prologues: vec![None; n],
-        stubs: Vec::new(),
+        prologues,
+        stubs: std::mem::take(&mut scratch.stubs),
         exits: Vec::new(),
         accesses: vec![MemAccess::default(); n],
         exit_label,
@@ -209,7 +220,8 @@ pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, C
     // micro-op cache lines as it can, and dynamic-jump targets
     // (interpreter-style dispatch), so that their placement does not depend
     // on the code before them.
-    let mut aligned = vec![false; n];
+    let aligned = &mut scratch.aligned;
+    aligned.resize(n, false);
     for &t in program.jump_targets() {
         if t != NO_INDEX {
             aligned[t as usize] = true;
@@ -217,11 +229,14 @@ pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, C
     }
     let ins = program.instructions();
     let run_end = program.run_ends();
+    let segment_start = &mut scratch.segment_start;
     for i in 0..n {
         // Instruction i − 1 is a terminator exactly when its run ends at i.
-        if i == 0 || run_end[i - 1] as usize == i {
+        let starts = i == 0 || run_end[i - 1] as usize == i;
+        if starts {
             c.prologues[i] = Some(c.ops.new_dynamic_label());
         }
+        segment_start.push(starts);
         if BRANCH[ins[i].opcode as usize]
             && let Some(t) = program.static_target(ins[i].target)
             && t as usize <= i
@@ -230,8 +245,7 @@ pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, C
             aligned[t as usize] = true;
         }
     }
-    let segment_start: Vec<bool> = c.prologues.iter().map(Option::is_some).collect();
-    let pairs = pairs::find(ins, &segment_start, features);
+    let pairs = pairs::find(ins, segment_start, features);
     let fused: Vec<bool> = (0..n).map(|i| i > 0 && pairs[i - 1].is_some()).collect();
     let mut body = Vec::with_capacity(n);
     let mut prologue = vec![u32::MAX; n];
@@ -258,11 +272,15 @@ pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, C
     }
     let code_end = c.ops.offset().0 as u32;
     c.emit_stubs();
-    let Compiler { ops, exits, accesses, .. } = c;
+    let Compiler { mut ops, prologues, mut stubs, exits, accesses, .. } = c;
     if ops.offset().0 >= CODE_LIMIT as usize {
         return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
     }
-    let code = ops.finalize().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
+    let native = ops.commit().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
+    let code = CodeMemory::new(native).map_err(|e| CompileError::Memory(e.to_string()))?;
+    (scratch.asm, scratch.prologues) = (ops, prologues);
+    stubs.clear();
+    scratch.stubs = stubs;
     let tables = Tables { enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused };
     Ok(Output { code, tables })
 }
@@ -325,7 +343,8 @@ impl Compiler<'_> {
 
     fn emit_stubs(&mut self) {
         let exit = self.exit_label;
-        for stub in std::mem::take(&mut self.stubs) {
+        let stubs = std::mem::take(&mut self.stubs);
+        for stub in &stubs {
             let label = stub.label;
             emit!(self.ops ; =>label);
             if stub.undo_charge != 0 {
@@ -333,6 +352,7 @@ impl Compiler<'_> {
             }
             emit!(self.ops ; mov ecx, stub.site as i32 ; jmp =>exit);
         }
+        self.stubs = stubs;
     }
 
     /// Records the memory access of instruction `i` for the fault handler.

@@ -85,7 +85,9 @@ pub(crate) fn find(ins: &[Instruction], segment_start: &[bool], features: Featur
     let mut pairs = vec![None; ins.len()];
     let mut i = 0;
     while i + 1 < ins.len() {
-        let pair = (!segment_start[i + 1])
+        // Every pair starts with one of these (see `Pair::matches`).
+        let first = matches!(ins[i].opcode, Opcode::Add64 | Opcode::ShloLImm64 | Opcode::MulUpperUU);
+        let pair = (first && !segment_start[i + 1])
             .then(|| Pair::ALL.into_iter().find(|p| p.matches(&ins[i], &ins[i + 1], features)))
             .flatten();
         pairs[i] = pair;

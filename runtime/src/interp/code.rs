@@ -12,7 +12,10 @@
 //! dynamic instruction mix of the bundled C guests.
 
 use javm_cap::program::decoded::NO_INDEX;
+use javm_cap::program::gas::meter;
+use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{GasModel, Instruction, Opcode, OperandClass, Program};
+use javm_cap::recycle::Pool;
 
 /// One pre-decoded instruction (16 bytes).
 #[derive(Clone, Copy, Debug)]
@@ -127,6 +130,17 @@ macro_rules! define_dispatch {
                 }
             }
 
+            /// Whether some pair starts with `first`.
+            #[inline]
+            fn starts_pair(first: Opcode) -> bool {
+                const TABLE: [bool; OPCODE_COUNT] = {
+                    let mut table = [false; OPCODE_COUNT];
+                    $(table[Opcode::$first as usize] = true;)*
+                    table
+                };
+                TABLE[first as usize]
+            }
+
             /// The pair for `first` directly followed by `second`.
             fn pair(first: Opcode, second: Opcode) -> Option<Dispatch> {
                 match (first, second) {
@@ -160,18 +174,14 @@ pub(crate) struct Entry {
     pub skip: u32,
 }
 
-/// A program ready for the interpreter.
+/// A program ready for the interpreter. The pc of each op and the run ends
+/// the instruction model pre-pays up to are the [`Program`]'s, read from
+/// it (they are not copied).
 #[derive(Debug)]
 pub struct InterpCode {
     pub(crate) ops: Vec<Op>,
-    /// Code offset of each op.
-    pub(crate) pcs: Vec<u32>,
     /// What entering each op with nothing paid does.
     pub(crate) entry: Vec<Entry>,
-    /// [`Program::run_ends`], which the instruction model pre-pays up to.
-    /// (Reading its entry charge from `entry` instead made keccak run
-    /// about 2× slower under that model.)
-    pub(crate) run_end: Vec<u32>,
     /// Jump-table entries as instruction indices ([`NO_INDEX`] if invalid).
     pub(crate) jump_targets: Vec<u32>,
     pub(crate) gas_model: GasModel,
@@ -182,34 +192,23 @@ impl InterpCode {
     /// Builds the pre-decoded form.
     pub fn new(program: &Program) -> InterpCode {
         let instructions = program.instructions();
-        let mut ops = Vec::with_capacity(instructions.len());
-        let mut pcs = Vec::with_capacity(instructions.len());
-        let mut entry = Vec::with_capacity(instructions.len());
-        for (i, ins) in instructions.iter().enumerate() {
-            let has_target =
-                matches!(ins.opcode.class(), OperandClass::Off | OperandClass::RegImmOff | OperandClass::RegRegOff);
-            let aux = if has_target { program.static_target(ins.target).unwrap_or(NO_INDEX) } else { ins.imm2 as u32 };
+        let mut ops = OPS.take(instructions.len());
+        ops.extend(instructions.iter().map(|ins| {
+            let aux = if has_target(ins.opcode) {
+                program.static_target(ins.target).unwrap_or(NO_INDEX)
+            } else {
+                ins.imm2 as u32
+            };
             debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
-            ops.push(Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm });
-            pcs.push(ins.pc);
-            entry.push(Entry { cost: program.entry_charge(i as u32), skip: 0 });
-        }
-        // `unlikely` is only a hint: a block entered at one goes straight on
-        // to the instruction after it. (The instruction model charges it like
-        // any other instruction, so there it runs.)
+            Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm }
+        }));
+        let mut entry = entries(program);
         if program.gas_model() != GasModel::Instruction {
-            for i in (0..instructions.len()).rev() {
-                if instructions[i].opcode == Opcode::Unlikely {
-                    entry[i].skip = 1 + entry.get(i + 1).map_or(0, |next| next.skip);
-                }
-            }
-            fuse_pairs(&mut ops, instructions, &entry);
+            step_over_hints_and_fuse(&mut ops, &mut entry, instructions);
         }
         InterpCode {
             ops,
-            pcs,
             entry,
-            run_end: program.run_ends().to_vec(),
             jump_targets: program.jump_targets().to_vec(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
@@ -217,27 +216,88 @@ impl InterpCode {
     }
 }
 
-/// Marks fused pairs, left to right within each run of a block: a pair's
-/// second op is not the first of another pair, so every op still runs once.
-/// Only the instructions a block entry actually reaches are paired the way
-/// they run; an entry in the middle of a pair runs the second op on its own.
-fn fuse_pairs(ops: &mut [Op], instructions: &[Instruction], entry: &[Entry]) {
-    let mut i = 0;
-    while i + 1 < instructions.len() {
-        let (first, second) = (instructions[i].opcode, instructions[i + 1].opcode);
-        // A block entry skips `unlikely` hints: pair from where it lands.
-        if entry[i].skip != 0 {
+/// Where the ops and entries come from and go back to when the code is
+/// dropped (see [`javm_cap::recycle`]).
+static OPS: Pool<Op> = Pool::new();
+static ENTRIES: Pool<Entry> = Pool::new();
+
+impl Drop for InterpCode {
+    fn drop(&mut self) {
+        OPS.give(std::mem::take(&mut self.ops));
+        ENTRIES.give(std::mem::take(&mut self.entry));
+    }
+}
+
+/// What entering each instruction with nothing paid charges
+/// ([`Program::entry_charge`]), block by block.
+fn entries(program: &Program) -> Vec<Entry> {
+    let (blocks, run_ends, model) = (program.blocks(), program.run_ends(), program.gas_model());
+    let mut entry = ENTRIES.take(run_ends.len());
+    for (k, block) in blocks.iter().enumerate() {
+        let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
+        let first = entry.len();
+        entry.extend(
+            run_ends[first..end]
+                .iter()
+                .zip(first as u32..)
+                .map(|(&run_end, i)| Entry { cost: meter::entry_charge(model, block.cost, i, run_end), skip: 0 }),
+        );
+    }
+    entry
+}
+
+/// Whether `opcode` has a static target (which `Op::aux` then resolves).
+#[inline]
+fn has_target(opcode: Opcode) -> bool {
+    const TABLE: [bool; OPCODE_COUNT] = {
+        let mut table = [false; OPCODE_COUNT];
+        let mut i = 0;
+        while i < OPCODE_COUNT {
+            let class = Opcode::ALL[i].class();
+            table[i] = matches!(class, OperandClass::Off | OperandClass::RegImmOff | OperandClass::RegRegOff);
             i += 1;
+        }
+        table
+    };
+    TABLE[opcode as usize]
+}
+
+/// Under the models that pay a block on entry, one pass left to right:
+///
+/// - `unlikely` is only a hint, so a block entered at one goes straight on
+///   to the instruction after the hints (the instruction model charges it
+///   like any other instruction, so there it runs and this is not called);
+/// - fused pairs, within each run of a block: a pair's second op is not the
+///   first of another pair, so every op still runs once. Only the
+///   instructions a block entry actually reaches are paired the way they
+///   run (a hint never starts a pair); an entry in the middle of a pair
+///   runs the second op on its own. No pair starts with a terminator
+///   (checked at compile time), so a pair never spans two blocks.
+fn step_over_hints_and_fuse(ops: &mut [Op], entry: &mut [Entry], instructions: &[Instruction]) {
+    // Hints seen in a row just before op `i`.
+    let mut hints = 0u32;
+    // Whether op `i - 1` may start a pair.
+    let mut free = false;
+    for i in 0..ops.len() {
+        let this = instructions[i].opcode;
+        if this == Opcode::Unlikely {
+            hints += 1;
+            free = false;
             continue;
         }
-        // No pair starts with a terminator (checked at compile time), so a
-        // pair never spans two blocks.
-        match Dispatch::pair(first, second) {
-            Some(pair) => {
-                ops[i].dispatch = pair;
-                i += 2;
+        if hints != 0 {
+            for (k, e) in entry[i - hints as usize..i].iter_mut().enumerate() {
+                e.skip = hints - k as u32;
             }
-            None => i += 1,
+            hints = 0;
+        }
+        let pair = if free { Dispatch::pair(instructions[i - 1].opcode, this) } else { None };
+        match pair {
+            Some(pair) => {
+                ops[i - 1].dispatch = pair;
+                free = false;
+            }
+            None => free = Dispatch::starts_pair(this),
         }
     }
 }
@@ -255,10 +315,9 @@ mod tests {
         let program = Program::new(blob, Profile::P8, GasModel::Block).unwrap();
         let c = InterpCode::new(&program);
         assert_eq!(c.ops[1].aux, 0);
-        assert_eq!(c.run_end, [2, 2, 3, 4]);
         assert_eq!(c.entry.iter().map(|e| e.cost).collect::<Vec<_>>(), [2, 2, 1, 1]);
         assert!(c.entry.iter().all(|e| e.skip == 0));
-        assert_eq!(c.pcs, [0, 3, 7, 8], "with the trap past the end");
+        assert_eq!(c.ops.len(), 4, "with the trap past the end");
     }
 
     #[test]
@@ -313,7 +372,7 @@ mod tests {
             let data = seeded_bytes(seed, 4096);
             let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
             let Ok(program) = Program::from_blob(&case.blob, case.profile, case.gas_model) else { continue };
-            for op in InterpCode::new(&program).ops {
+            for op in &InterpCode::new(&program).ops {
                 if Dispatch::pair_of(op.dispatch).is_some() {
                     *seen.entry(format!("{:?}", op.dispatch)).or_default() += 1;
                 }

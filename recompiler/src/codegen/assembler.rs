@@ -1,0 +1,219 @@
+//! The buffer code generation assembles into, and the other per-compile
+//! scratch, kept from one compile to the next on each thread.
+//!
+//! [`Assembler`] is dynasm's label and relocation registries over a byte
+//! buffer, like `dynasmrt::VecAssembler`, except that resolving the labels
+//! leaves the bytes in place (they are copied into executable memory from
+//! there) and everything can be cleared without giving its memory back. A
+//! compile takes the thread's [`Scratch`] and returns it, so loading one
+//! module after another reuses the same multi-megabyte buffers instead of
+//! allocating (and page-faulting in) fresh ones every time.
+
+use super::Stub;
+use dynasmrt::components::{LabelRegistry, PatchLoc, RelocRegistry};
+use dynasmrt::x64::X64Relocation;
+use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, LabelKind, TargetKind};
+use std::cell::RefCell;
+
+/// Only dynamic labels are supported (code generation uses no others); a
+/// static label or reference is reported as an unknown label.
+#[derive(Debug)]
+pub(crate) struct Assembler {
+    ops: Vec<u8>,
+    labels: LabelRegistry,
+    relocs: RelocRegistry<X64Relocation>,
+    error: Option<DynasmError>,
+}
+
+impl Default for Assembler {
+    fn default() -> Assembler {
+        Assembler { ops: Vec::new(), labels: LabelRegistry::new(), relocs: RelocRegistry::new(), error: None }
+    }
+}
+
+impl Assembler {
+    /// Empties the assembler, keeping its memory.
+    fn clear(&mut self) {
+        self.ops.clear();
+        self.labels.clear();
+        self.relocs.take_dynamics().for_each(drop);
+        self.relocs.take_statics().for_each(drop);
+        self.error = None;
+    }
+
+    /// A new label, defined later with `=>label`.
+    pub(crate) fn new_dynamic_label(&mut self) -> DynamicLabel {
+        self.labels.new_dynamic_label()
+    }
+
+    /// Reserves room for `bytes` more bytes of code.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.ops.reserve(bytes);
+    }
+
+    /// Resolves every reference to a label and returns the finished code.
+    pub(crate) fn commit(&mut self) -> Result<&[u8], DynasmError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        for (loc, id) in self.relocs.take_dynamics() {
+            let target = self.labels.resolve_dynamic(id)?;
+            if loc.patch(&mut self.ops[loc.range(0)], 0, target.0).is_err() {
+                return Err(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(id)));
+            }
+        }
+        Ok(&self.ops)
+    }
+}
+
+impl Extend<u8> for Assembler {
+    fn extend<T: IntoIterator<Item = u8>>(&mut self, iter: T) {
+        self.ops.extend(iter)
+    }
+}
+
+impl<'a> Extend<&'a u8> for Assembler {
+    fn extend<T: IntoIterator<Item = &'a u8>>(&mut self, iter: T) {
+        self.ops.extend(iter)
+    }
+}
+
+impl DynasmApi for Assembler {
+    fn offset(&self) -> AssemblyOffset {
+        AssemblyOffset(self.ops.len())
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.ops.push(byte);
+    }
+
+    fn align(&mut self, alignment: usize, with: u8) {
+        let pad = self.ops.len().wrapping_neg() % alignment;
+        self.ops.resize(self.ops.len() + pad, with);
+    }
+}
+
+impl DynasmLabelApi for Assembler {
+    type Relocation = X64Relocation;
+
+    fn local_label(&mut self, name: &'static str) {
+        self.error = Some(DynasmError::UnknownLabel(LabelKind::Local(name)));
+    }
+
+    fn global_label(&mut self, name: &'static str) {
+        self.error = Some(DynasmError::UnknownLabel(LabelKind::Global(name)));
+    }
+
+    fn dynamic_label(&mut self, id: DynamicLabel) {
+        let offset = self.offset();
+        if let Err(e) = self.labels.define_dynamic(id, offset) {
+            self.error = Some(e);
+        }
+    }
+
+    fn forward_relocation(&mut self, name: &'static str, _: isize, _: u8, _: u8, _: X64Relocation) {
+        self.local_label(name);
+    }
+
+    fn backward_relocation(&mut self, name: &'static str, _: isize, _: u8, _: u8, _: X64Relocation) {
+        self.local_label(name);
+    }
+
+    fn global_relocation(&mut self, name: &'static str, _: isize, _: u8, _: u8, _: X64Relocation) {
+        self.global_label(name);
+    }
+
+    fn dynamic_relocation(&mut self, id: DynamicLabel, target: isize, field: u8, reference: u8, kind: X64Relocation) {
+        let location = self.offset();
+        self.relocs.add_dynamic(id, PatchLoc::new(location, target, field, reference, kind));
+    }
+
+    fn value_relocation(&mut self, value: usize, field: u8, reference: u8, kind: X64Relocation) {
+        let loc = PatchLoc::new(self.offset(), 0, field, reference, kind);
+        if loc.patch(&mut self.ops[loc.range(0)], 0, value).is_err() {
+            self.error = Some(DynasmError::ImpossibleRelocation(TargetKind::Value(value)));
+        }
+    }
+}
+
+/// Everything a compile needs only while it runs.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub asm: Assembler,
+    /// Per instruction: the label of its segment's gas prologue, if it
+    /// starts one.
+    pub prologues: Vec<Option<DynamicLabel>>,
+    pub stubs: Vec<Stub>,
+    /// Per instruction: whether it starts a 64-byte aligned segment.
+    pub aligned: Vec<bool>,
+    /// Per instruction: whether it starts a segment.
+    pub segment_start: Vec<bool>,
+}
+
+/// Scratch larger than this (in bytes of code buffer) is not kept after a
+/// compile, so that one huge module does not pin its buffers forever.
+const KEEP_LIMIT: usize = 64 << 20;
+
+thread_local! {
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch, emptied (a fresh one if the thread
+/// has none or a compile on it is already using it).
+pub(crate) fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    scratch.asm.clear();
+    scratch.prologues.clear();
+    scratch.stubs.clear();
+    scratch.aligned.clear();
+    scratch.segment_start.clear();
+    let out = f(&mut scratch);
+    if scratch.asm.ops.capacity() <= KEEP_LIMIT {
+        SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codegen::emit;
+
+    /// `jmp` forward over a `nop` to a label.
+    fn jump_over(asm: &mut Assembler) -> Vec<u8> {
+        let label = asm.new_dynamic_label();
+        emit!(asm ; jmp =>label ; nop ; =>label ; ret);
+        asm.commit().unwrap().to_vec()
+    }
+
+    #[test]
+    fn cleared_assemblers_start_over() {
+        let mut asm = Assembler::default();
+        let first = jump_over(&mut asm);
+        assert_eq!(first, [0xE9, 1, 0, 0, 0, 0x90, 0xC3]);
+        asm.clear();
+        emit!(asm ; nop);
+        asm.clear();
+        assert_eq!(jump_over(&mut asm), first);
+    }
+
+    #[test]
+    fn undefined_and_static_labels_are_errors() {
+        let mut asm = Assembler::default();
+        let label = asm.new_dynamic_label();
+        emit!(asm ; jmp =>label);
+        assert!(matches!(asm.commit(), Err(DynasmError::UnknownLabel(LabelKind::Dynamic(_)))));
+        asm.clear();
+        emit!(asm ; start: ; jmp <start);
+        assert!(matches!(asm.commit(), Err(DynasmError::UnknownLabel(LabelKind::Local("start")))));
+    }
+
+    #[test]
+    fn scratch_is_reused_on_a_thread() {
+        let capacity = with_scratch(|s| {
+            s.asm.reserve(1 << 20);
+            s.asm.ops.capacity()
+        });
+        assert!(with_scratch(|s| s.asm.ops.is_empty() && s.asm.ops.capacity() == capacity));
+    }
+}

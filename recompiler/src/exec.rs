@@ -11,7 +11,7 @@ use crate::signals;
 use crate::window::Pager;
 use javm_cap::program::GasModel;
 use javm_cap::program::gas::meter;
-use javm_cap::space::AddressSpace;
+use javm_cap::space::{AddressSpace, CachedMemory};
 use javm_cap::vm::{Exit, NUM_REGS, VmState};
 use std::sync::Arc;
 
@@ -35,6 +35,9 @@ pub enum JitExit {
 /// Movable between threads; runs on one at a time.
 pub struct JitInstance {
     inner: Box<Instance>,
+    /// The last run stopped because an access could not be mapped even in
+    /// an emptied window (see [`JitInstance::mappings_scarce`]).
+    scarce: bool,
 }
 
 // SAFETY: the instance exclusively owns its window, frames and address
@@ -64,7 +67,7 @@ impl JitInstance {
             (*ctx).jump_table = jump_table;
             (*ctx).inner = inner_ptr as usize;
         }
-        Ok(JitInstance { inner })
+        Ok(JitInstance { inner, scarce: false })
     }
 
     /// The compiled module.
@@ -81,6 +84,7 @@ impl JitInstance {
     /// (`run_until_exit`), and decoding the exit into `state`
     /// (`decode_exit`).
     pub fn run(&mut self, state: &mut VmState) -> JitExit {
+        self.scarce = false;
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;
@@ -106,6 +110,7 @@ impl JitInstance {
         }
         // SAFETY: the context is set up for entry; `inner` stays live.
         let code = unsafe { run_until_exit(inner, module.enter_fn(), base) };
+        self.scarce = code == CODE_REMAP;
         // SAFETY: the guest has stopped; the context holds its state.
         decode_exit(&module, unsafe { &*ctx }, code, state)
     }
@@ -115,6 +120,25 @@ impl JitInstance {
     pub fn memory(&mut self) -> WindowMemory<'_> {
         self.inner.pager.refresh();
         WindowMemory::new(&mut self.inner.pager)
+    }
+
+    /// Whether the last [`JitInstance::run`] handed an access to the
+    /// interpreter because the process had no kernel mappings to spare for
+    /// the window, not even after emptying it. Until mappings are freed
+    /// every further run would stop the same way, after an emptying of the
+    /// window per block; the runtime then interprets to the next exit on
+    /// [`JitInstance::cap_memory`] instead.
+    pub fn mappings_scarce(&self) -> bool {
+        self.scarce
+    }
+
+    /// Guest memory straight from the caps, for a long interpreted stretch
+    /// while mappings are scarce: the window is emptied first (every page
+    /// the guest wrote moves into its cap), so that it maps nothing the
+    /// interpreter may change; the next run maps pages again on demand.
+    pub fn cap_memory(&mut self) -> CachedMemory<'_> {
+        self.inner.pager.flush();
+        self.inner.pager.space.cached()
     }
 
     /// Pages with a private frame in the window.
@@ -194,7 +218,10 @@ unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(
                 // (the guest's writes move into the caps) and map only
                 // what the access needs. If even that fails, the
                 // interpreter runs the access through the caps instead.
-                if pager.remap(first, last, write != 0).is_err() {
+                // Windows kept for modules' next instances give their
+                // mappings up first.
+                let remap = |pager: &mut crate::window::Pager| pager.remap(first, last, write != 0).is_ok();
+                if !(remap(pager) || (reclaim_kept_windows() && remap(pager))) {
                     return CODE_REMAP;
                 }
             }
@@ -203,6 +230,13 @@ unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(
         // SAFETY: as above; resume the interrupted access.
         unsafe { (*ctx).entry = (*ctx).resume_rip };
     }
+}
+
+/// Drops the windows kept for modules' next instances when they hold
+/// kernel mappings; true if that gave any back to the budget.
+fn reclaim_kept_windows() -> bool {
+    let held = crate::budget::window_mappings_held();
+    held > 0 && crate::window::release_kept_windows() > 0 && crate::budget::window_mappings_held() < held
 }
 
 /// Writes the guest state the context holds after exit `code` into

@@ -114,3 +114,56 @@ fn no_budget_at_all_hands_accesses_to_the_interpreter() {
     assert_eq!((state.pc, state.charged, state.regs[1], state.regs[3]), (0, true, 0x1_0000, 0));
     assert_eq!(state.gas, 10_000_000 - 3);
 }
+
+#[test]
+fn a_starved_run_says_so_and_hands_out_the_caps() {
+    use javm_cap::vm::GuestMemory;
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = window_mapping_budget();
+    set_window_mapping_budget(0);
+    let mut jit = JitInstance::new(walker(), sparse_space(4)).unwrap();
+    let mut state = VmState { gas: 10_000_000, ..VmState::default() };
+    state.regs[1] = 0x1_0000;
+    state.regs[2] = 0x1_0000 + 4 * 0x1_0000;
+    assert_eq!(jit.run(&mut state), JitExit::Interpret);
+    assert!(jit.mappings_scarce(), "the load could not be mapped");
+    let mut byte = [0u8; 1];
+    jit.cap_memory().read_bytes(0x1_0000 + 3 * 0x1_0000, &mut byte).unwrap();
+    assert_eq!(byte, [4], "the fourth group's byte, from its cap");
+    assert_eq!(window_mappings_held(), 0, "the window maps nothing");
+    set_window_mapping_budget(before);
+    // With mappings again, a run maps and is no longer starved.
+    state.pc = 0;
+    assert_eq!(jit.run(&mut state), JitExit::Exit(Exit::Panic));
+    assert!(!jit.mappings_scarce());
+    assert_eq!(state.regs[3], 4);
+}
+
+#[test]
+fn kept_windows_give_their_mappings_to_a_run_that_needs_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let before = window_mapping_budget();
+    let run = |module: &Arc<CompiledModule>| {
+        let mut jit = JitInstance::new(module.clone(), sparse_space(4)).unwrap();
+        let mut state = VmState { gas: 10_000_000, ..VmState::default() };
+        state.regs[1] = 0x1_0000;
+        state.regs[2] = 0x1_0000 + 4 * 0x1_0000;
+        (jit.run(&mut state), state.regs[3], jit)
+    };
+    let first = walker();
+    let (exit, byte, jit) = run(&first);
+    assert_eq!((exit, byte), (JitExit::Exit(Exit::Panic), 4));
+    drop(jit);
+    let kept = window_mappings_held();
+    assert!(kept > 0, "the ended instance's window is kept with its mappings");
+    // No mapping to spare but those of the kept window.
+    set_window_mapping_budget(kept);
+    let (exit, byte, jit) = run(&walker());
+    assert_eq!((exit, byte), (JitExit::Exit(Exit::Panic), 4), "ran natively to the trap");
+    assert!(!jit.mappings_scarce());
+    assert!(window_mappings_held() <= kept);
+    drop(jit);
+    set_window_mapping_budget(before);
+    drop(first);
+    assert_eq!(window_mappings_held(), 0);
+}

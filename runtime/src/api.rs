@@ -622,6 +622,21 @@ impl Instance {
             Backend::Jit(jit) => loop {
                 match jit.run(&mut self.state) {
                     javm_recompiler::JitExit::Exit(exit) => break exit,
+                    javm_recompiler::JitExit::Interpret if jit.mappings_scarce() => {
+                        // No mappings to spare: interpret to the next exit
+                        // rather than empty the window once per block.
+                        match interp::run(
+                            program,
+                            self.module.interp_code(),
+                            &mut self.state,
+                            &mut jit.cap_memory(),
+                            &mut self.registers,
+                            false,
+                        ) {
+                            Stop::Exit(exit) => break exit,
+                            Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
+                        }
+                    }
                     javm_recompiler::JitExit::Interpret => {
                         match interp::run(
                             program,

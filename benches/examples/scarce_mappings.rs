@@ -1,0 +1,37 @@
+//! A guest's case run with the recompiler while the windows' budget of
+//! kernel mappings is small, against the interpreter: the fallback for
+//! accesses that cannot be mapped must stay near the interpreter's speed.
+//!
+//! ```sh
+//! cargo build --release -p javm-benches --example scarce_mappings
+//! target/release/examples/scarce_mappings sieve small 4 20
+//! ```
+//!
+//! Arguments: guest (default `sieve`), case (default `small`), budget of
+//! mappings (default 4), runs (default 20).
+
+use javm::{EngineKind, GasModel, set_window_mapping_budget};
+use javm_benches::{guests, run};
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "sieve".into());
+    let case = args.next().unwrap_or_else(|| "small".into());
+    let budget: usize = args.next().map_or(4, |n| n.parse().expect("budget of mappings"));
+    let runs: u32 = args.next().map_or(20, |n| n.parse().expect("runs"));
+    let all = guests::load();
+    let guest = all.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no guest {name}"));
+    let case = guest.case(&case);
+    set_window_mapping_budget(budget);
+    for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
+        let module = run::load(kind, GasModel::Pipeline, &guest.jam).expect("the guest loads");
+        let start = Instant::now();
+        for _ in 0..runs {
+            let outcome = run::run_once(&module, &case.args).expect("the guest halts");
+            assert_eq!(outcome.output, case.output, "{name} output");
+        }
+        let per_run = start.elapsed().as_secs_f64() * 1e3 / f64::from(runs);
+        println!("{kind:?}, budget {budget}, {name}/{}: {per_run:.3} ms per run", case.name);
+    }
+}

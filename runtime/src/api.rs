@@ -604,52 +604,36 @@ impl Instance {
         if let Err(exit) = self.begin() {
             return exit;
         }
-        let program = &*self.module.program;
+        let (module, state, registers) = (&self.module, &mut self.state, &mut self.registers);
+        // The interpreter to the next exit, or with `to_block_end` to the
+        // end of the block, over `mem`.
+        fn interpret<M: GuestMemory>(
+            module: &Module,
+            state: &mut VmState,
+            mem: &mut M,
+            registers: &mut interp::RegisterFile,
+            to_block_end: bool,
+        ) -> Stop {
+            interp::run(&module.program, module.interp_code(), state, mem, registers, to_block_end)
+        }
         let exit = match &mut self.backend {
-            Backend::Interp(space) => {
-                match interp::run(
-                    program,
-                    self.module.interp_code(),
-                    &mut self.state,
-                    &mut space.cached(),
-                    &mut self.registers,
-                    false,
-                ) {
-                    Stop::Exit(exit) => exit,
-                    Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
-                }
-            }
+            Backend::Interp(space) => match interpret(module, state, &mut space.cached(), registers, false) {
+                Stop::Exit(exit) => exit,
+                Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
+            },
             Backend::Jit(jit) => loop {
-                match jit.run(&mut self.state) {
+                let stop = match jit.run(state) {
                     javm_recompiler::JitExit::Exit(exit) => break exit,
+                    // No mappings to spare: interpret to the next exit rather
+                    // than empty the window once per block.
                     javm_recompiler::JitExit::Interpret if jit.mappings_scarce() => {
-                        // No mappings to spare: interpret to the next exit
-                        // rather than empty the window once per block.
-                        match interp::run(
-                            program,
-                            self.module.interp_code(),
-                            &mut self.state,
-                            &mut jit.cap_memory(),
-                            &mut self.registers,
-                            false,
-                        ) {
-                            Stop::Exit(exit) => break exit,
-                            Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
-                        }
+                        interpret(module, state, &mut jit.cap_memory(), registers, false)
                     }
-                    javm_recompiler::JitExit::Interpret => {
-                        match interp::run(
-                            program,
-                            self.module.interp_code(),
-                            &mut self.state,
-                            &mut jit.memory(),
-                            &mut self.registers,
-                            true,
-                        ) {
-                            Stop::Exit(exit) => break exit,
-                            Stop::BlockEnd => continue,
-                        }
-                    }
+                    javm_recompiler::JitExit::Interpret => interpret(module, state, &mut jit.memory(), registers, true),
+                };
+                match stop {
+                    Stop::Exit(exit) => break exit,
+                    Stop::BlockEnd => continue,
                 }
             },
         };

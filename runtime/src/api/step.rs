@@ -152,20 +152,25 @@ impl Instance {
             return (Stepped { exit: Some(exit), ran: false }, self.state.pc);
         }
         let pc = self.state.pc;
-        let program = &*self.module.program;
-        let code = self.module.interp_code();
+        let (program, code) = (&*self.module.program, self.module.interp_code());
         let (state, file) = (&mut self.state, &mut self.registers);
-        let stepped = match (&mut self.backend, log) {
-            (Backend::Interp(space), None) => interp::step_one(program, code, state, &mut space.cached(), file),
-            (Backend::Interp(space), Some(log)) => {
-                let mut memory = Recording { inner: &mut space.cached(), log };
-                interp::step_one(program, code, state, &mut memory, file)
+        /// One step over `mem`, logged into `log` when there is one.
+        fn one<M: GuestMemory>(
+            program: &javm_cap::program::Program,
+            code: &crate::interp::InterpCode,
+            state: &mut javm_cap::vm::VmState,
+            mem: &mut M,
+            file: &mut crate::interp::RegisterFile,
+            log: Option<&mut Vec<MemoryAccess>>,
+        ) -> Stepped {
+            match log {
+                None => interp::step_one(program, code, state, mem, file),
+                Some(log) => interp::step_one(program, code, state, &mut Recording { inner: mem, log }, file),
             }
-            (Backend::Jit(jit), None) => interp::step_one(program, code, state, &mut jit.memory(), file),
-            (Backend::Jit(jit), Some(log)) => {
-                let mut memory = Recording { inner: &mut jit.memory(), log };
-                interp::step_one(program, code, state, &mut memory, file)
-            }
+        }
+        let stepped = match &mut self.backend {
+            Backend::Interp(space) => one(program, code, state, &mut space.cached(), file, log),
+            Backend::Jit(jit) => one(program, code, state, &mut jit.memory(), file, log),
         };
         self.after_host = matches!(stepped.exit, Some(Exit::Host(_)));
         (stepped, pc)

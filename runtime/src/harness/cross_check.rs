@@ -85,7 +85,7 @@ pub fn cross_check(
         let observed = [Observed::of(ea, a), Observed::of(eb, b)];
         if observed[0] != observed[1] {
             let spent = before[0].state().gas.saturating_sub(a.gas());
-            return Err(Box::new(narrow(&before, exits, spent)));
+            return Err(Box::new(narrow(&before, exits, spent, observed)));
         }
         exits += 1;
         let Exit::Host(id) = ea else { return Ok(ea) };
@@ -110,29 +110,28 @@ fn probe(before: &[Snapshot; 2], budget: i64) -> [Observed; 2] {
 
 /// Finds the block in which runs from `before` part: the smallest gas
 /// budget at which they differ, between none and the gas they had (at which
-/// they did differ); `spent`, what the first run used, usually bounds it
-/// already.
-fn narrow(before: &[Snapshot; 2], exits_agreed: usize, spent: i64) -> Divergence {
-    let differs = |budget| {
-        let [x, y] = probe(before, budget);
-        x != y
-    };
-    let full = before[0].state().gas;
-    let (mut agree, mut differ) = (-1i64, full);
-    if (0..full).contains(&spent) && differs(spent) {
-        differ = spent;
+/// they did differ, as `full` shows); `spent`, what the first run used,
+/// usually bounds it already. Each budget is run once.
+fn narrow(before: &[Snapshot; 2], exits_agreed: usize, spent: i64, full: [Observed; 2]) -> Divergence {
+    let (mut agree, mut differ) = (-1i64, before[0].state().gas);
+    // What the runs gave at `differ`, and where the first stopped at `agree`.
+    let (mut observed, mut block_pc) = (full, before[0].state().pc);
+    if (0..differ).contains(&spent) {
+        let at_spent = probe(before, spent);
+        if at_spent[0] != at_spent[1] {
+            (differ, observed) = (spent, at_spent);
+        }
     }
     while differ - agree > 1 {
         let mid = agree + (differ - agree) / 2;
-        if differs(mid) { differ = mid } else { agree = mid }
+        let at_mid = probe(before, mid);
+        if at_mid[0] != at_mid[1] {
+            (differ, observed) = (mid, at_mid);
+        } else {
+            (agree, block_pc) = (mid, at_mid[0].state.pc);
+        }
     }
-    let block_pc = if agree < 0 { before[0].state().pc } else { probe(before, agree)[0].state.pc };
-    Divergence {
-        exits_agreed,
-        block_pc,
-        observed: probe(before, differ),
-        disassembly: block_listing(before[0].module(), block_pc),
-    }
+    Divergence { exits_agreed, block_pc, observed, disassembly: block_listing(before[0].module(), block_pc) }
 }
 
 /// The instructions of the block that starts at or contains `pc`.

@@ -4,16 +4,11 @@
 //! (and other JAM implementations) replay.
 
 use super::encode_hex;
-use super::trace::{HostCallRecord, Trace, TraceState};
+use super::trace::{HostCallRecord, Trace, TraceState, end_status};
 use crate::api::{HostCalls, HostResult, Instance};
 use javm_cap::program::standard::ARGS_START;
 use javm_cap::vm::Exit;
 use std::fmt::Write;
-
-/// The state a trace line records (gas below zero as zero, as traces do).
-fn state_of(instance: &Instance) -> TraceState {
-    TraceState { pc: instance.pc(), gas: instance.gas().max(0), regs: *instance.regs() }
-}
 
 /// A host that records every call it hands on to `host`.
 struct Recording<'h, H> {
@@ -23,7 +18,7 @@ struct Recording<'h, H> {
 
 impl<H: HostCalls> HostCalls for Recording<'_, H> {
     fn call(&mut self, id: u32, instance: &mut Instance) -> HostResult {
-        let state = state_of(instance);
+        let state = TraceState::of(instance);
         let (regs, gas) = (*instance.regs(), instance.gas());
         instance.log_memory_accesses(true);
         let result = self.host.call(id, instance);
@@ -51,21 +46,16 @@ impl<H: HostCalls> HostCalls for Recording<'_, H> {
 /// before it applies the bytes the host wrote, so a host that reads what it
 /// wrote in the same call records a trace that does not replay.
 pub fn record_run(instance: &mut Instance, program: &[u8], args: &[u8], host: &mut impl HostCalls) -> (Exit, Trace) {
-    let start = state_of(instance);
+    let start = TraceState::of(instance);
     let mut recording = Recording { host, calls: Vec::new() };
     let exit = instance.run_with(&mut recording);
-    let status = match exit {
-        Exit::Halt => Some("HALT"),
-        Exit::Panic | Exit::PageFault(_) => Some("PANIC"),
-        Exit::OutOfGas => Some("OOG"),
-        Exit::Host(_) => None,
-    };
+    let status = end_status(exit);
     let trace = Trace {
         program: program.to_vec(),
         pre_writes: if args.is_empty() { Vec::new() } else { vec![(ARGS_START, args.to_vec())] },
         start,
         calls: recording.calls,
-        end: status.map(|s| (s.to_string(), state_of(instance))),
+        end: status.map(|s| (s.to_string(), TraceState::of(instance))),
     };
     (exit, trace)
 }

@@ -161,8 +161,27 @@ pub fn parse_traces(log: &str) -> Result<Vec<Trace>, String> {
     Ok(traces)
 }
 
+impl TraceState {
+    /// `instance`'s state as a trace line records it (gas below zero as
+    /// zero, as traces do).
+    pub fn of(instance: &Instance) -> TraceState {
+        TraceState { pc: instance.pc(), gas: instance.gas().max(0), regs: *instance.regs() }
+    }
+}
+
+/// The final status a trace records for `exit` (none for a host call, at
+/// which a trace does not end).
+pub(crate) fn end_status(exit: Exit) -> Option<&'static str> {
+    match exit {
+        Exit::Halt => Some("HALT"),
+        Exit::Panic | Exit::PageFault(_) => Some("PANIC"),
+        Exit::OutOfGas => Some("OOG"),
+        Exit::Host(_) => None,
+    }
+}
+
 fn compare_state(field: &str, expected: &TraceState, instance: &Instance) -> Result<(), Mismatch> {
-    let actual = TraceState { pc: instance.pc(), gas: instance.gas().max(0), regs: *instance.regs() };
+    let actual = TraceState::of(instance);
     if expected.pc != actual.pc {
         return Err(Mismatch {
             field: format!("{field} pc"),
@@ -250,12 +269,7 @@ pub fn replay_with(trace: &Trace, engine: &Engine) -> Result<(), Mismatch> {
     }
     let exit = instance.run();
     let Some((status, end)) = &trace.end else { return Ok(()) };
-    let actual = match exit {
-        Exit::Halt => "HALT",
-        Exit::Panic | Exit::PageFault(_) => "PANIC",
-        Exit::OutOfGas => "OOG",
-        Exit::Host(_) => "HOST",
-    };
+    let actual = end_status(exit).unwrap_or("HOST");
     if actual != status {
         return Err(Mismatch { field: "final status".into(), expected: status.clone(), actual: actual.into() });
     }

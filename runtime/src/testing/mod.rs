@@ -193,18 +193,13 @@ fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::a
             }
             instance.set_pc(0);
             instance.set_gas(7);
-            let writable =
-                instance.address_space().mappings().iter().find(|m| m.access == Access::Write).map(|m| m.start_page);
-            if let Some(page) = writable {
-                let _ = instance.write_memory(page * PAGE_SIZE as u32, &[0xA5; 64]);
+            if let Some((address, _)) = first_writable(instance) {
+                let _ = instance.write_memory(address as u32, &[0xA5; 64]);
             }
             lifecycle(step, instance.reset_to(&snapshot));
         }
         LifecycleStep::AccessRoundTrip => {
-            let writable = instance.address_space().mappings().iter().find(|m| m.access == Access::Write).map(|m| {
-                (u64::from(m.start_page) * PAGE_SIZE as u64, u64::from(m.cap.page_count()) * PAGE_SIZE as u64)
-            });
-            if let Some((address, length)) = writable {
+            if let Some((address, length)) = first_writable(instance) {
                 use crate::api::PageAccess;
                 let ok = |r: Result<(), javm_cap::space::SpaceError>| r.expect("a mapped range changes access");
                 ok(instance.set_page_access(address, length, PageAccess::ReadOnly));
@@ -212,6 +207,13 @@ fn lifecycle_step(step: LifecycleStep, instance: &mut Instance, other: &crate::a
             }
         }
     }
+}
+
+/// The address and length of `instance`'s first writable mapping.
+fn first_writable(instance: &mut Instance) -> Option<(u64, u64)> {
+    let page = PAGE_SIZE as u64;
+    let m = instance.address_space().mappings().iter().find(|m| m.access == Access::Write)?;
+    Some((u64::from(m.start_page) * page, u64::from(m.cap.page_count()) * page))
 }
 
 fn drive_case(case: &GenCase, loader: &Engine, plan: u64, steps: u32, inspect: impl FnOnce(&mut Instance)) -> Outcome {

@@ -108,7 +108,8 @@ fn lifecycle(c: &mut Criterion) {
 /// second in criterion's throughput column.
 fn stepping(c: &mut Criterion) {
     const STEPS: u64 = 20_000;
-    let sieve = javm_benches::guests::load().into_iter().find(|g| g.name == "sieve").expect("the sieve guest");
+    let all = javm_benches::guests::load();
+    let sieve = javm_benches::guests::named(&all, "sieve");
     let args = 10_000u32.to_le_bytes();
     let mut g = c.benchmark_group("stepping");
     g.sample_size(10).throughput(criterion::Throughput::Elements(STEPS));

@@ -68,11 +68,11 @@ fn runs_per_second(module: &Module, args: &[u8], start: Start, threads: usize) -
                         assert_eq!(exit, Exit::Halt);
                         runs += 1;
                     }
-                    (runs, begin.elapsed())
+                    runs
                 })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().expect("worker").0).sum()
+        workers.into_iter().map(|w| w.join().expect("worker")).sum()
     });
     runs as f64 / WINDOW.as_secs_f64()
 }
@@ -97,7 +97,7 @@ fn threads_table(out: &mut String) {
     let _ = writeln!(out, "{header} 2 / 1 threads | recompiler / interpreter (1 thread) |");
     let _ = writeln!(out, "|---|---|{}---:|---:|", "---:|".repeat(counts.len()));
     for name in ["sieve", "hashtable"] {
-        let guest = all.iter().find(|g| g.name == name).expect("guest");
+        let guest = guests::named(&all, name);
         let args = &guest.case("small").args;
         for start in [Start::Module, Start::Snapshot] {
             let mut one_thread = [0.0; 2];
@@ -130,7 +130,7 @@ fn mappings() -> usize {
 /// per instance, mappings per instance and failed instantiations.
 fn idle_child(engine: EngineKind, count: usize) {
     let all = guests::load();
-    let guest = all.iter().find(|g| g.name == "hashtable").expect("hashtable");
+    let guest = guests::named(&all, "hashtable");
     let args = &guest.case("small").args;
     let module = run::load(engine, GasModel::Pipeline, &guest.jam).expect("loads");
     // Warm the pools with one instance, then measure from here.

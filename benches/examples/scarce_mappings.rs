@@ -12,7 +12,6 @@
 
 use javm::{EngineKind, GasModel, set_window_mapping_budget};
 use javm_benches::{guests, run};
-use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -21,17 +20,12 @@ fn main() {
     let budget: usize = args.next().map_or(4, |n| n.parse().expect("budget of mappings"));
     let runs: u32 = args.next().map_or(20, |n| n.parse().expect("runs"));
     let all = guests::load();
-    let guest = all.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no guest {name}"));
+    let guest = guests::named(&all, &name);
     let case = guest.case(&case);
     set_window_mapping_budget(budget);
     for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
         let module = run::load(kind, GasModel::Pipeline, &guest.jam).expect("the guest loads");
-        let start = Instant::now();
-        for _ in 0..runs {
-            let outcome = run::run_once(&module, &case.args).expect("the guest halts");
-            assert_eq!(outcome.output, case.output, "{name} output");
-        }
-        let per_run = start.elapsed().as_secs_f64() * 1e3 / f64::from(runs);
+        let per_run = run::checked_ms_per_run(&module, case, runs);
         println!("{kind:?}, budget {budget}, {name}/{}: {per_run:.3} ms per run", case.name);
     }
 }

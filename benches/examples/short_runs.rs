@@ -27,7 +27,7 @@ fn main() {
     let case = args.next().unwrap_or_else(|| "small".into());
     let runs: u32 = args.next().map_or(20_000, |n| n.parse().expect("runs per thread"));
     let all = guests::load();
-    let guest = all.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no guest {name}"));
+    let guest = guests::named(&all, &name);
     let case = guest.case(&case);
     let module = run::load(kind, GasModel::Pipeline, &guest.jam).expect("the guest loads");
     let expected = run::run_once(&module, &case.args).expect("the guest halts");

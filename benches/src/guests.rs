@@ -50,6 +50,15 @@ impl Guest {
     }
 }
 
+/// The guest called `name` among `all`.
+///
+/// # Panics
+///
+/// If there is none.
+pub fn named<'a>(all: &'a [Guest], name: &str) -> &'a Guest {
+    all.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no guest {name}"))
+}
+
 /// Every guest of `expected.json`, in file order (alphabetical).
 ///
 /// # Panics

@@ -57,6 +57,21 @@ pub fn run_once(module: &Module, args: &[u8]) -> Result<Outcome, String> {
     finish(&mut instance, exit, host.calls)
 }
 
+/// Milliseconds per run over `runs` fresh runs of `case` (instantiation
+/// included), each checked against the case's expected output.
+///
+/// # Panics
+///
+/// If a run does not halt with that output.
+pub fn checked_ms_per_run(module: &Module, case: &crate::guests::Case, runs: u32) -> f64 {
+    let start = Instant::now();
+    for _ in 0..runs {
+        let outcome = run_once(module, &case.args).expect("the guest halts");
+        assert_eq!(outcome.output, case.output, "{} output", case.name);
+    }
+    start.elapsed().as_secs_f64() * 1e3 / f64::from(runs)
+}
+
 /// The outcome of a run that stopped with `exit`.
 pub fn finish(instance: &mut Instance, exit: Exit, host_calls: u64) -> Result<Outcome, String> {
     if exit != Exit::Halt {

@@ -692,7 +692,7 @@ fn call_floor(
         }
     }
 
-    let hostcall = all.iter().find(|g| g.name == "hostcall").expect("the hostcall guest");
+    let hostcall = guests::named(all, "hostcall");
     let args = hostcall_args();
     let case = guests::Case {
         name: format!("{HOST_CALLS} calls"),
@@ -820,7 +820,7 @@ fn memory(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], ski
     for (name, args) in
         [("sort", 131_072u32.to_le_bytes().to_vec()), ("memops", [1u32, 1 << 20].map(u32::to_le_bytes).concat())]
     {
-        let guest = all.iter().find(|g| g.name == name).expect("guest");
+        let guest = guests::named(all, name);
         let module = run::load(EngineKind::Interpreter, GasModel::Pipeline, &guest.jam).expect("load");
         let mut probe = run::instance(&module, &args);
         assert_eq!(probe.run_with(&mut run::BenchHost::default()), Exit::Halt);
@@ -878,7 +878,7 @@ fn rss() {
 /// one `small` run each.
 fn rss_child(who: &str) -> Result<(), String> {
     let all = guests::load();
-    let guest = all.iter().find(|g| g.name == "hashtable").expect("hashtable");
+    let guest = guests::named(&all, "hashtable");
     let case = guest.case("small");
     let per = |before: u64, after: u64| after.saturating_sub(before) as f64 / RSS_INSTANCES as f64;
     let (idle, ran) = match who {

@@ -8,22 +8,27 @@
 //! valgrind --tool=callgrind target/release/examples/replay_jip6 jit 100
 //! ```
 //!
-//! Arguments: engine (`interp` or `jit`), number of replays (default 1000).
+//! Arguments: engine (`interp` or `jit`), number of replays (default 1000),
+//! how the recompiler compiles (`lazy`, `lazy:N` or `eager`; default
+//! lazy), and `cold` to replay without a module cache (every replay decodes
+//! and compiles the program, as a node without a cache does).
 
 use javm::harness::trace::{parse_traces, replay_with};
-use javm::{Config, Engine, EngineKind, GasModel, Profile};
+use javm::{Compilation, Config, DEFAULT_CACHE_BYTES, Engine, EngineKind, GasModel, Profile};
 use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let kind: EngineKind = args.next().as_deref().unwrap_or("jit").parse().expect("engine: interp or jit");
     let replays: u32 = args.next().map_or(1000, |n| n.parse().expect("number of replays"));
+    let compilation: Compilation = args.next().as_deref().unwrap_or("lazy").parse().expect("compilation");
+    let capacity = if args.next().as_deref() == Some("cold") { 0 } else { DEFAULT_CACHE_BYTES };
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/vectors/jip6/test-service-accumulate.log");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let traces = parse_traces(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     let trace = traces.first().unwrap_or_else(|| panic!("{path}: no trace"));
     let config = Config { engine: kind, profile: Profile::P7, gas_model: Some(GasModel::Instruction) };
-    let engine = Engine::new(config);
+    let engine = Engine::with_cache_capacity(config, capacity).with_compilation(compilation);
     replay_with(trace, &engine).expect("the trace replays");
     let start = Instant::now();
     for _ in 0..replays {
@@ -37,5 +42,5 @@ fn main() {
         drop(engine.load(&trace.program).expect("the program loads"));
     }
     let load = start.elapsed() / replays;
-    println!("{kind:?}: {each:?} per replay, of which {load:?} the cached load");
+    println!("{kind:?} ({compilation:?}): {each:?} per replay, of which {load:?} the load");
 }

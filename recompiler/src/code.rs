@@ -22,23 +22,28 @@ const CHUNK: usize = 4 << 20;
 /// Allocation granularity (a cache line).
 const ALIGN: usize = 64;
 
-/// One block of the arena holding a module's code.
+/// One block of the arena holding a module's code: written once per
+/// range (a whole module, or one region at a time when a module compiles
+/// lazily), then only jump displacements are patched.
 pub(crate) struct CodeMemory {
     exec: *const u8,
-    len: usize,
+    write: *mut u8,
+    capacity: usize,
     block: Block,
 }
 
-// SAFETY: the block is owned by this value and immutable after
-// construction; sharing or moving it between threads is sound.
+// SAFETY: the block is owned by this value; writes go through `write` and
+// `patch`, whose callers keep ranges disjoint from code that runs or is
+// read at the same time; sharing or moving it between threads is sound.
 unsafe impl Send for CodeMemory {}
-// SAFETY: as above; only reads happen through `&CodeMemory`.
+// SAFETY: as above.
 unsafe impl Sync for CodeMemory {}
 
 impl CodeMemory {
-    /// Copies `code` into a free block of the arena.
-    pub(crate) fn new(code: &[u8]) -> Result<CodeMemory, SysError> {
-        let size = code.len().max(1).next_multiple_of(ALIGN);
+    /// A free block of the arena of at least `capacity` bytes, nothing
+    /// written yet.
+    pub(crate) fn reserve(capacity: usize) -> Result<CodeMemory, SysError> {
+        let size = capacity.max(1).next_multiple_of(ALIGN);
         let mut guard = ARENA.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
             *guard = Some(Arena::new()?);
@@ -46,12 +51,46 @@ impl CodeMemory {
         let arena = guard.as_mut().expect("created above");
         let block = arena.alloc(size)?;
         let chunk = &arena.chunks[block.chunk];
-        // SAFETY: the block lies inside the chunk's writable view and is
-        // owned by the caller from now on; nobody executes it yet.
-        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), chunk.write.add(block.offset), code.len()) };
-        // SAFETY: the same offset in the executable view of the chunk.
-        let exec = unsafe { chunk.exec.add(block.offset) };
-        Ok(CodeMemory { exec, len: code.len(), block })
+        // SAFETY: the same offset in both views of the chunk, inside it.
+        let (exec, write) = unsafe { (chunk.exec.add(block.offset), chunk.write.add(block.offset)) };
+        Ok(CodeMemory { exec, write, capacity: size, block })
+    }
+
+    /// Copies `code` into a free block of the arena.
+    pub(crate) fn new(code: &[u8]) -> Result<CodeMemory, SysError> {
+        let memory = CodeMemory::reserve(code.len())?;
+        // SAFETY: a fresh block: nothing runs or reads it yet.
+        unsafe { memory.write(0, code) };
+        Ok(memory)
+    }
+
+    /// Bytes the block holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Copies `code` to `offset` (within the capacity).
+    ///
+    /// # Safety
+    ///
+    /// No code in the range may run, be read or be written meanwhile.
+    pub(crate) unsafe fn write(&self, offset: usize, code: &[u8]) {
+        assert!(offset + code.len() <= self.capacity, "code past the block");
+        // SAFETY: in bounds (checked), and the caller owns the range.
+        unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), self.write.add(offset), code.len()) };
+    }
+
+    /// Atomically replaces the 32-bit little-endian value at `offset`
+    /// (4-byte aligned, within the capacity): a jump displacement, which
+    /// code running on another thread then sees either before or after
+    /// the change, never torn.
+    pub(crate) fn patch(&self, offset: usize, value: u32) {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.capacity, "patch at {offset}");
+        // SAFETY: in bounds and aligned (checked; the block is 64-byte
+        // aligned); only patches write this word once it is published, and
+        // they are atomic.
+        let word = unsafe { &*self.write.add(offset).cast::<std::sync::atomic::AtomicU32>() };
+        word.store(value.to_le(), std::sync::atomic::Ordering::Release);
     }
 
     /// Address of the first byte.
@@ -59,11 +98,15 @@ impl CodeMemory {
         self.exec as usize
     }
 
-    /// The code.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` bytes were written and stay mapped for the
-        // process's lifetime (chunks are never unmapped).
-        unsafe { std::slice::from_raw_parts(self.exec, self.len) }
+    /// The first `len` bytes (at most the capacity).
+    ///
+    /// # Safety
+    ///
+    /// Nothing may write the range meanwhile.
+    pub(crate) unsafe fn bytes(&self, len: usize) -> &[u8] {
+        // SAFETY: inside the block, which stays mapped for the process's
+        // lifetime (chunks are never unmapped); the caller excludes writers.
+        unsafe { std::slice::from_raw_parts(self.exec, len.min(self.capacity)) }
     }
 }
 
@@ -215,8 +258,12 @@ mod tests {
 
     #[test]
     fn code_is_visible_through_the_executable_view() {
-        let code = CodeMemory::new(&[0xC3, 0x90, 0x90]).unwrap();
-        assert_eq!(code.bytes(), [0xC3, 0x90, 0x90]);
+        let code = CodeMemory::new(&[0xC3, 0x90, 0x90, 0x90, 0x90]).unwrap();
+        // SAFETY: nothing else writes this block.
+        assert_eq!(unsafe { code.bytes(5) }, [0xC3, 0x90, 0x90, 0x90, 0x90]);
         assert_eq!(code.addr() % ALIGN, 0);
+        code.patch(0, 0x0102_03E9);
+        // SAFETY: as above.
+        assert_eq!(unsafe { code.bytes(5) }, [0xE9, 3, 2, 1, 0x90]);
     }
 }

@@ -1,9 +1,9 @@
 //! Running an instance: [`JitInstance`] and the run loop.
 
-use crate::codegen::{ExitKind, NO_BASE};
+use crate::codegen::NO_BASE;
 use crate::ctx::VmCtx;
 use crate::error::JitError;
-use crate::exit_code::{CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, CODE_REMAP};
+use crate::exit_code::{CODE_COMPILE_JUMP, CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, CODE_REMAP, SiteKind, decode_site};
 use crate::instance::Instance;
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
@@ -91,7 +91,11 @@ impl JitInstance {
         // no reference into it is held across `run_until_exit`.
         let (module, ctx, base) = unsafe { ((*inner).module.clone(), (*inner).pager.ctx(), (*inner).pager.base()) };
         let program = module.program();
-        let Some(index) = program.index_of(state.pc).filter(|&i| module.is_entry(i)) else {
+        // A region not compiled yet is compiled now; one that cannot be is
+        // interpreted.
+        let Some(index) =
+            program.index_of(state.pc).filter(|&i| module.ensure_compiled(i).is_ok() && module.is_entry(i))
+        else {
             return JitExit::Interpret;
         };
         // SAFETY: as above.
@@ -109,7 +113,7 @@ impl JitInstance {
             (*ctx).entry = module.entry_addr(index);
         }
         // SAFETY: the context is set up for entry; `inner` stays live.
-        let code = unsafe { run_until_exit(inner, module.enter_fn(), base) };
+        let code = unsafe { run_until_exit(inner, &module, base) };
         self.scarce = code == CODE_REMAP;
         // SAFETY: the guest has stopped; the context holds its state.
         decode_exit(&module, unsafe { &*ctx }, code, state)
@@ -186,15 +190,17 @@ fn charge_entry(module: &CompiledModule, state: &VmState, index: u32) -> Result<
 }
 
 /// Runs generated code from the context's entry until it stops for good:
-/// exits that only ask the host for frames or for a window reset are
-/// served here and the interrupted access resumed. Returns the exit code
-/// (see [`crate::exit_code`]).
+/// exits that only ask the host for frames or for a window reset, or for
+/// code not compiled yet, are served here and the guest continued where it
+/// stopped. Returns the exit code (see [`crate::exit_code`]).
 ///
 /// # Safety
 ///
-/// `inner` must point to a live instance whose context is fully set up for
-/// entry, and no reference to it may be used until this returns.
-unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(*mut u8) -> u32, base: *mut u8) -> u32 {
+/// `inner` must point to a live instance of `module` whose context is
+/// fully set up for entry, and no reference to it may be used until this
+/// returns.
+unsafe fn run_until_exit(inner: *mut Instance, module: &CompiledModule, base: *mut u8) -> u32 {
+    let enter = module.enter_fn();
     // SAFETY: the caller guarantees `inner` is live and exclusively ours.
     let ctx = unsafe { (*inner).pager.ctx() };
     loop {
@@ -225,11 +231,43 @@ unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(
                     return CODE_REMAP;
                 }
             }
-            _ => return code,
+            _ => {
+                // SAFETY: as above.
+                match compiled_target(module, unsafe { &*ctx }, code) {
+                    Some(target) => {
+                        // SAFETY: as above; the target is compiled.
+                        unsafe { (*ctx).entry = module.prologue_addr(target) };
+                        continue;
+                    }
+                    None => return code,
+                }
+            }
         }
         // SAFETY: as above; resume the interrupted access.
         unsafe { (*ctx).entry = (*ctx).resume_rip };
     }
+}
+
+/// For an exit that asks for code not compiled yet (a jump out of a region
+/// or through an unfilled jump-table entry): compiles it and returns the
+/// segment start to continue at, if it could (else the exit stands, and
+/// [`decode_exit`] hands the segment to the interpreter).
+fn compiled_target(module: &CompiledModule, ctx: &VmCtx, code: u32) -> Option<u32> {
+    match code {
+        CODE_COMPILE_JUMP => module.ensure_jump_target(jump_slot(module, ctx)?).ok(),
+        code => match decode_site(code)? {
+            (SiteKind::Compile, target) => module.ensure_compiled(target).ok().map(|()| target),
+            _ => None,
+        },
+    }
+}
+
+/// The jump-table entry whose address the compile stub left in the
+/// context's `rcx`.
+fn jump_slot(module: &CompiledModule, ctx: &VmCtx) -> Option<usize> {
+    let offset = ctx.rcx.checked_sub(module.jump_table.as_ptr() as u64)?;
+    let slot = usize::try_from(offset / 8).ok()?;
+    (offset % 8 == 0 && slot < module.jump_table.len()).then_some(slot)
 }
 
 /// Drops the windows kept for modules' next instances when they hold
@@ -265,25 +303,31 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
             }
             (ctx.exit_index, JitExit::Interpret, false, true)
         }
-        site => {
-            let site = module.tables.exits[site as usize];
-            match site.kind {
-                ExitKind::Panic => (site.index, JitExit::Exit(Exit::Panic), true, true),
-                ExitKind::Halt => (site.index, JitExit::Exit(Exit::Halt), true, true),
-                ExitKind::Host(id) => (site.index, JitExit::Exit(Exit::Host(id)), true, true),
-                ExitKind::OutOfGas => {
-                    state.pc = program.instructions()[site.index as usize].pc;
-                    state.gas = gas;
-                    state.charged = false;
+        CODE_COMPILE_JUMP => {
+            // The target could not be compiled: it is interpreted, not
+            // charged yet.
+            let slot = jump_slot(module, ctx).expect("the compile stub names a table entry");
+            uncharged_at(module, program.jump_targets()[slot], gas, state);
+            return JitExit::Interpret;
+        }
+        code => {
+            let (kind, index) = decode_site(code).expect("generated code exits with site codes");
+            match kind {
+                SiteKind::Panic => (index, JitExit::Exit(Exit::Panic), true, true),
+                SiteKind::Halt => (index, JitExit::Exit(Exit::Halt), true, true),
+                SiteKind::Host => {
+                    let id = program.instructions()[index as usize].imm as u32;
+                    (index, JitExit::Exit(Exit::Host(id)), true, true)
+                }
+                SiteKind::OutOfGas => {
+                    uncharged_at(module, index, gas, state);
                     return JitExit::Exit(Exit::OutOfGas);
                 }
-                ExitKind::InterpretBlock => {
-                    state.pc = program.instructions()[site.index as usize].pc;
-                    state.gas = gas;
-                    state.charged = false;
+                SiteKind::InterpretBlock | SiteKind::Compile => {
+                    uncharged_at(module, index, gas, state);
                     return JitExit::Interpret;
                 }
-                ExitKind::InterpretHere => (site.index, JitExit::Interpret, false, true),
+                SiteKind::InterpretHere => (index, JitExit::Interpret, false, true),
             }
         }
     };
@@ -295,4 +339,12 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
     state.gas = gas;
     state.charged = charged && !instruction_model;
     outcome
+}
+
+/// The state at instruction `index` with `gas` left and nothing charged
+/// for its block yet.
+fn uncharged_at(module: &CompiledModule, index: u32, gas: i64, state: &mut VmState) {
+    state.pc = module.program().instructions()[index as usize].pc;
+    state.gas = gas;
+    state.charged = false;
 }

@@ -4,7 +4,9 @@
 //!   with all 13 guest registers pinned in host registers and guest memory
 //!   addressed as `[window base + zero-extended 32-bit address]`.
 //! - `module` holds the result: the executable code and the tables that
-//!   map guest instructions to native code and back ([`CompiledModule`]).
+//!   map guest instructions to native code and back ([`CompiledModule`],
+//!   `codemap`); `lazy` compiles a module region by region, each on its
+//!   first entry, when [`CompileOptions::lazy`] asks for it.
 //! - `window` reserves the 4 GiB guest window of an instance and maps
 //!   DataCap frames into it on demand (read-only; copy-on-write on the first
 //!   store to a writable page).
@@ -28,12 +30,14 @@ compile_error!("javm-recompiler supports x86-64 Linux only");
 mod budget;
 mod code;
 mod codegen;
+mod codemap;
 mod cpu;
 mod ctx;
 mod error;
 mod exec;
 mod exit_code;
 mod instance;
+mod lazy;
 mod memory;
 mod module;
 mod options;
@@ -50,7 +54,7 @@ pub use error::{CompileError, JitError, SysError};
 pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
-pub use options::{CompileOptions, set_default_force_fallbacks};
+pub use options::{CompileOptions, DEFAULT_REGION, set_default_force_fallbacks};
 pub use persist::{ARCHIVE_ALIGN, ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT};
 pub use window::release_kept_windows;
 

@@ -1,10 +1,13 @@
 //! [`CompiledModule`]: a program's native code and the tables that connect
-//! it to the guest program.
+//! it to the guest program, compiled in one piece or region by region on
+//! first entry (see [`crate::lazy`]).
 
 use crate::code::CodeMemory;
-use crate::codegen::{self, Output, Tables};
+use crate::codegen::{self, Placement, Trampolines};
+use crate::codemap::CodeMap;
 use crate::cpu::Features;
 use crate::error::CompileError;
+use crate::lazy::Lazy;
 use crate::options::CompileOptions;
 use crate::window::PagerPool;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
@@ -12,17 +15,25 @@ use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::disasm::format_instruction;
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A program compiled to x86-64. Shareable between threads and instances.
 pub struct CompiledModule {
     program: Arc<Program>,
     code: CodeMemory,
     features: Features,
-    pub(crate) tables: Tables,
-    /// Absolute native addresses of the jump-table targets (the panic
-    /// stub for invalid entries).
-    pub(crate) jump_table: Box<[u64]>,
+    pub(crate) shared: Trampolines,
+    pub(crate) map: CodeMap,
+    /// Absolute native addresses of the jump-table targets: the panic stub
+    /// for invalid entries, the compile stub for targets not compiled yet.
+    pub(crate) jump_table: Box<[AtomicU64]>,
+    /// The jump-table targets, sorted.
+    pub(crate) dynamic_targets: Box<[u32]>,
+    /// Code generation still to come, and the bytes used.
+    pub(crate) lazy: Mutex<Lazy>,
+    /// Instructions a lazily compiled region grows to.
+    pub(crate) region: u32,
     /// Windows of ended instances, kept for the next ones.
     pub(crate) pagers: Arc<PagerPool>,
 }
@@ -30,7 +41,7 @@ pub struct CompiledModule {
 impl std::fmt::Debug for CompiledModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledModule")
-            .field("instructions", &self.tables.body.len())
+            .field("instructions", &self.map.len())
             .field("code_size", &self.code_size())
             .field("features", &self.features)
             .finish()
@@ -39,42 +50,134 @@ impl std::fmt::Debug for CompiledModule {
 
 impl CompiledModule {
     /// Compiles `program` for this CPU (or baseline x86-64 with
-    /// `force_fallbacks`).
+    /// `force_fallbacks`): in one piece, or, with `lazy`, only the shared
+    /// code now and each region on its first entry.
     pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
-        Self::compile_for(program, options.features())
+        if options.lazy {
+            Self::lazy_for(program, options.features(), options.region)
+        } else {
+            Self::compile_for(program, options.features())
+        }
     }
 
-    /// Compiles `program` using exactly the extensions in `features` (the
-    /// code must only run where they are available).
+    /// Compiles all of `program` using exactly the extensions in `features`
+    /// (the code must only run where they are available).
     pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
-        let Output { code, tables } = codegen::compile(&program, features)?;
-        Ok(Self::from_parts(program, code, features, tables))
+        codegen::check_size(&program)?;
+        let (shared_code, shared) = codegen::trampolines(features)?;
+        let n = program.instructions().len() as u32;
+        let dynamic_targets = sorted_targets(&program);
+        let place =
+            Placement { base: shared.len, exit: shared.exit, compiled: &|_| None, dynamic_targets: &dynamic_targets };
+        let (region, code) = codegen::compile_region(&program, features, (0, n), &place, |bytes| {
+            let code = CodeMemory::reserve(shared_code.len() + bytes.len())
+                .map_err(|e| CompileError::Memory(e.to_string()))?;
+            // SAFETY: a fresh block; nothing runs or reads it yet.
+            unsafe {
+                code.write(0, &shared_code);
+                code.write(shared_code.len(), bytes);
+            }
+            Ok(code)
+        })?;
+        debug_assert!(region.patches.is_empty(), "one region jumps only inside itself");
+        let used = shared.len + region.len;
+        Ok(Self::from_parts(program, code, features, shared, &region.tables, used))
     }
 
-    /// The module of `code` (already in executable memory) and `tables`
-    /// made for `program` with `features`: computes the jump table's
-    /// absolute addresses. The tables must be consistent with the program
-    /// and the code (see [`crate::persist`] for the checks).
+    /// A module of `program` for `features` that compiles each region (of
+    /// `region` instructions or more) on first entry; only the shared code
+    /// is generated now.
+    pub(crate) fn lazy_for(
+        program: Arc<Program>,
+        features: Features,
+        region: u32,
+    ) -> Result<CompiledModule, CompileError> {
+        codegen::check_size(&program)?;
+        let (shared_code, shared) = codegen::trampolines(features)?;
+        let code = CodeMemory::reserve(crate::lazy::capacity(&program, shared.len))
+            .map_err(|e| CompileError::Memory(e.to_string()))?;
+        // SAFETY: a fresh block; nothing runs or reads it yet.
+        unsafe { code.write(0, &shared_code) };
+        let n = program.instructions().len();
+        let map = CodeMap::new(n, program.blocks().len() + 1);
+        let jump_table = program
+            .jump_targets()
+            .iter()
+            .map(|&t| {
+                let stub = if t == NO_INDEX { shared.dyn_panic } else { shared.compile_jump };
+                AtomicU64::new(code.addr() as u64 + u64::from(stub))
+            })
+            .collect();
+        Ok(CompiledModule {
+            dynamic_targets: sorted_targets(&program),
+            program,
+            code,
+            features,
+            shared,
+            map,
+            jump_table,
+            lazy: Mutex::new(Lazy::new(shared.len)),
+            region: region.max(1),
+            pagers: PagerPool::new(),
+        })
+    }
+
+    /// The module of `code` (already in executable memory, `used` bytes of
+    /// it) holding `shared` and one region covering all of `program`
+    /// (`tables`), made with `features`. The tables must be consistent with
+    /// the program and the code (see [`crate::persist`] for the checks).
     pub(crate) fn from_parts(
         program: Arc<Program>,
         code: CodeMemory,
         features: Features,
-        tables: Tables,
+        shared: Trampolines,
+        tables: &codegen::Tables,
+        used: u32,
     ) -> CompiledModule {
+        let map = CodeMap::new(program.instructions().len(), 1);
+        map.publish(tables);
         let base = code.addr() as u64;
         let jump_table = program
             .jump_targets()
             .iter()
             .map(|&t| {
-                base + if t == NO_INDEX { tables.dyn_panic as u64 } else { u64::from(tables.prologue[t as usize]) }
+                let at = match t {
+                    NO_INDEX => shared.dyn_panic,
+                    t => map.prologue(t).expect("checked: every jump target has a prologue"),
+                };
+                AtomicU64::new(base + u64::from(at))
             })
             .collect();
-        CompiledModule { program, code, features, tables, jump_table, pagers: PagerPool::new() }
+        CompiledModule {
+            dynamic_targets: sorted_targets(&program),
+            program,
+            code,
+            features,
+            shared,
+            map,
+            jump_table,
+            lazy: Mutex::new(Lazy::new(used)),
+            region: u32::MAX,
+            pagers: PagerPool::new(),
+        }
     }
 
-    /// The native code.
-    pub(crate) fn code(&self) -> &[u8] {
-        self.code.bytes()
+    /// The code generation state (poison is harmless: it is updated only
+    /// after each step succeeds).
+    pub(crate) fn lazy(&self) -> MutexGuard<'_, Lazy> {
+        self.lazy.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The native code generated so far.
+    pub(crate) fn code(&self) -> Vec<u8> {
+        let lazy = self.lazy();
+        // SAFETY: code is written and patched only under the lock we hold.
+        unsafe { self.code.bytes(lazy.used as usize) }.to_vec()
+    }
+
+    /// The executable memory.
+    pub(crate) fn code_memory(&self) -> &CodeMemory {
+        &self.code
     }
 
     /// The program it was compiled from.
@@ -87,9 +190,15 @@ impl CompiledModule {
         self.features
     }
 
-    /// Bytes of native code (trampolines, instructions and stubs).
+    /// Bytes of native code generated so far (shared code, instructions and
+    /// stubs).
     pub fn code_size(&self) -> usize {
-        self.code.bytes().len()
+        self.lazy().used as usize
+    }
+
+    /// Guest instructions compiled so far.
+    pub fn compiled_instructions(&self) -> usize {
+        self.map.regions().map(|r| (r.end - r.first) as usize).sum()
     }
 
     pub(crate) fn code_base(&self) -> usize {
@@ -98,7 +207,7 @@ impl CompiledModule {
 
     /// The entry trampoline.
     pub(crate) fn enter_fn(&self) -> unsafe extern "sysv64" fn(*mut u8) -> u32 {
-        let ptr = (self.code_base() + self.tables.enter) as *const u8;
+        let ptr = (self.code_base() + self.shared.enter as usize) as *const u8;
         // SAFETY: the trampoline at `enter` follows the sysv64 convention
         // with this signature (see `codegen::trampoline`).
         unsafe { std::mem::transmute::<*const u8, unsafe extern "sysv64" fn(*mut u8) -> u32>(ptr) }
@@ -106,95 +215,109 @@ impl CompiledModule {
 
     /// Absolute address of the exit trampoline.
     pub(crate) fn exit_addr(&self) -> usize {
-        self.code_base() + self.tables.exit
+        self.code_base() + self.shared.exit as usize
     }
 
-    /// Whether a run may start at instruction `index` (else the runtime
-    /// interprets to the end of its block).
+    /// Whether a run may start at instruction `index`, once compiled (else
+    /// the runtime interprets to the end of its block).
     pub(crate) fn is_entry(&self, index: u32) -> bool {
-        !self.tables.fused[index as usize]
+        !self.map.is_fused(index)
     }
 
-    /// Absolute address of instruction `index`'s body.
+    /// Absolute address of instruction `index`'s body (compiled).
     pub(crate) fn entry_addr(&self, index: u32) -> u64 {
-        (self.code_base() + self.tables.body[index as usize] as usize) as u64
+        (self.code_base() + self.map.body(index).expect("compiled") as usize) as u64
+    }
+
+    /// Absolute address of the gas prologue of segment start `index`
+    /// (compiled).
+    pub(crate) fn prologue_addr(&self, index: u32) -> u64 {
+        (self.code_base() + self.map.prologue(index).expect("a compiled segment start") as usize) as u64
     }
 
     /// The guest instruction whose body contains native address `rip`, if
-    /// it lies in instruction code.
+    /// it lies in instruction code. Lock-free: the fault handler calls it.
     pub(crate) fn index_at(&self, rip: usize) -> Option<u32> {
-        let offset = u32::try_from(rip.checked_sub(self.code_base())?).ok()?;
-        if offset >= self.tables.code_end {
+        let offset = rip.checked_sub(self.code_base())?;
+        if offset >= self.code.capacity() {
             return None;
         }
-        let i = self.tables.body.partition_point(|&b| b <= offset);
-        i.checked_sub(1).map(|i| i as u32)
+        self.map.index_at(offset as u32)
     }
 
     /// The generated x86-64 per guest instruction: its pc and PVM text, then
-    /// its native code (Intel syntax), then the out-of-line stubs.
+    /// its native code (Intel syntax), then the out-of-line stubs, region
+    /// by region in address order (a module compiling lazily lists only
+    /// what it compiled so far).
     pub fn native_disasm(&self) -> String {
+        let code = self.code();
         let mut out = String::new();
         let _ = writeln!(out, "; trampolines");
-        self.disasm_range(&mut out, 0, self.first_code_offset(), Listing::ABSOLUTE);
-        self.write_code(&mut out, Listing::ABSOLUTE);
+        disasm_range(&mut out, &code, 0, self.shared.len as usize, Listing::ABSOLUTE);
+        self.write_code(&mut out, &code, Listing::ABSOLUTE);
         out
     }
 
-    /// As [`native_disasm`](Self::native_disasm) without the trampolines,
+    /// As [`native_disasm`](Self::native_disasm) without the shared code,
     /// with each native instruction's bytes, at offsets from the first
-    /// instruction's code: a listing that does not move when the
-    /// trampolines change (the golden encoding tests compare it).
+    /// instruction's code: a listing that does not move when the trampolines
+    /// change (the golden encoding tests compare it).
     #[cfg(test)]
     pub(crate) fn code_listing(&self) -> String {
+        let code = self.code();
         let mut out = String::new();
-        self.write_code(&mut out, Listing { origin: self.first_code_offset(), bytes: true });
+        let origin = self.map.regions().next().map_or(code.len(), |r| {
+            self.map.prologue(r.first).unwrap_or_else(|| self.map.body(r.first).expect("compiled")) as usize
+        });
+        self.write_code(&mut out, &code, Listing { origin, bytes: true });
         out
     }
 
-    /// The code of every guest instruction, then the exit stubs.
-    fn write_code(&self, out: &mut String, listing: Listing) {
+    /// The code of every compiled guest instruction, then its region's
+    /// stubs.
+    fn write_code(&self, out: &mut String, code: &[u8], listing: Listing) {
         let ins = self.program.instructions();
-        for (i, instruction) in ins.iter().enumerate() {
-            let start = if self.tables.prologue[i] != u32::MAX { self.tables.prologue[i] } else { self.tables.body[i] };
-            let end = match ins.get(i + 1) {
-                Some(_) if self.tables.prologue[i + 1] != u32::MAX => self.tables.prologue[i + 1],
-                Some(_) => self.tables.body[i + 1],
-                None => self.tables.code_end,
-            };
-            let _ = writeln!(out, "{:>6}: {}", instruction.pc, format_instruction(instruction));
-            self.disasm_range(out, start as usize, end as usize, listing);
-        }
-        let _ = writeln!(out, "; exit stubs");
-        self.disasm_range(out, self.tables.code_end as usize, self.code.bytes().len(), listing);
-    }
-
-    fn first_code_offset(&self) -> usize {
-        match (self.tables.prologue.first(), self.tables.body.first()) {
-            (Some(&p), _) if p != u32::MAX => p as usize,
-            (_, Some(&b)) => b as usize,
-            _ => self.tables.code_end as usize,
-        }
-    }
-
-    /// Disassembles the module's `code[start..end]`.
-    fn disasm_range(&self, out: &mut String, start: usize, end: usize, listing: Listing) {
-        let code = &self.code.bytes()[start..end];
-        let ip = start.wrapping_sub(listing.origin) as u64;
-        let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
-        let mut formatter = IntelFormatter::new();
-        let mut text = String::new();
-        for instruction in &mut decoder {
-            text.clear();
-            formatter.format(&instruction, &mut text);
-            let _ = write!(out, "        {:06x}  ", instruction.ip());
-            if listing.bytes {
-                let at = (instruction.ip() - ip) as usize;
-                let hex: Vec<String> = code[at..at + instruction.len()].iter().map(|b| format!("{b:02X}")).collect();
-                let _ = write!(out, "{:<33} ", hex.join(" "));
+        let regions: Vec<_> = self.map.regions().collect();
+        for (r, region) in regions.iter().enumerate() {
+            let start_of = |i: u32| self.map.prologue(i).unwrap_or_else(|| self.map.body(i).expect("compiled"));
+            for i in region.first..region.end {
+                let start = start_of(i);
+                let end = if i + 1 < region.end { start_of(i + 1) } else { region.code_end };
+                let _ = writeln!(out, "{:>6}: {}", ins[i as usize].pc, format_instruction(&ins[i as usize]));
+                disasm_range(out, code, start as usize, end as usize, listing);
             }
-            let _ = writeln!(out, "{text}");
+            let stubs_end = regions.get(r + 1).map_or(code.len(), |next| next.start as usize);
+            let _ = writeln!(out, "; exit stubs");
+            disasm_range(out, code, region.code_end as usize, stubs_end, listing);
         }
+    }
+}
+
+/// The jump-table targets of `program`, sorted, without invalid entries.
+fn sorted_targets(program: &Program) -> Box<[u32]> {
+    let mut targets: Vec<u32> = program.jump_targets().iter().copied().filter(|&t| t != NO_INDEX).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    targets.into_boxed_slice()
+}
+
+/// Disassembles `code[start..end]`.
+fn disasm_range(out: &mut String, code: &[u8], start: usize, end: usize, listing: Listing) {
+    let code = &code[start..end];
+    let ip = start.wrapping_sub(listing.origin) as u64;
+    let mut decoder = Decoder::with_ip(64, code, ip, DecoderOptions::NONE);
+    let mut formatter = IntelFormatter::new();
+    let mut text = String::new();
+    for instruction in &mut decoder {
+        text.clear();
+        formatter.format(&instruction, &mut text);
+        let _ = write!(out, "        {:06x}  ", instruction.ip());
+        if listing.bytes {
+            let at = (instruction.ip() - ip) as usize;
+            let hex: Vec<String> = code[at..at + instruction.len()].iter().map(|b| format!("{b:02X}")).collect();
+            let _ = write!(out, "{:<33} ", hex.join(" "));
+        }
+        let _ = writeln!(out, "{text}");
     }
 }
 

@@ -11,11 +11,22 @@ pub struct CompileOptions {
     /// CPU has them. The default comes from [`set_default_force_fallbacks`],
     /// else from the environment variable `JAVM_JIT_FALLBACKS=1`.
     pub force_fallbacks: bool,
+    /// Compile each region of the program on its first entry instead of
+    /// the whole program up front (see the crate docs): loading costs
+    /// little, and a run compiles only the code it reaches. On by default.
+    pub lazy: bool,
+    /// With `lazy`: whole segments are added to a region until it holds at
+    /// least this many instructions (1: segment by segment).
+    pub region: u32,
 }
+
+/// [`CompileOptions::region`] by default: enough for most functions' loops
+/// and branches to stay inside one region.
+pub const DEFAULT_REGION: u32 = 64;
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { force_fallbacks: default_force_fallbacks() }
+        CompileOptions { force_fallbacks: default_force_fallbacks(), lazy: true, region: DEFAULT_REGION }
     }
 }
 

@@ -4,15 +4,15 @@
 //!
 //! Loading validates the archive (bytecheck), then checks every table
 //! against the program being loaded and the code: lengths equal the
-//! instruction count, offsets lie inside the code, exit sites name real
-//! instructions, registers are guest registers. An archive that passes can
+//! instruction count, offsets lie inside the code, registers are guest
+//! registers. An archive that passes can
 //! therefore never make the runtime index out of bounds. The native code
 //! itself cannot be checked: whoever can write an archive can run code in
 //! the process, so archives must come from a place as trusted as the
 //! binary.
 
 use crate::code::CodeMemory;
-use crate::codegen::{CODE_LIMIT, ExitSite, MemAccess, NO_BASE, Tables};
+use crate::codegen::{CODE_LIMIT, MemAccess, NO_BASE, Tables, Trampolines};
 use crate::cpu::Features;
 use crate::module::CompiledModule;
 use javm_cap::program::Program;
@@ -25,7 +25,7 @@ use thiserror::Error;
 
 /// Version of the archived layout and of the code's conventions; any change
 /// to either must change it, so that older archives are rebuilt.
-pub const ARCHIVE_FORMAT: u32 = 1;
+pub const ARCHIVE_FORMAT: u32 = 2;
 
 /// SHA-256 (hex) of the sources that decide the generated code and its
 /// tables — this crate's and the program decoder's — computed at build
@@ -77,11 +77,13 @@ struct ModuleDesc {
     body: Vec<u32>,
     prologue: Vec<u32>,
     fused: Vec<bool>,
-    exits: Vec<ExitSite>,
     accesses: Vec<MemAccess>,
     enter: u32,
     exit: u32,
     dyn_panic: u32,
+    compile_jump: u32,
+    shared_len: u32,
+    start: u32,
     code_end: u32,
 }
 
@@ -94,27 +96,31 @@ fn inconsistent(what: String) -> ArchiveError {
 }
 
 impl CompiledModule {
-    /// The module as an archive ([`CompiledModule::from_archive`] loads it).
-    pub fn to_archive(&self) -> Vec<u8> {
-        let t = &self.tables;
-        // Offsets below `CODE_LIMIT` fit in 32 bits (checked at compile).
+    /// The module as an archive ([`CompiledModule::from_archive`] loads it),
+    /// if it is compiled in one piece (not lazily: see
+    /// [`CompileOptions::lazy`](crate::CompileOptions::lazy)).
+    pub fn to_archive(&self) -> Option<Vec<u8>> {
+        let t = self.map.whole()?;
+        let shared = self.shared;
         let desc = ModuleDesc {
             format: ARCHIVE_FORMAT,
             features: self.features().bits(),
             instructions: t.body.len() as u32,
             jump_targets: self.program().jump_targets().len() as u32,
-            code: self.code().to_vec(),
-            body: t.body.clone(),
-            prologue: t.prologue.clone(),
-            fused: t.fused.clone(),
-            exits: t.exits.clone(),
-            accesses: t.accesses.clone(),
-            enter: t.enter as u32,
-            exit: t.exit as u32,
-            dyn_panic: t.dyn_panic as u32,
+            code: self.code(),
+            body: t.body,
+            prologue: t.prologue,
+            fused: t.fused,
+            accesses: t.accesses,
+            enter: shared.enter,
+            exit: shared.exit,
+            dyn_panic: shared.dyn_panic,
+            compile_jump: shared.compile_jump,
+            shared_len: shared.len,
+            start: t.start,
             code_end: t.code_end,
         };
-        rkyv::to_bytes::<rancor::Error>(&desc).expect("plain vectors and integers archive").to_vec()
+        Some(rkyv::to_bytes::<rancor::Error>(&desc).expect("plain vectors and integers archive").to_vec())
     }
 
     /// Loads an archive of `program` compiled for `features` (what
@@ -142,14 +148,19 @@ impl CompiledModule {
         if found != features.bits() {
             return Err(ArchiveError::Features { found, expected: features.bits() });
         }
+        let shared = Trampolines {
+            enter: desc.enter.to_native(),
+            exit: desc.exit.to_native(),
+            dyn_panic: desc.dyn_panic.to_native(),
+            compile_jump: desc.compile_jump.to_native(),
+            len: desc.shared_len.to_native(),
+        };
         let tables = Tables {
-            enter: desc.enter.to_native() as usize,
-            exit: desc.exit.to_native() as usize,
-            dyn_panic: desc.dyn_panic.to_native() as usize,
+            start: desc.start.to_native(),
+            first: 0,
             body: desc.body.iter().map(|b| b.to_native()).collect(),
             prologue: desc.prologue.iter().map(|p| p.to_native()).collect(),
             code_end: desc.code_end.to_native(),
-            exits: rkyv::deserialize::<_, rancor::Error>(&desc.exits).map_err(malformed)?,
             accesses: rkyv::deserialize::<_, rancor::Error>(&desc.accesses).map_err(malformed)?,
             fused: desc.fused.to_vec(),
         };
@@ -163,15 +174,16 @@ impl CompiledModule {
                 program.jump_targets().len()
             )));
         }
-        check(&program, desc.code.len(), &tables)?;
+        check(&program, desc.code.len(), &shared, &tables)?;
         let code = CodeMemory::new(&desc.code).map_err(|e| ArchiveError::Memory(e.to_string()))?;
-        Ok(CompiledModule::from_parts(program, code, features, tables))
+        Ok(CompiledModule::from_parts(program, code, features, shared, &tables, desc.code.len() as u32))
     }
 }
 
-/// Checks that `t` fits `program` and `code_len` bytes of code: everything
-/// the runtime indexes or jumps to through the tables is in range.
-pub(crate) fn check(program: &Program, code_len: usize, t: &Tables) -> Result<(), ArchiveError> {
+/// Checks that `shared` and `t` fit `program` and `code_len` bytes of
+/// code: everything the runtime indexes or jumps to through the tables is
+/// in range.
+pub(crate) fn check(program: &Program, code_len: usize, shared: &Trampolines, t: &Tables) -> Result<(), ArchiveError> {
     let n = program.instructions().len();
     for (name, len) in [("body", t.body.len()), ("prologue", t.prologue.len()), ("fused", t.fused.len())] {
         if len != n {
@@ -188,17 +200,31 @@ pub(crate) fn check(program: &Program, code_len: usize, t: &Tables) -> Result<()
     if code_end > code_len {
         return Err(inconsistent(format!("code end {code_end} beyond the {code_len} bytes of code")));
     }
-    for (name, at) in [("enter", t.enter), ("exit", t.exit), ("dynamic-jump panic", t.dyn_panic)] {
-        if at >= code_len {
-            return Err(inconsistent(format!("{name} trampoline at {at}, beyond the {code_len} bytes of code")));
+    if shared.len > t.start || t.start > t.code_end {
+        return Err(inconsistent(format!(
+            "instruction code from {} to {}, overlapping the {} bytes of shared code",
+            t.start, t.code_end, shared.len
+        )));
+    }
+    for (name, at) in [
+        ("enter", shared.enter),
+        ("exit", shared.exit),
+        ("dynamic-jump panic", shared.dyn_panic),
+        ("dynamic-jump compile", shared.compile_jump),
+    ] {
+        if at >= shared.len {
+            return Err(inconsistent(format!(
+                "{name} trampoline at {at}, beyond the {} bytes of shared code",
+                shared.len
+            )));
         }
     }
-    let mut previous = 0;
+    let mut previous = t.start;
     for (i, (&body, &prologue)) in t.body.iter().zip(&t.prologue).enumerate() {
         if body < previous || body > t.code_end || body as usize >= code_len {
             return Err(inconsistent(format!("instruction {i}'s code at {body}, out of order or past the code end")));
         }
-        if prologue != u32::MAX && prologue > body {
+        if prologue != u32::MAX && (prologue > body || prologue < t.start) {
             return Err(inconsistent(format!("instruction {i}'s prologue at {prologue}, after its code at {body}")));
         }
         previous = body;
@@ -212,12 +238,6 @@ pub(crate) fn check(program: &Program, code_len: usize, t: &Tables) -> Result<()
                 "jump-table entry {j} targets instruction {target}, which has no prologue"
             )));
         }
-    }
-    if t.exits.len() >= CODE_LIMIT as usize {
-        return Err(inconsistent(format!("{} exit sites, over the limit", t.exits.len())));
-    }
-    if let Some((site, exit)) = t.exits.iter().enumerate().find(|(_, e)| e.index as usize >= n) {
-        return Err(inconsistent(format!("exit site {site} names instruction {}, of {n}", exit.index)));
     }
     let register = |g: u8| g < 13 || g == NO_BASE;
     if let Some((i, _)) = t.accesses.iter().enumerate().find(|(_, a)| {
@@ -239,6 +259,7 @@ mod tests {
     use javm_cap::program::{GasModel, Opcode};
     use javm_cap::space::AddressSpace;
     use javm_cap::vm::VmState;
+    use std::sync::atomic::Ordering;
 
     /// Memory accesses, a fused pair, a host call and a dynamic jump
     /// through a table (offsets 14, 0 and 5: the trap, the store and the
@@ -264,6 +285,22 @@ mod tests {
         out
     }
 
+    fn archive(module: &CompiledModule) -> Vec<u8> {
+        module.to_archive().expect("compiled in one piece")
+    }
+
+    #[test]
+    fn lazy_modules_archive_once_compiled_in_one_region() {
+        let lazy = CompiledModule::lazy_for(sample(), Features::NONE, 64).unwrap();
+        assert!(lazy.to_archive().is_none(), "nothing compiled");
+        // All 8 instructions make one region.
+        lazy.ensure_compiled(3).unwrap();
+        let eager = CompiledModule::compile_for(sample(), Features::NONE).unwrap();
+        let loaded = load(sample(), Features::NONE, &archive(&lazy)).unwrap();
+        assert_eq!(loaded.map.whole(), lazy.map.whole());
+        assert_eq!(loaded.code(), eager.code());
+    }
+
     fn load(program: Arc<Program>, features: Features, bytes: &[u8]) -> Result<CompiledModule, ArchiveError> {
         CompiledModule::from_archive(program, features, &aligned(bytes))
     }
@@ -277,25 +314,27 @@ mod tests {
     fn an_archive_loads_back_as_the_same_module() {
         for features in [Features::NONE, Features::detect()] {
             let fresh = CompiledModule::compile_for(sample(), features).unwrap();
-            let loaded = load(sample(), features, &fresh.to_archive()).unwrap();
-            assert_eq!(loaded.tables, fresh.tables);
+            let loaded = load(sample(), features, &archive(&fresh)).unwrap();
+            assert_eq!(loaded.map.whole(), fresh.map.whole());
+            assert_eq!(loaded.shared, fresh.shared);
             assert_eq!(loaded.code(), fresh.code());
-            let relative =
-                |m: &CompiledModule| m.jump_table.iter().map(|&a| a - m.code_base() as u64).collect::<Vec<_>>();
+            let relative = |m: &CompiledModule| {
+                m.jump_table.iter().map(|a| a.load(Ordering::Relaxed) - m.code_base() as u64).collect::<Vec<_>>()
+            };
             assert_eq!(relative(&loaded), relative(&fresh));
             assert_eq!(loaded.native_disasm(), fresh.native_disasm());
             // Unaligned bytes are read from an aligned copy.
             let mut shifted = vec![0u8];
-            shifted.extend_from_slice(&fresh.to_archive());
+            shifted.extend_from_slice(&archive(&fresh));
             let unaligned = CompiledModule::from_archive(sample(), features, &shifted[1..]).unwrap();
-            assert_eq!(unaligned.tables, fresh.tables);
+            assert_eq!(unaligned.map.whole(), fresh.map.whole());
             // From 0 the store faults (the fault handler reads the access
             // table); from 12 the host call exits.
             for (pc, exit_pc) in [(0, 0), (12, 12)] {
                 let start = VmState { pc, gas: 100, ..VmState::default() };
                 let (mut a, mut b) = (start, start);
                 let fresh = CompiledModule::compile_for(sample(), features).unwrap();
-                let again = load(sample(), features, &fresh.to_archive()).unwrap();
+                let again = load(sample(), features, &archive(&fresh)).unwrap();
                 assert_eq!(run(fresh, &mut a), run(again, &mut b));
                 assert_eq!((a, a.pc), (b, exit_pc));
             }
@@ -305,7 +344,7 @@ mod tests {
     #[test]
     fn other_formats_features_and_programs_are_refused() {
         let fresh = CompiledModule::compile_for(sample(), Features::NONE).unwrap();
-        let archive = fresh.to_archive();
+        let archive = archive(&fresh);
         let other = Features { popcnt: true, ..Features::NONE };
         assert!(matches!(load(sample(), other, &archive), Err(ArchiveError::Features { found: 0, expected: 8 })));
         let smaller = program(&[(Opcode::Fallthrough, &[])], &[], GasModel::Block);
@@ -325,34 +364,36 @@ mod tests {
         let program = sample();
         let module = CompiledModule::compile_for(program.clone(), Features::NONE).unwrap();
         let code_len = module.code().len();
-        check(&program, code_len, &module.tables).unwrap();
-        type Breakage = fn(&mut Tables);
-        let cases: [(&str, Breakage); 13] = [
-            ("body has 7 entries", |t| t.body.truncate(7)),
-            ("prologue has 9 entries", |t| t.prologue.push(0)),
-            ("accesses has 0 entries", |t| t.accesses.clear()),
-            ("code end", |t| t.code_end = u32::MAX),
-            ("enter trampoline", |t| t.enter = 1 << 30),
-            ("dynamic-jump panic trampoline", |t| t.dyn_panic = usize::MAX),
-            ("instruction 7's code", |t| t.body[7] = t.code_end + 1),
-            ("instruction 2's code", |t| t.body[2] = 0),
-            ("instruction 0's prologue", |t| t.prologue[0] = t.body[0] + 1),
-            ("jump-table entry 1 targets instruction 0", |t| t.prologue[0] = u32::MAX),
-            ("the first instruction is marked fused", |t| t.fused[0] = true),
-            ("names instruction 8, of 8", |t| t.exits[0].index = 8),
-            ("instruction 1's memory access", |t| t.accesses[1].base = 13),
+        let (shared, tables) = (module.shared, module.map.whole().unwrap());
+        check(&program, code_len, &shared, &tables).unwrap();
+        type Breakage = fn(&mut Trampolines, &mut Tables);
+        let cases: [(&str, Breakage); 14] = [
+            ("body has 7 entries", |_, t| t.body.truncate(7)),
+            ("prologue has 9 entries", |_, t| t.prologue.push(0)),
+            ("accesses has 0 entries", |_, t| t.accesses.clear()),
+            ("code end", |_, t| t.code_end = u32::MAX),
+            ("enter trampoline", |s, _| s.enter = 1 << 30),
+            ("dynamic-jump panic trampoline", |s, _| s.dyn_panic = s.len),
+            ("overlapping the", |s, t| s.len = t.start + 1),
+            ("instruction 7's code", |_, t| t.body[7] = t.code_end + 1),
+            ("instruction 2's code", |_, t| t.body[2] = 0),
+            ("instruction 0's code", |_, t| t.body[0] = t.start - 1),
+            ("instruction 0's prologue", |_, t| t.prologue[0] = t.body[0] + 1),
+            ("jump-table entry 1 targets instruction 0", |_, t| t.prologue[0] = u32::MAX),
+            ("the first instruction is marked fused", |_, t| t.fused[0] = true),
+            ("instruction 1's memory access", |_, t| t.accesses[1].base = 13),
         ];
         for (message, break_it) in cases {
-            let mut t = module.tables.clone();
-            break_it(&mut t);
-            let e = check(&program, code_len, &t).unwrap_err().to_string();
+            let (mut s, mut t) = (shared, tables.clone());
+            break_it(&mut s, &mut t);
+            let e = check(&program, code_len, &s, &t).unwrap_err().to_string();
             assert!(e.contains(message), "{message}: {e}");
         }
         for break_access in [|a: &mut MemAccess| a.len = 3, |a: &mut MemAccess| a.sum = 2] {
-            let mut t = module.tables.clone();
+            let mut t = tables.clone();
             break_access(&mut t.accesses[0]);
-            assert!(check(&program, code_len, &t).is_err());
+            assert!(check(&program, code_len, &shared, &t).is_err());
         }
-        assert!(check(&program, module.tables.code_end as usize - 1, &module.tables).is_err());
+        assert!(check(&program, tables.code_end as usize - 1, &shared, &tables).is_err());
     }
 }

@@ -108,7 +108,7 @@ unsafe fn handle(inner: &mut Instance, info: *mut libc::siginfo_t, uc: *mut libc
     let rip = gregs[libc::REG_RIP as usize] as usize;
     let module = &*inner.module;
     let Some(index) = module.index_at(rip) else { return false };
-    let access = module.tables.accesses[index as usize];
+    let access = module.map.access(index);
     if access.len == 0 {
         return false;
     }

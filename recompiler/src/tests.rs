@@ -24,8 +24,12 @@ pub(crate) fn program(ins: &[(Opcode, &[u8])], table: &[u32], model: GasModel) -
     Arc::new(Program::new(CodeBlob::from_parts(code, starts, table.to_vec()), Profile::P8, model).unwrap())
 }
 
+/// An instance on the baseline code paths compiled in one piece, or on this
+/// CPU's compiled lazily segment by segment (so that both compilations run
+/// every test).
 pub(crate) fn instance(program: Arc<Program>, fallbacks: bool, space: AddressSpace) -> JitInstance {
-    let module = CompiledModule::compile(program, &CompileOptions { force_fallbacks: fallbacks }).unwrap();
+    let options = CompileOptions { force_fallbacks: fallbacks, lazy: !fallbacks, region: 1 };
+    let module = CompiledModule::compile(program, &options).unwrap();
     JitInstance::new(Arc::new(module), space).unwrap()
 }
 

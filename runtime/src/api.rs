@@ -16,7 +16,7 @@
 //! ```
 
 use crate::cache::{CacheStats, DEFAULT_CACHE_BYTES, Form, Key, ModuleCache};
-pub use crate::config::{Config, EngineKind};
+pub use crate::config::{Compilation, Config, EngineKind};
 use crate::disk_cache::{DiskCache, DiskCacheStats};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
@@ -81,6 +81,7 @@ pub enum Error {
 #[derive(Clone, Debug)]
 pub struct Engine {
     config: Config,
+    compilation: Compilation,
     cache: Arc<ModuleCache<Module>>,
     disk: Option<Arc<DiskCache>>,
 }
@@ -101,7 +102,20 @@ impl Engine {
     /// An engine whose module cache keeps up to `bytes` of module footprint
     /// (0 turns the cache off).
     pub fn with_cache_capacity(config: Config, bytes: usize) -> Engine {
-        Engine { config, cache: Arc::new(ModuleCache::new(bytes)), disk: None }
+        Engine { config, compilation: Compilation::default(), cache: Arc::new(ModuleCache::new(bytes)), disk: None }
+    }
+
+    /// The engine compiling for the recompiler as `compilation` says
+    /// (lazily by default). Modules already cached keep how they were
+    /// compiled; a persistent module cache always compiles whole programs.
+    pub fn with_compilation(mut self, compilation: Compilation) -> Engine {
+        self.compilation = compilation;
+        self
+    }
+
+    /// How the recompiler compiles.
+    pub fn compilation(&self) -> Compilation {
+        self.compilation
     }
 
     /// The engine with a persistent module cache in `dir` (created with mode
@@ -237,7 +251,7 @@ impl Engine {
 
     /// The module of a decoded `program` with `memory`.
     fn module(&self, program: Program, memory: Template) -> Result<Module, Error> {
-        Module::new(self.config, program, memory, self.disk.as_deref())
+        Module::new(self.config, self.compilation, program, memory, self.disk.as_deref())
     }
 }
 
@@ -271,8 +285,14 @@ impl std::fmt::Debug for Module {
 
 impl Module {
     /// Builds the engine's form of `program`; the recompiler's comes from
-    /// `disk` when it holds it.
-    fn new(config: Config, program: Program, memory: Template, disk: Option<&DiskCache>) -> Result<Module, Error> {
+    /// `disk` when it holds it, else is compiled as `compilation` says.
+    fn new(
+        config: Config,
+        compilation: Compilation,
+        program: Program,
+        memory: Template,
+        disk: Option<&DiskCache>,
+    ) -> Result<Module, Error> {
         let program = Arc::new(program);
         let interp = Arc::new(OnceLock::new());
         if config.engine == EngineKind::Interpreter {
@@ -283,10 +303,7 @@ impl Module {
             EngineKind::Recompiler => Some(Arc::new(
                 match disk {
                     Some(disk) => disk.compiled(&program, &config),
-                    None => javm_recompiler::CompiledModule::compile(
-                        program.clone(),
-                        &javm_recompiler::CompileOptions::default(),
-                    ),
+                    None => javm_recompiler::CompiledModule::compile(program.clone(), &compilation.options()),
                 }
                 .map_err(|e| Error::Recompiler(e.to_string()))?,
             )),

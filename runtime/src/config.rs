@@ -69,3 +69,51 @@ impl Config {
         self.gas_model.unwrap_or(GasModel::default_for(self.profile))
     }
 }
+
+/// When the recompiler generates a module's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compilation {
+    /// Each region on its first entry: a load generates nothing but a few
+    /// hundred bytes of shared code, and a run compiles only the code it
+    /// reaches. A region is whole segments (basic blocks) grown to at least
+    /// `region` instructions.
+    Lazy {
+        /// Instructions a region grows to (1: block by block).
+        region: u32,
+    },
+    /// The whole program at load. What a persistent module cache stores.
+    Eager,
+}
+
+impl Default for Compilation {
+    fn default() -> Compilation {
+        Compilation::Lazy { region: javm_recompiler::DEFAULT_REGION }
+    }
+}
+
+impl Compilation {
+    /// The recompiler's options for it.
+    pub fn options(self) -> javm_recompiler::CompileOptions {
+        let defaults = javm_recompiler::CompileOptions::default();
+        match self {
+            Compilation::Lazy { region } => javm_recompiler::CompileOptions { lazy: true, region, ..defaults },
+            Compilation::Eager => javm_recompiler::CompileOptions { lazy: false, ..defaults },
+        }
+    }
+}
+
+impl std::str::FromStr for Compilation {
+    type Err = String;
+
+    /// `lazy`, `lazy:N` (regions of N instructions) or `eager`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "eager" => Ok(Compilation::Eager),
+            "lazy" => Ok(Compilation::default()),
+            _ => match s.strip_prefix("lazy:").map(str::parse::<u32>) {
+                Some(Ok(region)) if region > 0 => Ok(Compilation::Lazy { region }),
+                _ => Err(format!("unknown compilation {s:?} (expected lazy, lazy:N with N > 0, or eager)")),
+            },
+        }
+    }
+}

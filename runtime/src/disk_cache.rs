@@ -256,7 +256,8 @@ impl DiskCache {
     /// `program` compiled under `config`: from its file if there is a valid
     /// one, else compiled and written.
     pub(crate) fn compiled(&self, program: &Arc<Program>, config: &Config) -> Result<CompiledModule, CompileError> {
-        let options = CompileOptions::default();
+        // Whole programs: a lazily compiled module has no one piece to store.
+        let options = CompileOptions { lazy: false, ..CompileOptions::default() };
         let features = options.features();
         let key = FileKey::new(program, config, features);
         let path = self.dir.join(key.file_name());
@@ -269,7 +270,8 @@ impl DiskCache {
             Err(reason) => self.update(|s| s.rejected.count(reason)),
         }
         let module = CompiledModule::compile(program.clone(), &options)?;
-        match write(&self.dir, &path, &key, features, &module.to_archive()) {
+        let archive = module.to_archive().expect("compiled in one piece");
+        match write(&self.dir, &path, &key, features, &archive) {
             Ok(()) => self.update(|s| s.writes += 1),
             Err(_) => self.update(|s| s.write_errors += 1),
         }

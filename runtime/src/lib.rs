@@ -13,8 +13,8 @@ pub mod interp;
 pub mod testing;
 
 pub use api::{
-    Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, MemoryAccess, Module, PageAccess, Snapshot,
-    StepRecord,
+    Compilation, Config, Engine, EngineKind, Error, HostCalls, HostResult, Instance, MemoryAccess, Module, PageAccess,
+    Snapshot, StepRecord,
 };
 pub use cache::{CacheStats, DEFAULT_CACHE_BYTES};
 pub use disk_cache::{DiskCacheStats, Rejections};

@@ -211,11 +211,11 @@ fn files_of_other_versions_and_cpu_features_are_stale() {
     let program = Engine::default().load(&sieve).unwrap().program().clone();
     let baseline = javm_recompiler::CompiledModule::compile(
         std::sync::Arc::new(program),
-        &javm_recompiler::CompileOptions { force_fallbacks: true },
+        &javm_recompiler::CompileOptions { force_fallbacks: true, lazy: false, ..Default::default() },
     )
     .unwrap();
     if features != 0 {
-        let r = reject(&dir, &sieve, &reseal(&bytes, &baseline.to_archive()));
+        let r = reject(&dir, &sieve, &reseal(&bytes, &baseline.to_archive().unwrap()));
         assert_eq!(r, Rejections { stale: 1, ..Rejections::default() });
     }
 }

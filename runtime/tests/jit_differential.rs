@@ -165,7 +165,10 @@ fn differential(seeds: std::ops::Range<u64>) -> BTreeMap<&'static str, usize> {
         }
         let program = Arc::new(program);
         let state = VmState { regs: case.regs, pc: case.entry, gas: case.gas, charged: false };
-        let options = CompileOptions { force_fallbacks: seed % 2 == 1 };
+        // Both code paths; compiled whole, or lazily block by block or in
+        // larger regions.
+        let (lazy, region) = [(false, 0), (true, 1), (true, 8)][(seed / 2 % 3) as usize];
+        let options = CompileOptions { force_fallbacks: seed % 2 == 1, lazy, region };
         let expected = run_interp(&program, state, space(&case));
         let actual = run_jit(&program, state, space(&case), &options);
         assert_eq!(actual, expected, "seed {seed} ({options:?})");
@@ -312,7 +315,10 @@ fn special_sequences_agree_for_every_register_aliasing() {
                 let state = VmState { regs, pc, gas: 1000, charged: false };
                 let expected = run_interp(&program, state, memory());
                 for force_fallbacks in [false, true] {
-                    let actual = run_jit(&program, state, memory(), &CompileOptions { force_fallbacks });
+                    // Lazily (entered anywhere before anything is compiled)
+                    // and whole.
+                    let options = CompileOptions { force_fallbacks, lazy: !force_fallbacks, region: 1 };
+                    let actual = run_jit(&program, state, memory(), &options);
                     assert_eq!(actual, expected, "{sequence:?} from pc {pc}, fallbacks {force_fallbacks}");
                 }
             }

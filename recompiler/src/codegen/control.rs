@@ -1,8 +1,9 @@
 //! Control flow: gas prologues, branches, static and dynamic jumps, traps.
 
 use super::regs::host;
-use super::{Compiler, ExitKind, emit};
+use super::{Compiler, emit};
 use crate::ctx;
+use crate::exit_code::SiteKind;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use javm_cap::program::GasModel;
 use javm_cap::program::decoded::HALT_ADDRESS;
@@ -37,8 +38,8 @@ impl Compiler<'_> {
             return;
         }
         let kind = match self.program.gas_model() {
-            GasModel::Instruction => ExitKind::InterpretBlock,
-            GasModel::Pipeline | GasModel::Block => ExitKind::OutOfGas,
+            GasModel::Instruction => SiteKind::InterpretBlock,
+            GasModel::Pipeline | GasModel::Block => SiteKind::OutOfGas,
         };
         let stub = self.stub(kind, i, cost);
         // Adding −cost gives the same result and flags as subtracting cost
@@ -63,18 +64,21 @@ impl Compiler<'_> {
 
     /// `trap`: panic at instruction `i`.
     pub(super) fn panic(&mut self, i: u32) {
-        let label = self.exit_to(ExitKind::Panic, i);
+        let label = self.exit_to(SiteKind::Panic, i);
         emit!(self.ops ; jmp =>label);
     }
 
     /// Where a static jump or taken branch of instruction `i` goes: the
-    /// target block's prologue, or a panic when the target is not a block
-    /// start.
+    /// target block's prologue (through a thunk when it lies outside the
+    /// region), or a panic when the target is not a block start.
     fn target(&mut self, i: u32) -> DynamicLabel {
         let ins = self.program.instructions()[i as usize];
         match self.program.static_target(ins.target) {
-            Some(t) => self.prologues[t as usize].expect("every block start opens a segment"),
-            None => self.exit_to(ExitKind::Panic, i),
+            Some(t) if (self.first..self.end).contains(&t) => {
+                self.prologues[(t - self.first) as usize].expect("every block start opens a segment")
+            }
+            Some(t) => self.thunk(t),
+            None => self.exit_to(SiteKind::Panic, i),
         }
     }
 
@@ -82,7 +86,7 @@ impl Compiler<'_> {
     /// block is the next one emitted.
     pub(super) fn jump(&mut self, i: u32) {
         let ins = self.program.instructions()[i as usize];
-        if self.program.static_target(ins.target) == Some(i + 1) {
+        if self.program.static_target(ins.target) == Some(i + 1) && i + 1 < self.end {
             return;
         }
         let target = self.target(i);
@@ -161,8 +165,8 @@ impl Compiler<'_> {
     /// instruction index stored just before the jump.
     pub(super) fn dynamic_jump(&mut self, i: u32) {
         let len = self.program.jump_targets().len() as u32;
-        let halt = self.exit_to(ExitKind::Halt, i);
-        let panic = self.exit_to(ExitKind::Panic, i);
+        let halt = self.exit_to(SiteKind::Halt, i);
+        let panic = self.exit_to(SiteKind::Panic, i);
         emit!(self.ops
             ; cmp ecx, HALT_ADDRESS as i32
             ; je =>halt

@@ -1,16 +1,20 @@
-//! Code generation: one pass over the instruction stream, one native
+//! Code generation: one pass over a region of the instruction stream (the
+//! whole program, or a run of segments compiled on first entry), one native
 //! segment per basic block, with a thin emitter per instruction class and
 //! one per fused pair (found by a pass before, see [`pairs`]).
 //!
-//! Layout of the generated code:
+//! Layout of a module's code:
 //!
 //! ```text
-//! enter / exit trampolines, the dynamic-jump panic stub
-//! for every segment (a block start, or any instruction after a terminator;
-//! heads of small loops and dynamic-jump targets 64-byte aligned):
-//!     prologue: sub gas, cost; jl out_of_gas_stub
-//!     body: each instruction's code, in guest order (falls through)
-//! out-of-line exit stubs (mov ecx, site; jmp exit)
+//! shared: enter / exit trampolines, the dynamic-jump panic and compile stubs
+//! per region:
+//!   for every segment (a block start, or any instruction after a terminator;
+//!   heads of small loops and dynamic-jump targets 64-byte aligned):
+//!       prologue: sub gas, cost; jl out_of_gas_stub
+//!       body: each instruction's code, in guest order (falls through)
+//!   jmp thunk (to the next segment, if the region does not end the program)
+//!   out-of-line exit stubs (mov ecx, site; jmp exit)
+//!   thunks: jumps to segments outside the region (see `crate::lazy`)
 //! ```
 //!
 //! Every instruction's body is a valid entry point (the guest state lives
@@ -36,13 +40,13 @@ mod pairs;
 pub(crate) mod regs;
 mod trampoline;
 
-use crate::code::CodeMemory;
+pub(crate) use trampoline::{Trampolines, trampolines};
+
 use crate::cpu::Features;
 use crate::error::CompileError;
-use crate::exit_code;
+use crate::exit_code::{self, MAX_INSTRUCTIONS, SiteKind};
 use assembler::{Assembler, Scratch};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
-use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{Opcode, Program};
 
@@ -54,34 +58,6 @@ macro_rules! emit {
     };
 }
 pub(crate) use emit;
-
-/// Why generated code left for the run loop, per static exit site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-pub enum ExitKind {
-    /// `trap`, or a jump to a target that is not a block start.
-    Panic,
-    /// A dynamic jump to `0xFFFF0000`.
-    Halt,
-    /// `ecalli` with this id.
-    Host(u32),
-    /// Not enough gas to enter a block (nothing charged).
-    OutOfGas,
-    /// Instruction gas model: the block cannot be paid in full; the runtime
-    /// steps through it in the interpreter (nothing charged).
-    InterpretBlock,
-    /// An instruction the recompiler leaves to the interpreter (`sbrk`);
-    /// the block is paid for.
-    InterpretHere,
-}
-
-/// One static exit site: what happened at which guest instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-pub struct ExitSite {
-    /// Why.
-    pub kind: ExitKind,
-    /// Index of the guest instruction in the program's stream.
-    pub index: u32,
-}
 
 /// Marks a memory access without a base register (absolute address).
 pub(crate) const NO_BASE: u8 = 0xFF;
@@ -113,41 +89,95 @@ impl Default for MemAccess {
     }
 }
 
-/// An out-of-line stub: `[add [gas], refund;] mov ecx, site; jmp exit`.
+impl MemAccess {
+    /// The access in one word (0 for no access): registers in bytes 0–2,
+    /// the length in bits 24–27, the write flag in bit 28, the offset in
+    /// the high half.
+    pub(crate) fn pack(self) -> u64 {
+        if self.len == 0 {
+            return 0;
+        }
+        u64::from(self.base)
+            | u64::from(self.index) << 8
+            | u64::from(self.sum) << 16
+            | u64::from(self.len & 0xF) << 24
+            | u64::from(self.write) << 28
+            | u64::from(self.offset) << 32
+    }
+
+    /// The access [`Self::pack`] made `word` of.
+    pub(crate) fn unpack(word: u64) -> MemAccess {
+        if word == 0 {
+            return MemAccess::default();
+        }
+        MemAccess {
+            base: word as u8,
+            index: (word >> 8) as u8,
+            sum: (word >> 16) as u8,
+            len: (word >> 24) as u8 & 0xF,
+            write: word >> 28 & 1 != 0,
+            offset: (word >> 32) as u32,
+        }
+    }
+}
+
+/// An out-of-line stub: `[add [gas], refund;] mov ecx, code; jmp exit`.
 pub(crate) struct Stub {
     label: DynamicLabel,
-    site: u32,
+    code: u32,
     undo_charge: u32,
 }
 
-/// Everything compilation produces.
-pub(crate) struct Output {
-    /// The machine code, position-independent (only relative jumps inside
-    /// it), in executable memory.
-    pub code: CodeMemory,
-    /// Where things are in it.
-    pub tables: Tables,
-}
-
-/// The tables that connect native code to the guest program: offsets into
-/// the code, per guest instruction and per exit site.
+/// The tables that connect a region's native code to the guest program,
+/// per instruction of the region (from `first`), with offsets from the
+/// module's code base.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Tables {
-    pub enter: usize,
-    pub exit: usize,
-    pub dyn_panic: usize,
-    /// Native offset of each instruction's body.
+    /// Offset of the region's first byte.
+    pub start: u32,
+    /// Its first instruction.
+    pub first: u32,
+    /// Offset of each instruction's body.
     pub body: Vec<u32>,
-    /// Native offset of the gas prologue of each segment start, else
-    /// `u32::MAX`.
+    /// Offset of the gas prologue of each segment start, else `u32::MAX`.
     pub prologue: Vec<u32>,
     /// End of the per-instruction code (start of the stubs).
     pub code_end: u32,
-    pub exits: Vec<ExitSite>,
     pub accesses: Vec<MemAccess>,
     /// The second instructions of fused pairs, whose code relies on the
     /// first's ([`pairs`]): not entry points.
     pub fused: Vec<bool>,
+}
+
+/// A jump displacement to patch once its target is compiled: the 4 bytes
+/// at `at` (a module offset), which jump to the next instruction (the
+/// target's compile stub) until then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Patch {
+    pub target: u32,
+    pub at: u32,
+}
+
+/// A compiled region.
+pub(crate) struct RegionCode {
+    pub tables: Tables,
+    /// Its jumps to segments not compiled yet.
+    pub patches: Vec<Patch>,
+    /// Bytes of code.
+    pub len: u32,
+}
+
+/// Where a region goes, and what it may jump to outside itself.
+pub(crate) struct Placement<'a> {
+    /// Module offset of the region's first byte.
+    pub base: u32,
+    /// Module offset of the exit trampoline.
+    pub exit: u32,
+    /// Module offset of the gas prologue of a segment start outside the
+    /// region, if compiled.
+    pub compiled: &'a dyn Fn(u32) -> Option<u32>,
+    /// The program's dynamic-jump targets, sorted.
+    pub dynamic_targets: &'a [u32],
 }
 
 /// Operand width of an arithmetic instruction: `_32` instructions compute
@@ -158,16 +188,23 @@ pub(crate) enum Width {
     W64,
 }
 
-/// The compiler state.
+/// The compiler state, for one region: instructions `first..end`.
 pub(crate) struct Compiler<'p> {
     ops: Assembler,
     features: Features,
     program: &'p Program,
+    first: u32,
+    end: u32,
+    base: u32,
+    /// Per instruction of the region: its segment's prologue label, if it
+    /// starts one.
     prologues: Vec<Option<DynamicLabel>>,
     stubs: Vec<Stub>,
-    exits: Vec<ExitSite>,
+    /// Jumps out of the region: per target, the label of its thunk.
+    thunks: Vec<(u32, DynamicLabel)>,
     accesses: Vec<MemAccess>,
-    exit_label: DynamicLabel,
+    /// Module offset of the exit trampoline.
+    exit: u32,
 }
 
 /// Opcodes with a static branch or jump target.
@@ -185,35 +222,68 @@ const BRANCH: [bool; OPCODE_COUNT] = {
 /// Loops of at most this many guest instructions get their head aligned.
 const SMALL_LOOP: usize = 12;
 
-/// Compiles `program` (see the module docs for the layout) into executable
-/// memory, assembling in this thread's reusable [`Scratch`].
-pub(crate) fn compile(program: &Program, features: Features) -> Result<Output, CompileError> {
-    let n = program.instructions().len();
-    if n >= (CODE_LIMIT as usize) {
-        return Err(CompileError::TooLarge(format!("{n} instructions")));
-    }
-    assembler::with_scratch(|scratch| compile_in(program, features, scratch))
+/// Whether instruction `i` starts a segment (a block start, or any
+/// instruction after a terminator).
+pub(crate) fn starts_segment(program: &Program, i: u32) -> bool {
+    i == 0 || program.run_end(i - 1) == i
 }
 
-fn compile_in(program: &Program, features: Features, scratch: &mut Scratch) -> Result<Output, CompileError> {
+/// Checks that `program` is small enough to compile.
+pub(crate) fn check_size(program: &Program) -> Result<(), CompileError> {
     let n = program.instructions().len();
+    if n >= MAX_INSTRUCTIONS as usize {
+        return Err(CompileError::TooLarge(format!("{n} instructions")));
+    }
+    Ok(())
+}
+
+/// Compiles instructions `first..end` (whole segments) of `program` for
+/// `place` (see the module docs for the layout), assembling in this
+/// thread's reusable [`Scratch`]; `store` puts the finished bytes where
+/// they run.
+pub(crate) fn compile_region<R>(
+    program: &Program,
+    features: Features,
+    (first, end): (u32, u32),
+    place: &Placement<'_>,
+    store: impl FnOnce(&[u8]) -> Result<R, CompileError>,
+) -> Result<(RegionCode, R), CompileError> {
+    check_size(program)?;
+    assembler::with_scratch(|scratch| compile_in(program, features, (first, end), place, scratch, store))
+}
+
+fn compile_in<R>(
+    program: &Program,
+    features: Features,
+    (first, end): (u32, u32),
+    place: &Placement<'_>,
+    scratch: &mut Scratch,
+    store: impl FnOnce(&[u8]) -> Result<R, CompileError>,
+) -> Result<(RegionCode, R), CompileError> {
+    let span = (end - first) as usize;
+    let ins = &program.instructions()[first as usize..end as usize];
     let mut ops = std::mem::take(&mut scratch.asm);
     // About 16 bytes of native code per guest code byte.
-    ops.reserve(4096 + program.code().len() * 16);
-    let exit_label = ops.new_dynamic_label();
+    let code_bytes = match program.instructions().get(end as usize) {
+        Some(next) => next.pc - ins[0].pc,
+        None => program.code().len() as u32 - ins[0].pc.min(program.code().len() as u32),
+    };
+    ops.reserve(256 + code_bytes as usize * 16);
     let mut prologues = std::mem::take(&mut scratch.prologues);
-    prologues.resize(n, None);
+    prologues.resize(span, None);
     let mut c = Compiler {
         ops,
         features,
         program,
+        first,
+        end,
+        base: place.base,
         prologues,
         stubs: std::mem::take(&mut scratch.stubs),
-        exits: Vec::new(),
-        accesses: vec![MemAccess::default(); n],
-        exit_label,
+        thunks: Vec::new(),
+        accesses: vec![MemAccess::default(); span],
+        exit: place.exit,
     };
-    let (enter, exit, dyn_panic) = c.trampolines();
     // Segments that start on a 64-byte boundary: heads of small loops
     // (targets of backward static branches and jumps at most `SMALL_LOOP`
     // instructions back), so that a tight loop spans as few cache and
@@ -221,73 +291,76 @@ fn compile_in(program: &Program, features: Features, scratch: &mut Scratch) -> R
     // (interpreter-style dispatch), so that their placement does not depend
     // on the code before them.
     let aligned = &mut scratch.aligned;
-    aligned.resize(n, false);
-    for &t in program.jump_targets() {
-        if t != NO_INDEX {
-            aligned[t as usize] = true;
-        }
+    aligned.resize(span, false);
+    let targets = place.dynamic_targets;
+    for &t in &targets[targets.partition_point(|&t| t < first)..targets.partition_point(|&t| t < end)] {
+        aligned[(t - first) as usize] = true;
     }
-    let ins = program.instructions();
-    let run_end = program.run_ends();
     let segment_start = &mut scratch.segment_start;
-    for i in 0..n {
-        // Instruction i − 1 is a terminator exactly when its run ends at i.
-        let starts = i == 0 || run_end[i - 1] as usize == i;
+    for (k, instruction) in ins.iter().enumerate() {
+        let i = first + k as u32;
+        let starts = starts_segment(program, i);
         if starts {
-            c.prologues[i] = Some(c.ops.new_dynamic_label());
+            c.prologues[k] = Some(c.ops.new_dynamic_label());
         }
         segment_start.push(starts);
-        if BRANCH[ins[i].opcode as usize]
-            && let Some(t) = program.static_target(ins[i].target)
-            && t as usize <= i
-            && i - (t as usize) < SMALL_LOOP
+        if BRANCH[instruction.opcode as usize]
+            && let Some(t) = program.static_target(instruction.target)
+            && (first..=i).contains(&t)
+            && i - t < SMALL_LOOP as u32
         {
-            aligned[t as usize] = true;
+            aligned[(t - first) as usize] = true;
         }
     }
     let pairs = pairs::find(ins, segment_start, features);
-    let fused: Vec<bool> = (0..n).map(|i| i > 0 && pairs[i - 1].is_some()).collect();
-    let mut body = Vec::with_capacity(n);
-    let mut prologue = vec![u32::MAX; n];
+    let fused: Vec<bool> = (0..span).map(|k| k > 0 && pairs[k - 1].is_some()).collect();
+    let mut body = Vec::with_capacity(span);
+    let mut prologue = vec![u32::MAX; span];
     // Where the code of the second instruction of the last pair starts.
     let mut second = 0;
-    for (i, start) in prologue.iter_mut().enumerate() {
-        if let Some(label) = c.prologues[i] {
-            if aligned[i] {
+    for (k, start) in prologue.iter_mut().enumerate() {
+        let i = first + k as u32;
+        if let Some(label) = c.prologues[k] {
+            if aligned[k] {
                 c.align_segment();
             }
-            *start = c.ops.offset().0 as u32;
-            c.gas_prologue(i as u32, label);
+            *start = c.offset();
+            c.gas_prologue(i, label);
         }
-        if fused[i] {
+        if fused[k] {
             // Emitted with the first instruction of its pair.
             body.push(second);
             continue;
         }
-        body.push(c.ops.offset().0 as u32);
-        match pairs[i] {
-            Some(pair) => second = c.pair(pair, i as u32),
-            None => c.instruction(i as u32),
+        body.push(c.offset());
+        match pairs[k] {
+            Some(pair) => second = c.pair(pair, i) + place.base,
+            None => c.instruction(i),
         }
     }
-    let code_end = c.ops.offset().0 as u32;
-    c.emit_stubs();
-    let Compiler { mut ops, prologues, mut stubs, exits, accesses, .. } = c;
-    if ops.offset().0 >= CODE_LIMIT as usize {
-        return Err(CompileError::TooLarge(format!("{} bytes of native code", ops.offset().0)));
+    if (end as usize) < program.instructions().len() {
+        // The next segment, when the last one falls through.
+        let next = c.thunk(end);
+        emit!(c.ops ; jmp =>next);
     }
-    let native = ops.commit().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?;
-    let code = CodeMemory::new(native).map_err(|e| CompileError::Memory(e.to_string()))?;
+    let code_end = c.offset();
+    let patches = c.emit_stubs(place);
+    let Compiler { mut ops, prologues, mut stubs, accesses, .. } = c;
+    let len = ops.offset().0;
+    if u64::from(place.base) + len as u64 >= u64::from(CODE_LIMIT) {
+        return Err(CompileError::TooLarge(format!("{} bytes of native code", u64::from(place.base) + len as u64)));
+    }
+    let stored = store(ops.commit().map_err(|e| CompileError::Memory(format!("unresolved label: {e}")))?);
     (scratch.asm, scratch.prologues) = (ops, prologues);
     stubs.clear();
     scratch.stubs = stubs;
-    let tables = Tables { enter, exit, dyn_panic, body, prologue, code_end, exits, accesses, fused };
-    Ok(Output { code, tables })
+    let tables = Tables { start: place.base, first, body, prologue, code_end, accesses, fused };
+    Ok((RegionCode { tables, patches, len: len as u32 }, stored?))
 }
 
-/// Native offsets and exit-site numbers must stay below the special exit
-/// codes ([`exit_code::CODE_DYN_PANIC`] and up).
-pub(crate) const CODE_LIMIT: u32 = exit_code::CODE_DYN_PANIC - 1;
+/// A module's native code stays below 2 GiB, so that every jump inside it
+/// takes a 32-bit displacement and every offset fits its tables.
+pub(crate) const CODE_LIMIT: u32 = 1 << 31;
 
 impl Compiler<'_> {
     /// Pads with no-ops to the next 64-byte boundary, where the next segment
@@ -306,7 +379,7 @@ impl Compiler<'_> {
             &[0x0F, 0x1F, 0x80, 0x00, 0x00, 0x00, 0x00],
             &[0x0F, 0x1F, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
         ];
-        let pad = self.ops.offset().0.wrapping_neg() % 64;
+        let pad = (self.offset() as usize).wrapping_neg() % 64;
         let mut buf = [0u8; 64];
         let mut len = 0;
         while pad - len >= NOP9.len() {
@@ -320,29 +393,57 @@ impl Compiler<'_> {
         self.ops.extend(&buf[..pad]);
     }
 
+    /// The module offset the next byte goes to.
+    fn offset(&self) -> u32 {
+        self.base + self.ops.offset().0 as u32
+    }
+
     /// A new exit site and the label of its stub.
-    fn exit_to(&mut self, kind: ExitKind, index: u32) -> DynamicLabel {
+    fn exit_to(&mut self, kind: SiteKind, index: u32) -> DynamicLabel {
         self.stub(kind, index, 0)
     }
 
-    fn stub(&mut self, kind: ExitKind, index: u32, undo_charge: u32) -> DynamicLabel {
-        let site = self.exits.len() as u32;
-        self.exits.push(ExitSite { kind, index });
+    fn stub(&mut self, kind: SiteKind, index: u32, undo_charge: u32) -> DynamicLabel {
         let label = self.ops.new_dynamic_label();
-        self.stubs.push(Stub { label, site, undo_charge });
+        self.stubs.push(Stub { label, code: exit_code::site(kind, index), undo_charge });
         label
     }
 
-    /// A new exit site left through inline code (`mov ecx, site; jmp exit`).
-    fn exit_inline(&mut self, kind: ExitKind, index: u32) {
-        let site = self.exits.len() as u32;
-        self.exits.push(ExitSite { kind, index });
-        let exit = self.exit_label;
-        emit!(self.ops ; mov ecx, site as i32 ; jmp =>exit);
+    /// A new exit site left through inline code (`mov ecx, code; jmp exit`).
+    fn exit_inline(&mut self, kind: SiteKind, index: u32) {
+        self.exit_with(exit_code::site(kind, index));
     }
 
-    fn emit_stubs(&mut self) {
-        let exit = self.exit_label;
+    /// The label of the thunk that jumps to the gas prologue of segment
+    /// start `target`, outside the region.
+    fn thunk(&mut self, target: u32) -> DynamicLabel {
+        if let Some(&(_, label)) = self.thunks.iter().find(|(t, _)| *t == target) {
+            return label;
+        }
+        let label = self.ops.new_dynamic_label();
+        self.thunks.push((target, label));
+        label
+    }
+
+    /// `mov ecx, code; jmp exit`.
+    fn exit_with(&mut self, code: u32) {
+        emit!(self.ops ; mov ecx, code as i32);
+        self.jump_to_offset(self.exit);
+    }
+
+    /// A `jmp rel32` to module offset `target`.
+    fn jump_to_offset(&mut self, target: u32) {
+        let next = self.offset() + 5;
+        self.ops.push(0xE9);
+        self.ops.extend(target.wrapping_sub(next).to_le_bytes());
+    }
+
+    /// The out-of-line code after the instructions: exit stubs and one
+    /// thunk per jump out of the region. A thunk to a compiled segment jumps there; one to a segment
+    /// not compiled yet jumps to the next instruction, which exits to have
+    /// it compiled, until its 4-byte aligned displacement is patched
+    /// (returned).
+    fn emit_stubs(&mut self, place: &Placement<'_>) -> Vec<Patch> {
         let stubs = std::mem::take(&mut self.stubs);
         for stub in &stubs {
             let label = stub.label;
@@ -350,14 +451,31 @@ impl Compiler<'_> {
             if stub.undo_charge != 0 {
                 self.add_gas(i64::from(stub.undo_charge));
             }
-            emit!(self.ops ; mov ecx, stub.site as i32 ; jmp =>exit);
+            self.exit_with(stub.code);
         }
         self.stubs = stubs;
+        let mut patches = Vec::new();
+        for (target, label) in std::mem::take(&mut self.thunks) {
+            emit!(self.ops ; =>label);
+            match (place.compiled)(target) {
+                Some(prologue) => self.jump_to_offset(prologue),
+                None => {
+                    // The displacement (after the opcode byte) 4-byte aligned.
+                    while !(self.offset() + 1).is_multiple_of(4) {
+                        self.ops.push(0x90);
+                    }
+                    patches.push(Patch { target, at: self.offset() + 1 });
+                    self.ops.extend([0xE9, 0, 0, 0, 0]);
+                    self.exit_with(exit_code::site(SiteKind::Compile, target));
+                }
+            }
+        }
+        patches
     }
 
     /// Records the memory access of instruction `i` for the fault handler.
     fn access(&mut self, i: u32, base: Option<u8>, offset: u64, len: u8, write: bool) {
-        self.accesses[i as usize] =
+        self.accesses[(i - self.first) as usize] =
             MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32, ..MemAccess::default() };
     }
 
@@ -370,7 +488,7 @@ impl Compiler<'_> {
         match ins.opcode {
             Opcode::Trap => self.panic(i),
             Opcode::Fallthrough | Opcode::Unlikely => {}
-            Opcode::Ecalli => self.exit_inline(ExitKind::Host(x as u32), i),
+            Opcode::Ecalli => self.exit_inline(SiteKind::Host, i),
             Opcode::LoadImm64 | Opcode::LoadImm => self.load_imm(a, x),
 
             Opcode::StoreImmU8 => self.store_imm(i, None, x, B1, y),
@@ -417,7 +535,7 @@ impl Compiler<'_> {
 
             Opcode::MoveReg => self.mov(d, a),
             Opcode::Sbrk => {
-                let label = self.exit_to(ExitKind::InterpretHere, i);
+                let label = self.exit_to(SiteKind::InterpretHere, i);
                 emit!(self.ops ; jmp =>label);
             }
             Opcode::CountSetBits64 => self.popcnt(d, a, W64),

@@ -164,7 +164,7 @@ impl Compiler<'_> {
         let second = self.ops.offset().0 as u32;
         let (size, signed) = load_size(load.opcode).expect("a pair's load");
         self.access(j, Some(add.ra), load.imm, size.bytes(), false);
-        let access = &mut self.accesses[j as usize];
+        let access = &mut self.accesses[(j - self.first) as usize];
         (access.index, access.sum) = (add.rb, add.rd);
         let operand = self.indexed_operand(add.ra, add.rb, load.imm);
         self.load_from(operand, load.ra, size, signed);

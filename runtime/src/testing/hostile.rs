@@ -368,8 +368,9 @@ fn cached_program() -> &'static (Arc<Program>, FileKey, Features, Vec<u8>) {
         let config = Config { engine: EngineKind::Recompiler, profile: case.profile, gas_model: Some(case.gas_model) };
         let features = CompileOptions::default().features();
         let key = FileKey::new(&program, &config, features);
-        let module = CompiledModule::compile(program.clone(), &CompileOptions::default()).expect("compiles");
-        let file = disk_cache::encode(&key, features, &module.to_archive());
+        let options = crate::Compilation::Eager.options();
+        let module = CompiledModule::compile(program.clone(), &options).expect("compiles");
+        let file = disk_cache::encode(&key, features, &module.to_archive().expect("compiled in one piece"));
         (program, key, features, file)
     })
 }

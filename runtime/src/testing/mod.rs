@@ -52,6 +52,18 @@ pub fn vary_window_budget(data: &[u8]) {
     });
 }
 
+/// How the recompiler compiles for one fuzz input, chosen by its second
+/// byte: block by block, in regions of a few blocks, the default regions,
+/// or the whole program at load.
+pub fn compilation_for(data: &[u8]) -> crate::Compilation {
+    match data.get(1).map_or(0, |b| b % 4) {
+        0 => crate::Compilation::Lazy { region: 1 },
+        1 => crate::Compilation::Lazy { region: 8 },
+        2 => crate::Compilation::default(),
+        _ => crate::Compilation::Eager,
+    }
+}
+
 /// A fixed-seed byte stream (splitmix64) of `len` bytes: input for the
 /// generator and drivers in seeded tests.
 pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {

@@ -10,8 +10,9 @@
 //!
 //! Arguments: engine (`interp` or `jit`), number of replays (default 1000),
 //! how the recompiler compiles (`lazy`, `lazy:N` or `eager`; default
-//! lazy), and `cold` to replay without a module cache (every replay decodes
-//! and compiles the program, as a node without a cache does).
+//! lazy), `cold` to replay without a module cache (every replay decodes
+//! and compiles the program, as a node without a cache does) or `warm`,
+//! and the gas to interpret before compiling (default 0).
 
 use javm::harness::trace::{parse_traces, replay_with};
 use javm::{Compilation, Config, DEFAULT_CACHE_BYTES, Engine, EngineKind, GasModel, Profile};
@@ -23,12 +24,13 @@ fn main() {
     let replays: u32 = args.next().map_or(1000, |n| n.parse().expect("number of replays"));
     let compilation: Compilation = args.next().as_deref().unwrap_or("lazy").parse().expect("compilation");
     let capacity = if args.next().as_deref() == Some("cold") { 0 } else { DEFAULT_CACHE_BYTES };
+    let tier_up: u64 = args.next().map_or(0, |n| n.parse().expect("gas to interpret first"));
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../runtime/tests/vectors/jip6/test-service-accumulate.log");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let traces = parse_traces(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     let trace = traces.first().unwrap_or_else(|| panic!("{path}: no trace"));
     let config = Config { engine: kind, profile: Profile::P7, gas_model: Some(GasModel::Instruction) };
-    let engine = Engine::with_cache_capacity(config, capacity).with_compilation(compilation);
+    let engine = Engine::with_cache_capacity(config, capacity).with_compilation(compilation).with_tier_up(tier_up);
     replay_with(trace, &engine).expect("the trace replays");
     let start = Instant::now();
     for _ in 0..replays {

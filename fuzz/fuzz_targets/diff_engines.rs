@@ -6,7 +6,9 @@
 //! (a window reset at almost every fault). The second byte chooses how it
 //! compiles: lazily block by block (every jump between blocks reaches code
 //! not compiled yet the first time), in regions of a few blocks or the
-//! default ones, or the whole program up front. Then each engine runs the case
+//! default ones, or the whole program up front; the third, for some inputs,
+//! that the module runs interpreted for its first few gas and switches to
+//! compiled code mid-run. Then each engine runs the case
 //! again with forks, snapshots moved to the other engine and resets to
 //! snapshots at the exits the input's last bytes choose, and with single
 //! steps at the start and after every exit (as many as the ninth byte from
@@ -16,14 +18,18 @@
 use arbitrary::Unstructured;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
-use javm::testing::{case_config, compilation_for, run_case, run_case_lifecycle, run_case_on, run_case_stepping};
+use javm::testing::{
+    case_config, compilation_for, run_case, run_case_lifecycle, run_case_on, run_case_stepping, tier_up_for,
+};
 use javm::Engine;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(case) = gen_case(&mut Unstructured::new(data)) else { return };
     let interp = run_case(&case, EngineKind::Interpreter);
     javm::testing::vary_window_budget(data);
-    let engine = Engine::new(case_config(&case, EngineKind::Recompiler)).with_compilation(compilation_for(data));
+    let engine = Engine::new(case_config(&case, EngineKind::Recompiler))
+        .with_compilation(compilation_for(data))
+        .with_tier_up(tier_up_for(data));
     let jit = run_case_on(&case, &engine);
     assert_eq!(interp, jit, "interpreter vs recompiler on {case:#?}");
     let tail: [u8; 8] = std::array::from_fn(|i| data.get(data.len().wrapping_sub(i + 1)).copied().unwrap_or(0));

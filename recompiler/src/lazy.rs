@@ -124,8 +124,10 @@ impl CompiledModule {
     }
 
     /// The region to compile for instruction `index`: from the start of
-    /// its segment, whole segments up to the module's region size, a
-    /// compiled segment or the end.
+    /// its segment, whole segments up to the module's region size, then on
+    /// while the next segment branches back into the region (a loop that
+    /// would otherwise jump between regions on every lap), up to four
+    /// times that size; never past a compiled segment or the end.
     fn region_around(&self, index: u32) -> (u32, u32) {
         let program = self.program();
         let n = program.instructions().len() as u32;
@@ -134,8 +136,21 @@ impl CompiledModule {
             first -= 1;
         }
         let mut end = program.run_end(first);
-        while end < n && end - first < self.region && !self.map.is_compiled(end) {
+        let grows = |end: u32| end < n && !self.map.is_compiled(end);
+        while grows(end) && end - first < self.region {
             end = program.run_end(end);
+        }
+        let limit = self.region.saturating_mul(4);
+        while grows(end) && end - first < limit {
+            let next = program.run_end(end);
+            let closes_a_loop = program.instructions()[end as usize..next as usize]
+                .iter()
+                .filter(|ins| codegen::has_static_target(ins.opcode))
+                .any(|ins| program.static_target(ins.target).is_some_and(|t| (first..end).contains(&t)));
+            if !closes_a_loop {
+                break;
+            }
+            end = next;
         }
         (first, end)
     }

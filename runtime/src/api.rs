@@ -27,9 +27,11 @@ use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
+use tier::TierUp;
 
 mod pages;
 mod step;
+mod tier;
 pub use pages::PageAccess;
 pub use step::{MemoryAccess, StepRecord};
 
@@ -82,6 +84,7 @@ pub enum Error {
 pub struct Engine {
     config: Config,
     compilation: Compilation,
+    tier_up: u64,
     cache: Arc<ModuleCache<Module>>,
     disk: Option<Arc<DiskCache>>,
 }
@@ -102,7 +105,13 @@ impl Engine {
     /// An engine whose module cache keeps up to `bytes` of module footprint
     /// (0 turns the cache off).
     pub fn with_cache_capacity(config: Config, bytes: usize) -> Engine {
-        Engine { config, compilation: Compilation::default(), cache: Arc::new(ModuleCache::new(bytes)), disk: None }
+        Engine {
+            config,
+            compilation: Compilation::default(),
+            tier_up: 0,
+            cache: Arc::new(ModuleCache::new(bytes)),
+            disk: None,
+        }
     }
 
     /// The engine compiling for the recompiler as `compilation` says
@@ -116,6 +125,23 @@ impl Engine {
     /// How the recompiler compiles.
     pub fn compilation(&self) -> Compilation {
         self.compilation
+    }
+
+    /// The engine interpreting each recompiler module it loads until the
+    /// module's instances have run `gas` gas in total, and running it
+    /// compiled from then on, switching in the middle of a run if need be
+    /// (0, the default: compiled from the start). For many short runs of
+    /// large programs, most of whose code runs once or never: those cost
+    /// what the interpreter costs, and the programs that keep running pay
+    /// for code generation once.
+    pub fn with_tier_up(mut self, gas: u64) -> Engine {
+        self.tier_up = gas;
+        self
+    }
+
+    /// The gas each recompiler module runs interpreted first.
+    pub fn tier_up(&self) -> u64 {
+        self.tier_up
     }
 
     /// The engine with a persistent module cache in `dir` (created with mode
@@ -251,7 +277,8 @@ impl Engine {
 
     /// The module of a decoded `program` with `memory`.
     fn module(&self, program: Program, memory: Template) -> Result<Module, Error> {
-        Module::new(self.config, self.compilation, program, memory, self.disk.as_deref())
+        let tier = TierUp::new(if self.config.engine == EngineKind::Recompiler { self.tier_up } else { 0 });
+        Module::new(self.config, self.compilation, program, memory, self.disk.as_deref(), tier)
     }
 }
 
@@ -275,6 +302,7 @@ pub struct Module {
     interp: Arc<OnceLock<InterpCode>>,
     jit: Option<Arc<javm_recompiler::CompiledModule>>,
     memory: Arc<Template>,
+    tier: Arc<TierUp>,
 }
 
 impl std::fmt::Debug for Module {
@@ -292,6 +320,7 @@ impl Module {
         program: Program,
         memory: Template,
         disk: Option<&DiskCache>,
+        tier: TierUp,
     ) -> Result<Module, Error> {
         let program = Arc::new(program);
         let interp = Arc::new(OnceLock::new());
@@ -308,7 +337,7 @@ impl Module {
                 .map_err(|e| Error::Recompiler(e.to_string()))?,
             )),
         };
-        Ok(Module { config, program, interp, jit, memory: Arc::new(memory) })
+        Ok(Module { config, program, interp, jit, memory: Arc::new(memory), tier: Arc::new(tier) })
     }
 
     /// An estimate of the bytes the module holds: code, decoded program and
@@ -338,8 +367,14 @@ impl Module {
         &self.program
     }
 
+    /// Gas the module's instances ran on the interpreter before it tiered
+    /// up to compiled code ([`Engine::with_tier_up`]).
+    pub fn gas_interpreted(&self) -> u64 {
+        self.tier.interpreted()
+    }
+
     /// The recompiler's x86-64 per guest instruction, when the module was
-    /// compiled.
+    /// compiled (compiled lazily: the instructions compiled so far).
     pub fn native_disasm(&self) -> Option<String> {
         self.jit.as_ref().map(|jit| jit.native_disasm())
     }
@@ -639,6 +674,16 @@ impl Instance {
                 Stop::BlockEnd => unreachable!("not asked to stop at block ends"),
             },
             Backend::Jit(jit) => loop {
+                // Not hot yet: the interpreter, for as much gas as is left
+                // to interpret, over the caps.
+                if let Some(slice) = module.tier.remaining() {
+                    let mut mem = jit.cap_memory();
+                    match module.tier.run_slice(state, slice, |s| interpret(module, s, &mut mem, registers, false)) {
+                        Some(Stop::Exit(exit)) => break exit,
+                        Some(Stop::BlockEnd) => unreachable!("not asked to stop at block ends"),
+                        None => continue,
+                    }
+                }
                 let stop = match jit.run(state) {
                     javm_recompiler::JitExit::Exit(exit) => break exit,
                     // No mappings to spare: interpret to the next exit rather

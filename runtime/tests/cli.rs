@@ -79,6 +79,59 @@ fn disasm_shows_blocks_and_gas() {
 }
 
 #[test]
+fn every_compilation_gives_the_same_run() {
+    let run = |compile: &str| {
+        javm(&[
+            "run",
+            "guests/bin/sieve.jam",
+            "--engine",
+            "jit",
+            "--compile",
+            compile,
+            "--args-hex",
+            "64000000",
+            "--json",
+        ])
+    };
+    let (code, expected, stderr) = run("eager");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(expected.contains("19000000000000002404000000000000"), "{expected}");
+    for compile in ["lazy", "lazy:1", "lazy:500"] {
+        assert_eq!(run(compile), (0, expected.clone(), String::new()), "--compile {compile}");
+    }
+    let (code, tiered, _) = javm(&[
+        "run",
+        "guests/bin/sieve.jam",
+        "--engine",
+        "jit",
+        "--tier-up",
+        "1000",
+        "--args-hex",
+        "64000000",
+        "--json",
+    ]);
+    assert_eq!((code, tiered), (0, expected.clone()), "--tier-up 1000 switches mid-run");
+    for bad in ["lazy:0", "later"] {
+        let (code, _, stderr) = run(bad);
+        assert_eq!(code, 1, "--compile {bad}");
+        assert!(stderr.contains("expected lazy, lazy:N with N > 0, or eager"), "{stderr}");
+    }
+}
+
+#[test]
+fn native_disasm_lists_the_whole_program() {
+    let (code, stdout, _) = javm(&["disasm", "--native", "guests/bin/sieve.jam"]);
+    assert_eq!(code, 0);
+    let (_, plain, _) = javm(&["disasm", "guests/bin/sieve.jam"]);
+    // Every instruction of the plain listing, and one stub section for the
+    // one region.
+    let instructions = plain.lines().filter(|l| !l.starts_with(';') && !l.starts_with('@')).count();
+    let native = stdout.lines().filter(|l| l.len() > 8 && l.as_bytes()[6] == b':').count();
+    assert_eq!(native, instructions, "{stdout}");
+    assert_eq!(stdout.matches("; exit stubs").count(), 1);
+}
+
+#[test]
 fn a_closed_stdout_ends_the_output_quietly() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;

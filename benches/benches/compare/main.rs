@@ -404,6 +404,17 @@ fn decode_large(
             measure_load_blob(&mut g, group, &id, run::uncached_engine(kind, model), blob.clone());
         }
     }
+    // The recompiler compiling the whole program at load (a lazy load, the
+    // default, compiles nothing yet).
+    for model in [GasModel::Block, GasModel::Pipeline] {
+        let id = format!("javm-jit-eager-{}", model.name());
+        if let Err(e) = engine_ok(EngineKind::Recompiler) {
+            note_skip(skipped, format!("{group}/{id}"), e);
+            continue;
+        }
+        let engine = run::uncached_engine(EngineKind::Recompiler, model).with_compilation(javm::Compilation::Eager);
+        measure_load_blob(&mut g, group, &id, engine, blob.clone());
+    }
     // A load of bytes the engine has loaded before: the module cache's hit
     // (hashing the bytes, one lookup).
     for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
@@ -496,11 +507,17 @@ fn decode_large(
     g.finish();
 }
 
+/// Gas the tiered recompiler interprets first in the JIP-6 replay: about
+/// ten of its invocations (some 4,300 instructions each).
+const JIP6_TIER_UP: u64 = 50_000;
+
 /// The JIP-6 trace of a real service (a 105 KB-code program, six host calls)
 /// replayed whole — load, instantiate, run, every host call — on each
 /// engine: cold (an engine without a module cache, so the program is
 /// decoded and compiled each time, as every invocation of a node without a
-/// cache pays) and warm (through the module cache).
+/// cache pays) and warm (through the module cache); the recompiler
+/// compiling lazily (the default), the whole program at load, and tiering
+/// up from the interpreter.
 fn cold_trace(c: &mut Criterion, s: &Settings, engines: &Engines, skipped: &mut BTreeMap<String, String>) {
     use javm::harness::trace::{parse_traces, replay_with};
     let group = "cold";
@@ -513,15 +530,22 @@ fn cold_trace(c: &mut Criterion, s: &Settings, engines: &Engines, skipped: &mut 
     };
     let trace = traces[0].clone();
     let mut g = s.group(c, group, false);
-    for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
+    let runs = [
+        (EngineKind::Interpreter, "", javm::Compilation::default(), 0),
+        (EngineKind::Recompiler, "", javm::Compilation::default(), 0),
+        (EngineKind::Recompiler, "-eager", javm::Compilation::Eager, 0),
+        (EngineKind::Recompiler, "-tiered", javm::Compilation::default(), JIP6_TIER_UP),
+    ];
+    for (kind, compiled, compilation, tier_up) in runs {
         let config = javm::Config { engine: kind, profile: Profile::P7, gas_model: Some(GasModel::Instruction) };
         for (tag, capacity) in [("cold", 0), ("warm", javm::DEFAULT_CACHE_BYTES)] {
-            let id = format!("jip6-{}-{tag}", Who::Javm(kind).name());
+            let id = format!("jip6-{}{compiled}-{tag}", Who::Javm(kind).name());
             if kind == EngineKind::Recompiler && engines.jit_error.is_some() {
                 note_skip(skipped, format!("{group}/{id}"), "no recompiler".into());
                 continue;
             }
-            let engine = javm::Engine::with_cache_capacity(config, capacity);
+            let engine =
+                javm::Engine::with_cache_capacity(config, capacity).with_compilation(compilation).with_tier_up(tier_up);
             if let Err(e) = replay_with(&trace, &engine) {
                 note_skip(skipped, format!("{group}/{id}"), e.to_string());
                 continue;

@@ -330,7 +330,7 @@ struct ColdGoals {
 fn cold_table(out: &mut String) -> ColdGoals {
     let _ = writeln!(out, "\n### Cold start: the JIP-6 trace replayed whole (load + run + host calls)\n");
     header(out, &["engine", "cold (no module cache)", "warm (module cache)", "cold ÷ warm"]);
-    for who in ["javm-interp", "javm-jit"] {
+    for who in ["javm-interp", "javm-jit", "javm-jit-eager", "javm-jit-tiered"] {
         let cold = min(&format!("cold/jip6-{who}-cold"));
         let warm = min(&format!("cold/jip6-{who}-warm"));
         row(out, &[who.to_owned(), fmt_ns(cold), fmt_ns(warm), fmt_ratio(ratio(cold, warm))]);
@@ -340,21 +340,33 @@ fn cold_table(out: &mut String) -> ColdGoals {
     ColdGoals {
         ratios: vec![
             (
-                "recompiler load vs PolkaVM's, large (block / naive)",
+                "recompiler load (lazy) vs PolkaVM's, large (block / naive)",
                 0.5,
                 vs("javm-jit-block", "pvm-jit-linux-naive"),
                 "min times",
             ),
             (
-                "recompiler load vs PolkaVM's, large (pipeline / L2)",
+                "recompiler load (lazy) vs PolkaVM's, large (pipeline / L2)",
                 0.5,
                 vs("javm-jit-pipeline", "pvm-jit-linux-l2"),
                 "min times",
             ),
             (
-                "recompiler load from the disk cache vs a full load, large (pipeline)",
+                "recompiler whole-program compile vs PolkaVM's load, large (block / naive)",
                 0.5,
-                vs("javm-jit-disk-hit", "javm-jit-pipeline"),
+                vs("javm-jit-eager-block", "pvm-jit-linux-naive"),
+                "min times; --compile eager",
+            ),
+            (
+                "recompiler whole-program compile vs PolkaVM's load, large (pipeline / L2)",
+                0.5,
+                vs("javm-jit-eager-pipeline", "pvm-jit-linux-l2"),
+                "min times; --compile eager",
+            ),
+            (
+                "recompiler load from the disk cache vs a whole-program compile, large (pipeline)",
+                0.5,
+                vs("javm-jit-disk-hit", "javm-jit-eager-pipeline"),
                 "min times, new engine on a warmed directory",
             ),
             (

@@ -219,6 +219,11 @@ const BRANCH: [bool; OPCODE_COUNT] = {
     table
 };
 
+/// Whether `opcode` has a static branch or jump target.
+pub(crate) fn has_static_target(opcode: Opcode) -> bool {
+    BRANCH[opcode as usize]
+}
+
 /// Loops of at most this many guest instructions get their head aligned.
 const SMALL_LOOP: usize = 12;
 

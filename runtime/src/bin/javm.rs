@@ -7,7 +7,7 @@ use javm::harness::record::record_run;
 use javm::harness::trace::{parse_traces, replay_with};
 use javm::harness::vectors::{Vector, run_vector};
 use javm::harness::{Summary, collect_files, decode_hex, encode_hex};
-use javm::{Config, Engine, EngineKind, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
+use javm::{Compilation, Config, Engine, EngineKind, Exit, GasModel, HostCalls, HostResult, Instance, Module, Profile};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -42,19 +42,32 @@ struct EngineArgs {
     engine: EngineKind,
 }
 
+/// How programs are loaded: when the recompiler compiles, and where it
+/// keeps its code.
 #[derive(Args)]
 struct CacheArgs {
+    /// When the recompiler compiles: `lazy` (each region of the program on
+    /// its first entry), `lazy:N` (regions of at least N instructions) or
+    /// `eager` (the whole program at load).
+    #[arg(long, default_value = "lazy", value_name = "WHEN")]
+    compile: Compilation,
+    /// With --engine jit: interpret each program until it has run GAS gas
+    /// (over all its runs), then switch to compiled code.
+    #[arg(long, default_value_t = 0, value_name = "GAS")]
+    tier_up: u64,
     /// Keep the recompiler's code in this directory (created with mode
     /// 0700), so that later runs load it instead of compiling again. The
-    /// directory must be as trusted as this binary.
+    /// directory must be as trusted as this binary. Programs kept there are
+    /// compiled whole.
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 }
 
 impl CacheArgs {
-    /// An engine with `config` and the cache directory, if any.
+    /// An engine with `config`, the compilation and the cache directory, if
+    /// any.
     fn engine(&self, config: Config) -> Result<Engine, String> {
-        let engine = Engine::new(config);
+        let engine = Engine::new(config).with_compilation(self.compile).with_tier_up(self.tier_up);
         match &self.cache_dir {
             Some(dir) => engine.with_disk_cache(dir).map_err(|e| format!("--cache-dir: {e}")),
             None => Ok(engine),
@@ -410,7 +423,8 @@ fn disasm(args: DisasmArgs) -> Result<ExitCode, String> {
     let engine = if args.native { EngineKind::Recompiler } else { EngineKind::Interpreter };
     let config = Config { engine, profile: args.profile, gas_model: args.gas_model };
     let bytes = read(&args.program)?;
-    let engine = Engine::new(config);
+    // The whole program's code, not only what a run would reach.
+    let engine = Engine::new(config).with_compilation(Compilation::Eager);
     let module: Module = match engine.load(&bytes) {
         Ok(m) => m,
         Err(standard_error) => engine

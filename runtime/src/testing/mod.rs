@@ -64,6 +64,19 @@ pub fn compilation_for(data: &[u8]) -> crate::Compilation {
     }
 }
 
+/// Gas a recompiler module runs interpreted first
+/// ([`Engine::with_tier_up`]) for one fuzz input, chosen by its third
+/// byte: none for most inputs, else a little, so that runs switch to
+/// compiled code at all kinds of points.
+pub fn tier_up_for(data: &[u8]) -> u64 {
+    match data.get(2).map_or(0, |b| b % 8) {
+        5 => 1,
+        6 => 7,
+        7 => 60,
+        _ => 0,
+    }
+}
+
 /// A fixed-seed byte stream (splitmix64) of `len` bytes: input for the
 /// generator and drivers in seeded tests.
 pub fn seeded_bytes(seed: u64, len: usize) -> Vec<u8> {

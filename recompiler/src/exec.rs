@@ -8,7 +8,7 @@ use crate::instance::Instance;
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
 use crate::signals;
-use crate::window::Pager;
+use crate::window::LivePager;
 use javm_cap::program::GasModel;
 use javm_cap::program::gas::meter;
 use javm_cap::space::{AddressSpace, CachedMemory};
@@ -56,7 +56,7 @@ impl JitInstance {
     /// mapped when first touched.
     pub fn new(module: Arc<CompiledModule>, space: AddressSpace) -> Result<JitInstance, JitError> {
         signals::install().map_err(JitError::Signals)?;
-        let pager = Pager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
+        let pager = LivePager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
         let jump_table = module.jump_table.as_ptr() as u64;
         let mut inner = Box::new(Instance { module, pager });
         let ctx = inner.pager.ctx();
@@ -67,6 +67,7 @@ impl JitInstance {
             (*ctx).jump_table = jump_table;
             (*ctx).inner = inner_ptr as usize;
         }
+        inner.pager.park();
         Ok(JitInstance { inner, scarce: false })
     }
 
@@ -82,8 +83,15 @@ impl JitInstance {
     /// interpreter does. Three steps: the entry charge (`charge_entry`),
     /// the guest run with the host's share of fault handling
     /// (`run_until_exit`), and decoding the exit into `state`
-    /// (`decode_exit`).
+    /// (`decode_exit`). Afterwards the instance is idle: a window short of
+    /// kernel mappings may empty its window until it runs again.
     pub fn run(&mut self, state: &mut VmState) -> JitExit {
+        let exit = self.run_claimed(state);
+        self.inner.pager.park();
+        exit
+    }
+
+    fn run_claimed(&mut self, state: &mut VmState) -> JitExit {
         self.scarce = false;
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
@@ -214,14 +222,10 @@ unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(
             }
             CODE_REFILL | CODE_REMAP => {
                 // Out of kernel mappings (or of the windows' budget of
-                // them, or of frames): drop every mapping of this window
-                // (the guest's writes move into the caps) and map only
-                // what the access needs. If even that fails, the
+                // them, or of frames): windows that do not run, or this
+                // one, give theirs back. If even that fails, the
                 // interpreter runs the access through the caps instead.
-                // Windows kept for modules' next instances give their
-                // mappings up first.
-                let remap = |pager: &mut crate::window::Pager| pager.remap(first, last, write != 0).is_ok();
-                if !(remap(pager) || (reclaim_kept_windows() && remap(pager))) {
+                if !crate::window::map_scarce(pager, first, last, write != 0) {
                     return CODE_REMAP;
                 }
             }
@@ -230,13 +234,6 @@ unsafe fn run_until_exit(inner: *mut Instance, enter: unsafe extern "sysv64" fn(
         // SAFETY: as above; resume the interrupted access.
         unsafe { (*ctx).entry = (*ctx).resume_rip };
     }
-}
-
-/// Drops the windows kept for modules' next instances when they hold
-/// kernel mappings; true if that gave any back to the budget.
-fn reclaim_kept_windows() -> bool {
-    let held = crate::budget::window_mappings_held();
-    held > 0 && crate::window::release_kept_windows() > 0 && crate::budget::window_mappings_held() < held
 }
 
 /// Writes the guest state the context holds after exit `code` into

@@ -619,6 +619,32 @@ impl Pager {
         self.copies.len()
     }
 
+    /// Kernel mappings charged to the budget for what the window maps.
+    pub(crate) fn charged(&self) -> usize {
+        self.charged
+    }
+
+    /// Retries mapping pages `first..=last` for an access, with frames
+    /// topped up; false if it failed again.
+    pub(crate) fn map_again(&mut self, first: u32, last: u32, write: bool) -> bool {
+        self.refill().is_ok() && self.prepare(first, last, write).is_ok()
+    }
+
+    /// Empties the window of an idle instance so that others can use its
+    /// mappings: dirty pages move into their caps (unless the window is
+    /// stale: the caps have them already, or the space is a new
+    /// instance's), and every page is inaccessible again, to be mapped on
+    /// demand when the instance runs next.
+    pub(crate) fn give_back_mappings(&mut self) {
+        if self.stale {
+            self.stale = false;
+            self.stock.extend(self.dirty.drain(..).map(|(_, frame)| (frame, false)));
+            self.reset();
+        } else {
+            self.flush();
+        }
+    }
+
     /// Whether the window can no longer be used (see [`Self::reset`]).
     pub(crate) fn is_broken(&self) -> bool {
         self.broken

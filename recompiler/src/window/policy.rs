@@ -152,3 +152,14 @@ pub(super) fn keeps_dirty(pages: usize) -> bool {
 pub(super) fn keeps_window(charged: usize, budget: usize) -> bool {
     charged <= budget / KEPT_BUDGET_SHARE
 }
+
+/// Share of the budget a reclaim gives back from idle windows (an eighth)
+/// when a window is short of mappings: enough that the windows that run
+/// next map without another reclaim for a while, and few windows emptied
+/// at a time (each re-faults what it needs when it runs again).
+const RECLAIM_SHARE: usize = 8;
+
+/// Mappings a reclaim gives back, at least (see [`RECLAIM_SHARE`]).
+pub(super) fn reclaim_target(budget: usize) -> usize {
+    (budget / RECLAIM_SHARE).max(crate::budget::PER_MAP)
+}

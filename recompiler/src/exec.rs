@@ -92,6 +92,11 @@ impl JitInstance {
     }
 
     fn run_claimed(&mut self, state: &mut VmState) -> JitExit {
+        // Still no mappings to spare: the interpreter goes on to the next
+        // exit without a fault first.
+        if self.scarce && crate::window::still_scarce(&self.inner.pager) {
+            return JitExit::Interpret;
+        }
         self.scarce = false;
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
@@ -135,7 +140,9 @@ impl JitInstance {
     /// the window, not even after emptying it. Until mappings are freed
     /// every further run would stop the same way, after an emptying of the
     /// window per block; the runtime then interprets to the next exit on
-    /// [`JitInstance::cap_memory`] instead.
+    /// [`JitInstance::cap_memory`] instead. While mappings stay that scarce,
+    /// the next run hands over at once, before entering the guest (and
+    /// still says so here).
     pub fn mappings_scarce(&self) -> bool {
         self.scarce
     }

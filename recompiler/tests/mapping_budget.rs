@@ -119,6 +119,16 @@ fn a_small_budget_only_costs_resets() {
 }
 
 #[test]
+fn too_little_room_to_go_on_hands_over_instead_of_resetting() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // Room for four `mmap`s: too little to reset the window for more.
+    let (exit, state) = walk_with_spare(8, 500);
+    assert_eq!(exit, JitExit::Interpret);
+    // Two groups (two `mmap`s each), then the third's load is handed over.
+    assert_eq!((state.regs[1], state.regs[3]), (0x3_0000, 2));
+}
+
+#[test]
 fn no_budget_at_all_hands_accesses_to_the_interpreter() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let (exit, state) = walk_with_spare(0, 4);
@@ -143,6 +153,11 @@ fn a_starved_run_says_so_and_hands_out_the_caps() {
     jit.cap_memory().read_bytes(0x1_0000 + 3 * 0x1_0000, &mut byte).unwrap();
     assert_eq!(byte, [4], "the fourth group's byte, from its cap");
     assert_eq!(mapped(), 0, "the window maps nothing");
+    // Still starved: the next run hands over at once, charging nothing.
+    let mut again = VmState { gas: 10_000_000, ..VmState::default() };
+    assert_eq!(jit.run(&mut again), JitExit::Interpret);
+    assert!(jit.mappings_scarce());
+    assert_eq!((again.pc, again.gas, again.charged), (0, 10_000_000, false));
     set_window_mapping_budget(before);
     // With mappings again, a run maps and is no longer starved.
     state.pc = 0;

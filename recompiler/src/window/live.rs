@@ -235,20 +235,38 @@ pub(super) fn take_window() -> Result<Window, WindowError> {
     }
 }
 
+/// Whether `pager`, whose last access could not be mapped, still could not
+/// map enough to go on: too little room in the budget even once it
+/// emptied itself, and too little held by other windows to be worth
+/// taking back. Atomics only.
+pub(crate) fn still_scarce(pager: &Pager) -> bool {
+    let budget = budget::window_mapping_budget();
+    let others = budget::page_mappings_held().saturating_sub(pager.charged());
+    let room = budget.saturating_sub(budget::window_mappings_held().saturating_sub(pager.charged()));
+    !policy::resets_with_room(room) && others < policy::reclaim_target(budget)
+}
+
 /// Maps pages `first..=last` for an access of `pager` that could not be
 /// mapped (out of kernel mappings, of the budget, or of frames). When
 /// windows that do not run hold a fair share of the budget, they give
 /// their mappings back first and the access is retried; else, or if that
-/// fails, `pager` empties its own window ([`Pager::remap`]), and then the
-/// others give back whatever they hold. False if the access still cannot
-/// be mapped: the caller hands it to the interpreter.
+/// fails, `pager` empties its own window ([`Pager::remap`]), if that
+/// leaves it room enough to go on (see [`policy::resets_with_room`];
+/// windows that do not run give back whatever they hold to make room).
+/// False if the access still cannot be mapped: the caller hands it to the
+/// interpreter.
 pub(crate) fn map_scarce(pager: &mut Pager, first: u32, last: u32, write: bool) -> bool {
+    let budget = budget::window_mapping_budget();
     let others = budget::page_mappings_held().saturating_sub(pager.charged());
-    if others >= policy::reclaim_target(budget::window_mapping_budget())
-        && reclaim_for_others()
-        && pager.map_again(first, last, write)
-    {
+    if others >= policy::reclaim_target(budget) && reclaim_for_others() && pager.map_again(first, last, write) {
         return true;
     }
-    pager.remap(first, last, write).is_ok() || (reclaim_for_others() && pager.remap(first, last, write).is_ok())
+    // Others' mappings, if any, are given back only where that helps.
+    let give_back = || others > 0 && reclaim_for_others();
+    let room = || budget.saturating_sub(budget::window_mappings_held().saturating_sub(pager.charged()));
+    let roomy = || policy::resets_with_room(room());
+    if !(roomy() || (give_back() && roomy())) {
+        return false;
+    }
+    pager.remap(first, last, write).is_ok() || (give_back() && pager.remap(first, last, write).is_ok())
 }

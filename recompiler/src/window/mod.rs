@@ -53,7 +53,7 @@ mod policy;
 mod reserve;
 
 pub use live::release_idle_mappings;
-pub(crate) use live::{LivePager, map_scarce};
+pub(crate) use live::{LivePager, map_scarce, still_scarce};
 pub use pager::release_kept_windows;
 pub(crate) use pager::{PagerPool, PrepareError};
 pub(crate) use reserve::Window;

@@ -509,14 +509,15 @@ impl Pager {
     /// shared writable mapping), 30–50 % cheaper than `MAP_POPULATE`,
     /// which walks the range page by page.
     fn map_at(&mut self, page: u32, n: u32, prot: ProtFlags, frame: Option<FrameRef>, populate: bool) -> bool {
-        // Recorded before the call: should a failed MAP_FIXED leave a hole,
-        // the next reset covers it with the inaccessible reservation again.
-        self.touched.add(page);
-        self.touched.add(page + n - 1);
         if self.broken || !budget::try_charge() {
             return false;
         }
         self.charged += budget::PER_MAP;
+        // Recorded before the call: should a failed MAP_FIXED leave a hole,
+        // the next reset covers it with the inaccessible reservation again.
+        // (A map refused by the budget touched nothing.)
+        self.touched.add(page);
+        self.touched.add(page + n - 1);
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(page as usize * PAGE_SIZE) };
         let (hint, len) = (Some(addr(at).addr()), length(n as usize * PAGE_SIZE));

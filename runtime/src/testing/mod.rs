@@ -40,15 +40,15 @@ pub enum Outcome {
 
 /// Sets the recompiler's window mapping budget for one fuzz input: room
 /// for one more window and no mapping for one input length in eight, room
-/// for two `mmap`s besides for another, the process default otherwise, so
-/// that fuzzing reaches the window resets and the hand-offs to the
-/// interpreter.
+/// for 12 `mmap`s besides for another (a reset at almost every fault), the
+/// process default otherwise, so that fuzzing reaches the window resets
+/// and the hand-offs to the interpreter.
 pub fn vary_window_budget(data: &[u8]) {
     static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let default = *DEFAULT.get_or_init(crate::window_mapping_budget);
     match data.len() % 8 {
         0 => spare_window_mappings(0),
-        1 => spare_window_mappings(4),
+        1 => spare_window_mappings(24),
         _ => crate::set_window_mapping_budget(default),
     }
 }

@@ -3,13 +3,15 @@
 //! kernel's own limit (these tests run in their own process, one at a
 //! time, as the budget is process-wide).
 
+mod common;
+
 use javm_cap::DataCap;
-use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
+use javm_cap::program::Opcode;
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{Exit, VmState};
 use javm_recompiler::{
-    CompileOptions, CompiledModule, JitExit, JitInstance, guest_windows_reserved, set_window_mapping_budget,
-    window_mapping_budget, window_mappings_held,
+    CompiledModule, JitExit, JitInstance, guest_windows_reserved, set_window_mapping_budget, window_mapping_budget,
+    window_mappings_held,
 };
 use std::sync::{Arc, Mutex};
 
@@ -26,20 +28,12 @@ const STRIDE_PAGES: u32 = 16;
 /// `loop: load_ind_u8 r3, [r1]; add_imm_64 r1, r1, 16 pages;
 /// branch_lt_u r1, r2, loop; trap`: reads one byte per 64 KiB.
 fn walker() -> Arc<CompiledModule> {
-    let ops: [(Opcode, &[u8]); 4] = [
+    common::module(&[
         (Opcode::LoadIndU8, &[0x13]),
         (Opcode::AddImm64, &[0x11, 0x00, 0x00, 0x01]),
         (Opcode::BranchLtU, &[0x21, 0xF9]),
         (Opcode::Trap, &[]),
-    ];
-    let (mut code, mut starts) = (Vec::new(), Vec::new());
-    for (op, operands) in ops {
-        starts.push(code.len());
-        code.push(op.code(Profile::P8).unwrap());
-        code.extend_from_slice(operands);
-    }
-    let program = Program::new(CodeBlob::from_parts(code, starts, vec![]), Profile::P8, GasModel::Block).unwrap();
-    Arc::new(CompiledModule::compile(Arc::new(program), &CompileOptions::default()).unwrap())
+    ])
 }
 
 /// `groups` groups of 16 pages from guest page 16, each with content only

@@ -171,9 +171,20 @@ impl JitInstance {
     /// The address space, with every page the guest wrote moved into its
     /// cap's overlay (no copy). The window is reset, so the host may change
     /// or clone the space freely; the next run maps pages again on demand.
+    /// The instance is in use until its next run or memory access ends, or
+    /// [`JitInstance::park`].
     pub fn address_space(&mut self) -> &mut AddressSpace {
         self.inner.pager.sync();
         &mut self.inner.pager.space
+    }
+
+    /// Marks the instance idle: until its next use, a window short of
+    /// kernel mappings may empty this one's (the instance maps its pages
+    /// again when it next runs). Every run and every access through
+    /// [`JitInstance::memory`] ends so; call this after a use of
+    /// [`JitInstance::address_space`] or [`JitInstance::cap_memory`].
+    pub fn park(&mut self) {
+        self.inner.pager.park();
     }
 
     /// Ends the instance, returning its (synced) address space.

@@ -107,13 +107,19 @@ fn a_window_in_use_keeps_its_mappings() {
     let (mut parked, mut in_use) =
         (JitInstance::new(module.clone(), space()).unwrap(), JitInstance::new(module, space()).unwrap());
     assert_eq!((count(&mut parked), count(&mut in_use)), (1, 1));
-    // The host holds the space (synced; the window keeps what it maps).
-    in_use.address_space();
+    // The host holds the space (synced; the window keeps what it maps)
+    // and changes the counter.
+    in_use.address_space().cached().write_bytes(COUNTER, &41u64.to_le_bytes()).unwrap();
     let both = mapped();
     assert_eq!(release_idle_mappings(), 1, "only the parked window");
     assert_eq!(mapped(), both / 2, "the window in use maps what it did");
-    assert_eq!((count(&mut parked), count(&mut in_use)), (2, 2));
-    assert_eq!((stored(parked), stored(in_use)), (2, 2));
+    // Idle again once the host is done with the space: its window, kept
+    // across the sync with its dirty page, is emptied too.
+    in_use.park();
+    assert_eq!(release_idle_mappings(), 1);
+    assert_eq!(mapped(), 0);
+    assert_eq!((count(&mut parked), count(&mut in_use)), (2, 42), "the host's change, not the old dirty page");
+    assert_eq!((stored(parked), stored(in_use)), (2, 42));
 }
 
 #[test]

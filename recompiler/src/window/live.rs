@@ -3,9 +3,9 @@
 //!
 //! Every live instance's [`Pager`] sits in a [`LivePager`], registered in
 //! one process-wide list. The instance *parks* it whenever it stops using
-//! it (at the end of each run, and of each host access through its memory)
-//! and claims it back on its next use: every access to the pager claims it
-//! first. A window short of mappings empties parked windows that hold some
+//! it (at the end of each run and of each host access through its memory,
+//! and on `JitInstance::park`) and claims it back on its next use: every
+//! access to the pager claims it first. A window short of mappings empties parked windows that hold some
 //! ([`reclaim_idle`]): their dirty pages move into their caps and they are
 //! reserved-only again; they map pages again, lazily, when they next run.
 //!

@@ -6,12 +6,17 @@
 //!   or from one snapshot of its initialised instance (`instantiate_from`):
 //!   runs per second, the 2-thread speed-up and the recompiler against the
 //!   interpreter;
-//! - **idle instances**: 1,000 and 10,000 live instances of `hashtable`,
-//!   each run once, in a fresh child process per engine and count: resident
-//!   memory and kernel mappings per instance, and the time to instantiate.
+//! - **idle instances**: 1,000, 10,000 and 17,000 live instances of
+//!   `hashtable`, each run once, in a fresh child process per engine and
+//!   count: resident memory and kernel mappings per instance, the time to
+//!   instantiate, how many could not be created (past the windows' budget
+//!   of kernel mappings, two per window), and then the time per run of a
+//!   fresh instance beside them (instantiation included), while the idle
+//!   windows give their mappings to the running ones.
 //!
 //! ```sh
-//! cargo bench -p javm-benches --bench scaling
+//! cargo bench -p javm-benches --bench scaling            # both parts
+//! cargo bench -p javm-benches --bench scaling -- idle    # one part
 //! ```
 //!
 //! Prints markdown tables and writes them to `target/scaling.md`. Goals
@@ -29,6 +34,8 @@ const WINDOW: Duration = Duration::from_millis(400);
 const REPEATS: usize = 5;
 /// Environment variable selecting the idle-instance child mode.
 const IDLE_CHILD: &str = "JAVM_BENCH_IDLE_CHILD";
+/// Runs of a fresh instance timed beside the idle instances.
+const RUNS_BESIDE: u32 = 2_000;
 
 /// Where each run starts.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -127,7 +134,8 @@ fn mappings() -> usize {
 
 /// The idle-instance child: `count` instances of hashtable's `small` case,
 /// each run once and kept; prints instantiate µs per instance, RSS bytes
-/// per instance, mappings per instance and failed instantiations.
+/// per instance, mappings per instance, failed instantiations and µs per
+/// run of a fresh instance beside them, then the first error, if any.
 fn idle_child(engine: EngineKind, count: usize) {
     let all = guests::load();
     let guest = guests::named(&all, "hashtable");
@@ -138,7 +146,7 @@ fn idle_child(engine: EngineKind, count: usize) {
     let (rss, maps) = (rss_bytes(), mappings());
     let mut kept: Vec<Instance> = Vec::with_capacity(count);
     let mut instantiate = Duration::ZERO;
-    let mut failed = 0;
+    let (mut failed, mut first_error) = (0, None);
     for _ in 0..count {
         let begin = Instant::now();
         let made = module.instantiate_standard(args, 0);
@@ -149,45 +157,61 @@ fn idle_child(engine: EngineKind, count: usize) {
                 assert_eq!(instance.run_with(&mut run::BenchHost::default()), Exit::Halt);
                 kept.push(instance);
             }
-            Err(_) => failed += 1,
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e.to_string());
+            }
         }
     }
     let per = |now: u64, before: u64| now.saturating_sub(before) as f64 / count as f64;
-    println!(
-        "{} {} {} {failed}",
-        instantiate.as_secs_f64() * 1e6 / count as f64,
-        per(rss_bytes(), rss),
-        per(mappings() as u64, maps as u64)
-    );
+    let (rss_per, maps_per) = (per(rss_bytes(), rss), per(mappings() as u64, maps as u64));
+    // Room for the fresh instances' windows.
+    drop(kept.pop());
+    let beside = run::checked_ms_per_run(&module, guest.case("small"), RUNS_BESIDE) * 1e3;
+    println!("{} {rss_per} {maps_per} {failed} {beside}", instantiate.as_secs_f64() * 1e6 / count as f64);
+    if let Some(e) = first_error {
+        println!("{e}");
+    }
 }
 
 fn idle_table(out: &mut String) {
     let exe = std::env::current_exe().expect("current exe");
     let _ = writeln!(out, "\n### Idle live instances (hashtable small, each run once; a fresh process per row)\n");
-    let _ = writeln!(out, "| engine | instances | instantiate | RSS / instance | mappings / instance | failed |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| engine | instances | instantiate | RSS / instance | mappings / instance | failed | a run beside them |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    let mut errors = Vec::new();
     for engine in EngineKind::ALL {
-        for count in [1_000usize, 10_000] {
+        for count in [1_000usize, 10_000, 17_000] {
             let child = std::process::Command::new(&exe).env(IDLE_CHILD, format!("{engine}:{count}")).output();
             let text = match &child {
                 Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
                 Ok(o) => format!("error: {}", String::from_utf8_lossy(&o.stderr).trim()),
                 Err(e) => format!("error: {e}"),
             };
-            let v: Vec<f64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let (numbers, error) = text.split_once('\n').unwrap_or((&text, ""));
+            let v: Vec<f64> = numbers.split_whitespace().filter_map(|x| x.parse().ok()).collect();
             match v[..] {
-                [us, rss, maps, failed] => {
+                [us, rss, maps, failed, beside] => {
                     let _ = writeln!(
                         out,
-                        "| {engine} | {count} | {us:.1} µs | {:.1} KiB | {maps:.2} | {failed} |",
+                        "| {engine} | {count} | {us:.1} µs | {:.1} KiB | {maps:.2} | {failed} | {beside:.1} µs |",
                         rss / 1024.0
                     );
+                    if !error.trim().is_empty() {
+                        errors.push(format!("{engine}, {count}: {}", error.trim()));
+                    }
                 }
                 _ => {
-                    let _ = writeln!(out, "| {engine} | {count} | n/a: {} | | | |", text.trim());
+                    let _ = writeln!(out, "| {engine} | {count} | n/a: {} | | | | |", text.trim());
                 }
             }
         }
+    }
+    for e in errors {
+        let _ = writeln!(out, "\nFirst failure ({e})");
     }
 }
 
@@ -199,10 +223,16 @@ fn main() {
         idle_child(engine, count.parse().expect("a count"));
         return;
     }
-    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    // `cargo bench` passes `--bench`; other arguments name the parts to run.
+    let parts: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let runs = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     let mut out = String::new();
-    threads_table(&mut out);
-    idle_table(&mut out);
+    if runs("threads") {
+        threads_table(&mut out);
+    }
+    if runs("idle") {
+        idle_table(&mut out);
+    }
     print!("{out}");
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scaling.md");
     if let Err(e) = std::fs::write(&path, &out) {

@@ -7,25 +7,26 @@
 //! target/release/examples/scarce_mappings sieve small 4 20
 //! ```
 //!
-//! Arguments: guest (default `sieve`), case (default `small`), budget of
-//! mappings (default 4), runs (default 20).
+//! Arguments: guest (default `sieve`), case (default `small`), mappings to
+//! spare besides the windows' reservations (default 4), runs (default 20).
 
-use javm::{EngineKind, GasModel, set_window_mapping_budget};
+use javm::testing::spare_window_mappings;
+use javm::{EngineKind, GasModel};
 use javm_benches::{guests, run};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_else(|| "sieve".into());
     let case = args.next().unwrap_or_else(|| "small".into());
-    let budget: usize = args.next().map_or(4, |n| n.parse().expect("budget of mappings"));
+    let spare: usize = args.next().map_or(4, |n| n.parse().expect("mappings to spare"));
     let runs: u32 = args.next().map_or(20, |n| n.parse().expect("runs"));
     let all = guests::load();
     let guest = guests::named(&all, &name);
     let case = guest.case(&case);
-    set_window_mapping_budget(budget);
+    spare_window_mappings(spare);
     for kind in [EngineKind::Interpreter, EngineKind::Recompiler] {
         let module = run::load(kind, GasModel::Pipeline, &guest.jam).expect("the guest loads");
         let per_run = run::checked_ms_per_run(&module, case, runs);
-        println!("{kind:?}, budget {budget}, {name}/{}: {per_run:.3} ms per run", case.name);
+        println!("{kind:?}, {spare} mappings to spare, {name}/{}: {per_run:.3} ms per run", case.name);
     }
 }

@@ -16,10 +16,33 @@ pub enum CompileError {
 pub enum JitError {
     /// Reserving the guest window failed.
     #[error("cannot reserve a guest window: {0}")]
-    Window(SysError),
+    Window(WindowError),
     /// Installing the fault handlers failed.
     #[error("cannot install the fault handlers: {0}")]
     Signals(SysError),
+}
+
+/// Why a guest window could not be reserved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// The kernel refused a system call.
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    /// The windows' budget of kernel mappings is used up (see
+    /// [`crate::set_window_mapping_budget`]), even after the mappings of
+    /// idle windows were taken back.
+    #[error(
+        "the guest windows' budget of {budget} kernel mappings is used up ({held} held, {windows} windows reserved; \
+         see set_window_mapping_budget)"
+    )]
+    Budget {
+        /// The budget.
+        budget: usize,
+        /// Mappings charged to it.
+        held: usize,
+        /// Windows reserved, each charged two.
+        windows: usize,
+    },
 }
 
 /// A system call that failed: which, on what, and the error the kernel
@@ -68,6 +91,12 @@ mod tests {
         );
         let e = SysError::new("sigaction", "the SIGSEGV and SIGBUS handlers")(Errno::EINVAL);
         assert_eq!(e.to_string(), "sigaction (the SIGSEGV and SIGBUS handlers) failed: EINVAL: Invalid argument");
-        assert_eq!(JitError::Window(e).to_string(), format!("cannot reserve a guest window: {e}"));
+        assert_eq!(JitError::Window(e.into()).to_string(), format!("cannot reserve a guest window: {e}"));
+        let over = WindowError::Budget { budget: 20, held: 20, windows: 10 };
+        assert_eq!(
+            JitError::Window(over).to_string(),
+            "cannot reserve a guest window: the guest windows' budget of 20 kernel mappings is used up \
+             (20 held, 10 windows reserved; see set_window_mapping_budget)"
+        );
     }
 }

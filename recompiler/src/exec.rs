@@ -8,7 +8,7 @@ use crate::instance::Instance;
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
 use crate::signals;
-use crate::window::Pager;
+use crate::window::LivePager;
 use javm_cap::program::GasModel;
 use javm_cap::program::gas::meter;
 use javm_cap::space::{AddressSpace, CachedMemory};
@@ -56,7 +56,7 @@ impl JitInstance {
     /// mapped when first touched.
     pub fn new(module: Arc<CompiledModule>, space: AddressSpace) -> Result<JitInstance, JitError> {
         signals::install().map_err(JitError::Signals)?;
-        let pager = Pager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
+        let pager = LivePager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
         let jump_table = module.jump_table.as_ptr() as u64;
         let mut inner = Box::new(Instance { module, pager });
         let ctx = inner.pager.ctx();
@@ -67,6 +67,7 @@ impl JitInstance {
             (*ctx).jump_table = jump_table;
             (*ctx).inner = inner_ptr as usize;
         }
+        inner.pager.park();
         Ok(JitInstance { inner, scarce: false })
     }
 
@@ -82,8 +83,20 @@ impl JitInstance {
     /// interpreter does. Three steps: the entry charge (`charge_entry`),
     /// the guest run with the host's share of fault handling
     /// (`run_until_exit`), and decoding the exit into `state`
-    /// (`decode_exit`).
+    /// (`decode_exit`). Afterwards the instance is idle: a window short of
+    /// kernel mappings may empty its window until it runs again.
     pub fn run(&mut self, state: &mut VmState) -> JitExit {
+        let exit = self.run_claimed(state);
+        self.inner.pager.park();
+        exit
+    }
+
+    fn run_claimed(&mut self, state: &mut VmState) -> JitExit {
+        // Still no mappings to spare: the interpreter goes on to the next
+        // exit without a fault first.
+        if self.scarce && crate::window::still_scarce(&self.inner.pager) {
+            return JitExit::Interpret;
+        }
         self.scarce = false;
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
@@ -131,7 +144,9 @@ impl JitInstance {
     /// the window, not even after emptying it. Until mappings are freed
     /// every further run would stop the same way, after an emptying of the
     /// window per block; the runtime then interprets to the next exit on
-    /// [`JitInstance::cap_memory`] instead.
+    /// [`JitInstance::cap_memory`] instead. While mappings stay that scarce,
+    /// the next run hands over at once, before entering the guest (and
+    /// still says so here).
     pub fn mappings_scarce(&self) -> bool {
         self.scarce
     }
@@ -160,9 +175,20 @@ impl JitInstance {
     /// The address space, with every page the guest wrote moved into its
     /// cap's overlay (no copy). The window is reset, so the host may change
     /// or clone the space freely; the next run maps pages again on demand.
+    /// The instance is in use until its next run or memory access ends, or
+    /// [`JitInstance::park`].
     pub fn address_space(&mut self) -> &mut AddressSpace {
         self.inner.pager.sync();
         &mut self.inner.pager.space
+    }
+
+    /// Marks the instance idle: until its next use, a window short of
+    /// kernel mappings may empty this one's (the instance maps its pages
+    /// again when it next runs). Every run and every access through
+    /// [`JitInstance::memory`] ends so; call this after a use of
+    /// [`JitInstance::address_space`] or [`JitInstance::cap_memory`].
+    pub fn park(&mut self) {
+        self.inner.pager.park();
     }
 
     /// Ends the instance, returning its (synced) address space.
@@ -220,14 +246,10 @@ unsafe fn run_until_exit(inner: *mut Instance, module: &CompiledModule, base: *m
             }
             CODE_REFILL | CODE_REMAP => {
                 // Out of kernel mappings (or of the windows' budget of
-                // them, or of frames): drop every mapping of this window
-                // (the guest's writes move into the caps) and map only
-                // what the access needs. If even that fails, the
+                // them, or of frames): windows that do not run, or this
+                // one, give theirs back. If even that fails, the
                 // interpreter runs the access through the caps instead.
-                // Windows kept for modules' next instances give their
-                // mappings up first.
-                let remap = |pager: &mut crate::window::Pager| pager.remap(first, last, write != 0).is_ok();
-                if !(remap(pager) || (reclaim_kept_windows() && remap(pager))) {
+                if !crate::window::map_scarce(pager, first, last, write != 0) {
                     return CODE_REMAP;
                 }
             }
@@ -268,13 +290,6 @@ fn jump_slot(module: &CompiledModule, ctx: &VmCtx) -> Option<usize> {
     let offset = ctx.rcx.checked_sub(module.jump_table.as_ptr() as u64)?;
     let slot = usize::try_from(offset / 8).ok()?;
     (offset % 8 == 0 && slot < module.jump_table.len()).then_some(slot)
-}
-
-/// Drops the windows kept for modules' next instances when they hold
-/// kernel mappings; true if that gave any back to the budget.
-fn reclaim_kept_windows() -> bool {
-    let held = crate::budget::window_mappings_held();
-    held > 0 && crate::window::release_kept_windows() > 0 && crate::budget::window_mappings_held() < held
 }
 
 /// Writes the guest state the context holds after exit `code` into

@@ -2,7 +2,7 @@
 //! the fault handler use.
 
 use crate::module::CompiledModule;
-use crate::window::Pager;
+use crate::window::LivePager;
 use std::sync::Arc;
 
 /// What the fault handler reaches of the instance running on its thread:
@@ -11,5 +11,5 @@ use std::sync::Arc;
 /// stays fixed while generated code runs.
 pub(crate) struct Instance {
     pub(crate) module: Arc<CompiledModule>,
-    pub(crate) pager: Pager,
+    pub(crate) pager: LivePager,
 }

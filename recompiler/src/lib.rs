@@ -48,15 +48,15 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-pub use budget::{set_window_mapping_budget, window_mapping_budget, window_mappings_held};
+pub use budget::{guest_windows_reserved, set_window_mapping_budget, window_mapping_budget, window_mappings_held};
 pub use cpu::Features;
-pub use error::{CompileError, JitError, SysError};
+pub use error::{CompileError, JitError, SysError, WindowError};
 pub use exec::{JitExit, JitInstance};
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
 pub use options::{CompileOptions, DEFAULT_REGION, set_default_force_fallbacks};
 pub use persist::{ARCHIVE_ALIGN, ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT};
-pub use window::release_kept_windows;
+pub use window::{release_idle_mappings, release_kept_windows};
 
 #[cfg(doc)]
 use javm_cap::program::Program;

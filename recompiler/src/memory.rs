@@ -1,19 +1,26 @@
 //! [`WindowMemory`]: an instance's guest memory as the host and the
 //! interpreter fallback see it, backed by the same frames as the window.
 
-use crate::window::Pager;
+use crate::window::LivePager;
 use javm_cap::vm::{GuestMemory, MemFault, find_fault};
 
 /// Guest memory of a [`crate::JitInstance`] with guest access rules: reads
 /// of readable pages, writes to writable pages (copy-on-write as the guest
-/// would do it), faults reported like the guest's.
+/// would do it), faults reported like the guest's. When it is dropped the
+/// instance is idle again (see [`crate::JitInstance::run`]).
 pub struct WindowMemory<'a> {
-    pager: &'a mut Pager,
+    pager: &'a mut LivePager,
 }
 
 impl<'a> WindowMemory<'a> {
-    pub(crate) fn new(pager: &'a mut Pager) -> WindowMemory<'a> {
+    pub(crate) fn new(pager: &'a mut LivePager) -> WindowMemory<'a> {
         WindowMemory { pager }
+    }
+}
+
+impl Drop for WindowMemory<'_> {
+    fn drop(&mut self) {
+        self.pager.park();
     }
 }
 

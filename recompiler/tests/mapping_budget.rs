@@ -3,17 +3,24 @@
 //! kernel's own limit (these tests run in their own process, one at a
 //! time, as the budget is process-wide).
 
+mod common;
+
 use javm_cap::DataCap;
-use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
+use javm_cap::program::Opcode;
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{Exit, VmState};
 use javm_recompiler::{
-    CompileOptions, CompiledModule, JitExit, JitInstance, set_window_mapping_budget, window_mapping_budget,
+    CompiledModule, JitExit, JitInstance, guest_windows_reserved, set_window_mapping_budget, window_mapping_budget,
     window_mappings_held,
 };
 use std::sync::{Arc, Mutex};
 
 static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Mappings held by what windows map (besides their reservations).
+fn mapped() -> usize {
+    window_mappings_held() - 2 * guest_windows_reserved()
+}
 
 /// Guest pages per step of the walk (one fault-around group).
 const STRIDE_PAGES: u32 = 16;
@@ -21,20 +28,12 @@ const STRIDE_PAGES: u32 = 16;
 /// `loop: load_ind_u8 r3, [r1]; add_imm_64 r1, r1, 16 pages;
 /// branch_lt_u r1, r2, loop; trap`: reads one byte per 64 KiB.
 fn walker() -> Arc<CompiledModule> {
-    let ops: [(Opcode, &[u8]); 4] = [
+    common::module(&[
         (Opcode::LoadIndU8, &[0x13]),
         (Opcode::AddImm64, &[0x11, 0x00, 0x00, 0x01]),
         (Opcode::BranchLtU, &[0x21, 0xF9]),
         (Opcode::Trap, &[]),
-    ];
-    let (mut code, mut starts) = (Vec::new(), Vec::new());
-    for (op, operands) in ops {
-        starts.push(code.len());
-        code.push(op.code(Profile::P8).unwrap());
-        code.extend_from_slice(operands);
-    }
-    let program = Program::new(CodeBlob::from_parts(code, starts, vec![]), Profile::P8, GasModel::Block).unwrap();
-    Arc::new(CompiledModule::compile(Arc::new(program), &CompileOptions::default()).unwrap())
+    ])
 }
 
 /// `groups` groups of 16 pages from guest page 16, each with content only
@@ -53,18 +52,26 @@ fn sparse_space(groups: u32) -> AddressSpace {
     space
 }
 
-/// [`walk`] with the budget set to `budget`, then restored.
-fn walk_with_budget(budget: usize, groups: u32) -> (JitExit, VmState) {
+/// Sets the budget to what windows hold now (reservations included) plus
+/// `spare`; returns the budget before.
+fn spare(spare: usize) -> usize {
     let before = window_mapping_budget();
-    set_window_mapping_budget(budget);
-    let result = walk(groups);
+    set_window_mapping_budget(window_mappings_held().saturating_add(spare));
+    before
+}
+
+/// [`walk`] with `spare` mappings to spare once its instance exists, then
+/// the budget restored.
+fn walk_with_spare(mappings: usize, groups: u32) -> (JitExit, VmState) {
+    let mut jit = JitInstance::new(walker(), sparse_space(groups)).unwrap();
+    let before = spare(mappings);
+    let result = walk(&mut jit, groups);
     set_window_mapping_budget(before);
     result
 }
 
 /// Walks all groups; returns the exit and the registers.
-fn walk(groups: u32) -> (JitExit, VmState) {
-    let mut jit = JitInstance::new(walker(), sparse_space(groups)).unwrap();
+fn walk(jit: &mut JitInstance, groups: u32) -> (JitExit, VmState) {
     let mut state = VmState { gas: 10_000_000, ..VmState::default() };
     state.regs[1] = 0x1_0000;
     state.regs[2] = 0x1_0000 + u64::from(groups) * 0x1_0000;
@@ -79,7 +86,7 @@ fn a_walk_past_the_kernel_mapping_limit_finishes() {
     // mappings per group), where only `munmap` can reset it.
     let limit: u32 = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
     let groups = (limit / 2 + 2000).min(60_000);
-    let (exit, state) = walk_with_budget(usize::MAX, groups);
+    let (exit, state) = walk_with_spare(usize::MAX, groups);
     assert_eq!(exit, JitExit::Exit(Exit::Panic), "ends at the trap");
     assert_eq!(state.regs[1], 0x1_0000 + u64::from(groups) * 0x1_0000);
     assert_eq!(state.regs[3], u64::from(1 + (groups - 1) % 200), "the last group's byte");
@@ -90,25 +97,35 @@ fn the_default_budget_keeps_windows_under_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let budget = window_mapping_budget();
     let groups = (budget as u32 / 2 + 1000).min(60_000);
-    let (exit, state) = walk(groups);
+    let (exit, state) = walk(&mut JitInstance::new(walker(), sparse_space(groups)).unwrap(), groups);
     assert_eq!(exit, JitExit::Exit(Exit::Panic));
     assert_eq!(state.regs[3], u64::from(1 + (groups - 1) % 200));
-    assert_eq!(window_mappings_held(), 0, "the instance is gone");
+    assert_eq!(mapped(), 0, "the instance is gone");
 }
 
 #[test]
 fn a_small_budget_only_costs_resets() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let (exit, state) = walk_with_budget(40, 500);
+    let (exit, state) = walk_with_spare(40, 500);
     assert_eq!(exit, JitExit::Exit(Exit::Panic));
     assert_eq!(state.regs[1], 0x1_0000 + 500 * 0x1_0000);
     assert_eq!(state.regs[3], 1 + 499 % 200);
 }
 
 #[test]
+fn too_little_room_to_go_on_hands_over_instead_of_resetting() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // Room for four `mmap`s: too little to reset the window for more.
+    let (exit, state) = walk_with_spare(8, 500);
+    assert_eq!(exit, JitExit::Interpret);
+    // Two groups (two `mmap`s each), then the third's load is handed over.
+    assert_eq!((state.regs[1], state.regs[3]), (0x3_0000, 2));
+}
+
+#[test]
 fn no_budget_at_all_hands_accesses_to_the_interpreter() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let (exit, state) = walk_with_budget(0, 4);
+    let (exit, state) = walk_with_spare(0, 4);
     // The first load stops the run with nothing changed but the block's gas.
     assert_eq!(exit, JitExit::Interpret);
     assert_eq!((state.pc, state.charged, state.regs[1], state.regs[3]), (0, true, 0x1_0000, 0));
@@ -119,9 +136,8 @@ fn no_budget_at_all_hands_accesses_to_the_interpreter() {
 fn a_starved_run_says_so_and_hands_out_the_caps() {
     use javm_cap::vm::GuestMemory;
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let before = window_mapping_budget();
-    set_window_mapping_budget(0);
     let mut jit = JitInstance::new(walker(), sparse_space(4)).unwrap();
+    let before = spare(0);
     let mut state = VmState { gas: 10_000_000, ..VmState::default() };
     state.regs[1] = 0x1_0000;
     state.regs[2] = 0x1_0000 + 4 * 0x1_0000;
@@ -130,7 +146,12 @@ fn a_starved_run_says_so_and_hands_out_the_caps() {
     let mut byte = [0u8; 1];
     jit.cap_memory().read_bytes(0x1_0000 + 3 * 0x1_0000, &mut byte).unwrap();
     assert_eq!(byte, [4], "the fourth group's byte, from its cap");
-    assert_eq!(window_mappings_held(), 0, "the window maps nothing");
+    assert_eq!(mapped(), 0, "the window maps nothing");
+    // Still starved: the next run hands over at once, charging nothing.
+    let mut again = VmState { gas: 10_000_000, ..VmState::default() };
+    assert_eq!(jit.run(&mut again), JitExit::Interpret);
+    assert!(jit.mappings_scarce());
+    assert_eq!((again.pc, again.gas, again.charged), (0, 10_000_000, false));
     set_window_mapping_budget(before);
     // With mappings again, a run maps and is no longer starved.
     state.pc = 0;
@@ -165,5 +186,5 @@ fn kept_windows_give_their_mappings_to_a_run_that_needs_them() {
     drop(jit);
     set_window_mapping_budget(before);
     drop(first);
-    assert_eq!(window_mappings_held(), 0);
+    assert_eq!(mapped(), 0);
 }

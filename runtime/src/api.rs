@@ -630,7 +630,17 @@ impl Instance {
 
     /// The memory root (flushes every mapping's overlay).
     pub fn memory_root(&mut self) -> CapHash {
-        self.address_space().root()
+        let root = self.address_space().root();
+        self.park();
+        root
+    }
+
+    /// Lets the recompiler's windows short of kernel mappings take this
+    /// instance's until its next use (after a use of its address space).
+    fn park(&mut self) {
+        if let Backend::Jit(jit) = &mut self.backend {
+            jit.park();
+        }
     }
 
     /// What every run and step does first: the P8 entry-point check (an
@@ -788,6 +798,7 @@ impl Instance {
         // snapshot costs the pages written (a flush would copy the slot
         // vector of every backing shared with the module).
         let space = self.address_space().clone();
+        self.park();
         Snapshot(Arc::new(Frozen {
             module: self.module.clone(),
             state: self.state,

@@ -21,8 +21,12 @@ pub use disk_cache::{DiskCacheStats, Rejections};
 pub use javm_cap::program::{GasModel, Profile};
 pub use javm_cap::vm::{Exit, VmState};
 /// Process-wide limit on the kernel mappings the recompiler's guest windows
-/// hold together (see the recompiler's README, "Kernel mappings").
-pub use javm_recompiler::{set_window_mapping_budget, window_mapping_budget};
+/// hold together, what they hold, and giving back those of idle instances
+/// (see the recompiler's README, "Kernel mappings").
+pub use javm_recompiler::{
+    guest_windows_reserved, release_idle_mappings, set_window_mapping_budget, window_mapping_budget,
+    window_mappings_held,
+};
 
 /// Gives the memory of idle guest pages back to the OS and returns how many
 /// 4 KiB pages were given back. Guest pages come from one process-wide pool

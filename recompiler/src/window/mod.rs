@@ -36,17 +36,26 @@
 //! that the run before it already did. Windows with much mapped are reset
 //! (one `mmap` over each touched range) instead.
 //!
-//! Three parts: `reserve` (the reservation, its layout, and the pool of
+//! Live instances' windows are registered, so that a window short of
+//! kernel mappings can empty idle ones; they map their pages again when
+//! they next run.
+//!
+//! Four parts: `reserve` (the reservation, its layout, and the pool of
 //! clean windows), `pager` (mapping pages and groups into one window, and
-//! keeping them from one use to the next) and `policy` (how much is mapped
-//! and kept at a time, with the measurements behind each choice).
+//! keeping them from one use to the next), `live` (the registry of live
+//! windows and taking mappings back from idle ones) and `policy` (how much
+//! is mapped, kept and taken back at a time, with the measurements behind
+//! each choice).
 
+mod live;
 mod pager;
 mod policy;
 mod reserve;
 
+pub use live::release_idle_mappings;
+pub(crate) use live::{LivePager, map_scarce, still_scarce};
 pub use pager::release_kept_windows;
-pub(crate) use pager::{Pager, PagerPool, PrepareError};
+pub(crate) use pager::{PagerPool, PrepareError};
 pub(crate) use reserve::Window;
 
 #[cfg(test)]

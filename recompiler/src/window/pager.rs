@@ -509,14 +509,15 @@ impl Pager {
     /// shared writable mapping), 30–50 % cheaper than `MAP_POPULATE`,
     /// which walks the range page by page.
     fn map_at(&mut self, page: u32, n: u32, prot: ProtFlags, frame: Option<FrameRef>, populate: bool) -> bool {
-        // Recorded before the call: should a failed MAP_FIXED leave a hole,
-        // the next reset covers it with the inaccessible reservation again.
-        self.touched.add(page);
-        self.touched.add(page + n - 1);
         if self.broken || !budget::try_charge() {
             return false;
         }
         self.charged += budget::PER_MAP;
+        // Recorded before the call: should a failed MAP_FIXED leave a hole,
+        // the next reset covers it with the inaccessible reservation again.
+        // (A map refused by the budget touched nothing.)
+        self.touched.add(page);
+        self.touched.add(page + n - 1);
         // SAFETY: guest pages lie inside this window's reservation.
         let at = unsafe { self.base.add(page as usize * PAGE_SIZE) };
         let (hint, len) = (Some(addr(at).addr()), length(n as usize * PAGE_SIZE));
@@ -617,6 +618,32 @@ impl Pager {
     #[cfg(test)]
     pub(crate) fn copied_pages(&self) -> usize {
         self.copies.len()
+    }
+
+    /// Kernel mappings charged to the budget for what the window maps.
+    pub(crate) fn charged(&self) -> usize {
+        self.charged
+    }
+
+    /// Retries mapping pages `first..=last` for an access, with frames
+    /// topped up; false if it failed again.
+    pub(crate) fn map_again(&mut self, first: u32, last: u32, write: bool) -> bool {
+        self.refill().is_ok() && self.prepare(first, last, write).is_ok()
+    }
+
+    /// Empties the window of an idle instance so that others can use its
+    /// mappings: dirty pages move into their caps (unless the window is
+    /// stale: the caps have them already, or the space is a new
+    /// instance's), and every page is inaccessible again, to be mapped on
+    /// demand when the instance runs next.
+    pub(crate) fn give_back_mappings(&mut self) {
+        if self.stale {
+            self.stale = false;
+            self.stock.extend(self.dirty.drain(..).map(|(_, frame)| (frame, false)));
+            self.reset();
+        } else {
+            self.flush();
+        }
     }
 
     /// Whether the window can no longer be used (see [`Self::reset`]).

@@ -152,3 +152,28 @@ pub(super) fn keeps_dirty(pages: usize) -> bool {
 pub(super) fn keeps_window(charged: usize, budget: usize) -> bool {
     charged <= budget / KEPT_BUDGET_SHARE
 }
+
+/// Share of the budget a reclaim gives back from idle windows (an eighth)
+/// when a window is short of mappings: enough that the windows that run
+/// next map without another reclaim for a while, and few windows emptied
+/// at a time (each re-faults what it needs when it runs again).
+const RECLAIM_SHARE: usize = 8;
+
+/// Mappings a reclaim gives back, at least (see [`RECLAIM_SHARE`]).
+pub(super) fn reclaim_target(budget: usize) -> usize {
+    (budget / RECLAIM_SHARE).max(crate::budget::PER_MAP)
+}
+
+/// Fewest mappings a window short of them must be able to hold once it has
+/// emptied itself for the reset to be worth it; with less room it hands
+/// the access to the interpreter, which runs to the next exit on the caps.
+/// sieve small (instantiation included) with room for two `mmap`s reset at
+/// nearly every fault: 110–150 µs per run, against 22–26 µs interpreted
+/// to the next exit with no room at all (the interpreter alone: 3–5 µs).
+const MIN_ROOM: usize = 16;
+
+/// Whether a window that would have `room` mappings of the budget once
+/// emptied resets itself to go on (else the interpreter takes over).
+pub(super) fn resets_with_room(room: usize) -> bool {
+    room >= MIN_ROOM
+}

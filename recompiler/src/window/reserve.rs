@@ -4,7 +4,7 @@
 
 use crate::budget;
 use crate::ctx::{CTX_OFFSET, VmCtx};
-use crate::error::SysError;
+use crate::error::{SysError, WindowError};
 use javm_cap::PAGE_SIZE;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, mprotect, munmap};
 use std::ffi::c_void;
@@ -41,13 +41,23 @@ static POOL: Mutex<Pool> = Mutex::new(Pool(Vec::new()));
 
 impl Window {
     /// A clean window (all guest pages inaccessible), from the pool or
-    /// freshly reserved.
-    pub fn take() -> Result<Window, SysError> {
+    /// freshly reserved and charged to the budget of kernel mappings.
+    pub fn take() -> Result<Window, WindowError> {
         budget::init();
         if let Some(w) = POOL.lock().unwrap_or_else(|p| p.into_inner()).0.pop() {
             return Ok(w);
         }
-        Window::reserve()
+        if !budget::try_reserve() {
+            return Err(WindowError::Budget {
+                budget: budget::window_mapping_budget(),
+                held: budget::window_mappings_held(),
+                windows: budget::guest_windows_reserved(),
+            });
+        }
+        Window::reserve().map_err(|err| {
+            budget::unreserve();
+            err.into()
+        })
     }
 
     fn reserve() -> Result<Window, SysError> {
@@ -97,7 +107,9 @@ impl Window {
             drop(pool);
             // SAFETY: the whole reservation belongs to this window, which is
             // being dropped; no frame is mapped in it any more (reset).
-            let _ = unsafe { munmap(addr(self.start), RESERVATION) };
+            if unsafe { munmap(addr(self.start), RESERVATION) }.is_ok() {
+                budget::unreserve();
+            }
         }
     }
 }

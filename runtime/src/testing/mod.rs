@@ -38,18 +38,26 @@ pub enum Outcome {
     },
 }
 
-/// Sets the recompiler's window mapping budget for one fuzz input: none
-/// for one input length in eight, room for two `mmap`s for another, the
+/// Sets the recompiler's window mapping budget for one fuzz input: room
+/// for one more window and no mapping for one input length in eight, room
+/// for 12 `mmap`s besides for another (a reset at almost every fault), the
 /// process default otherwise, so that fuzzing reaches the window resets
 /// and the hand-offs to the interpreter.
 pub fn vary_window_budget(data: &[u8]) {
     static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let default = *DEFAULT.get_or_init(crate::window_mapping_budget);
-    crate::set_window_mapping_budget(match data.len() % 8 {
-        0 => 0,
-        1 => 4,
-        _ => default,
-    });
+    match data.len() % 8 {
+        0 => spare_window_mappings(0),
+        1 => spare_window_mappings(24),
+        _ => crate::set_window_mapping_budget(default),
+    }
+}
+
+/// Sets the recompiler's window mapping budget to what windows hold now,
+/// plus room for one more window (a reservation takes two) and `spare`
+/// mappings: the next instance runs with (almost) no mappings to spare.
+pub fn spare_window_mappings(spare: usize) {
+    crate::set_window_mapping_budget(crate::window_mappings_held() + 2 + spare);
 }
 
 /// How the recompiler compiles for one fuzz input, chosen by its second

@@ -6,8 +6,7 @@
 
 use super::{COPIED, FrameRef, MAPPED, NONE, Pager};
 use crate::budget;
-use crate::error::SysError;
-use crate::window::Window;
+use crate::error::WindowError;
 use crate::window::policy;
 use crate::window::reserve::reserve_again;
 use javm_cap::PAGE_SIZE;
@@ -99,14 +98,14 @@ impl PagerPool {
 impl Pager {
     /// A pager for `space` in a window kept by `pool`, or in a clean one;
     /// when the instance ends, the window goes back to `pool`.
-    pub(crate) fn from_pool(pool: &Arc<PagerPool>, space: AddressSpace) -> Result<Pager, SysError> {
+    pub(crate) fn from_pool(pool: &Arc<PagerPool>, space: AddressSpace) -> Result<Pager, WindowError> {
         let mut pager = match pool.take() {
             Some(mut kept) => {
                 kept.space = space;
                 kept.stale = true;
                 kept
             }
-            None => Pager::new(Window::take()?, space),
+            None => Pager::new(crate::window::live::take_window()?, space),
         };
         pager.pool = Some(pool.clone());
         Ok(pager)

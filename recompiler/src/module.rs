@@ -98,28 +98,10 @@ impl CompiledModule {
             .map_err(|e| CompileError::Memory(e.to_string()))?;
         // SAFETY: a fresh block; nothing runs or reads it yet.
         unsafe { code.write(0, &shared_code) };
-        let n = program.instructions().len();
-        let map = CodeMap::new(n, program.blocks().len() + 1);
-        let jump_table = program
-            .jump_targets()
-            .iter()
-            .map(|&t| {
-                let stub = if t == NO_INDEX { shared.dyn_panic } else { shared.compile_jump };
-                AtomicU64::new(code.addr() as u64 + u64::from(stub))
-            })
-            .collect();
-        Ok(CompiledModule {
-            dynamic_targets: sorted_targets(&program),
-            program,
-            code,
-            features,
-            shared,
-            map,
-            jump_table,
-            lazy: Mutex::new(Lazy::new(shared.len)),
-            region: region.max(1),
-            pagers: PagerPool::new(),
-        })
+        let map = CodeMap::new(program.instructions().len(), program.blocks().len() + 1);
+        // Valid entries reach the compile stub until their target is.
+        let module = Self::assemble(program, code, features, shared, map, shared.len, |_, _| shared.compile_jump);
+        Ok(CompiledModule { region: region.max(1), ..module })
     }
 
     /// The module of `code` (already in executable memory, `used` bytes of
@@ -136,17 +118,28 @@ impl CompiledModule {
     ) -> CompiledModule {
         let map = CodeMap::new(program.instructions().len(), 1);
         map.publish(tables);
+        Self::assemble(program, code, features, shared, map, used, |map, t| {
+            map.prologue(t).expect("checked: every jump target has a prologue")
+        })
+    }
+
+    /// The module of these parts, with `used` bytes of code written; valid
+    /// jump-table entries point at `entry(map, target)` (an offset), invalid
+    /// ones at the panic stub. Regions as large as the program.
+    fn assemble(
+        program: Arc<Program>,
+        code: CodeMemory,
+        features: Features,
+        shared: Trampolines,
+        map: CodeMap,
+        used: u32,
+        entry: impl Fn(&CodeMap, u32) -> u32,
+    ) -> CompiledModule {
         let base = code.addr() as u64;
         let jump_table = program
             .jump_targets()
             .iter()
-            .map(|&t| {
-                let at = match t {
-                    NO_INDEX => shared.dyn_panic,
-                    t => map.prologue(t).expect("checked: every jump target has a prologue"),
-                };
-                AtomicU64::new(base + u64::from(at))
-            })
+            .map(|&t| AtomicU64::new(base + u64::from(if t == NO_INDEX { shared.dyn_panic } else { entry(&map, t) })))
             .collect();
         CompiledModule {
             dynamic_targets: sorted_targets(&program),

@@ -12,16 +12,6 @@ use javm_recompiler::{
     window_mapping_budget, window_mappings_held,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// One test at a time, starting with no window holding mappings.
-fn serial() -> MutexGuard<'static, ()> {
-    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    release_idle_mappings();
-    guard
-}
 
 /// Mappings held by what windows map (besides their reservations).
 fn mapped() -> usize {
@@ -57,7 +47,7 @@ fn stored(jit: JitInstance) -> u64 {
 #[test]
 fn a_run_over_budget_empties_idle_windows_which_run_on() {
     const IDLE: usize = 40;
-    let _serial = serial();
+    let _serial = common::serial();
     let module = common::counter();
     let mut idle: Vec<JitInstance> = (0..IDLE)
         .map(|_| {
@@ -102,7 +92,7 @@ fn a_run_over_budget_empties_idle_windows_which_run_on() {
 
 #[test]
 fn a_window_in_use_keeps_its_mappings() {
-    let _serial = serial();
+    let _serial = common::serial();
     let module = common::counter();
     let (mut parked, mut in_use) =
         (JitInstance::new(module.clone(), space()).unwrap(), JitInstance::new(module, space()).unwrap());
@@ -125,7 +115,7 @@ fn a_window_in_use_keeps_its_mappings() {
 #[test]
 fn windows_emptied_between_runs_from_another_thread_lose_nothing() {
     const RUNS: u64 = 20_000;
-    let _serial = serial();
+    let _serial = common::serial();
     let mut jit = JitInstance::new(common::counter(), space()).unwrap();
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {

@@ -20,6 +20,7 @@ fn store() -> Arc<CompiledModule> {
 
 #[test]
 fn kept_windows_hold_their_mappings_and_frames_until_released() {
+    let _serial = common::serial();
     let module = store();
     let frames_before = FramePool::global().stats().in_use;
     let mut space = AddressSpace::new();

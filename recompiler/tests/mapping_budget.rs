@@ -13,9 +13,7 @@ use javm_recompiler::{
     CompiledModule, JitExit, JitInstance, guest_windows_reserved, set_window_mapping_budget, window_mapping_budget,
     window_mappings_held,
 };
-use std::sync::{Arc, Mutex};
-
-static SERIAL: Mutex<()> = Mutex::new(());
+use std::sync::Arc;
 
 /// Mappings held by what windows map (besides their reservations).
 fn mapped() -> usize {
@@ -81,7 +79,7 @@ fn walk(jit: &mut JitInstance, groups: u32) -> (JitExit, VmState) {
 
 #[test]
 fn a_walk_past_the_kernel_mapping_limit_finishes() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     // No budget: the window itself runs into the kernel's limit (two
     // mappings per group), where only `munmap` can reset it.
     let limit: u32 = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
@@ -94,7 +92,7 @@ fn a_walk_past_the_kernel_mapping_limit_finishes() {
 
 #[test]
 fn the_default_budget_keeps_windows_under_it() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     let budget = window_mapping_budget();
     let groups = (budget as u32 / 2 + 1000).min(60_000);
     let (exit, state) = walk(&mut JitInstance::new(walker(), sparse_space(groups)).unwrap(), groups);
@@ -105,7 +103,7 @@ fn the_default_budget_keeps_windows_under_it() {
 
 #[test]
 fn a_small_budget_only_costs_resets() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     let (exit, state) = walk_with_spare(40, 500);
     assert_eq!(exit, JitExit::Exit(Exit::Panic));
     assert_eq!(state.regs[1], 0x1_0000 + 500 * 0x1_0000);
@@ -114,7 +112,7 @@ fn a_small_budget_only_costs_resets() {
 
 #[test]
 fn too_little_room_to_go_on_hands_over_instead_of_resetting() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     // Room for four `mmap`s: too little to reset the window for more.
     let (exit, state) = walk_with_spare(8, 500);
     assert_eq!(exit, JitExit::Interpret);
@@ -124,7 +122,7 @@ fn too_little_room_to_go_on_hands_over_instead_of_resetting() {
 
 #[test]
 fn no_budget_at_all_hands_accesses_to_the_interpreter() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     let (exit, state) = walk_with_spare(0, 4);
     // The first load stops the run with nothing changed but the block's gas.
     assert_eq!(exit, JitExit::Interpret);
@@ -135,7 +133,7 @@ fn no_budget_at_all_hands_accesses_to_the_interpreter() {
 #[test]
 fn a_starved_run_says_so_and_hands_out_the_caps() {
     use javm_cap::vm::GuestMemory;
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     let mut jit = JitInstance::new(walker(), sparse_space(4)).unwrap();
     let before = spare(0);
     let mut state = VmState { gas: 10_000_000, ..VmState::default() };
@@ -162,7 +160,7 @@ fn a_starved_run_says_so_and_hands_out_the_caps() {
 
 #[test]
 fn kept_windows_give_their_mappings_to_a_run_that_needs_them() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = common::serial();
     let before = window_mapping_budget();
     let run = |module: &Arc<CompiledModule>| {
         let mut jit = JitInstance::new(module.clone(), sparse_space(4)).unwrap();

@@ -8,18 +8,9 @@ mod common;
 use javm_cap::space::{Access, AddressSpace};
 use javm_cap::vm::{Exit, VmState};
 use javm_recompiler::{
-    JitError, JitExit, JitInstance, WindowError, guest_windows_reserved, release_idle_mappings,
-    set_window_mapping_budget, window_mapping_budget, window_mappings_held,
+    JitError, JitExit, JitInstance, WindowError, guest_windows_reserved, set_window_mapping_budget,
+    window_mapping_budget, window_mappings_held,
 };
-use std::sync::{Mutex, MutexGuard};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    release_idle_mappings();
-    guard
-}
 
 /// A zeroed writable page at 0x20000.
 fn space() -> AddressSpace {
@@ -50,7 +41,7 @@ fn instantiate_all(module: &std::sync::Arc<javm_recompiler::CompiledModule>) -> 
 
 #[test]
 fn a_full_budget_fails_instantiation_naming_it() {
-    let _serial = serial();
+    let _serial = common::serial();
     let before = window_mapping_budget();
     let module = common::counter();
     // Room for ten windows besides those reserved already (pooled).
@@ -79,7 +70,7 @@ fn a_full_budget_fails_instantiation_naming_it() {
 
 #[test]
 fn idle_windows_give_their_mappings_to_a_new_reservation() {
-    let _serial = serial();
+    let _serial = common::serial();
     let before = window_mapping_budget();
     let module = common::counter();
     let mut ran = JitInstance::new(module.clone(), space()).unwrap();
@@ -99,7 +90,7 @@ fn idle_windows_give_their_mappings_to_a_new_reservation() {
 
 #[test]
 fn windows_cannot_starve_the_host_of_mappings() {
-    let _serial = serial();
+    let _serial = common::serial();
     let before = window_mapping_budget();
     let limit: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse().unwrap();
     // The default budget, unless windows would not fit in the address

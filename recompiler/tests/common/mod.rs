@@ -1,8 +1,18 @@
 //! Guest programs shared by the recompiler's integration tests.
 
 use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
-use javm_recompiler::{CompileOptions, CompiledModule};
-use std::sync::Arc;
+use javm_recompiler::{CompileOptions, CompiledModule, release_idle_mappings};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// One test of the binary at a time (they share the process's mapping
+/// budget), starting with no idle window holding mappings.
+pub fn serial() -> MutexGuard<'static, ()> {
+    let guard = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    release_idle_mappings();
+    guard
+}
 
 /// Compiles `(opcode, operand bytes)` pairs (P8, block gas model).
 pub fn module(ops: &[(Opcode, &[u8])]) -> Arc<CompiledModule> {

@@ -14,7 +14,7 @@
 
 use javm::{EngineKind, GasModel};
 use javm_benches::{guests, large, run};
-use javm_cap::program::{Program, Profile};
+use javm_cap::program::{Profile, Program};
 use std::time::Instant;
 
 fn main() {

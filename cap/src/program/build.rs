@@ -100,35 +100,18 @@ pub(super) fn word(chunk: &[u8]) -> u64 {
     }
 }
 
-/// The instruction starts below `len`, in increasing order, from the
-/// bitmask a word at a time.
-struct Starts<'m> {
-    mask: &'m [u8],
-    /// Index of the next 8-byte word of the mask to read.
-    next_word: usize,
-    /// Code offset of bit 0 of `bits`.
-    base: usize,
-    /// The starts of the current word not returned yet.
-    bits: u64,
-    len: usize,
-}
-
-impl Iterator for Starts<'_> {
-    type Item = usize;
-
-    #[inline(always)]
-    fn next(&mut self) -> Option<usize> {
-        while self.bits == 0 {
-            let at = self.next_word * 8;
-            let chunk = self.mask.get(at..(at + 8).min(self.mask.len()))?;
-            self.bits = word(chunk);
-            self.base = at * 8;
-            self.next_word += 1;
-        }
-        let pc = self.base + self.bits.trailing_zeros() as usize;
-        self.bits &= self.bits - 1;
-        (pc < self.len).then_some(pc)
-    }
+/// `min(skip, MAX_SKIP + 1)` of the instruction at `pc` from the bitmask
+/// alone: how many offsets after `pc` are not starts, counting no further
+/// than `MAX_SKIP + 1` (offsets past the mask count as non-starts).
+#[inline(always)]
+fn gap_after(mask: &[u8], pc: usize) -> usize {
+    let at = (pc + 1) / 8;
+    let bits = match mask.get(at..at + 8) {
+        Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+        None => word(mask.get(at..).unwrap_or_default()),
+    };
+    // At least 57 offsets from `pc + 1` on.
+    ((bits >> ((pc + 1) % 8)) | 1 << (MAX_SKIP + 1)).trailing_zeros() as usize
 }
 
 /// What [`stream`] notes for [`blocks`], in increasing order.
@@ -162,67 +145,72 @@ fn stream<const P8: bool>(
     pc_index: &mut PcIndex,
 ) -> Result<usize, ProgramError> {
     let profile = if P8 { Profile::P8 } else { Profile::P7 };
-    let code = &blob.code[..];
+    let (code, mask) = (&blob.code[..], &blob.mask[..]);
     let len = code.len();
-    let mut starts = Starts { mask: &blob.mask, next_word: 0, base: 0, bits: 0, len };
     let mut n = 0;
-    let mut trap = |n: &mut usize, pc: usize, marks: &mut Marks| {
+    let mut trap = |out: &mut [MaybeUninit<Instruction>], n: &mut usize, pc: usize, marks: &mut Marks| {
         pc_index.mark(pc);
         out_trap(marks, *n);
+        out[*n].write(Instruction::trap(pc as u32));
         *n += 1;
-        Instruction::trap(pc as u32)
-    };
-    let Some(mut pc) = starts.next() else {
-        out[0].write(trap(&mut n, len, marks));
-        return Ok(n);
     };
     let mut target_pc = 0u32;
-    loop {
-        let next = starts.next();
-        let next_start = next.unwrap_or(len);
-        let byte = code[pc];
-        let raw = Opcode::from_code(profile, byte);
-        let gap = next_start - pc - 1;
-        if P8 {
-            if raw.is_none() {
-                return Err(ProgramError::InvalidOpcode { pc: pc as u32, byte });
+    for (w, chunk) in mask.chunks(8).enumerate() {
+        let mut bits = word(chunk);
+        while bits != 0 {
+            let pc = w * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if pc >= len {
+                break;
             }
-            if gap > MAX_SKIP as usize {
-                return Err(ProgramError::NotInstructionStart { pc: pc as u32 + 1 + MAX_SKIP });
-            }
-        }
-        let after = match raw {
-            Some(op) => {
-                if target_pc == pc as u32 {
-                    marks.heads.push(n as u32);
+            // The distance to the next start (or the end) minus one, up to
+            // `MAX_SKIP + 1`.
+            let gap = gap_after(mask, pc).min(len - pc - 1);
+            let byte = code[pc];
+            let raw = Opcode::from_code(profile, byte);
+            if P8 {
+                if raw.is_none() {
+                    return Err(ProgramError::InvalidOpcode { pc: pc as u32, byte });
                 }
-                let ins = out[n].write(decode_operands(code, op, pc as u32, (gap as u32).min(MAX_SKIP)));
-                target_pc = NO_INDEX;
-                if op.is_terminator() {
-                    target_pc = ins.next_pc;
+                if gap > MAX_SKIP as usize {
+                    return Err(ProgramError::NotInstructionStart { pc: pc as u32 + 1 + MAX_SKIP });
+                }
+            }
+            // Where execution goes on after it, and whether a start or
+            // the end of the code is there (else a `trap` is).
+            let (after, at_start) = match raw {
+                Some(op) => {
+                    if target_pc == pc as u32 {
+                        marks.heads.push(n as u32);
+                    }
+                    let ins = out[n].write(decode_operands(code, op, pc as u32, gap.min(MAX_SKIP as usize) as u32));
+                    target_pc = NO_INDEX;
+                    if op.is_terminator() {
+                        target_pc = ins.next_pc;
+                        marks.ends.push(n as u32);
+                    }
+                    n += 1;
+                    (ins.next_pc as usize, gap <= MAX_SKIP as usize)
+                }
+                None => {
+                    target_pc = NO_INDEX;
+                    out[n].write(Instruction::trap(pc as u32));
                     marks.ends.push(n as u32);
+                    n += 1;
+                    (pc + 1, gap == 0)
                 }
-                n += 1;
-                ins.next_pc as usize
+            };
+            // Past the last start, the end of the code is such a place too.
+            if !at_start || after == len {
+                trap(out, &mut n, after, marks);
             }
-            None => {
-                target_pc = NO_INDEX;
-                out[n].write(Instruction::trap(pc as u32));
-                marks.ends.push(n as u32);
-                n += 1;
-                pc + 1
-            }
-        };
-        // Past the last start, the end of the code is such a place too.
-        if after < next_start || after == len {
-            let ins = trap(&mut n, after, marks);
-            out[n - 1].write(ins);
-        }
-        match next {
-            Some(start) => pc = start,
-            None => return Ok(n),
         }
     }
+    if n == 0 {
+        // No instruction starts at all: only the trap at the end.
+        trap(out, &mut n, len, marks);
+    }
+    Ok(n)
 }
 
 /// Notes the `trap` at index `n` as the end of its run.

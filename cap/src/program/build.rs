@@ -1,7 +1,9 @@
-//! One pass from a code blob to a [`Program`](super::Program)'s tables: the
-//! instruction starts come from the bitmask a word at a time, and each one
-//! is validated (P8), decoded, indexed and placed in its block as it is
-//! met, with no table built only to be read back later.
+//! From a code blob to a [`Program`](super::Program)'s tables in one pass
+//! over the code: the instruction starts come from the bitmask a word at a
+//! time, and each one is validated (P8) and decoded straight into the
+//! stream, noting where blocks start and runs end. The blocks and the
+//! per-instruction tables are then filled from those notes, a block or a
+//! run at a time (of the stream only each block's first pc is read back).
 
 use super::blob::{CodeBlob, MAX_SKIP};
 use super::decode::{Instruction, decode_operands};
@@ -100,9 +102,10 @@ pub(super) fn word(chunk: &[u8]) -> u64 {
     }
 }
 
-/// `min(skip, MAX_SKIP + 1)` of the instruction at `pc` from the bitmask
-/// alone: how many offsets after `pc` are not starts, counting no further
-/// than `MAX_SKIP + 1` (offsets past the mask count as non-starts).
+/// How many offsets after `pc` are not instruction starts, from the
+/// bitmask alone and counting no further than `MAX_SKIP + 1` (offsets past
+/// the mask count as non-starts): the instruction's skip before the end of
+/// the code and the cap apply.
 #[inline(always)]
 fn gap_after(mask: &[u8], pc: usize) -> usize {
     let at = (pc + 1) / 8;
@@ -133,9 +136,9 @@ impl Marks {
 /// else P7's) and returns its length. `pc_index` has the starts marked and
 /// gets the `trap`s added.
 ///
-/// An instruction is decoded once the next start, and so its length, is
-/// known; a `trap` follows it where execution falls onto a byte that is not
-/// a start. A block starts at a valid instruction where the last valid
+/// Each instruction's length comes from the bitmask after it
+/// ([`gap_after`]); a `trap` follows it where execution falls onto a byte
+/// that is not a start. A block starts at a valid instruction where the last valid
 /// terminator continues (and code offset 0 counts as such a place).
 #[inline(never)]
 fn stream<const P8: bool>(

@@ -6,21 +6,32 @@
 //! valgrind --tool=callgrind target/release/examples/load_large interp block 3
 //! ```
 //!
-//! Arguments: engine (`interp` or `jit`), gas model (`block`, `pipeline`,
-//! `instruction`), number of loads (default 100), and optionally a
-//! persistent cache directory (warmed by one load first, so that the
-//! timed loads are disk hits, as after a restart).
+//! Arguments: engine (`interp` or `jit`, or `decode` for the decode alone,
+//! as the `large/decode-*` benches measure it), gas model (`block`,
+//! `pipeline`, `instruction`), number of loads (default 100), and
+//! optionally a persistent cache directory (warmed by one load first, so
+//! that the timed loads are disk hits, as after a restart).
 
 use javm::{EngineKind, GasModel};
 use javm_benches::{guests, large, run};
+use javm_cap::program::{Profile, Program};
 use std::time::Instant;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let kind: EngineKind = args.next().as_deref().unwrap_or("interp").parse().expect("engine: interp or jit");
+    let engine = args.next().unwrap_or_else(|| "interp".to_owned());
     let model: GasModel = args.next().as_deref().unwrap_or("block").parse().expect("gas model");
     let loads: u32 = args.next().map_or(100, |n| n.parse().expect("number of loads"));
     let blob = large::code_blob(&guests::load(), 256 << 10);
+    if engine == "decode" {
+        let start = Instant::now();
+        for _ in 0..loads {
+            drop(Program::from_blob(&blob, Profile::P8, model).expect("the large program decodes"));
+        }
+        println!("decode {model}: {} bytes of blob, {:?} per decode", blob.len(), start.elapsed() / loads);
+        return;
+    }
+    let kind: EngineKind = engine.parse().expect("engine: interp, jit or decode");
     let mut engine = run::uncached_engine(kind, model);
     if let Some(dir) = args.next() {
         engine = engine.with_disk_cache(dir).expect("a cache directory");

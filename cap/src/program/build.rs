@@ -1,7 +1,9 @@
-//! One pass from a code blob to a [`Program`](super::Program)'s tables: the
-//! instruction starts come from the bitmask a word at a time, and each one
-//! is validated (P8), decoded, indexed and placed in its block as it is
-//! met, with no table built only to be read back later.
+//! From a code blob to a [`Program`](super::Program)'s tables in one pass
+//! over the code: the instruction starts come from the bitmask a word at a
+//! time, and each one is validated (P8) and decoded straight into the
+//! stream, noting where blocks start and runs end. The blocks and the
+//! per-instruction tables are then filled from those notes, a block or a
+//! run at a time (of the stream only each block's first pc is read back).
 
 use super::blob::{CodeBlob, MAX_SKIP};
 use super::decode::{Instruction, decode_operands};
@@ -9,6 +11,7 @@ use super::decoded::{Block, NO_INDEX};
 use super::error::ProgramError;
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
+use std::mem::MaybeUninit;
 
 /// Where a [`Program`](super::Program)'s tables come from and go back to
 /// when it is dropped.
@@ -19,6 +22,9 @@ pub(super) mod pools {
     pub static INSTRUCTIONS: Pool<Instruction> = Pool::new();
     pub static BLOCKS: Pool<Block> = Pool::new();
     pub static INDEXES: Pool<u32> = Pool::new();
+    /// For the block starts and run ends noted while decoding, a fraction
+    /// of the size of the others.
+    pub static MARKS: Pool<u32> = Pool::new();
 }
 
 /// The tables [`build`] produces (block costs still zero).
@@ -34,6 +40,10 @@ pub(super) struct Tables {
 /// [`Program`](super::Program)), validating P8 on the way (spec §4.2):
 /// code 0 must be a start and every start a valid opcode at most
 /// `1 + MAX_SKIP` bytes before the next (or the end).
+///
+/// Two passes: [`stream`] decodes into the stream and notes where blocks
+/// start and runs end; [`blocks`] then fills the blocks and the
+/// per-instruction tables a run at a time.
 pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, ProgramError> {
     let len = blob.code.len();
     if profile == Profile::P8 {
@@ -45,46 +55,34 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
         }
     }
     let starts: usize = blob.mask.chunks(8).map(|c| word(c).count_ones() as usize).sum();
-    let mut b = Builder {
-        blob,
-        profile,
-        tables: Tables {
-            instructions: pools::INSTRUCTIONS.take(starts + 1),
-            pc_index: PcIndex::with_len(len),
-            blocks: pools::BLOCKS.take(starts / 2 + 1),
-            block_of: pools::INDEXES.take(starts + 1),
-            run_ends: pools::INDEXES.take(starts + 1),
-        },
-        target_pc: 0,
-        open: None,
+    // Every start gives its instruction and, in P7, maybe a `trap` after it
+    // (in P8 the starts are at most `1 + MAX_SKIP` apart, so only the last
+    // is followed by one); with no start at all there is the final `trap`.
+    let most = match profile {
+        Profile::P8 => starts + 1,
+        Profile::P7 => 2 * starts + 1,
     };
-    // The start before the one being looked at, decoded once its successor
-    // (and so its length) is known.
-    let mut previous: Option<usize> = None;
-    for (w, chunk) in blob.mask.chunks(8).enumerate() {
-        let mut bits = word(chunk);
-        while bits != 0 {
-            let pc = w * 64 + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if pc >= len {
-                break;
-            }
-            if let Some(at) = previous {
-                b.instruction(at, pc)?;
-            }
-            previous = Some(pc);
+    let mut instructions = pools::INSTRUCTIONS.take(most);
+    let mut marks = Marks { heads: pools::MARKS.take(starts / 4), ends: pools::MARKS.take(starts / 4) };
+    let mut pc_index = PcIndex::from_starts(&blob.mask, len);
+    let out = &mut instructions.spare_capacity_mut()[..most];
+    let n = match profile {
+        Profile::P8 => stream::<true>(blob, out, &mut marks, &mut pc_index),
+        Profile::P7 => stream::<false>(blob, out, &mut marks, &mut pc_index),
+    };
+    let n = match n {
+        Ok(n) => n,
+        Err(e) => {
+            marks.give_back();
+            return Err(e);
         }
-    }
-    match previous {
-        Some(at) => b.instruction(at, len)?,
-        // No instruction starts at all: only the trap at the end.
-        None => b.push(Instruction::trap(len as u32), false),
-    }
-    let mut tables = b.tables;
-    tables.pc_index.finish();
-    // The stream ends with a `trap`, so this never adds anything.
-    let n = tables.instructions.len();
-    tables.run_ends.resize(n, n as u32);
+    };
+    // SAFETY: `stream` wrote the first `n` elements of the spare capacity,
+    // in order, and `n <= most <= capacity`.
+    unsafe { instructions.set_len(n) };
+    pc_index.finish();
+    let tables = blocks(instructions, pc_index, &marks);
+    marks.give_back();
     debug_assert!(
         tables.instructions.iter().enumerate().all(|(i, ins)| tables.pc_index.get(ins.pc as usize) == Some(i as u32))
     );
@@ -93,78 +91,165 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
 
 /// Up to 8 bytes of the bitmask as one little-endian word.
 #[inline]
-fn word(chunk: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes[..chunk.len()].copy_from_slice(chunk);
-    u64::from_le_bytes(bytes)
+pub(super) fn word(chunk: &[u8]) -> u64 {
+    match chunk.try_into() {
+        Ok(bytes) => u64::from_le_bytes(bytes),
+        Err(_) => {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            u64::from_le_bytes(bytes)
+        }
+    }
 }
 
-struct Builder<'b> {
-    blob: &'b CodeBlob,
-    profile: Profile,
-    tables: Tables,
-    /// Where the last valid terminator continues: a block start if a valid
-    /// instruction starts there ([`NO_INDEX`] after a non-terminator). Code
-    /// offset 0 starts a block the same way.
-    target_pc: u32,
-    /// The block whose terminator has not been met yet.
-    open: Option<usize>,
+/// How many offsets after `pc` are not instruction starts, from the
+/// bitmask alone and counting no further than `MAX_SKIP + 1` (offsets past
+/// the mask count as non-starts): the instruction's skip before the end of
+/// the code and the cap apply.
+#[inline(always)]
+fn gap_after(mask: &[u8], pc: usize) -> usize {
+    let at = (pc + 1) / 8;
+    let bits = match mask.get(at..at + 8) {
+        Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+        None => word(mask.get(at..).unwrap_or_default()),
+    };
+    // At least 57 offsets from `pc + 1` on.
+    ((bits >> ((pc + 1) % 8)) | 1 << (MAX_SKIP + 1)).trailing_zeros() as usize
 }
 
-impl Builder<'_> {
-    /// The instruction starting at `pc`, the next start being `next_start`
-    /// (or the end of the code), and the `trap` where execution falls if
-    /// its length stops short of `next_start`.
-    #[inline(always)]
-    fn instruction(&mut self, pc: usize, next_start: usize) -> Result<(), ProgramError> {
-        let code = &self.blob.code;
-        let byte = code[pc];
-        let raw = Opcode::from_code(self.profile, byte);
-        let gap = next_start - pc - 1;
-        if self.profile == Profile::P8 {
-            if raw.is_none() {
-                return Err(ProgramError::InvalidOpcode { pc: pc as u32, byte });
-            }
-            if gap > MAX_SKIP as usize {
-                return Err(ProgramError::NotInstructionStart { pc: pc as u32 + 1 + MAX_SKIP });
-            }
-        }
-        let skip = (gap as u32).min(MAX_SKIP);
-        let is_target = raw.is_some() && self.target_pc == pc as u32;
-        let ins = match raw {
-            Some(op) => decode_operands(code, op, pc as u32, skip),
-            None => Instruction::trap(pc as u32),
-        };
-        self.target_pc = if raw.is_some_and(Opcode::is_terminator) { ins.next_pc } else { NO_INDEX };
-        self.push(ins, is_target);
-        let next = ins.next_pc as usize;
-        // Past the last start, the end of the code is such a place too.
-        if next < next_start || next == code.len() {
-            self.push(Instruction::trap(next as u32), false);
-        }
-        Ok(())
-    }
+/// What [`stream`] notes for [`blocks`], in increasing order.
+struct Marks {
+    /// Indexes of the block starts that are jump targets.
+    heads: Vec<u32>,
+    /// Indexes of the terminators.
+    ends: Vec<u32>,
+}
 
-    /// Appends `ins` to the stream, opening a block at it if it is a block
-    /// start (`is_target`) or the first instruction.
-    #[inline(always)]
-    fn push(&mut self, ins: Instruction, is_target: bool) {
-        let t = &mut self.tables;
-        let i = t.instructions.len() as u32;
-        if is_target || t.blocks.is_empty() {
-            t.blocks.push(Block { pc: ins.pc, first: i, end: i, cost: 0, is_target });
-            self.open = Some(t.blocks.len() - 1);
-        }
-        t.pc_index.mark(ins.pc as usize);
-        t.block_of.push(t.blocks.len() as u32 - 1);
-        if ins.opcode.is_terminator() {
-            t.run_ends.resize(i as usize + 1, i + 1);
-            if let Some(b) = self.open.take() {
-                t.blocks[b].end = i + 1;
+impl Marks {
+    fn give_back(self) {
+        pools::MARKS.give(self.heads);
+        pools::MARKS.give(self.ends);
+    }
+}
+
+/// Decodes the instruction stream into `out` (`P8`: under P8's rules,
+/// else P7's) and returns its length. `pc_index` has the starts marked and
+/// gets the `trap`s added.
+///
+/// Each instruction's length comes from the bitmask after it
+/// ([`gap_after`]); a `trap` follows it where execution falls onto a byte
+/// that is not a start. A block starts at a valid instruction where the last valid
+/// terminator continues (and code offset 0 counts as such a place).
+#[inline(never)]
+fn stream<const P8: bool>(
+    blob: &CodeBlob,
+    out: &mut [MaybeUninit<Instruction>],
+    marks: &mut Marks,
+    pc_index: &mut PcIndex,
+) -> Result<usize, ProgramError> {
+    let profile = if P8 { Profile::P8 } else { Profile::P7 };
+    let (code, mask) = (&blob.code[..], &blob.mask[..]);
+    let len = code.len();
+    let mut n = 0;
+    let mut trap = |out: &mut [MaybeUninit<Instruction>], n: &mut usize, pc: usize, marks: &mut Marks| {
+        pc_index.mark(pc);
+        out_trap(marks, *n);
+        out[*n].write(Instruction::trap(pc as u32));
+        *n += 1;
+    };
+    let mut target_pc = 0u32;
+    for (w, chunk) in mask.chunks(8).enumerate() {
+        let mut bits = word(chunk);
+        while bits != 0 {
+            let pc = w * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if pc >= len {
+                break;
+            }
+            // The distance to the next start (or the end) minus one, up to
+            // `MAX_SKIP + 1`.
+            let gap = gap_after(mask, pc).min(len - pc - 1);
+            let byte = code[pc];
+            let raw = Opcode::from_code(profile, byte);
+            if P8 {
+                if raw.is_none() {
+                    return Err(ProgramError::InvalidOpcode { pc: pc as u32, byte });
+                }
+                if gap > MAX_SKIP as usize {
+                    return Err(ProgramError::NotInstructionStart { pc: pc as u32 + 1 + MAX_SKIP });
+                }
+            }
+            // Where execution goes on after it, and whether a start or
+            // the end of the code is there (else a `trap` is).
+            let (after, at_start) = match raw {
+                Some(op) => {
+                    if target_pc == pc as u32 {
+                        marks.heads.push(n as u32);
+                    }
+                    let ins = out[n].write(decode_operands(code, op, pc as u32, gap.min(MAX_SKIP as usize) as u32));
+                    target_pc = NO_INDEX;
+                    if op.is_terminator() {
+                        target_pc = ins.next_pc;
+                        marks.ends.push(n as u32);
+                    }
+                    n += 1;
+                    (ins.next_pc as usize, gap <= MAX_SKIP as usize)
+                }
+                None => {
+                    target_pc = NO_INDEX;
+                    out[n].write(Instruction::trap(pc as u32));
+                    marks.ends.push(n as u32);
+                    n += 1;
+                    (pc + 1, gap == 0)
+                }
+            };
+            // Past the last start, the end of the code is such a place too.
+            if !at_start || after == len {
+                trap(out, &mut n, after, marks);
             }
         }
-        t.instructions.push(ins);
     }
+    if n == 0 {
+        // No instruction starts at all: only the trap at the end.
+        trap(out, &mut n, len, marks);
+    }
+    Ok(n)
+}
+
+/// Notes the `trap` at index `n` as the end of its run.
+#[cold]
+fn out_trap(marks: &mut Marks, n: usize) {
+    marks.ends.push(n as u32);
+}
+
+/// The blocks of `instructions` from the [`Marks`] [`stream`] noted, and
+/// the per-instruction tables, each filled a block or a run at a time.
+fn blocks(instructions: Vec<Instruction>, pc_index: PcIndex, marks: &Marks) -> Tables {
+    let n = instructions.len();
+    let mut run_ends = pools::INDEXES.take(n);
+    for &t in &marks.ends {
+        run_ends.resize(t as usize + 1, t + 1);
+    }
+    // The stream ends with a `trap`, so this never adds anything.
+    run_ends.resize(n, n as u32);
+    let mut blocks = pools::BLOCKS.take(marks.heads.len() + 1);
+    let mut block_of = pools::INDEXES.take(n);
+    // The first instruction starts a block, a target or not.
+    let first = (marks.heads.first() != Some(&0)).then_some((0, false));
+    let mut ends = marks.ends.iter();
+    let mut end = 0;
+    for (first, is_target) in first.into_iter().chain(marks.heads.iter().map(|&h| (h, true))) {
+        block_of.resize(first as usize, (blocks.len() as u32).wrapping_sub(1));
+        // The stream ends with a terminator, so there is one at or after
+        // every block start.
+        while end <= first {
+            end = ends.next().map_or(n as u32, |&t| t + 1);
+        }
+        let pc = instructions[first as usize].pc;
+        blocks.push(Block { pc, first, end, cost: 0, is_target });
+    }
+    block_of.resize(n, blocks.len() as u32 - 1);
+    Tables { instructions, pc_index, blocks, block_of, run_ends }
 }
 
 #[cfg(test)]
@@ -252,6 +337,10 @@ mod tests {
                 assert_eq!(got, blocks, "case {case} {profile:?}");
                 assert_eq!(t.block_of, block_of, "case {case} {profile:?}");
                 assert_eq!(t.run_ends, run_ends, "case {case} {profile:?}");
+                for pc in 0..len + 2 {
+                    let at = stream.iter().position(|ins| ins.pc as usize == pc).map(|i| i as u32);
+                    assert_eq!(t.pc_index.get(pc), at, "case {case} {profile:?} pc {pc}");
+                }
             }
         }
         assert!(checked.iter().all(|&n| n > 200), "valid programs per profile: {checked:?}");

@@ -17,12 +17,24 @@ pub(crate) struct PcIndex {
 
 impl PcIndex {
     /// An empty map for offsets `0..=len`.
+    #[cfg(test)]
     pub(crate) fn with_len(len: usize) -> PcIndex {
         PcIndex { bits: vec![0; len / 64 + 1], before: Vec::new() }
     }
 
-    /// Records an instruction at `pc`; pcs must be marked in increasing
-    /// order, then [`PcIndex::finish`] called once.
+    /// A map for offsets `0..=len` with the instruction starts of the
+    /// bitmask `mask` below `len` marked, a word at a time.
+    pub(crate) fn from_starts(mask: &[u8], len: usize) -> PcIndex {
+        let words = len / 64 + 1;
+        let mut bits = Vec::with_capacity(words);
+        bits.extend(mask.chunks(8).take(words).map(super::build::word));
+        bits.resize(words, 0);
+        bits[len / 64] &= (1 << (len % 64)) - 1;
+        PcIndex { bits, before: Vec::new() }
+    }
+
+    /// Records an instruction at `pc`, then [`PcIndex::finish`] is called
+    /// once.
     #[inline]
     pub(crate) fn mark(&mut self, pc: usize) {
         self.bits[pc / 64] |= 1 << (pc % 64);

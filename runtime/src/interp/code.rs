@@ -235,13 +235,18 @@ fn entries(program: &Program) -> Vec<Entry> {
     let mut entry = ENTRIES.take(run_ends.len());
     for (k, block) in blocks.iter().enumerate() {
         let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
-        let first = entry.len();
-        entry.extend(
-            run_ends[first..end]
-                .iter()
-                .zip(first as u32..)
-                .map(|(&run_end, i)| Entry { cost: meter::entry_charge(model, block.cost, i, run_end), skip: 0 }),
-        );
+        if model == GasModel::Instruction {
+            let first = entry.len();
+            entry.extend(
+                run_ends[first..end]
+                    .iter()
+                    .zip(first as u32..)
+                    .map(|(&run_end, i)| Entry { cost: meter::entry_charge(model, block.cost, i, run_end), skip: 0 }),
+            );
+        } else {
+            // The same charge throughout the block.
+            entry.resize(end, Entry { cost: meter::entry_charge(model, block.cost, 0, 0), skip: 0 });
+        }
     }
     entry
 }
@@ -276,22 +281,20 @@ fn has_target(opcode: Opcode) -> bool {
 fn step_over_hints_and_fuse(ops: &mut [Op], entry: &mut [Entry], instructions: &[Instruction]) {
     // Hints seen in a row just before op `i`.
     let mut hints = 0u32;
-    // Whether op `i - 1` may start a pair.
-    let mut free = false;
-    for i in 0..ops.len() {
-        let this = instructions[i].opcode;
+    // Whether op `i - 1` may start a pair, and its instruction.
+    let (mut free, mut previous) = (false, Opcode::Trap);
+    for (i, ins) in instructions.iter().enumerate() {
+        let this = ins.opcode;
         if this == Opcode::Unlikely {
             hints += 1;
             free = false;
             continue;
         }
         if hints != 0 {
-            for (k, e) in entry[i - hints as usize..i].iter_mut().enumerate() {
-                e.skip = hints - k as u32;
-            }
+            step_over_hints(&mut entry[i - hints as usize..i]);
             hints = 0;
         }
-        let pair = if free { Dispatch::pair(instructions[i - 1].opcode, this) } else { None };
+        let pair = if free { Dispatch::pair(previous, this) } else { None };
         match pair {
             Some(pair) => {
                 ops[i - 1].dispatch = pair;
@@ -299,6 +302,16 @@ fn step_over_hints_and_fuse(ops: &mut [Op], entry: &mut [Entry], instructions: &
             }
             None => free = Dispatch::starts_pair(this),
         }
+        previous = this;
+    }
+}
+
+/// Entering one of the hints of a run of `unlikely` hints skips the rest.
+#[cold]
+fn step_over_hints(entry: &mut [Entry]) {
+    let hints = entry.len() as u32;
+    for (k, e) in entry.iter_mut().enumerate() {
+        e.skip = hints - k as u32;
     }
 }
 

@@ -352,7 +352,9 @@ impl Module {
         // are a few words per instruction; the code's bitmask and pc map
         // under half a byte per code byte.
         let per_instruction = 4 * std::mem::size_of::<u64>() * program.instructions().len();
-        let native = self.jit.as_ref().map_or(0, |jit| jit.code_size());
+        // A lazily compiled module grows its code as it runs: counted as if
+        // compiled whole (about 16 bytes of native code per code byte).
+        let native = self.jit.as_ref().map_or(0, |jit| jit.code_size().max(16 * program.code().len()));
         let pages: usize = self.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE_SIZE).sum();
         program.code().len() * 3 / 2 + decoded + per_instruction + native + pages
     }

@@ -5,7 +5,7 @@
 
 use javm::harness::{decode_hex, encode_hex};
 use javm::testing::GuestHost;
-use javm::{Config, Engine, EngineKind, Exit, GasModel, Module, Profile};
+use javm::{Compilation, Config, Engine, EngineKind, Exit, GasModel, Module, Profile};
 use serde_json::Value;
 use std::path::Path;
 
@@ -113,5 +113,37 @@ fn threads_replaying_one_trace_all_match_it() {
                 });
             }
         });
+    }
+}
+
+/// Threads that start together on a module nothing of which is compiled
+/// yet, compiling it block by block: they compile regions, patch the jumps
+/// between them and fill jump-table entries while the others run that code,
+/// and every run still ends as on the interpreter.
+#[test]
+fn threads_compiling_one_module_lazily_get_the_single_threaded_outcome() {
+    for (name, blob, args) in cases() {
+        let config = |engine| Config { engine, profile: Profile::P8, gas_model: Some(GasModel::Pipeline) };
+        let expected = run(&Engine::new(config(EngineKind::Interpreter)).load(&blob).unwrap(), &args);
+        for region in [1, 4] {
+            let engine = Engine::new(config(EngineKind::Recompiler)).with_compilation(Compilation::Lazy { region });
+            let module = engine.load(&blob).unwrap();
+            let start = std::sync::Barrier::new(THREADS);
+            std::thread::scope(|s| {
+                let threads: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            (0..3).map(|_| run(&module, &args)).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for (t, thread) in threads.into_iter().enumerate() {
+                    for (i, outcome) in thread.join().unwrap().into_iter().enumerate() {
+                        assert_eq!(outcome, expected, "{name}, regions of {region}, thread {t}, run {i}");
+                    }
+                }
+            });
+        }
     }
 }

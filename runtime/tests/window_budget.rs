@@ -132,3 +132,22 @@ fn generated_programs_match_the_interpreter() {
     }
     assert!(compared > 300);
 }
+
+/// The hostile API driver of the `api_hostile` fuzz target with the fuzz
+/// target's budgets: with no mapping to spare beyond the windows an input
+/// keeps at once (instance, image reload, fork), nothing fails or panics;
+/// the empty input among them.
+#[test]
+fn hostile_api_inputs_run_with_no_mappings_to_spare() {
+    use javm::testing::{seeded_bytes, vary_window_budget};
+    let _serial = serial();
+    let mut inputs = vec![Vec::new()];
+    inputs.extend((0..300u64).map(|seed| seeded_bytes(seed ^ 0xB0D6, 4096 + (seed % 2) as usize)));
+    for data in &inputs {
+        vary_window_budget(data);
+        for engine in EngineKind::ALL {
+            let _ = javm::testing::hostile::drive_api(&mut arbitrary::Unstructured::new(data), engine);
+        }
+    }
+    javm::set_window_mapping_budget(usize::MAX);
+}

@@ -46,18 +46,28 @@ pub enum Outcome {
 pub fn vary_window_budget(data: &[u8]) {
     static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let default = *DEFAULT.get_or_init(crate::window_mapping_budget);
+    // Room for the windows a fuzz input keeps at once (an instance, one
+    // loaded again from its image, a fork, the other engine's).
     match data.len() % 8 {
-        0 => spare_window_mappings(0),
-        1 => spare_window_mappings(24),
+        0 => spare_mappings_for(FUZZ_WINDOWS, 0),
+        1 => spare_mappings_for(FUZZ_WINDOWS, 24),
         _ => crate::set_window_mapping_budget(default),
     }
 }
+
+/// Windows a fuzz input may hold at once.
+const FUZZ_WINDOWS: usize = 4;
 
 /// Sets the recompiler's window mapping budget to what windows hold now,
 /// plus room for one more window (a reservation takes two) and `spare`
 /// mappings: the next instance runs with (almost) no mappings to spare.
 pub fn spare_window_mappings(spare: usize) {
-    crate::set_window_mapping_budget(crate::window_mappings_held() + 2 + spare);
+    spare_mappings_for(1, spare);
+}
+
+/// As [`spare_window_mappings`], with room for `windows` more windows.
+fn spare_mappings_for(windows: usize, spare: usize) {
+    crate::set_window_mapping_budget(crate::window_mappings_held() + 2 * windows + spare);
 }
 
 /// How the recompiler compiles for one fuzz input, chosen by its second

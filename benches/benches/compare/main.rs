@@ -322,16 +322,25 @@ fn compile(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], sk
             }
             match who {
                 Who::Javm(kind) => {
-                    let jam = guest.jam.clone();
-                    measure(&mut g, group, &id, move |iters| {
-                        each(iters, || {
-                            let start = Instant::now();
-                            let module = run::load(kind, GasModel::Pipeline, black_box(&jam)).expect("load");
-                            let t = start.elapsed();
-                            drop(module);
-                            t
-                        })
-                    });
+                    let compilations: &[(&str, javm::Compilation)] = match kind {
+                        EngineKind::Interpreter => &[("", javm::Compilation::Eager)],
+                        EngineKind::Recompiler => {
+                            &[("", javm::Compilation::default()), ("-eager", javm::Compilation::Eager)]
+                        }
+                    };
+                    for &(tag, compilation) in compilations {
+                        let engine = run::uncached_engine(kind, GasModel::Pipeline).with_compilation(compilation);
+                        let jam = guest.jam.clone();
+                        measure(&mut g, group, &format!("{id}{tag}"), move |iters| {
+                            each(iters, || {
+                                let start = Instant::now();
+                                let module = engine.load(black_box(&jam)).expect("load");
+                                let t = start.elapsed();
+                                drop(module);
+                                t
+                            })
+                        });
+                    }
                 }
                 Who::Pvm(b) => {
                     let p = engines.pvm(b).expect("checked");

@@ -23,9 +23,10 @@ only the `run()` loop is timed. Native: the whole C entry call (its static buffe
 calls, so native pays no first-touch faults after the first run). Output and gas are checked against \
 `guests/expected.json` before timing.
 - **compile**: blob bytes to a runnable module. javm: `Engine::load` of the `.jam` (container parse, \
-decode, block costs, interpreter pre-decode, plus x86-64 code for the recompiler). PolkaVM: \
-`ProgramBlob::parse` + `Module::from_blob` of the `.polkavm`. Dropping the module is not timed. Pipeline / \
-Full(L2Hit) gas model. javm's engine has no module cache here, so every load decodes and compiles.
+decode, block costs, interpreter pre-decode; for the recompiler, which compiles lazily, its shared code: \
+`javm-jit-eager` is the whole program compiled at load). PolkaVM: `ProgramBlob::parse` + \
+`Module::from_blob` of the `.polkavm`. Dropping the module is not timed. Pipeline / Full(L2Hit) gas model. \
+javm's engine has no module cache here, so every load decodes (and, eager, compiles).
 - **large**: a generated program (every guest's code repeated, see `src/large.rs`). `decode-*` is \
 `Program::from_blob` alone (block model: unit costs; pipeline: GP 0.8 pipeline simulation per block); the \
 other rows are full loads as in *compile*, made by an engine without a module cache; `*-cache-hit` is a \
@@ -35,7 +36,9 @@ a load by an engine whose in-memory cache is empty (as after a restart) from a w
 `*-hash-hit` is `Engine::load_by_hash` of a program loaded before (one lookup, no bytes read).
 - **oneshot**: compile + instantiate + run once + read the output, all timed, `small` arguments.
 - **cold**: the JIP-6 trace (`runtime/tests/vectors/jip6`) replayed whole with `replay_with`: load, \
-instantiate, run and every recorded host call; `cold` with an engine without a module cache, `warm` through it.
+instantiate, run and every recorded host call; `cold` with an engine without a module cache, `warm` through it; \
+the recompiler compiling lazily (`javm-jit`), whole programs at load (`-eager`) and tiering up from the \
+interpreter after 50,000 gas (`-tiered`).
 - **floor**: `instantiate-run` = instantiate a trivial standard program (1 page ro, 1 page rw, 64 KiB \
 stack; code `jump_ind r0`) and run it to its halt, all timed (PolkaVM: `Module::instantiate` + prepare + \
 `run`). `image-run` = `Engine::load_image` once, then `Module::instantiate_at` + the run (the image's caps are shared by \
@@ -208,6 +211,8 @@ fn exec_table(out: &mut String, all: &[Guest], gas: Gas) -> ExecGoals {
 struct CompileGoals {
     jit_geo: Option<f64>,
     jit_worst: Option<f64>,
+    eager_geo: Option<f64>,
+    eager_worst: Option<f64>,
 }
 
 fn compile_table(out: &mut String, all: &[Guest]) -> CompileGoals {
@@ -222,14 +227,16 @@ fn compile_table(out: &mut String, all: &[Guest]) -> CompileGoals {
             "pvm-interp",
             "pvm-jit-generic",
             "pvm-jit-linux",
+            "javm-jit-eager",
             "javm-interp ÷ pvm-interp",
             "javm-jit ÷ pvm-jit",
+            "javm-jit-eager ÷ pvm-jit",
             "javm-interp MB/s",
             "javm-jit MB/s",
             "pvm-jit MB/s",
         ],
     );
-    let (mut jit, mut interp) = (vec![], vec![]);
+    let (mut jit, mut interp, mut eager) = (vec![], vec![], vec![]);
     for guest in all {
         let t = |who: Who| min(&format!("compile/{}/{}", guest.name, who.name()));
         let ji = t(Who::Javm(EngineKind::Interpreter));
@@ -238,22 +245,24 @@ fn compile_table(out: &mut String, all: &[Guest]) -> CompileGoals {
         let pg = t(Who::Pvm(Backend::CompilerGeneric));
         let pl = t(Who::Pvm(Backend::CompilerLinux));
         let pj = best(pg, pl);
+        let je = min(&format!("compile/{}/javm-jit-eager", guest.name));
         let bytes = code_len(guest) as f64;
         let mbs = |t: Option<f64>| t.map_or("n/a".into(), |t| format!("{:.1}", bytes / t * 1e3));
         jit.push(ratio(jj, pj));
         interp.push(ratio(ji, pi));
+        eager.push(ratio(je, pj));
         let mut cells = vec![guest.name.clone(), format!("{bytes} B")];
-        cells.extend([ji, jj, pi, pg, pl].map(fmt_ns));
-        cells.extend([ratio(ji, pi), ratio(jj, pj)].map(fmt_ratio));
+        cells.extend([ji, jj, pi, pg, pl, je].map(fmt_ns));
+        cells.extend([ratio(ji, pi), ratio(jj, pj), ratio(je, pj)].map(fmt_ratio));
         cells.extend([mbs(ji), mbs(jj), mbs(pj)]);
         row(out, &cells);
     }
     let mut cells = vec!["**geomean**".to_owned()];
-    cells.extend(std::iter::repeat_n(String::new(), 6));
-    cells.extend([geo(&interp), geo(&jit)].map(fmt_ratio));
+    cells.extend(std::iter::repeat_n(String::new(), 7));
+    cells.extend([geo(&interp), geo(&jit), geo(&eager)].map(fmt_ratio));
     cells.extend(std::iter::repeat_n(String::new(), 3));
     row(out, &cells);
-    CompileGoals { jit_geo: geo(&jit), jit_worst: worst(&jit) }
+    CompileGoals { jit_geo: geo(&jit), jit_worst: worst(&jit), eager_geo: geo(&eager), eager_worst: worst(&eager) }
 }
 
 /// The large program's figures the goals table reports.
@@ -303,8 +312,8 @@ fn large_table(out: &mut String, all: &[Guest]) -> LargeGoals {
     let pipe = min("large/decode-pipeline");
     let extra = pipe.zip(base).map(|(p, b)| p - b);
     let decode_share = extra.zip(base).map(|(e, b)| e / b);
-    let (full, what) = match min("large/javm-jit-block") {
-        Some(t) => (Some(t), "the recompiler's block-model compile"),
+    let (full, what) = match min("large/javm-jit-eager-block") {
+        Some(t) => (Some(t), "the recompiler's block-model whole-program compile"),
         None => (min("large/javm-interp-block"), "the interpreter's block-model load (no recompiler yet)"),
     };
     let full_share = extra.zip(full).map(|(e, f)| e / f);
@@ -547,8 +556,10 @@ pub fn render(s: &Settings, engines: &Engines, all: &[Guest], skipped: &BTreeMap
             "worst guest",
         );
     }
-    goal(&mut out, "compile vs PolkaVM compile (recompilers)", 0.5, comp.jit_geo, "geomean over guests");
-    goal(&mut out, "compile vs PolkaVM compile (recompilers), worst", 0.5, comp.jit_worst, "worst guest");
+    goal(&mut out, "compile vs PolkaVM compile (recompilers, lazy)", 0.5, comp.jit_geo, "geomean over guests");
+    goal(&mut out, "compile vs PolkaVM compile (recompilers, lazy), worst", 0.5, comp.jit_worst, "worst guest");
+    goal(&mut out, "compile vs PolkaVM compile (recompilers, eager)", 0.5, comp.eager_geo, "geomean over guests");
+    goal(&mut out, "compile vs PolkaVM compile (recompilers, eager), worst", 0.5, comp.eager_worst, "worst guest");
     goal(&mut out, "cost model share of compile time", 0.3, large.full_share, large.what);
     goal(
         &mut out,

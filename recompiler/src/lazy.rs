@@ -23,38 +23,7 @@
 use crate::codegen::{self, Placement, starts_segment};
 use crate::error::CompileError;
 use crate::module::CompiledModule;
-use javm_cap::program::Program;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-
-/// Code generation state of a module, under its lock.
-#[derive(Debug)]
-pub(crate) struct Lazy {
-    /// Bytes of the code block written (the next region goes there).
-    pub used: u32,
-    /// Per segment start not compiled yet: the module offsets of the thunk
-    /// displacements waiting for it.
-    pub(crate) pending: HashMap<u32, Vec<u32>>,
-    /// A region could not be compiled (the block is full): nothing more
-    /// will be.
-    pub(crate) failed: bool,
-}
-
-impl Lazy {
-    /// `used` bytes written (the shared code, or a whole module).
-    pub(crate) fn new(used: u32) -> Lazy {
-        Lazy { used, pending: HashMap::new(), failed: false }
-    }
-}
-
-/// Bytes of code block a lazy module of `program` reserves: a bound on
-/// what all its regions can need (address space only until written; a
-/// region that would not fit is interpreted instead).
-pub(crate) fn capacity(program: &Program, shared: u32) -> usize {
-    // Generous per code byte (no instruction's code comes near) and per
-    // segment (prologue, 64-byte alignment, stubs, thunks).
-    shared as usize + 4096 + 64 * program.code().len() + 256 * (program.blocks().len() + 1)
-}
 
 impl CompiledModule {
     /// Compiles the region holding instruction `index`, unless it is

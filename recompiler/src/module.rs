@@ -7,13 +7,13 @@ use crate::codegen::{self, Placement, Trampolines};
 use crate::codemap::CodeMap;
 use crate::cpu::Features;
 use crate::error::CompileError;
-use crate::lazy::Lazy;
 use crate::options::CompileOptions;
 use crate::window::PagerPool;
 use iced_x86::{Decoder, DecoderOptions, Formatter, IntelFormatter};
 use javm_cap::program::Program;
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::disasm::format_instruction;
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -94,8 +94,8 @@ impl CompiledModule {
     ) -> Result<CompiledModule, CompileError> {
         codegen::check_size(&program)?;
         let (shared_code, shared) = codegen::trampolines(features)?;
-        let code = CodeMemory::reserve(crate::lazy::capacity(&program, shared.len))
-            .map_err(|e| CompileError::Memory(e.to_string()))?;
+        let code =
+            CodeMemory::reserve(capacity(&program, shared.len)).map_err(|e| CompileError::Memory(e.to_string()))?;
         // SAFETY: a fresh block; nothing runs or reads it yet.
         unsafe { code.write(0, &shared_code) };
         let map = CodeMap::new(program.instructions().len(), program.blocks().len() + 1);
@@ -284,6 +284,35 @@ impl CompiledModule {
             disasm_range(out, code, region.code_end as usize, stubs_end, listing);
         }
     }
+}
+
+/// Code generation state of a module, under its lock (see [`crate::lazy`]).
+#[derive(Debug)]
+pub(crate) struct Lazy {
+    /// Bytes of the code block written (the next region goes there).
+    pub used: u32,
+    /// Per segment start not compiled yet: the module offsets of the thunk
+    /// displacements waiting for it.
+    pub(crate) pending: HashMap<u32, Vec<u32>>,
+    /// A region could not be compiled (the block is full): nothing more
+    /// will be.
+    pub(crate) failed: bool,
+}
+
+impl Lazy {
+    /// `used` bytes written (the shared code, or a whole module).
+    pub(crate) fn new(used: u32) -> Lazy {
+        Lazy { used, pending: HashMap::new(), failed: false }
+    }
+}
+
+/// Bytes of code block a lazy module of `program` reserves: a bound on
+/// what all its regions can need (address space only until written; a
+/// region that would not fit is interpreted instead).
+pub(crate) fn capacity(program: &Program, shared: u32) -> usize {
+    // Generous per code byte (no instruction's code comes near) and per
+    // segment (prologue, 64-byte alignment, stubs, thunks).
+    shared as usize + 4096 + 64 * program.code().len() + 256 * (program.blocks().len() + 1)
 }
 
 /// The jump-table targets of `program`, sorted, without invalid entries.

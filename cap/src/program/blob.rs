@@ -124,6 +124,19 @@ fn jump_entry_value(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(buf)
 }
 
+/// Up to 8 bytes of the bitmask as one little-endian word.
+#[inline]
+pub(super) fn word(chunk: &[u8]) -> u64 {
+    match chunk.try_into() {
+        Ok(bytes) => u64::from_le_bytes(bytes),
+        Err(_) => {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            u64::from_le_bytes(bytes)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

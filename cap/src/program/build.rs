@@ -5,9 +5,9 @@
 //! per-instruction tables are then filled from those notes, a block or a
 //! run at a time (of the stream only each block's first pc is read back).
 
-use super::blob::{CodeBlob, MAX_SKIP};
+use super::blob::{CodeBlob, MAX_SKIP, word};
+use super::block::{Block, NO_INDEX};
 use super::decode::{Instruction, decode_operands};
-use super::decoded::{Block, NO_INDEX};
 use super::error::ProgramError;
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
@@ -87,19 +87,6 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile) -> Result<Tables, Program
         tables.instructions.iter().enumerate().all(|(i, ins)| tables.pc_index.get(ins.pc as usize) == Some(i as u32))
     );
     Ok(tables)
-}
-
-/// Up to 8 bytes of the bitmask as one little-endian word.
-#[inline]
-pub(super) fn word(chunk: &[u8]) -> u64 {
-    match chunk.try_into() {
-        Ok(bytes) => u64::from_le_bytes(bytes),
-        Err(_) => {
-            let mut bytes = [0u8; 8];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            u64::from_le_bytes(bytes)
-        }
-    }
 }
 
 /// How many offsets after `pc` are not instruction starts, from the

@@ -8,6 +8,7 @@
 
 pub mod asm;
 pub mod blob;
+mod block;
 mod build;
 pub mod container;
 pub mod decode;

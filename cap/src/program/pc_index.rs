@@ -27,7 +27,7 @@ impl PcIndex {
     pub(crate) fn from_starts(mask: &[u8], len: usize) -> PcIndex {
         let words = len / 64 + 1;
         let mut bits = Vec::with_capacity(words);
-        bits.extend(mask.chunks(8).take(words).map(super::build::word));
+        bits.extend(mask.chunks(8).take(words).map(super::blob::word));
         bits.resize(words, 0);
         bits[len / 64] &= (1 << (len % 64)) - 1;
         PcIndex { bits, before: Vec::new() }

@@ -324,6 +324,54 @@ fn dynamic_jumps_follow_the_table() {
 }
 
 #[test]
+fn dynamic_jumps_through_a_table_of_valid_entries_and_with_offsets() {
+    // 0: jump_ind r1, 5   3: trap   4: load_imm r2, 5   7: trap; the table
+    // holds only block starts, so no jump stores its index for the panic
+    // stub; offsets wrap the address at 2^32 (the halt address included).
+    let p = program(
+        &[(Opcode::JumpInd, &[0x01, 5]), (Opcode::Trap, &[]), (Opcode::LoadImm, &[0x02, 5])],
+        &[4, 3],
+        GasModel::Block,
+    );
+    for (a, pc, exit, r2) in [
+        (u64::from(2u32.wrapping_sub(5)), 7, Exit::Panic, 5),
+        (u64::from(4u32.wrapping_sub(5)), 3, Exit::Panic, 0),
+        (u64::from(6u32.wrapping_sub(5)), 0, Exit::Panic, 0),
+        (u64::from(0u32.wrapping_sub(5)), 0, Exit::Panic, 0),
+        (u64::from(3u32.wrapping_sub(5)), 0, Exit::Panic, 0),
+        (u64::from(HALT_ADDRESS - 5), 0, Exit::Halt, 0),
+        (u64::MAX << 32 | u64::from(HALT_ADDRESS - 5), 0, Exit::Halt, 0),
+        (u64::from(HALT_ADDRESS - 4), 0, Exit::Panic, 0),
+        (u64::from(HALT_ADDRESS - 3), 0, Exit::Panic, 0),
+    ] {
+        for fallbacks in [false, true] {
+            let mut jit = instance(p.clone(), fallbacks, AddressSpace::new());
+            let mut regs = [0; 13];
+            regs[1] = a;
+            let mut state = VmState { regs, gas: 100, ..VmState::default() };
+            assert_eq!(run(&mut jit, &mut state), exit, "address {a:#x} + 5, fallbacks {fallbacks}");
+            assert_eq!((state.pc, state.regs[2]), (pc, r2), "address {a:#x} + 5, fallbacks {fallbacks}");
+        }
+    }
+}
+
+#[test]
+fn dynamic_jumps_without_a_table_halt_or_panic() {
+    // 0: jump_ind r1, 0   2: trap
+    let p = program(&[(Opcode::JumpInd, &[0x01]), (Opcode::Trap, &[])], &[], GasModel::Block);
+    for (a, exit) in [(u64::from(HALT_ADDRESS), Exit::Halt), (2, Exit::Panic), (0, Exit::Panic)] {
+        for fallbacks in [false, true] {
+            let mut jit = instance(p.clone(), fallbacks, AddressSpace::new());
+            let mut regs = [0; 13];
+            regs[1] = a;
+            let mut state = VmState { regs, gas: 100, ..VmState::default() };
+            assert_eq!(run(&mut jit, &mut state), exit, "address {a:#x}, fallbacks {fallbacks}");
+            assert_eq!(state.pc, 0, "address {a:#x}, fallbacks {fallbacks}");
+        }
+    }
+}
+
+#[test]
 fn running_out_of_kernel_mappings_resets_the_window_and_resumes() {
     // store_ind_u64 [r1 + 0], r2; load_ind_u64 r3, [r4 + 0]
     let p = program(&[(Opcode::StoreIndU64, &[0x12]), (Opcode::LoadIndU64, &[0x43])], &[], GasModel::Pipeline);

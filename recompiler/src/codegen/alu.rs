@@ -158,10 +158,13 @@ impl Compiler<'_> {
 
     /// `rA ← sx32(rB + x)`.
     pub(super) fn add_imm_32(&mut self, a: u8, b: u8, x: u64) {
-        emit!(self.ops
-            ; lea ecx, [Rq(host(b)) + x as i32]
-            ; movsxd Rq(host(a)), ecx
-        );
+        let x = x as i32;
+        if x == i32::from(x as i8) {
+            emit!(self.ops ; lea ecx, [BYTE Rq(host(b)) + x as i8]);
+        } else {
+            emit!(self.ops ; lea ecx, [Rq(host(b)) + x]);
+        }
+        emit!(self.ops ; movsxd Rq(host(a)), ecx);
     }
 
     /// `rA ← rB op x` (x is a sign-extended 32-bit immediate).

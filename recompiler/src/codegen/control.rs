@@ -157,42 +157,53 @@ impl Compiler<'_> {
         }
     }
 
-    /// A dynamic jump of instruction `i` to the 32-bit address in `ecx`
-    /// (spec §7.3): halt on `0xFFFF0000`, else index the jump table with
-    /// `a/2 − 1`, where `sub 2; ror 1` maps every invalid address (zero,
-    /// odd, or past the table) to an index at or past the table's length.
-    /// Invalid entries point at the shared panic stub, which reads the
-    /// instruction index stored just before the jump.
+    /// `ecx ← (rB + offset − 2) mod 2^32`: the address of a dynamic jump
+    /// to `rB + offset`, less 2, as [`Self::dynamic_jump`] takes it.
+    pub(super) fn jump_address(&mut self, base: u8, offset: u64) {
+        self.address(Some(base), offset.wrapping_sub(2));
+    }
+
+    /// A dynamic jump of instruction `i` to the 32-bit address `a` (spec
+    /// §7.3), with `a − 2` in `ecx` ([`Self::jump_address`]): index the
+    /// jump table with `ror(a − 2, 1)` (`a/2 − 1` for an even `a`), which
+    /// maps every invalid address (zero, odd, or past the table) to an
+    /// index at or past the table's length, the halt address included (at
+    /// [`HALT_SLOT`]); an out-of-line stub tells halt from panic. Invalid
+    /// entries point at the shared panic stub, which reads the instruction
+    /// index stored just before the jump when the table has any.
     pub(super) fn dynamic_jump(&mut self, i: u32) {
         let len = self.program.jump_targets().len() as u32;
-        let halt = self.exit_to(SiteKind::Halt, i);
-        let panic = self.exit_to(SiteKind::Panic, i);
-        emit!(self.ops
-            ; cmp ecx, HALT_ADDRESS as i32
-            ; je =>halt
-        );
+        let range = self.jump_range_stub(i);
+        emit!(self.ops ; ror ecx, 1);
         if len == 0 {
-            emit!(self.ops ; jmp =>panic);
+            emit!(self.ops ; jmp =>range);
             return;
         }
+        if len < 0x80 {
+            // `cmp ecx, imm8` (83 /7 ib): dynasm only picks the 32-bit form.
+            self.ops.extend([0x83, 0xF9, len as u8]);
+        } else {
+            emit!(self.ops ; cmp ecx, len as i32);
+        }
         emit!(self.ops
-            ; sub ecx, 2
-            ; ror ecx, 1
-            ; cmp ecx, len as i32
-            ; jae =>panic
+            ; jae =>range
             ; shl rcx, 3
         );
+        let store_index = self.invalid_jump_entries;
+        match (self.features.fsgsbase, store_index) {
+            (true, true) => emit!(self.ops ; gs mov DWORD [ctx::EXIT_INDEX], i as i32),
+            (false, true) => emit!(self.ops ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32),
+            (_, false) => {}
+        }
         if self.features.fsgsbase {
-            emit!(self.ops
-                ; gs mov DWORD [ctx::EXIT_INDEX], i as i32
-                ; gs add rcx, [ctx::JUMP_TABLE]
-            );
+            emit!(self.ops ; gs add rcx, [ctx::JUMP_TABLE]);
         } else {
-            emit!(self.ops
-                ; mov DWORD [BYTE r15 + ctx::EXIT_INDEX as i8], i as i32
-                ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]
-            );
+            emit!(self.ops ; add rcx, [BYTE r15 + ctx::JUMP_TABLE as i8]);
         }
         emit!(self.ops ; jmp QWORD [rcx]);
     }
 }
+
+/// The jump-table index the halt address maps to, `ror(0xFFFF0000 − 2,
+/// 1)`: past every table (the compiler refuses longer ones).
+pub(crate) const HALT_SLOT: u32 = HALT_ADDRESS.wrapping_sub(2).rotate_right(1);

@@ -108,6 +108,9 @@ impl Compiler<'_> {
         let offset = offset as u32 as i32;
         match base {
             Some(b) if offset == 0 => emit!(self.ops ; mov ecx, Rd(host(b))),
+            Some(b) if offset == i32::from(offset as i8) => {
+                emit!(self.ops ; lea ecx, [BYTE Rq(host(b)) + offset as i8])
+            }
             Some(b) => emit!(self.ops ; lea ecx, [Rq(host(b)) + offset]),
             None => emit!(self.ops ; mov ecx, offset),
         }

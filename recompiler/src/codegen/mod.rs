@@ -47,6 +47,7 @@ use crate::error::CompileError;
 use crate::exit_code::{self, MAX_INSTRUCTIONS, SiteKind};
 use assembler::{Assembler, Scratch};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
+use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{Opcode, Program};
 
@@ -121,11 +122,16 @@ impl MemAccess {
     }
 }
 
-/// An out-of-line stub: `[add [gas], refund;] mov ecx, code; jmp exit`.
+/// An out-of-line stub: `[add [gas], refund;] mov ecx, code; jmp exit`,
+/// or for a dynamic jump's out-of-range index, `cmp ecx, HALT_SLOT; jne
+/// panic; mov ecx, halt; jmp exit; panic: mov ecx, code; jmp exit`.
 pub(crate) struct Stub {
     label: DynamicLabel,
     code: u32,
     undo_charge: u32,
+    /// The exit code taken instead when `ecx` holds the halt address'
+    /// slot (see [`control::HALT_SLOT`]).
+    halt: Option<u32>,
 }
 
 /// The tables that connect a region's native code to the guest program,
@@ -205,6 +211,9 @@ pub(crate) struct Compiler<'p> {
     accesses: Vec<MemAccess>,
     /// Module offset of the exit trampoline.
     exit: u32,
+    /// Whether some jump-table entry is invalid (points at the shared panic
+    /// stub, which needs the jump's index in the context).
+    invalid_jump_entries: bool,
 }
 
 /// Opcodes with a static branch or jump target.
@@ -238,6 +247,10 @@ pub(crate) fn check_size(program: &Program) -> Result<(), CompileError> {
     let n = program.instructions().len();
     if n >= MAX_INSTRUCTIONS as usize {
         return Err(CompileError::TooLarge(format!("{n} instructions")));
+    }
+    let len = program.jump_targets().len();
+    if len > control::HALT_SLOT as usize {
+        return Err(CompileError::TooLarge(format!("a jump table of {len} entries")));
     }
     Ok(())
 }
@@ -288,6 +301,7 @@ fn compile_in<R>(
         thunks: Vec::new(),
         accesses: vec![MemAccess::default(); span],
         exit: place.exit,
+        invalid_jump_entries: program.jump_targets().contains(&NO_INDEX),
     };
     // Segments that start on a 64-byte boundary: heads of small loops
     // (targets of backward static branches and jumps at most `SMALL_LOOP`
@@ -410,7 +424,16 @@ impl Compiler<'_> {
 
     fn stub(&mut self, kind: SiteKind, index: u32, undo_charge: u32) -> DynamicLabel {
         let label = self.ops.new_dynamic_label();
-        self.stubs.push(Stub { label, code: exit_code::site(kind, index), undo_charge });
+        self.stubs.push(Stub { label, code: exit_code::site(kind, index), undo_charge, halt: None });
+        label
+    }
+
+    /// The stub of dynamic jump `i`'s out-of-range slots: halt on the halt
+    /// address' slot, else panic.
+    fn jump_range_stub(&mut self, i: u32) -> DynamicLabel {
+        let label = self.ops.new_dynamic_label();
+        let (halt, code) = (exit_code::site(SiteKind::Halt, i), exit_code::site(SiteKind::Panic, i));
+        self.stubs.push(Stub { label, code, undo_charge: 0, halt: Some(halt) });
         label
     }
 
@@ -455,6 +478,15 @@ impl Compiler<'_> {
             emit!(self.ops ; =>label);
             if stub.undo_charge != 0 {
                 self.add_gas(i64::from(stub.undo_charge));
+            }
+            if let Some(halt) = stub.halt {
+                let panic = self.ops.new_dynamic_label();
+                emit!(self.ops
+                    ; cmp ecx, control::HALT_SLOT as i32
+                    ; jne =>panic
+                );
+                self.exit_with(halt);
+                emit!(self.ops ; =>panic);
             }
             self.exit_with(stub.code);
         }
@@ -503,7 +535,7 @@ impl Compiler<'_> {
 
             Opcode::Jump => self.jump(i),
             Opcode::JumpInd => {
-                self.address(Some(a), x);
+                self.jump_address(a, x);
                 self.dynamic_jump(i);
             }
             Opcode::LoadU8 => self.load(i, None, x, a, B1, false),
@@ -605,7 +637,7 @@ impl Compiler<'_> {
             Opcode::BranchGeS => self.branch_reg(i, control::Cond::GeS),
 
             Opcode::LoadImmJumpInd => {
-                self.address(Some(b), y);
+                self.jump_address(b, y);
                 self.load_imm(a, x);
                 self.dynamic_jump(i);
             }

@@ -177,6 +177,13 @@ pub(crate) struct Entry {
 /// A program ready for the interpreter. The pc of each op and the run ends
 /// the instruction model pre-pays up to are the [`Program`]'s, read from
 /// it (they are not copied).
+///
+/// Every index the interpreter can reach is in bounds of `ops`, `entry` and
+/// the program's run ends (which [`InterpCode::new`] makes the same length):
+/// the last op is a `trap`, so the successor `i + 1` of any other op exists,
+/// and every jump target (`Op::aux` of a jump or branch, `jump_targets`) is
+/// either an index below that length or [`NO_INDEX`]. The interpreter's
+/// unchecked reads rely on this.
 #[derive(Debug)]
 pub struct InterpCode {
     pub(crate) ops: Vec<Op>,
@@ -192,10 +199,16 @@ impl InterpCode {
     /// Builds the pre-decoded form.
     pub fn new(program: &Program) -> InterpCode {
         let instructions = program.instructions();
+        let len = instructions.len() as u32;
+        assert_eq!(instructions.last().map(|ins| ins.opcode), Some(Opcode::Trap), "a program ends with a trap");
+        assert_eq!(program.run_ends().len(), instructions.len(), "one run end per instruction");
+        // A target past the end would be a bug of `Program`; it panics when
+        // jumped to rather than being read out of bounds.
+        let in_bounds = |target: u32| if target < len { target } else { NO_INDEX };
         let mut ops = OPS.take(instructions.len());
         ops.extend(instructions.iter().map(|ins| {
             let aux = if has_target(ins.opcode) {
-                program.static_target(ins.target).unwrap_or(NO_INDEX)
+                in_bounds(program.static_target(ins.target).unwrap_or(NO_INDEX))
             } else {
                 ins.imm2 as u32
             };
@@ -206,10 +219,11 @@ impl InterpCode {
         if program.gas_model() != GasModel::Instruction {
             step_over_hints_and_fuse(&mut ops, &mut entry, instructions);
         }
+        assert_eq!(entry.len(), ops.len(), "one entry per op");
         InterpCode {
             ops,
             entry,
-            jump_targets: program.jump_targets().to_vec(),
+            jump_targets: program.jump_targets().iter().map(|&t| in_bounds(t)).collect(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
         }

@@ -8,8 +8,10 @@
 //! keeps its own kind, so execution may still start at it (after a host call
 //! or a page fault). The pairs are common compiler idioms — address
 //! arithmetic before a load or store, loop counters and stores before a
-//! branch, multi-word arithmetic, hash-function mixing — picked from the
-//! dynamic instruction mix of the bundled C guests.
+//! branch, multi-word arithmetic, hash-function mixing, copying fields and
+//! testing flags — picked from the dynamic instruction mix of the bundled C
+//! guests and the static mix of a JAM service (the JIP-6 accumulate
+//! fixture).
 
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::gas::meter;
@@ -77,6 +79,17 @@ macro_rules! with_fused_pairs {
             Mul64ShloRImm64 = Mul64 + ShloRImm64,
             ShloRImm64Xor = ShloRImm64 + Xor,
             RotR32ImmXor = RotR32Imm + Xor,
+            LoadIndU64Xor = LoadIndU64 + Xor,
+            LoadIndU64AddImm64 = LoadIndU64 + AddImm64,
+            LoadIndU64StoreIndU64 = LoadIndU64 + StoreIndU64,
+            StoreIndU64LoadIndU64 = StoreIndU64 + LoadIndU64,
+            LoadIndU8LoadIndU8 = LoadIndU8 + LoadIndU8,
+            LoadImmLoadImm = LoadImm + LoadImm,
+            AddImm64BranchLtU = AddImm64 + BranchLtU,
+            AndImmBranchNeImm = AndImm + BranchNeImm,
+            ShloLImm64Or = ShloLImm64 + Or,
+            AndInvXor = AndInv + Xor,
+            MoveRegBranchNe = MoveReg + BranchNe,
         }
     };
 }
@@ -395,7 +408,7 @@ mod tests {
         use crate::testing::seeded_bytes;
         use arbitrary::Unstructured;
         let mut seen = std::collections::BTreeMap::<String, usize>::new();
-        for seed in 0..3000 {
+        for seed in 0..6000 {
             let data = seeded_bytes(seed, 4096);
             let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
             let Ok(program) = Program::from_blob(&case.blob, case.profile, case.gas_model) else { continue };

@@ -8,8 +8,10 @@
 //! keeps its own kind, so execution may still start at it (after a host call
 //! or a page fault). The pairs are common compiler idioms — address
 //! arithmetic before a load or store, loop counters and stores before a
-//! branch, multi-word arithmetic, hash-function mixing — picked from the
-//! dynamic instruction mix of the bundled C guests.
+//! branch, multi-word arithmetic, hash-function mixing, copying fields and
+//! testing flags — picked from the dynamic instruction mix of the bundled C
+//! guests and the static mix of a JAM service (the JIP-6 accumulate
+//! fixture).
 
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::gas::meter;
@@ -77,6 +79,15 @@ macro_rules! with_fused_pairs {
             Mul64ShloRImm64 = Mul64 + ShloRImm64,
             ShloRImm64Xor = ShloRImm64 + Xor,
             RotR32ImmXor = RotR32Imm + Xor,
+            LoadIndU64Xor = LoadIndU64 + Xor,
+            LoadIndU64StoreIndU64 = LoadIndU64 + StoreIndU64,
+            StoreIndU64LoadIndU64 = StoreIndU64 + LoadIndU64,
+            LoadIndU8LoadIndU8 = LoadIndU8 + LoadIndU8,
+            LoadImmLoadImm = LoadImm + LoadImm,
+            AndImmBranchNeImm = AndImm + BranchNeImm,
+            ShloLImm64Or = ShloLImm64 + Or,
+            AndInvXor = AndInv + Xor,
+            MoveRegBranchNe = MoveReg + BranchNe,
         }
     };
 }
@@ -177,6 +188,13 @@ pub(crate) struct Entry {
 /// A program ready for the interpreter. The pc of each op and the run ends
 /// the instruction model pre-pays up to are the [`Program`]'s, read from
 /// it (they are not copied).
+///
+/// Every index the interpreter can reach is in bounds of `ops`, `entry` and
+/// the program's run ends (which [`InterpCode::new`] makes the same length):
+/// the last op is a `trap`, so the successor `i + 1` of any other op exists,
+/// and every jump target (`Op::aux` of a jump or branch, `jump_targets`) is
+/// either an index below that length or [`NO_INDEX`]. The interpreter's
+/// unchecked reads rely on this.
 #[derive(Debug)]
 pub struct InterpCode {
     pub(crate) ops: Vec<Op>,
@@ -192,10 +210,16 @@ impl InterpCode {
     /// Builds the pre-decoded form.
     pub fn new(program: &Program) -> InterpCode {
         let instructions = program.instructions();
+        let len = instructions.len() as u32;
+        assert_eq!(instructions.last().map(|ins| ins.opcode), Some(Opcode::Trap), "a program ends with a trap");
+        assert_eq!(program.run_ends().len(), instructions.len(), "one run end per instruction");
+        // A target past the end would be a bug of `Program`; it panics when
+        // jumped to rather than being read out of bounds.
+        let in_bounds = |target: u32| if target < len { target } else { NO_INDEX };
         let mut ops = OPS.take(instructions.len());
         ops.extend(instructions.iter().map(|ins| {
             let aux = if has_target(ins.opcode) {
-                program.static_target(ins.target).unwrap_or(NO_INDEX)
+                in_bounds(program.static_target(ins.target).unwrap_or(NO_INDEX))
             } else {
                 ins.imm2 as u32
             };
@@ -206,10 +230,11 @@ impl InterpCode {
         if program.gas_model() != GasModel::Instruction {
             step_over_hints_and_fuse(&mut ops, &mut entry, instructions);
         }
+        assert_eq!(entry.len(), ops.len(), "one entry per op");
         InterpCode {
             ops,
             entry,
-            jump_targets: program.jump_targets().to_vec(),
+            jump_targets: program.jump_targets().iter().map(|&t| in_bounds(t)).collect(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
         }
@@ -381,7 +406,7 @@ mod tests {
         use crate::testing::seeded_bytes;
         use arbitrary::Unstructured;
         let mut seen = std::collections::BTreeMap::<String, usize>::new();
-        for seed in 0..3000 {
+        for seed in 0..6000 {
             let data = seeded_bytes(seed, 4096);
             let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
             let Ok(program) = Program::from_blob(&case.blob, case.profile, case.gas_model) else { continue };

@@ -66,10 +66,11 @@ pub fn run<M: GuestMemory>(
     let Some(idx) = program.index_of(state.pc) else {
         return lone_trap(code, state);
     };
-    if code.gas_model == GasModel::Instruction {
-        run_inner::<M, true>(program, code, state, mem, regs, idx, to_block_end)
-    } else {
-        run_inner::<M, false>(program, code, state, mem, regs, idx, to_block_end)
+    match (code.gas_model == GasModel::Instruction, to_block_end) {
+        (true, false) => run_inner::<M, true, false>(program, code, state, mem, regs, idx),
+        (true, true) => run_inner::<M, true, true>(program, code, state, mem, regs, idx),
+        (false, false) => run_inner::<M, false, false>(program, code, state, mem, regs, idx),
+        (false, true) => run_inner::<M, false, true>(program, code, state, mem, regs, idx),
     }
 }
 
@@ -86,15 +87,58 @@ fn lone_trap(code: &InterpCode, state: &mut VmState) -> Stop {
     Stop::Exit(if paid == Err(OutOfGas) { Exit::OutOfGas } else { Exit::Panic })
 }
 
+/// Element `idx` of one of `code`'s per-op tables (its ops or entries, or
+/// the program's run ends), without a bounds check.
+///
+/// # Safety
+///
+/// `idx` is an index the interpreter reaches (see [`InterpCode`]): the start
+/// index, a jump target other than [`NO_INDEX`], or the successor of an op
+/// that is not the last; `table` is one of the tables of that length.
 #[inline(always)]
-fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
+unsafe fn at<T>(table: &[T], idx: usize) -> &T {
+    debug_assert!(idx < table.len(), "op {idx} of {}", table.len());
+    // SAFETY: in bounds, by the caller's contract.
+    unsafe { table.get_unchecked(idx) }
+}
+
+/// Enters op `idx` with nothing paid for it: under the instruction model
+/// pre-pays its run (or the one instruction) and returns the index one past
+/// what is paid, under the others pays the block and steps over the hints
+/// at `idx`. Returns the op to run next and the paid end.
+///
+/// # Safety
+///
+/// As for [`at`].
+#[inline(always)]
+unsafe fn enter<const PER_INSTRUCTION: bool>(
+    code: &InterpCode,
+    run_ends: &[u32],
+    gas: &mut i64,
+    idx: usize,
+) -> Result<(usize, usize), OutOfGas> {
+    if PER_INSTRUCTION {
+        // SAFETY: by the caller's contract; the run ends are one per op.
+        let run_end = unsafe { *at(run_ends, idx) };
+        meter::enter_run(gas, idx as u32, run_end).map(|end| (idx, end as usize))
+    } else {
+        // SAFETY: by the caller's contract.
+        let entry = unsafe { *at(&code.entry, idx) };
+        meter::pay(gas, entry.cost).map(|()| (idx + entry.skip as usize, 0))
+    }
+}
+
+/// The loop, for one gas model and one stopping rule. Blocks are charged on
+/// the way into them (the jump's arm), so the loop carries no "charged"
+/// state: after any exit but running out of gas the current block is paid.
+#[inline(always)]
+fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bool>(
     program: &Program,
     code: &InterpCode,
     state: &mut VmState,
     mem: &mut M,
     regs: &mut [u64; 256],
-    mut idx: u32,
-    to_block_end: bool,
+    start: u32,
 ) -> Stop {
     let ops = &code.ops[..];
     // What the instruction model pre-pays up to. (Reading its entry charge
@@ -103,38 +147,49 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
     let run_ends = program.run_ends();
     regs[..13].copy_from_slice(&state.regs);
     let mut gas = state.gas;
-    let mut charged = state.charged && !PER_INSTRUCTION;
+    // The op to run: every value it takes is one the interpreter reaches
+    // (see [`InterpCode`]), which the unchecked reads below rely on.
+    let mut idx = start as usize;
     // Instruction model: ops below this index are paid for.
-    let mut paid_end = 0u32;
+    let mut paid_end = 0usize;
 
-    let stop = 'run: loop {
-        // Block entry (or, stepping under the instruction model, every op).
-        if PER_INSTRUCTION {
-            match meter::enter_run(&mut gas, idx, run_ends[idx as usize]) {
-                Ok(end) => paid_end = end,
-                Err(OutOfGas) => break 'run Stop::Exit(Exit::OutOfGas),
+    /// Enters op `idx` (nothing paid for it yet), or stops the run out of
+    /// gas.
+    macro_rules! enter_or_stop {
+        ($run:lifetime) => {
+            // SAFETY: `idx` is reached (see its declaration).
+            match unsafe { enter::<PER_INSTRUCTION>(code, run_ends, &mut gas, idx) } {
+                Ok((next, end)) => {
+                    idx = next;
+                    paid_end = end;
+                }
+                Err(OutOfGas) => break $run Stop::Exit(Exit::OutOfGas),
             }
-        } else if !charged {
-            let entry = code.entry[idx as usize];
-            if meter::pay(&mut gas, entry.cost) == Err(OutOfGas) {
-                break 'run Stop::Exit(Exit::OutOfGas);
-            }
-            charged = true;
-            idx += entry.skip;
+        };
+    }
+
+    let stop = 'run: {
+        if PER_INSTRUCTION || !state.charged {
+            enter_or_stop!('run);
         }
         loop {
-            let op = &ops[idx as usize];
+            // SAFETY: `idx` is reached (see its declaration).
+            let op = unsafe { at(ops, idx) };
             /// The dispatch: one arm per instruction through `step`, and one
             /// per fused pair running both halves (the second reports its
             /// own index if it exits).
             macro_rules! dispatch {
                 ($($opcode:ident,)* ; $($pair:ident = $first:ident + $second:ident,)*) => {
                     match op.dispatch {
-                        $(Dispatch::$opcode => step(Opcode::$opcode, op, regs, mem, code, idx),)*
-                        $(Dispatch::$pair => match step(Opcode::$first, op, regs, mem, code, idx) {
+                        $(Dispatch::$opcode => step(Opcode::$opcode, op, regs, mem, code, idx as u32),)*
+                        $(Dispatch::$pair => match step(Opcode::$first, op, regs, mem, code, idx as u32) {
                             Flow::Next => {
                                 idx += 1;
-                                step(Opcode::$second, &ops[idx as usize], regs, mem, code, idx)
+                                // SAFETY: the successor of a pair's first
+                                // op, which is not a terminator, so not the
+                                // last op.
+                                let second = unsafe { at(ops, idx) };
+                                step(Opcode::$second, second, regs, mem, code, idx as u32)
                             }
                             flow => flow,
                         },)*
@@ -146,20 +201,19 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
                 Flow::Next => {
                     idx += 1;
                     if PER_INSTRUCTION && idx >= paid_end {
-                        continue 'run;
+                        enter_or_stop!('run);
                     }
                 }
                 Flow::Jump(target) => {
-                    idx = target;
-                    charged = false;
-                    if to_block_end {
+                    idx = target as usize;
+                    if TO_BLOCK_END {
                         break 'run Stop::BlockEnd;
                     }
-                    continue 'run;
+                    enter_or_stop!('run);
                 }
                 Flow::Exit { exit, charged: self_charged } => {
                     if PER_INSTRUCTION {
-                        meter::refund(&mut gas, idx, paid_end, self_charged);
+                        meter::refund(&mut gas, idx as u32, paid_end as u32, self_charged);
                     }
                     break 'run Stop::Exit(exit);
                 }
@@ -167,12 +221,11 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool>(
         }
     };
     state.regs.copy_from_slice(&regs[..13]);
-    state.pc = program.instructions()[idx as usize].pc;
+    state.pc = program.instructions()[idx].pc;
     state.gas = gas;
-    state.charged = charged && !PER_INSTRUCTION;
-    if let Stop::Exit(Exit::OutOfGas) = stop {
-        state.charged = false;
-    }
+    // What is left paid for: the block of an exit, unless the exit is that
+    // it could not be paid.
+    state.charged = !PER_INSTRUCTION && matches!(stop, Stop::Exit(exit) if exit != Exit::OutOfGas);
     stop
 }
 

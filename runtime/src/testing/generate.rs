@@ -136,6 +136,14 @@ fn idiom(
             OperandClass::RegRegOff => {
                 Operands { ra: x, rb: y, target: Target::Label(*u.choose(labels)?), ..Operands::default() }
             }
+            // A flag test of the result, or the next of a run of constants.
+            OperandClass::RegImmOff => Operands {
+                ra: written,
+                imm: u.int_in_range(0..=16)?,
+                target: Target::Label(*u.choose(labels)?),
+                ..Operands::default()
+            },
+            OperandClass::RegImm => operands(other, 0, 0, u.int_in_range(0..=16)?),
             _ => return Ok(None),
         };
         return Ok(Some((next, second)));

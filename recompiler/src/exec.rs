@@ -165,6 +165,12 @@ impl JitInstance {
         self.inner.pager.space.cached()
     }
 
+    /// Where the window starts.
+    #[cfg(test)]
+    pub(crate) fn window_base(&self) -> usize {
+        self.inner.pager.base().addr()
+    }
+
     /// Pages with a private frame in the window.
     #[cfg(test)]
     pub(crate) fn private_pages(&self) -> usize {

@@ -25,8 +25,8 @@ use javm_cap::space::AddressSpace;
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Claim: the instance uses its pager.
 const BUSY: u8 = 0;
@@ -107,7 +107,7 @@ unsafe impl Send for LivePager {}
 impl LivePager {
     /// A pager for `space` in a window kept by `pool`, or in a clean one
     /// (see [`Pager::from_pool`]), registered and claimed.
-    pub(crate) fn from_pool(pool: &Arc<PagerPool>, space: AddressSpace) -> Result<LivePager, WindowError> {
+    pub(crate) fn from_pool(pool: &PagerPool, space: AddressSpace) -> Result<LivePager, WindowError> {
         let slot = Box::new(Slot {
             claim: AtomicU8::new(BUSY),
             held: AtomicUsize::new(0),

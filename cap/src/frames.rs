@@ -226,12 +226,15 @@ impl FramePool {
 
     /// Gives the memory of free frames back to the OS, all but the `keep`
     /// most recently released ones, and returns how many were given back.
-    /// The few frames of the global pool each thread keeps for reuse are
-    /// not among them.
+    /// The frames of the global pool that threads keep for reuse are
+    /// returned to the pool first.
     /// The pool never shrinks by itself: after guests have used much memory
     /// at once, a long-running host calls this when they are gone. Frames
     /// given back read as zeros and are reused before the file grows.
     pub fn trim(&self, keep: usize) -> usize {
+        if self.shared.global {
+            self.shared.give_back(local::drain());
+        }
         let mut state = self.shared.lock();
         let n = state.free.len().saturating_sub(keep);
         // The oldest releases are at the bottom of the LIFO.
@@ -311,7 +314,7 @@ impl FramePool {
     /// frames it released when there is one.
     fn take(&self) -> Result<(Frame, bool), FrameError> {
         if self.shared.global
-            && let Some((offset, ptr)) = local::take()
+            && let Some(local::Cached(offset, ptr)) = local::take()
         {
             return Ok((Frame { ptr, offset, pool: Owner::Global(&FramePool::global().shared) }, false));
         }
@@ -332,6 +335,17 @@ fn runs(offsets: &[u64]) -> usize {
 }
 
 impl Shared {
+    /// Puts free frames taken out of threads' caches back on the free list.
+    fn give_back(&self, frames: Vec<local::Cached>) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        state.in_use -= frames.len();
+        state.released_since_sort += frames.len();
+        state.free.extend(frames.iter().map(|f| f.0));
+    }
+
     /// [`FramePool::take`] with the lock held.
     fn take_locked(self: &Arc<Self>, state: &mut State) -> Result<(Frame, bool), FrameError> {
         let (offset, fresh) = match state.free.pop() {
@@ -558,7 +572,7 @@ impl Drop for Frame {
     /// A frame of the global pool goes to the thread's cache of released
     /// frames while it has room.
     fn drop(&mut self) {
-        if matches!(self.pool, Owner::Global(_)) && local::put(self.offset, self.ptr) {
+        if matches!(self.pool, Owner::Global(_)) && local::put(local::Cached(self.offset, self.ptr)) {
             return;
         }
         let mut state = self.pool.lock();
@@ -766,6 +780,24 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn trimming_returns_the_frames_threads_keep_to_the_pool() {
+        let (kept, trimmed) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                drop([Frame::alloc(), Frame::alloc(), Frame::alloc()]);
+                assert_eq!(local::here(), 3);
+                kept.wait();
+                trimmed.wait();
+                assert_eq!(local::here(), 0, "taken back by the trim on the other thread");
+            });
+            kept.wait();
+            // Keeps every free frame's memory: only empties the caches.
+            FramePool::global().trim(usize::MAX);
+            trimmed.wait();
+        });
     }
 
     #[test]

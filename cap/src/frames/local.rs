@@ -3,103 +3,93 @@
 //! release a few frames per short run then write no shared cache line for
 //! them.
 //!
-//! A cached frame counts as free, not in use: each thread counts its cached
-//! frames in a counter of its own (written by that thread alone) that
-//! [`cached`] sums. When the thread ends, its frames go back to the pool.
+//! A cached frame counts as free, not in use. Each thread's cache has a
+//! lock of its own, which only [`FramePool::stats`] and
+//! [`FramePool::trim`] take besides the thread (trimming first returns
+//! every thread's cached frames to the pool). When the thread ends, its
+//! frames go back to the pool.
 
-use super::{FramePool, Shared};
-use std::cell::RefCell;
+use super::FramePool;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Frames a thread keeps at most (256 KiB); the pool's
-/// [`FramePool::trim`] does not reach them.
+/// Frames a thread keeps at most (256 KiB).
 pub(super) const CAPACITY: usize = 64;
 
-/// A thread's count of cached frames, alone on its cache lines.
+/// A free frame of the global pool: its file offset and host address.
+pub(super) struct Cached(pub(super) u64, pub(super) NonNull<u8>);
+
+// SAFETY: the address points into the global pool's mappings, which live
+// as long as the process; the frame is free, so nobody else reaches it.
+unsafe impl Send for Cached {}
+
+/// One thread's cached frames, alone on its cache lines.
 #[repr(align(128))]
-#[derive(Default)]
-struct Counter(AtomicUsize);
+struct Cache(Mutex<Vec<Cached>>);
 
-/// Every live thread's counter.
-static COUNTERS: Mutex<Vec<Arc<Counter>>> = Mutex::new(Vec::new());
+impl Cache {
+    fn lock(&self) -> MutexGuard<'_, Vec<Cached>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
-/// One thread's cached frames: `(file offset, host address)`.
-struct Cache {
-    frames: Vec<(u64, NonNull<u8>)>,
-    count: Arc<Counter>,
+/// Every live thread's cache.
+static CACHES: Mutex<Vec<Arc<Cache>>> = Mutex::new(Vec::new());
+
+/// The calling thread's cache, registered in [`CACHES`] while it lives.
+struct Own(Arc<Cache>);
+
+impl Own {
+    fn new() -> Own {
+        let cache = Arc::new(Cache(Mutex::new(Vec::with_capacity(CAPACITY))));
+        CACHES.lock().unwrap_or_else(PoisonError::into_inner).push(cache.clone());
+        Own(cache)
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        CACHES.lock().unwrap_or_else(PoisonError::into_inner).retain(|c| !Arc::ptr_eq(c, &self.0));
+        let frames = std::mem::take(&mut *self.0.lock());
+        FramePool::global().shared.give_back(frames);
+    }
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::new());
-}
-
-impl Cache {
-    fn new() -> Cache {
-        let count = Arc::new(Counter::default());
-        COUNTERS.lock().unwrap_or_else(PoisonError::into_inner).push(count.clone());
-        Cache { frames: Vec::with_capacity(CAPACITY), count }
-    }
-
-    fn set_count(&self) {
-        self.count.0.store(self.frames.len(), Ordering::Relaxed);
-    }
-}
-
-impl Drop for Cache {
-    fn drop(&mut self) {
-        let shared = global();
-        let mut state = shared.lock();
-        state.in_use -= self.frames.len();
-        state.released_since_sort += self.frames.len();
-        state.free.extend(self.frames.drain(..).map(|(offset, _)| offset));
-        drop(state);
-        self.set_count();
-        COUNTERS.lock().unwrap_or_else(PoisonError::into_inner).retain(|c| !Arc::ptr_eq(c, &self.count));
-    }
-}
-
-fn global() -> &'static Shared {
-    &FramePool::global().shared
+    static OWN: Own = Own::new();
 }
 
 /// A frame this thread cached, if any.
-pub(super) fn take() -> Option<(u64, NonNull<u8>)> {
-    CACHE
-        .try_with(|cache| {
-            let mut cache = cache.try_borrow_mut().ok()?;
-            let frame = cache.frames.pop()?;
-            cache.set_count();
-            Some(frame)
-        })
-        .ok()
-        .flatten()
+pub(super) fn take() -> Option<Cached> {
+    OWN.try_with(|own| own.0.lock().pop()).ok().flatten()
 }
 
 /// Keeps a released frame of the global pool; false when this thread
 /// keeps [`CAPACITY`] already (or is ending).
-pub(super) fn put(offset: u64, ptr: NonNull<u8>) -> bool {
-    CACHE
-        .try_with(|cache| {
-            let Ok(mut cache) = cache.try_borrow_mut() else { return false };
-            if cache.frames.len() == CAPACITY {
-                return false;
-            }
-            cache.frames.push((offset, ptr));
-            cache.set_count();
-            true
-        })
-        .unwrap_or(false)
+pub(super) fn put(frame: Cached) -> bool {
+    OWN.try_with(|own| {
+        let mut cache = own.0.lock();
+        let room = cache.len() < CAPACITY;
+        if room {
+            cache.push(frame);
+        }
+        room
+    })
+    .unwrap_or(false)
 }
 
 /// Frames all threads keep.
 pub(super) fn cached() -> usize {
-    COUNTERS.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    CACHES.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|c| c.lock().len()).sum()
+}
+
+/// Takes every thread's cached frames.
+pub(super) fn drain() -> Vec<Cached> {
+    CACHES.lock().unwrap_or_else(PoisonError::into_inner).iter().flat_map(|c| std::mem::take(&mut *c.lock())).collect()
 }
 
 /// Frames the calling thread keeps.
 #[cfg(test)]
 pub(super) fn here() -> usize {
-    CACHE.with_borrow(|cache| cache.frames.len())
+    OWN.with(|own| own.0.lock().len())
 }

@@ -12,8 +12,8 @@
 
 use javm_cap::space::AddressSpace;
 use javm_cap::{DataCap, PageSlab};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Copies per original: threads past this many share copies (still
 /// correct, and still fewer writers per counter).
@@ -22,7 +22,7 @@ const SLOTS: usize = 8;
 /// One slot, alone on its cache lines.
 #[repr(align(128))]
 #[derive(Default)]
-struct Slot(Mutex<Option<AddressSpace>>);
+struct Slot(OnceLock<AddressSpace>);
 
 /// Per-thread copies of one address space, made on first use.
 #[derive(Default)]
@@ -33,16 +33,13 @@ impl LocalCopies {
     /// made from the calling thread's copy of it.
     pub(super) fn clone_of(&self, original: &AddressSpace) -> AddressSpace {
         let slots = self.0.get_or_init(Box::default);
-        let mut copy = slots[thread_slot()].0.lock().unwrap_or_else(PoisonError::into_inner);
-        copy.get_or_insert_with(|| private_copy(original)).clone()
+        slots[thread_slot()].0.get_or_init(|| private_copy(original)).clone()
     }
 
     /// How many copies were made.
     #[cfg(test)]
     pub(super) fn copies(&self) -> usize {
-        self.0.get().map_or(0, |slots| {
-            slots.iter().filter(|slot| slot.0.lock().unwrap_or_else(PoisonError::into_inner).is_some()).count()
-        })
+        self.0.get().map_or(0, |slots| slots.iter().filter(|slot| slot.0.get().is_some()).count())
     }
 }
 

@@ -8,7 +8,9 @@
 //!
 //! The file grows in chunks ([`PoolConfig::chunk_frames`]); each chunk is
 //! mapped once and never unmapped while the pool lives. Frames are handed out
-//! from a free list (O(1)) and returned to it when the owning [`Frame`] drops.
+//! from a free list (O(1)) and returned to it when the owning [`Frame`] drops
+//! (the global pool's first to a small cache of the releasing thread, which
+//! takes them again before the free list).
 //! A [`Frame`] keeps its pool alive, so a pool's mappings outlive every frame.
 //!
 //! [`FramePool::global`] is the process-wide pool the data model allocates
@@ -27,6 +29,8 @@ use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+mod local;
 
 /// Default chunk size: 32 MiB of frames per `ftruncate` + `mmap`.
 pub const DEFAULT_CHUNK_FRAMES: usize = 8192;
@@ -105,6 +109,10 @@ struct Shared {
     fd: OwnedFd,
     config: PoolConfig,
     state: Mutex<State>,
+    /// This is [`FramePool::global`]'s, which lives as long as the process:
+    /// its frames hold no reference count (threads allocating at once
+    /// would all write the same one).
+    global: bool,
 }
 
 /// Mutable pool bookkeeping, guarded by the pool's mutex.
@@ -148,6 +156,11 @@ impl FramePool {
     /// Create a pool with an explicit configuration. The memory file starts
     /// empty; the first allocation maps the first chunk.
     pub fn with_config(config: PoolConfig) -> Result<FramePool, FrameError> {
+        FramePool::create(config, false)
+    }
+
+    /// [`FramePool::with_config`], for the global pool when `global`.
+    fn create(config: PoolConfig, global: bool) -> Result<FramePool, FrameError> {
         if config.chunk_frames == 0 {
             return Err(FrameError::Config("chunk_frames must be at least 1"));
         }
@@ -169,6 +182,7 @@ impl FramePool {
                     len: 0,
                     in_use: 0,
                 }),
+                global,
             }),
         })
     }
@@ -180,7 +194,10 @@ impl FramePool {
     /// Panics if the memory file cannot be created (no memfd support).
     pub fn global() -> &'static FramePool {
         static GLOBAL: OnceLock<FramePool> = OnceLock::new();
-        GLOBAL.get_or_init(|| FramePool::new().unwrap_or_else(|e| panic!("cannot create the global frame pool: {e}")))
+        GLOBAL.get_or_init(|| {
+            FramePool::create(PoolConfig::default(), true)
+                .unwrap_or_else(|e| panic!("cannot create the global frame pool: {e}"))
+        })
     }
 
     /// The memory file every frame of this pool lives in; `mmap` it at a
@@ -194,23 +211,30 @@ impl FramePool {
         self.shared.config
     }
 
-    /// Current occupancy.
+    /// Current occupancy. Frames of the global pool that threads keep for
+    /// reuse count as recycled.
     pub fn stats(&self) -> PoolStats {
+        let cached = if self.shared.global { local::cached() } else { 0 };
         let state = self.shared.lock();
         PoolStats {
             capacity: (state.len / PAGE_SIZE as u64) as usize,
-            in_use: state.in_use,
-            recycled: state.free.len(),
+            in_use: state.in_use.saturating_sub(cached),
+            recycled: state.free.len() + cached,
             trimmed: state.trimmed.len(),
         }
     }
 
     /// Gives the memory of free frames back to the OS, all but the `keep`
     /// most recently released ones, and returns how many were given back.
+    /// The frames of the global pool that threads keep for reuse are
+    /// returned to the pool first.
     /// The pool never shrinks by itself: after guests have used much memory
     /// at once, a long-running host calls this when they are gone. Frames
     /// given back read as zeros and are reused before the file grows.
     pub fn trim(&self, keep: usize) -> usize {
+        if self.shared.global {
+            self.shared.give_back(local::drain());
+        }
         let mut state = self.shared.lock();
         let n = state.free.len().saturating_sub(keep);
         // The oldest releases are at the bottom of the LIFO.
@@ -286,7 +310,14 @@ impl FramePool {
 
     /// Take a frame and report whether it is known to be zero (never used,
     /// or trimmed: both read as zeros).
+    /// The global pool's frames come from the calling thread's cache of
+    /// frames it released when there is one.
     fn take(&self) -> Result<(Frame, bool), FrameError> {
+        if self.shared.global
+            && let Some(local::Cached(offset, ptr)) = local::take()
+        {
+            return Ok((Frame { ptr, offset, pool: Owner::Global(&FramePool::global().shared) }, false));
+        }
         self.shared.take_locked(&mut self.shared.lock())
     }
 }
@@ -304,6 +335,17 @@ fn runs(offsets: &[u64]) -> usize {
 }
 
 impl Shared {
+    /// Puts free frames taken out of threads' caches back on the free list.
+    fn give_back(&self, frames: Vec<local::Cached>) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        state.in_use -= frames.len();
+        state.released_since_sort += frames.len();
+        state.free.extend(frames.iter().map(|f| f.0));
+    }
+
     /// [`FramePool::take`] with the lock held.
     fn take_locked(self: &Arc<Self>, state: &mut State) -> Result<(Frame, bool), FrameError> {
         let (offset, fresh) = match state.free.pop() {
@@ -322,7 +364,9 @@ impl Shared {
         };
         state.in_use += 1;
         let ptr = self.host_ptr(state, offset);
-        Ok((Frame { ptr, offset, pool: Arc::clone(self) }, fresh))
+        let pool =
+            if self.global { Owner::Global(&FramePool::global().shared) } else { Owner::Private(Arc::clone(self)) };
+        Ok((Frame { ptr, offset, pool }, fresh))
     }
 
     fn chunk_bytes(&self) -> u64 {
@@ -418,7 +462,25 @@ impl Drop for Shared {
 pub struct Frame {
     ptr: NonNull<u8>,
     offset: u64,
-    pool: Arc<Shared>,
+    pool: Owner,
+}
+
+/// The pool a frame belongs to, kept alive by the frame unless it is the
+/// global one (which is never dropped).
+enum Owner {
+    Global(&'static Shared),
+    Private(Arc<Shared>),
+}
+
+impl std::ops::Deref for Owner {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        match self {
+            Owner::Global(shared) => shared,
+            Owner::Private(shared) => shared,
+        }
+    }
 }
 
 // SAFETY: a `Frame` is the unique owner of its 4 KiB (the free list hands each
@@ -502,12 +564,17 @@ impl Frame {
 
     /// Does this frame belong to `pool`?
     pub fn belongs_to(&self, pool: &FramePool) -> bool {
-        Arc::ptr_eq(&self.pool, &pool.shared)
+        std::ptr::eq(&*self.pool, &*pool.shared)
     }
 }
 
 impl Drop for Frame {
+    /// A frame of the global pool goes to the thread's cache of released
+    /// frames while it has room.
     fn drop(&mut self) {
+        if matches!(self.pool, Owner::Global(_)) && local::put(local::Cached(self.offset, self.ptr)) {
+            return;
+        }
         let mut state = self.pool.lock();
         state.free.push(self.offset);
         state.released_since_sort += 1;
@@ -680,6 +747,57 @@ mod tests {
             FramePool::with_config(PoolConfig { chunk_frames: 0, max_frames: None }),
             Err(FrameError::Config(_))
         ));
+    }
+
+    #[test]
+    fn global_frames_hold_no_reference_count() {
+        let global = FramePool::global();
+        let counted = Arc::strong_count(&global.shared);
+        let frames = [Frame::alloc(), Frame::alloc_zeroed(), Frame::from_content(&[1])];
+        assert_eq!(Arc::strong_count(&global.shared), counted);
+        assert!(frames.iter().all(|f| f.belongs_to(global) && f.fd() == global.fd()));
+        let private = small_pool(1, None);
+        let frame = private.try_alloc().unwrap();
+        assert_eq!(Arc::strong_count(&private.shared), 2, "a private pool's frame keeps it alive");
+        assert!(frame.belongs_to(&private) && !frame.belongs_to(global));
+    }
+
+    #[test]
+    fn a_thread_takes_back_the_global_frames_it_released() {
+        std::thread::spawn(|| {
+            let mut frame = Frame::alloc();
+            frame.as_mut_slice().fill(9);
+            let offset = frame.fd_offset();
+            drop(frame);
+            assert_eq!(local::here(), 1);
+            let again = Frame::alloc_zeroed();
+            assert_eq!(again.fd_offset(), offset, "from the thread's cache");
+            assert!(again.as_slice().iter().all(|&b| b == 0));
+            assert_eq!(local::here(), 0);
+            let frames: Vec<Frame> = (0..local::CAPACITY + 8).map(|_| Frame::alloc()).collect();
+            drop(frames);
+            assert_eq!(local::here(), local::CAPACITY, "the rest went to the pool");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn trimming_returns_the_frames_threads_keep_to_the_pool() {
+        let (kept, trimmed) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                drop([Frame::alloc(), Frame::alloc(), Frame::alloc()]);
+                assert_eq!(local::here(), 3);
+                kept.wait();
+                trimmed.wait();
+                assert_eq!(local::here(), 0, "taken back by the trim on the other thread");
+            });
+            kept.wait();
+            // Keeps every free frame's memory: only empties the caches.
+            FramePool::global().trim(usize::MAX);
+            trimmed.wait();
+        });
     }
 
     #[test]

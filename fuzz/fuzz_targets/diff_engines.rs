@@ -16,12 +16,12 @@
 #![no_main]
 
 use arbitrary::Unstructured;
+use javm::Engine;
 use javm::EngineKind;
 use javm::testing::generate::gen_case;
 use javm::testing::{
     case_config, compilation_for, run_case, run_case_lifecycle, run_case_on, run_case_stepping, tier_up_for,
 };
-use javm::Engine;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(case) = gen_case(&mut Unstructured::new(data)) else { return };

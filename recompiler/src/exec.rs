@@ -101,8 +101,13 @@ impl JitInstance {
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;
-        // no reference into it is held across `run_until_exit`.
-        let (module, ctx, base) = unsafe { ((*inner).module.clone(), (*inner).pager.ctx(), (*inner).pager.base()) };
+        // no reference into it is held across `run_until_exit`. The module
+        // is borrowed straight from its `Arc` (a clone per run would write
+        // a reference count that instances on other threads share): the
+        // instance owns that `Arc` and never replaces it, so the module
+        // outlives the call, and nothing reaches it mutably.
+        let (module, ctx, base) =
+            unsafe { (&*Arc::as_ptr(&(*inner).module), (*inner).pager.ctx(), (*inner).pager.base()) };
         let program = module.program();
         // A region not compiled yet is compiled now; one that cannot be is
         // interpreted.
@@ -115,7 +120,7 @@ impl JitInstance {
         if unsafe { (*inner).pager.is_broken() } {
             return JitExit::Interpret;
         }
-        let gas = match charge_entry(&module, state, index) {
+        let gas = match charge_entry(module, state, index) {
             Ok(gas) => gas,
             Err(exit) => return exit,
         };
@@ -126,10 +131,10 @@ impl JitInstance {
             (*ctx).entry = module.entry_addr(index);
         }
         // SAFETY: the context is set up for entry; `inner` stays live.
-        let code = unsafe { run_until_exit(inner, &module, base) };
+        let code = unsafe { run_until_exit(inner, module, base) };
         self.scarce = code == CODE_REMAP;
         // SAFETY: the guest has stopped; the context holds its state.
-        decode_exit(&module, unsafe { &*ctx }, code, state)
+        decode_exit(module, unsafe { &*ctx }, code, state)
     }
 
     /// Guest memory through the window, with guest access rules: for host
@@ -158,6 +163,12 @@ impl JitInstance {
     pub fn cap_memory(&mut self) -> CachedMemory<'_> {
         self.inner.pager.flush();
         self.inner.pager.space.cached()
+    }
+
+    /// Where the window starts.
+    #[cfg(test)]
+    pub(crate) fn window_base(&self) -> usize {
+        self.inner.pager.base().addr()
     }
 
     /// Pages with a private frame in the window.

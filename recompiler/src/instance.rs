@@ -13,3 +13,11 @@ pub(crate) struct Instance {
     pub(crate) module: Arc<CompiledModule>,
     pub(crate) pager: LivePager,
 }
+
+impl Drop for Instance {
+    /// The window goes to the module's pool of kept windows when worth
+    /// keeping (the module outlives this: its `Arc` drops after).
+    fn drop(&mut self) {
+        self.module.pagers.keep(&mut self.pager);
+    }
+}

@@ -19,6 +19,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A program compiled to x86-64. Shareable between threads and instances.
+/// Aligned to two cache lines so that, in an `Arc`, the reference counts
+/// that instances on other threads write are not on a line with what every
+/// run reads.
+#[repr(align(128))]
 pub struct CompiledModule {
     program: Arc<Program>,
     code: CodeMemory,

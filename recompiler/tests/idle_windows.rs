@@ -131,3 +131,34 @@ fn windows_emptied_between_runs_from_another_thread_lose_nothing() {
     });
     assert_eq!(stored(jit), RUNS);
 }
+
+#[test]
+fn idle_windows_of_instances_made_on_other_threads_are_emptied_too() {
+    const THREADS: usize = 12;
+    let _serial = common::serial();
+    let module = common::counter();
+    // Each thread registers its instance (more threads than the live list
+    // has shards); the instances then sit idle here.
+    let mut idle: Vec<JitInstance> = std::thread::scope(|s| {
+        let made: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut jit = JitInstance::new(module.clone(), space()).unwrap();
+                    assert_eq!(count(&mut jit), 1);
+                    jit
+                })
+            })
+            .collect();
+        made.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(mapped() > 0);
+    assert_eq!(release_idle_mappings(), THREADS, "every one, whichever thread made it");
+    assert_eq!(mapped(), 0);
+    for jit in &mut idle {
+        assert_eq!(count(jit), 2);
+    }
+    // Dropped on this thread, not the ones that registered them.
+    drop(idle);
+    release_idle_mappings();
+    assert_eq!(mapped(), 0);
+}

@@ -24,11 +24,13 @@ use javm_cap::program::{Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
+use local::LocalCopies;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 use tier::TierUp;
 
+mod local;
 mod pages;
 mod step;
 mod tier;
@@ -292,22 +294,38 @@ struct Template {
     standard: Option<StandardProgram>,
 }
 
-/// A decoded program, ready to instantiate. Cheap to clone.
+/// A decoded program, ready to instantiate. Cheap to clone: one reference
+/// count, so that instances (each holds a clone) made on several threads
+/// at once share as few counters as possible.
 #[derive(Clone)]
 pub struct Module {
     config: Config,
+    parts: Arc<Parts>,
+}
+
+/// What a module's clones share. Aligned to two cache lines so that, in
+/// the `Arc`, the reference counts that instances on other threads write
+/// are not on a line with what every run reads.
+#[repr(align(128))]
+struct Parts {
     program: Arc<Program>,
     /// Built on first use when the recompiler runs the module (it needs it
     /// only for the rare stretches it hands to the interpreter).
-    interp: Arc<OnceLock<InterpCode>>,
+    interp: OnceLock<InterpCode>,
     jit: Option<Arc<javm_recompiler::CompiledModule>>,
-    memory: Arc<Template>,
-    tier: Arc<TierUp>,
+    memory: Template,
+    /// Per-thread copies of the template's space, to clone instances'
+    /// spaces from.
+    local: LocalCopies,
+    tier: TierUp,
 }
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Module").field("config", &self.config).field("code_len", &self.program.code().len()).finish()
+        f.debug_struct("Module")
+            .field("config", &self.config)
+            .field("code_len", &self.parts.program.code().len())
+            .finish()
     }
 }
 
@@ -323,7 +341,7 @@ impl Module {
         tier: TierUp,
     ) -> Result<Module, Error> {
         let program = Arc::new(program);
-        let interp = Arc::new(OnceLock::new());
+        let interp = OnceLock::new();
         if config.engine == EngineKind::Interpreter {
             interp.get_or_init(|| InterpCode::new(&program));
         }
@@ -337,14 +355,17 @@ impl Module {
                 .map_err(|e| Error::Recompiler(e.to_string()))?,
             )),
         };
-        Ok(Module { config, program, interp, jit, memory: Arc::new(memory), tier: Arc::new(tier) })
+        Ok(Module {
+            config,
+            parts: Arc::new(Parts { program, interp, jit, memory, local: LocalCopies::default(), tier }),
+        })
     }
 
     /// An estimate of the bytes the module holds: code, decoded program and
     /// tables, native code, and the memory pages of its template. What the
     /// module cache counts against its bound.
     pub fn footprint(&self) -> usize {
-        let program = &*self.program;
+        let program = &*self.parts.program;
         let decoded = std::mem::size_of_val(program.instructions())
             + std::mem::size_of_val(program.blocks())
             + std::mem::size_of_val(program.jump_targets());
@@ -354,31 +375,31 @@ impl Module {
         let per_instruction = 4 * std::mem::size_of::<u64>() * program.instructions().len();
         // A lazily compiled module grows its code as it runs: counted as if
         // compiled whole (about 16 bytes of native code per code byte).
-        let native = self.jit.as_ref().map_or(0, |jit| jit.code_size().max(16 * program.code().len()));
-        let pages: usize = self.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE_SIZE).sum();
+        let native = self.parts.jit.as_ref().map_or(0, |jit| jit.code_size().max(16 * program.code().len()));
+        let pages: usize = self.parts.memory.space.mappings().iter().map(|m| m.cap.pages().count() * PAGE_SIZE).sum();
         program.code().len() * 3 / 2 + decoded + per_instruction + native + pages
     }
 
     /// The interpreter's form of the program.
     fn interp_code(&self) -> &InterpCode {
-        self.interp.get_or_init(|| InterpCode::new(&self.program))
+        self.parts.interp.get_or_init(|| InterpCode::new(&self.parts.program))
     }
 
     /// The decoded program.
     pub fn program(&self) -> &Program {
-        &self.program
+        &self.parts.program
     }
 
     /// Gas the module's instances ran on the interpreter before it tiered
     /// up to compiled code ([`Engine::with_tier_up`]).
     pub fn gas_interpreted(&self) -> u64 {
-        self.tier.interpreted()
+        self.parts.tier.interpreted()
     }
 
     /// The recompiler's x86-64 per guest instruction, when the module was
     /// compiled (compiled lazily: the instructions compiled so far).
     pub fn native_disasm(&self) -> Option<String> {
-        self.jit.as_ref().map(|jit| jit.native_disasm())
+        self.parts.jit.as_ref().map(|jit| jit.native_disasm())
     }
 
     /// The configuration it was loaded with.
@@ -388,20 +409,22 @@ impl Module {
 
     /// The standard program it came from, if any (code omitted).
     pub fn standard(&self) -> Option<&StandardProgram> {
-        self.memory.standard.as_ref()
+        self.parts.memory.standard.as_ref()
     }
 
     /// An instance over `space`, starting at `pc` with zero registers and
     /// gas.
     pub fn instantiate(&self, space: AddressSpace, pc: u32) -> Result<Instance, Error> {
+        let own = space.clone();
         let origin = Snapshot(Arc::new(Frozen {
             module: self.clone(),
             state: VmState { pc, ..VmState::default() },
             space,
+            local: LocalCopies::default(),
             after_host: false,
             entry_checked: false,
         }));
-        self.instantiate_origin(origin)
+        self.instantiate_origin(origin, own)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
@@ -411,16 +434,18 @@ impl Module {
         if !self.same_program(&snapshot.0.module) {
             return Err(Error::SnapshotMismatch);
         }
-        self.instantiate_origin(snapshot.clone())
+        let space = snapshot.0.local.clone_of(&snapshot.0.space);
+        self.instantiate_origin(snapshot.clone(), space)
     }
 
-    /// An instance in the state `origin` holds, which `reset` returns to.
-    fn instantiate_origin(&self, origin: Snapshot) -> Result<Instance, Error> {
+    /// An instance over `space` (a clone of `origin`'s) in the state
+    /// `origin` holds, which `reset` returns to.
+    fn instantiate_origin(&self, origin: Snapshot, space: AddressSpace) -> Result<Instance, Error> {
         let frozen = &origin.0;
         Ok(Instance {
             module: self.clone(),
             state: frozen.state,
-            backend: self.backend(frozen.space.clone())?,
+            backend: self.backend(space)?,
             registers: interp::RegisterFile::new(),
             after_host: frozen.after_host,
             entry_checked: frozen.entry_checked,
@@ -431,7 +456,7 @@ impl Module {
 
     /// The engine's side of an instance over `space`.
     fn backend(&self, space: AddressSpace) -> Result<Backend, Error> {
-        Ok(match &self.jit {
+        Ok(match &self.parts.jit {
             None => Backend::Interp(space),
             Some(jit) => Backend::Jit(Box::new(
                 javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
@@ -445,7 +470,8 @@ impl Module {
         let (a, b) = (&self.config, &other.config);
         a.profile == b.profile
             && a.effective_gas_model() == b.effective_gas_model()
-            && (Arc::ptr_eq(&self.program, &other.program) || self.program.blob() == other.program.blob())
+            && (Arc::ptr_eq(&self.parts.program, &other.parts.program)
+                || self.parts.program.blob() == other.parts.program.blob())
     }
 
     /// An instance with no memory mapped (infallible for the interpreter).
@@ -465,7 +491,7 @@ impl Module {
         if args.len() > javm_cap::program::standard::MAX_ARGS as usize {
             return Err(Error::ArgsTooLarge(args.len()));
         }
-        let mut space = self.memory.space.clone();
+        let mut space = self.parts.local.clone_of(&self.parts.memory.space);
         let args_region = StandardProgram::args_region(args.len());
         if args_region.len > 0 {
             let cap = DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?;
@@ -479,8 +505,8 @@ impl Module {
     /// An instance with the module's memory (shared with the module until
     /// written) and initial registers, starting at `pc`.
     pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
-        let mut instance = self.instantiate(self.memory.space.clone(), pc)?;
-        instance.set_initial_regs(self.memory.regs);
+        let mut instance = self.instantiate(self.parts.local.clone_of(&self.parts.memory.space), pc)?;
+        instance.set_initial_regs(self.parts.memory.regs);
         Ok(instance)
     }
 
@@ -488,6 +514,7 @@ impl Module {
     /// module's pages), registers and the given entry points.
     pub fn to_image(&self, entry_points: Vec<u32>) -> Image {
         let mappings = self
+            .parts
             .memory
             .space
             .mappings()
@@ -500,10 +527,10 @@ impl Module {
             })
             .collect();
         Image {
-            code: self.program.blob().to_bytes(),
+            code: self.parts.program.blob().to_bytes(),
             profile: self.config.profile.image_byte(),
             mappings,
-            regs: self.memory.regs,
+            regs: self.parts.memory.regs,
             entry_points,
         }
     }
@@ -649,7 +676,7 @@ impl Instance {
     /// invalid entry is a panic), and moving past the `ecalli` a host call
     /// exited at.
     fn begin(&mut self) -> Result<(), Exit> {
-        let program = &*self.module.program;
+        let program = &*self.module.parts.program;
         if !self.entry_checked {
             self.entry_checked = true;
             if !program.is_valid_entry(self.state.pc) {
@@ -678,7 +705,7 @@ impl Instance {
             registers: &mut interp::RegisterFile,
             to_block_end: bool,
         ) -> Stop {
-            interp::run(&module.program, module.interp_code(), state, mem, registers, to_block_end)
+            interp::run(&module.parts.program, module.interp_code(), state, mem, registers, to_block_end)
         }
         let exit = match &mut self.backend {
             Backend::Interp(space) => match interpret(module, state, &mut space.cached(), registers, false) {
@@ -688,9 +715,13 @@ impl Instance {
             Backend::Jit(jit) => loop {
                 // Not hot yet: the interpreter, for as much gas as is left
                 // to interpret, over the caps.
-                if let Some(slice) = module.tier.remaining() {
+                if let Some(slice) = module.parts.tier.remaining() {
                     let mut mem = jit.cap_memory();
-                    match module.tier.run_slice(state, slice, |s| interpret(module, s, &mut mem, registers, false)) {
+                    match module
+                        .parts
+                        .tier
+                        .run_slice(state, slice, |s| interpret(module, s, &mut mem, registers, false))
+                    {
                         Some(Stop::Exit(exit)) => break exit,
                         Some(Stop::BlockEnd) => unreachable!("not asked to stop at block ends"),
                         None => continue,
@@ -745,6 +776,8 @@ struct Frozen {
     module: Module,
     state: VmState,
     space: AddressSpace,
+    /// Per-thread copies of `space`, for [`Module::instantiate_from`].
+    local: LocalCopies,
     after_host: bool,
     entry_checked: bool,
 }
@@ -805,6 +838,7 @@ impl Instance {
             module: self.module.clone(),
             state: self.state,
             space,
+            local: LocalCopies::default(),
             after_host: self.after_host,
             entry_checked: self.entry_checked,
         }))

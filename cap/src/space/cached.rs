@@ -23,6 +23,7 @@ use super::{Access, AddressSpace};
 use crate::data::{PAGE_SIZE, PageResolution};
 use crate::page::zero_page;
 use crate::vm::{GuestMemory, MemFault, find_fault, page_chunks};
+use std::cell::Cell;
 use std::sync::Mutex;
 
 const PAGES: usize = 1 << 20;
@@ -41,10 +42,18 @@ struct PageTable {
 static POOL: Mutex<Vec<PageTable>> = Mutex::new(Vec::new());
 const POOL_LIMIT: usize = 16;
 
+thread_local! {
+    /// The table this thread gave back last, in front of [`POOL`]: a thread
+    /// running short runs one after the other takes and gives back a table
+    /// per run without touching the lock the other threads take.
+    static LAST: Cell<Option<PageTable>> = const { Cell::new(None) };
+}
+
 impl PageTable {
     /// A cleared table, from the pool when one is there.
     fn take() -> PageTable {
-        let pooled = POOL.lock().map(|mut pool| pool.pop()).unwrap_or(None);
+        let pooled =
+            LAST.try_with(Cell::take).ok().flatten().or_else(|| POOL.lock().map(|mut pool| pool.pop()).unwrap_or(None));
         pooled.unwrap_or_else(|| {
             let entries: Box<[usize]> = vec![0usize; PAGES].into_boxed_slice();
             let entries: Box<[usize; PAGES]> = entries.try_into().expect("exactly PAGES entries");
@@ -53,9 +62,15 @@ impl PageTable {
     }
 
     /// Clears `table` and keeps it for reuse (or frees it if the pool is full).
+    /// Each thread keeps one besides the pool's.
     fn give_back(mut table: PageTable) {
         table.clear();
-        if let Ok(mut pool) = POOL.lock()
+        // The thread keeps it, and a table it kept before goes to the pool
+        // (as does this one past the thread's end, when the slot is gone).
+        let mut table = Some(table);
+        let _ = LAST.try_with(|last| table = last.replace(table.take()));
+        if let Some(table) = table
+            && let Ok(mut pool) = POOL.lock()
             && pool.len() < POOL_LIMIT
         {
             pool.push(table);

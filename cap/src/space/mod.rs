@@ -106,8 +106,13 @@ pub struct AddressSpace {
 struct ExposedCaps(AtomicBool);
 
 impl ExposedCaps {
+    /// Only a flag not yet set is written: the template space that every
+    /// instance of a module is cloned from stays set, and a store on each
+    /// clone would move its cache line between the threads instantiating.
     fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        if !self.0.load(Ordering::Relaxed) {
+            self.0.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Whether the caps were exposed since the last call. Exclusive access

@@ -2,7 +2,8 @@
 //! idle ones.
 //!
 //! Every live instance's [`Pager`] sits in a [`LivePager`], registered in
-//! one process-wide list. The instance *parks* it whenever it stops using
+//! a process-wide list, sharded by the thread that created the instance
+//! (threads instantiating at once then take locks of their own). The instance *parks* it whenever it stops using
 //! it (at the end of each run and of each host access through its memory,
 //! and on `JitInstance::park`) and claims it back on its next use: every
 //! access to the pager claims it first. A window short of mappings empties parked windows that hold some
@@ -24,8 +25,8 @@ use javm_cap::space::AddressSpace;
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Claim: the instance uses its pager.
 const BUSY: u8 = 0;
@@ -40,8 +41,11 @@ struct Slot {
     /// Mappings the pager held when it was last parked: slots holding none
     /// are skipped without a claim.
     held: AtomicUsize,
-    /// Where the slot is in [`LIVE`] (changed under its lock).
+    /// Where the slot is in its shard of [`LIVE`] (changed under the
+    /// shard's lock).
     index: AtomicUsize,
+    /// Its shard of [`LIVE`].
+    shard: usize,
     /// Reached only by whoever holds the claim.
     pager: UnsafeCell<Pager>,
 }
@@ -55,7 +59,7 @@ unsafe impl Sync for Slot {}
 struct Registered(NonNull<Slot>);
 
 // SAFETY: a slot is `Sync` (see above); the pointer stays valid while it is
-// registered: a slot is freed only after it was removed under the lock.
+// registered: a slot is freed only after it was removed under its shard's lock.
 unsafe impl Send for Registered {}
 
 /// Every live pager, and where the next reclaim starts (round robin, so
@@ -65,10 +69,31 @@ struct Registry {
     cursor: usize,
 }
 
-static LIVE: Mutex<Registry> = Mutex::new(Registry { slots: Vec::new(), cursor: 0 });
+/// Shards of the registry.
+const SHARDS: usize = 8;
 
-fn live() -> std::sync::MutexGuard<'static, Registry> {
-    LIVE.lock().unwrap_or_else(|p| p.into_inner())
+/// One shard, alone on its cache lines.
+#[repr(align(128))]
+struct Shard(Mutex<Registry>);
+
+static LIVE: [Shard; SHARDS] = [const { Shard(Mutex::new(Registry { slots: Vec::new(), cursor: 0 })) }; SHARDS];
+
+/// The shard the next reclaim starts with.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+/// Shard `shard` of the registry, locked.
+fn live(shard: usize) -> std::sync::MutexGuard<'static, Registry> {
+    LIVE[shard].0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The calling thread's shard: threads take shards in the order they first
+/// register an instance, so the first [`SHARDS`] threads have one each.
+fn thread_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 /// The pager of a live instance, registered for [`reclaim_idle`]. Derefs
@@ -82,15 +107,17 @@ unsafe impl Send for LivePager {}
 impl LivePager {
     /// A pager for `space` in a window kept by `pool`, or in a clean one
     /// (see [`Pager::from_pool`]), registered and claimed.
-    pub(crate) fn from_pool(pool: &Arc<PagerPool>, space: AddressSpace) -> Result<LivePager, WindowError> {
+    pub(crate) fn from_pool(pool: &PagerPool, space: AddressSpace) -> Result<LivePager, WindowError> {
         let slot = Box::new(Slot {
             claim: AtomicU8::new(BUSY),
             held: AtomicUsize::new(0),
             index: AtomicUsize::new(0),
+            shard: thread_shard(),
             pager: UnsafeCell::new(Pager::from_pool(pool, space)?),
         });
         let slot = NonNull::from(Box::leak(slot));
-        let mut live = live();
+        // SAFETY: just allocated; freed only in `drop`.
+        let mut live = live(unsafe { slot.as_ref() }.shard);
         // SAFETY: just allocated; freed only in `drop`.
         unsafe { slot.as_ref() }.index.store(live.slots.len(), Ordering::Relaxed);
         live.slots.push(Registered(slot));
@@ -152,7 +179,7 @@ impl Drop for LivePager {
     fn drop(&mut self) {
         self.claim();
         {
-            let mut live = live();
+            let mut live = live(self.slot().shard);
             let at = self.slot().index.load(Ordering::Relaxed);
             live.slots.swap_remove(at);
             if let Some(moved) = live.slots.get(at) {
@@ -177,12 +204,25 @@ pub(crate) struct Reclaimed {
 }
 
 /// Empties parked windows that hold mappings, round robin from where the
-/// last reclaim stopped, until `want` mappings are given back or every
-/// window was visited.
+/// last reclaim stopped (shard by shard), until `want` mappings are given
+/// back or every window was visited.
 pub(crate) fn reclaim_idle(want: usize) -> Reclaimed {
-    let mut live = live();
-    let n = live.slots.len();
+    let first = NEXT_SHARD.load(Ordering::Relaxed);
     let mut got = Reclaimed::default();
+    for step in 0..SHARDS {
+        let shard = (first + step) % SHARDS;
+        if reclaim_in(&mut live(shard), want, &mut got) {
+            NEXT_SHARD.store(shard, Ordering::Relaxed);
+            break;
+        }
+    }
+    got
+}
+
+/// [`reclaim_idle`] in one shard, from its cursor, adding to `got`: true
+/// once it holds `want` mappings.
+fn reclaim_in(live: &mut Registry, want: usize, got: &mut Reclaimed) -> bool {
+    let n = live.slots.len();
     for step in 0..n {
         let at = (live.cursor + step) % n;
         // SAFETY: registered slots are alive while the lock is held.
@@ -201,10 +241,10 @@ pub(crate) fn reclaim_idle(want: usize) -> Reclaimed {
         slot.claim.store(PARKED, Ordering::Release);
         if got.mappings >= want {
             live.cursor = at + 1;
-            break;
+            return true;
         }
     }
-    got
+    false
 }
 
 /// Empties every idle live instance's window (the instances map their

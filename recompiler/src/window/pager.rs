@@ -80,8 +80,6 @@ pub(crate) struct Pager {
     /// after a sync that kept the window, or the window was reused for
     /// another instance): [`Self::refresh`] before the window is used.
     stale: bool,
-    /// Where the window goes when the instance ends.
-    pool: Option<Arc<PagerPool>>,
 }
 
 // SAFETY: a pager exclusively owns its window, frames and space; its raw
@@ -161,7 +159,6 @@ impl Pager {
             shown: Vec::with_capacity(policy::SHOWN_RUNS),
             unrecorded: false,
             stale: false,
-            pool: None,
         }
     }
 
@@ -755,13 +752,8 @@ fn continues(first: Option<Option<FrameRef>>, next: Option<Option<FrameRef>>, n:
 
 impl Drop for Pager {
     fn drop(&mut self) {
-        // Kept for the module's next instance when worth it (the window
-        // then moves out of this pager).
-        if let Some(pool) = self.pool.take()
-            && let Some(kept) = self.retire()
-        {
-            pool.put(kept);
-        }
+        // Kept for the module's next instance, the window has moved out
+        // already (see `PagerPool::keep`).
         if self.window.is_none() {
             return;
         }

@@ -152,7 +152,7 @@ impl Instance {
             return (Stepped { exit: Some(exit), ran: false }, self.state.pc);
         }
         let pc = self.state.pc;
-        let (program, code) = (&*self.module.program, self.module.interp_code());
+        let (program, code) = (self.module.program(), self.module.interp_code());
         let (state, file) = (&mut self.state, &mut self.registers);
         /// One step over `mem`, logged into `log` when there is one.
         fn one<M: GuestMemory>(

@@ -14,7 +14,8 @@ use javm_cap::frames::FramePool;
 use javm_cap::page::{PageBytes, PageSlot, is_all_zero};
 use javm_cap::space::AddressSpace;
 use nix::sys::mman::ProtFlags;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 #[cfg(test)]
 mod tests;
@@ -32,20 +33,38 @@ pub(super) struct Shown {
 /// shows and its frames, for the module's next instances: a short run then
 /// needs no new reservation, no fault for what the last instance read, and
 /// no fault for what it wrote.
-/// Each window is tagged with the thread that ended its instance: a thread
-/// takes back its own when there is one, so that the window, its frames
-/// and its context stay in that core's caches. Short runs of `sort` from
-/// two threads took 1.43–1.47 s of CPU per 600,000 runs so, 1.51–1.69 s
-/// when each window went to whichever thread came next (one thread:
-/// 1.02–1.18 s; noisy shared machine).
-pub(crate) struct PagerPool(Mutex<Vec<(usize, Pager)>>);
+///
+/// The pool is sharded by thread, one window per shard (at most
+/// [`policy::KEPT_WINDOWS`] in all): a thread keeps its window in its own
+/// shard and takes it back from there, so that the window, its frames and
+/// its context stay in that core's caches, and threads running short runs
+/// of the module at once each take a lock of their own. Only when its shard
+/// is empty (or full) does a thread look in the others. (Short runs of
+/// `sort` from two threads took 1.43–1.47 s of CPU per 600,000 runs with
+/// each thread taking back its own window from one shared list, 1.51–1.69 s
+/// when each window went to whichever thread came next; one thread:
+/// 1.02–1.18 s; noisy shared machine.)
+pub(crate) struct PagerPool([Shard; policy::KEPT_WINDOWS]);
 
-/// A tag for the current thread: the address of a thread-local.
-fn thread_tag() -> usize {
-    thread_local! {
-        static TAG: u8 = const { 0 };
+/// One shard of a [`PagerPool`], alone on its cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<Option<Pager>>);
+
+impl Shard {
+    fn lock(&self) -> MutexGuard<'_, Option<Pager>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    TAG.with(|tag| std::ptr::from_ref(tag).addr())
+}
+
+/// The calling thread's shard of every pool: threads take shards in the
+/// order they first ask.
+fn thread_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % policy::KEPT_WINDOWS;
+    }
+    SHARD.with(|shard| *shard)
 }
 
 /// Every live pool, so that [`release_kept_windows`] reaches them all.
@@ -57,58 +76,67 @@ static POOLS: Mutex<Vec<Weak<PagerPool>>> = Mutex::new(Vec::new());
 pub fn release_kept_windows() -> usize {
     let pools: Vec<Arc<PagerPool>> =
         POOLS.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade).collect();
-    pools.iter().map(|pool| std::mem::take(&mut *pool.0.lock().unwrap_or_else(|p| p.into_inner())).len()).sum()
+    pools.iter().flat_map(|pool| &pool.0).filter(|shard| shard.lock().take().is_some()).count()
 }
 
 impl PagerPool {
     /// An empty pool, registered for [`release_kept_windows`].
     pub(crate) fn new() -> Arc<PagerPool> {
-        let pool = Arc::new(PagerPool(Mutex::new(Vec::new())));
+        let pool = Arc::new(PagerPool(Default::default()));
         let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
         pools.retain(|p| p.strong_count() > 0);
         pools.push(Arc::downgrade(&pool));
         pool
     }
 
-    /// The window this thread kept last, else the one kept last.
-    fn take(&self) -> Option<Pager> {
-        let tag = thread_tag();
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let at = kept.iter().rposition(|(t, _)| *t == tag).or(kept.len().checked_sub(1))?;
-        Some(kept.remove(at).1)
+    /// The shards, this thread's first.
+    fn shards(&self) -> impl Iterator<Item = &Shard> {
+        let own = thread_shard();
+        (0..self.0.len()).map(move |i| &self.0[(own + i) % self.0.len()])
     }
 
-    pub(super) fn put(&self, pager: Pager) {
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if kept.len() < policy::KEPT_WINDOWS {
-            kept.push((thread_tag(), pager));
+    /// The window this thread kept last, else another kept one.
+    fn take(&self) -> Option<Pager> {
+        self.shards().find_map(|shard| shard.lock().take())
+    }
+
+    /// Keeps the window and frames of `pager`, an ended instance's, for
+    /// the module's next instance when worth it and there is room (the
+    /// window then moves out of `pager`).
+    pub(crate) fn keep(&self, pager: &mut Pager) {
+        if self.shards().all(|shard| shard.lock().is_some()) {
             return;
         }
-        drop(kept);
-        drop(pager);
+        let Some(kept) = pager.retire() else { return };
+        for shard in self.shards() {
+            let mut shard = shard.lock();
+            if shard.is_none() {
+                *shard = Some(kept);
+                return;
+            }
+        }
+        // Filled meanwhile: `kept` drops, releasing the window.
     }
 
     /// How many windows are kept.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.0.iter().filter(|shard| shard.lock().is_some()).count()
     }
 }
 
 impl Pager {
     /// A pager for `space` in a window kept by `pool`, or in a clean one;
-    /// when the instance ends, the window goes back to `pool`.
-    pub(crate) fn from_pool(pool: &Arc<PagerPool>, space: AddressSpace) -> Result<Pager, WindowError> {
-        let mut pager = match pool.take() {
+    /// when the instance ends, [`PagerPool::keep`] may keep it again.
+    pub(crate) fn from_pool(pool: &PagerPool, space: AddressSpace) -> Result<Pager, WindowError> {
+        Ok(match pool.take() {
             Some(mut kept) => {
                 kept.space = space;
                 kept.stale = true;
                 kept
             }
             None => Pager::new(crate::window::live::take_window()?, space),
-        };
-        pager.pool = Some(pool.clone());
-        Ok(pager)
+        })
     }
 
     /// The window and frames to keep when the instance ends, taken out of
@@ -141,7 +169,6 @@ impl Pager {
             shown: std::mem::take(&mut self.shown),
             unrecorded: self.unrecorded,
             stale: true,
-            pool: None,
         })
     }
 

@@ -159,3 +159,41 @@ fn a_window_with_unrecorded_runs_is_reset_before_reuse() {
     let mut second = JitInstance::new(module.clone(), space(0x22)).unwrap();
     assert_eq!(read_groups(&mut second), words(0x22));
 }
+
+#[test]
+fn a_module_keeps_at_most_its_share_of_windows_and_threads_take_back_their_own() {
+    use crate::window::policy::KEPT_WINDOWS;
+    let module = module();
+    let many: Vec<JitInstance> =
+        (0..KEPT_WINDOWS + 2).map(|_| JitInstance::new(module.clone(), space(&[], &[1])).unwrap()).collect();
+    drop(many);
+    assert_eq!(module.pagers.len(), KEPT_WINDOWS, "one thread's instances fill every shard, no more");
+
+    // Two threads, each with an instance at once, then each with its next.
+    let module = self::module();
+    let barrier = std::sync::Barrier::new(2);
+    let bases: Vec<(usize, usize, usize)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let first = JitInstance::new(module.clone(), space(&[], &[1])).unwrap();
+                    let base = first.window_base();
+                    barrier.wait();
+                    drop(first);
+                    barrier.wait();
+                    let next = JitInstance::new(module.clone(), space(&[], &[1])).unwrap();
+                    (super::thread_shard(), base, next.window_base())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_ne!(bases[0].1, bases[1].1);
+    // (Threads of other tests may have taken shards in between, giving
+    // both threads the same one.)
+    if bases[0].0 != bases[1].0 {
+        for (_, first, next) in bases {
+            assert_eq!(first, next, "a thread takes back the window it kept");
+        }
+    }
+}

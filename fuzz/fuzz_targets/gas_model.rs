@@ -3,14 +3,14 @@
 //! dependencies, unit contention and a full reorder buffer all occur, then
 //! any terminator) costs the same by `GasModel::Pipeline` as by
 //! `pipeline::reference`, also with a coster that has just costed another
-//! block.
+//! block, and as a decoded program prices it when first asked.
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
 use javm_cap::program::asm::{Assembler, Operands, Target};
 use javm_cap::program::decode::block_at;
 use javm_cap::program::gas::pipeline::reference;
-use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile};
+use javm_cap::program::{CodeBlob, GasModel, Opcode, Profile, Program};
 
 /// A block assembled from `u`.
 fn block(u: &mut Unstructured) -> Result<CodeBlob> {
@@ -50,5 +50,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let body = block_at(blob, Profile::P8, 0);
         let expected = reference::block_cost(&blob.code, &body);
         assert_eq!(coster.cost(&blob.code, &body), expected, "{body:#?}");
+        let program = Program::new(blob.clone(), Profile::P8, GasModel::Pipeline).expect("an assembled block decodes");
+        assert_eq!((program.priced_blocks(), program.block_cost(0)), (0, expected), "{body:#?}");
+        assert_eq!((program.priced_blocks(), program.block_cost(0)), (1, expected), "priced once: {body:#?}");
     }
 });

@@ -194,9 +194,9 @@ fn load_polkavm(case: &GenCase) -> Result<polkavm::Module, String> {
 pub fn block_cost_difference(case: &GenCase, program: &Program) -> Option<(u32, u32, i64)> {
     let module = load_polkavm(case).ok()?;
     let code_len = program.code().len() as u32;
-    program.blocks().iter().filter(|b| b.is_target && b.pc < code_len).find_map(|b| {
+    program.blocks_with_costs().filter(|(b, _)| b.is_target && b.pc < code_len).find_map(|(b, ours)| {
         let theirs = module.calculate_gas_cost_for(ProgramCounter(b.pc))?;
-        (theirs != i64::from(b.cost)).then_some((b.pc, b.cost, theirs))
+        (theirs != i64::from(ours)).then_some((b.pc, ours, theirs))
     })
 }
 

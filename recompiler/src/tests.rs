@@ -289,7 +289,7 @@ fn loads_map_pages_lazily_and_see_host_writes() {
 fn out_of_gas_leaves_state_and_charges_nothing() {
     // 0: fallthrough; 1: jump 1 (to itself), each entry paying the block.
     let p = program(&[(Opcode::Fallthrough, &[]), (Opcode::Jump, &[0x00])], &[], GasModel::Pipeline);
-    let (first, cost) = (i64::from(p.blocks()[0].cost), i64::from(p.blocks()[1].cost));
+    let (first, cost) = (i64::from(p.block_cost(0)), i64::from(p.block_cost(1)));
     let mut jit = instance(p, false, AddressSpace::new());
     let mut state = VmState { gas: first + 3 * cost + 1, ..VmState::default() };
     assert_eq!(run(&mut jit, &mut state), Exit::OutOfGas);

@@ -368,6 +368,7 @@ impl Module {
         let program = &*self.parts.program;
         let decoded = std::mem::size_of_val(program.instructions())
             + std::mem::size_of_val(program.blocks())
+            + std::mem::size_of::<u32>() * program.blocks().len()
             + std::mem::size_of_val(program.jump_targets());
         // The interpreter's ops and the recompiler's per-instruction tables
         // are a few words per instruction; the code's bitmask and pc map

@@ -16,7 +16,8 @@ fn check_file(path: &Path) -> usize {
         .iter()
         .map(|e| (e["pc"].as_u64().unwrap() as u32, e["cost"].as_u64().unwrap() as u32))
         .collect();
-    let actual: Vec<(u32, u32)> = program.blocks().iter().filter(|b| b.is_target).map(|b| (b.pc, b.cost)).collect();
+    let actual: Vec<(u32, u32)> =
+        program.blocks_with_costs().filter(|(b, _)| b.is_target).map(|(b, cost)| (b.pc, cost)).collect();
     assert_eq!(actual, expected, "{}", path.display());
     expected.len()
 }

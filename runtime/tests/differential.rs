@@ -85,7 +85,7 @@ fn three_way_findings_keep_the_gp_behaviour() {
         // Q16: GP §8.2 prices [ctz32 r0←r12; ctz64 r3←r12; rem_s_32
         // r9←r9,r6; fallthrough] at 61 (PolkaVM 0.37: 62).
         let module = load(&[0, 0, 9, 106, 224, 105, 211, 196, 105, 9, 1, 0, 149, 1], engine);
-        assert_eq!(module.program().blocks()[0].cost, 61);
+        assert_eq!(module.program().block_cost(0), 61);
     });
 }
 

@@ -257,7 +257,7 @@ fn page_fault_resumes_without_recharging() {
         });
         inst.set_gas(1000);
         assert_eq!(inst.run(), Exit::PageFault(0x20000));
-        let cost = inst.module().program().blocks()[0].cost as i64;
+        let cost = inst.module().program().block_cost(0) as i64;
         assert_eq!(inst.gas(), 1000 - cost);
         assert_eq!(inst.pc(), pc_of(&inst, 1), "the store's pc");
         inst.address_space().map_zeroed(0x20000, 0x1000, Access::Write).unwrap();

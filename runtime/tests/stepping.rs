@@ -79,7 +79,7 @@ fn block_gas_is_paid_by_the_step_that_enters_the_block() {
     on_every_engine(|engine| {
         let config = Config { engine, profile: Profile::P8, gas_model: Some(GasModel::Block) };
         let module = Engine::new(config).load_blob(&program()).expect("the program loads");
-        let costs: Vec<u32> = module.program().blocks().iter().map(|b| b.cost).collect();
+        let costs: Vec<u32> = module.program().blocks_with_costs().map(|(_, cost)| cost).collect();
         // Under the block model a block costs one unit per instruction; the
         // `ecalli` does not end a block: one block of all six.
         assert_eq!(costs, [6]);

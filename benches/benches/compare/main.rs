@@ -400,6 +400,19 @@ fn decode_large(
             })
         });
     }
+    // What a load would add if it priced every block, as a run prices the
+    // blocks it reaches.
+    let priced_blob = blob.clone();
+    measure(&mut g, group, "price-pipeline", move |iters| {
+        each(iters, || {
+            let start = Instant::now();
+            let p = Program::from_blob(black_box(&priced_blob), Profile::P8, GasModel::Pipeline).expect("decodes");
+            black_box(p.blocks_with_costs().map(|(_, cost)| u64::from(cost)).sum::<u64>());
+            let t = start.elapsed();
+            drop(p);
+            t
+        })
+    });
     let engine_ok = |kind| {
         javm::Engine::new(run::config(kind, GasModel::Pipeline)).load_blob(&blob).map(|_| ()).map_err(|e| e.to_string())
     };

@@ -14,8 +14,6 @@ pub struct Block {
     pub first: u32,
     /// Index one past the terminator.
     pub end: u32,
-    /// Gas charged on entry under the program's gas model.
-    pub cost: u32,
     /// Whether jumps and branches may target it (false only for the
     /// synthetic segment covering a P7 program that starts with non-code).
     pub is_target: bool,

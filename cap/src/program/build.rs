@@ -27,7 +27,7 @@ pub(super) mod pools {
     pub static MARKS: Pool<u32> = Pool::new();
 }
 
-/// The tables [`build`] produces (block costs still zero).
+/// The tables [`build`] produces.
 pub(super) struct Tables {
     pub instructions: Vec<Instruction>,
     pub pc_index: PcIndex,
@@ -233,7 +233,7 @@ fn blocks(instructions: Vec<Instruction>, pc_index: PcIndex, marks: &Marks) -> T
             end = ends.next().map_or(n as u32, |&t| t + 1);
         }
         let pc = instructions[first as usize].pc;
-        blocks.push(Block { pc, first, end, cost: 0, is_target });
+        blocks.push(Block { pc, first, end, is_target });
     }
     block_of.resize(n, blocks.len() as u32 - 1);
     Tables { instructions, pc_index, blocks, block_of, run_ends }

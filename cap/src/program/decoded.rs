@@ -1,12 +1,13 @@
-//! A decoded program: the instruction stream, basic blocks, the resolved jump
-//! table and every block's gas cost, built once at load time (spec §14,
-//! "Load time") and shared by both engines.
+//! A decoded program: the instruction stream, basic blocks and the resolved
+//! jump table, built once at load time (spec §14, "Load time"), and every
+//! block's gas cost, priced when first asked for; shared by both engines.
 
 use super::blob::CodeBlob;
 pub use super::block::{Block, NO_INDEX};
 use super::build::{Tables, build, pools};
 use super::decode::Instruction;
 use super::error::ProgramError;
+use super::gas::costs::BlockCosts;
 use super::gas::{GasModel, meter};
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
@@ -28,6 +29,7 @@ pub struct Program {
     block_of: Vec<u32>,
     run_ends: Vec<u32>,
     jump_targets: Vec<u32>,
+    costs: BlockCosts,
 }
 
 impl Program {
@@ -38,12 +40,8 @@ impl Program {
 
     /// Validates (P8, spec §4.2) and decodes `blob`.
     pub fn new(blob: CodeBlob, profile: Profile, gas_model: GasModel) -> Result<Program, ProgramError> {
-        let Tables { instructions, pc_index, mut blocks, block_of, run_ends } = build(&blob, profile)?;
-        let mut coster = gas_model.coster();
-        for block in &mut blocks {
-            let body = &instructions[block.first as usize..block.end as usize];
-            block.cost = coster.cost(&blob.code, body);
-        }
+        let Tables { instructions, pc_index, blocks, block_of, run_ends } = build(&blob, profile)?;
+        let costs = BlockCosts::new(gas_model, blocks.len());
         let mut program = Program {
             profile,
             gas_model,
@@ -54,6 +52,7 @@ impl Program {
             block_of,
             run_ends,
             jump_targets: Vec::new(),
+            costs,
         };
         program.jump_targets =
             program.blob.jump_table.iter().map(|&t| program.static_target(t).unwrap_or(NO_INDEX)).collect();
@@ -146,11 +145,32 @@ impl Program {
         }
     }
 
+    /// The gas cost of block number `k` under the program's gas model
+    /// (priced on the first call; spec §8.2).
+    #[inline]
+    pub fn block_cost(&self, k: u32) -> u32 {
+        let block = &self.blocks[k as usize];
+        self.costs.get(k, &self.blob.code, &self.instructions[block.first as usize..block.end as usize])
+    }
+
+    /// How many blocks have a cost yet: under the pipeline model those
+    /// asked for so far (a run prices the blocks it enters), under the unit
+    /// models all.
+    pub fn priced_blocks(&self) -> usize {
+        self.costs.priced(self.blocks.len())
+    }
+
+    /// Every block with its cost, in code order (pricing any not priced
+    /// yet).
+    pub fn blocks_with_costs(&self) -> impl Iterator<Item = (&Block, u32)> {
+        self.blocks.iter().zip(0..).map(|(block, k)| (block, self.block_cost(k)))
+    }
+
     /// Gas to charge when execution reaches instruction `index` with no
     /// block paid for: the cost of its containing block.
     #[inline]
     pub fn charge_at(&self, index: u32) -> u32 {
-        self.blocks[self.block_of[index as usize] as usize].cost
+        self.block_cost(self.block_of[index as usize])
     }
 
     /// Index one past the first terminator at or after instruction `index`:
@@ -234,7 +254,7 @@ mod tests {
         let ops: Vec<_> = p.instructions().iter().map(|i| (i.pc, i.opcode)).collect();
         assert_eq!(ops, [(0, Opcode::Add32), (3, Opcode::Trap)]);
         assert_eq!(p.blocks().len(), 1);
-        assert_eq!(p.blocks()[0].cost, 2);
+        assert_eq!(p.block_cost(0), 2);
         assert_eq!(p.charge_at(1), 2);
     }
 
@@ -243,7 +263,7 @@ mod tests {
         // 0: fallthrough, 1: load_imm r0 1, 4: jump -4 (→ 0), 6: trap
         let code = [1, 51, 0x00, 1, 40, 0xfc, 0];
         let p = program(&code, &[0, 1, 4, 6], &[], Profile::P8).unwrap();
-        let starts: Vec<_> = p.blocks().iter().map(|b| (b.pc, b.cost)).collect();
+        let starts: Vec<_> = p.blocks_with_costs().map(|(b, cost)| (b.pc, cost)).collect();
         assert_eq!(starts, [(0, 1), (1, 2), (6, 1)]);
         assert!(p.is_block_start(1));
         assert!(!p.is_block_start(4));

@@ -438,9 +438,9 @@ fn disasm(args: DisasmArgs) -> Result<ExitCode, String> {
     let program = module.program();
     println!("; profile {}, gas model {}", config.profile, config.effective_gas_model());
     for (i, ins) in program.instructions().iter().enumerate() {
-        let block = &program.blocks()[program.block_of(i as u32) as usize];
-        if block.first == i as u32 {
-            println!("@{}: ; block, gas {}", ins.pc, block.cost);
+        let k = program.block_of(i as u32);
+        if program.blocks()[k as usize].first == i as u32 {
+            println!("@{}: ; block, gas {}", ins.pc, program.block_cost(k));
         }
         println!("  {:>6}: {}", ins.pc, javm_cap::program::disasm::format_instruction(ins));
     }

@@ -323,8 +323,9 @@ fn run_v05(v: &VectorV05, config: Config) -> Result<(), Mismatch> {
     let mut instance = load(&v.program, config, v.initial_pc)?;
     // Block costs of the pipeline model.
     if config.effective_gas_model() == GasModel::Pipeline {
+        let program = instance.module().program();
         let actual: Vec<(u32, u32)> =
-            instance.module().program().blocks().iter().filter(|b| b.is_target).map(|b| (b.pc, b.cost)).collect();
+            program.blocks_with_costs().filter(|(b, _)| b.is_target).map(|(b, cost)| (b.pc, cost)).collect();
         let expected: Vec<(u32, u32)> = v.block_gas_costs.iter().map(|b| (b.pc, b.cost)).collect();
         check("block-gas-costs", expected, actual)?;
     }

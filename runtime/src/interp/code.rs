@@ -14,10 +14,11 @@
 //! fixture).
 
 use javm_cap::program::decoded::NO_INDEX;
-use javm_cap::program::gas::meter;
+use javm_cap::program::gas::{UNPRICED, meter};
 use javm_cap::program::isa::OPCODE_COUNT;
 use javm_cap::program::{GasModel, Instruction, Opcode, OperandClass, Program};
 use javm_cap::recycle::Pool;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// One pre-decoded instruction (16 bytes).
 #[derive(Clone, Copy, Debug)]
@@ -175,14 +176,52 @@ macro_rules! assert_pairs_stay_in_blocks {
 with_fused_pairs!(assert_pairs_stay_in_blocks);
 
 /// Entering an op with nothing paid for its block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Entry {
     /// Gas to charge ([`Program::entry_charge`]), under the block and
-    /// pipeline models.
-    pub cost: u32,
+    /// pipeline models; [`UNPRICED`] until the pipeline model's block is
+    /// first entered here (see [`Entry::charge`]).
+    cost: AtomicU32,
     /// Ops to step over once charged: the `unlikely` hints starting here,
     /// which do nothing.
     pub skip: u32,
+}
+
+impl Entry {
+    fn new(cost: u32) -> Entry {
+        Entry { cost: AtomicU32::new(cost), skip: 0 }
+    }
+
+    /// The charge for entering op `idx` of `program` with nothing paid,
+    /// pricing its block on the first entry (the program keeps the price;
+    /// threads racing here store the same value).
+    #[inline(always)]
+    pub fn charge(&self, program: &Program, idx: u32) -> u32 {
+        match self.cost.load(Ordering::Relaxed) {
+            UNPRICED => self.price(program, idx),
+            cost => cost,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn price(&self, program: &Program, idx: u32) -> u32 {
+        let cost = program.entry_charge(idx);
+        self.cost.store(cost, Ordering::Relaxed);
+        cost
+    }
+
+    /// The charge, if priced.
+    #[cfg(test)]
+    pub fn priced(&self) -> Option<u32> {
+        Some(self.cost.load(Ordering::Relaxed)).filter(|&c| c != UNPRICED)
+    }
+}
+
+impl Clone for Entry {
+    fn clone(&self) -> Entry {
+        Entry { cost: AtomicU32::new(self.cost.load(Ordering::Relaxed)), skip: self.skip }
+    }
 }
 
 /// A program ready for the interpreter. The pc of each op and the run ends
@@ -254,24 +293,23 @@ impl Drop for InterpCode {
 }
 
 /// What entering each instruction with nothing paid charges
-/// ([`Program::entry_charge`]), block by block.
+/// ([`Program::entry_charge`]), block by block; under the pipeline model
+/// nothing is priced yet (a block is priced when first entered).
 fn entries(program: &Program) -> Vec<Entry> {
     let (blocks, run_ends, model) = (program.blocks(), program.run_ends(), program.gas_model());
     let mut entry = ENTRIES.take(run_ends.len());
-    for (k, block) in blocks.iter().enumerate() {
-        let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
-        if model == GasModel::Instruction {
-            let first = entry.len();
-            entry.extend(
-                run_ends[first..end]
-                    .iter()
-                    .zip(first as u32..)
-                    .map(|(&run_end, i)| Entry { cost: meter::entry_charge(model, block.cost, i, run_end), skip: 0 }),
-            );
-        } else {
-            // The same charge throughout the block.
-            entry.resize(end, Entry { cost: meter::entry_charge(model, block.cost, 0, 0), skip: 0 });
+    match model {
+        GasModel::Pipeline => entry.resize(run_ends.len(), Entry::new(UNPRICED)),
+        GasModel::Block => {
+            for (k, block) in blocks.iter().enumerate() {
+                let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
+                // The same charge throughout the block.
+                entry.resize(end, Entry::new(meter::entry_charge(model, block.end - block.first, 0, 0)));
+            }
         }
+        GasModel::Instruction => entry.extend(
+            run_ends.iter().zip(0..).map(|(&run_end, i)| Entry::new(meter::entry_charge(model, 0, i, run_end))),
+        ),
     }
     entry
 }
@@ -353,9 +391,26 @@ mod tests {
         let program = Program::new(blob, Profile::P8, GasModel::Block).unwrap();
         let c = InterpCode::new(&program);
         assert_eq!(c.ops[1].aux, 0);
-        assert_eq!(c.entry.iter().map(|e| e.cost).collect::<Vec<_>>(), [2, 2, 1, 1]);
+        assert_eq!(c.entry.iter().map(Entry::priced).collect::<Vec<_>>(), [Some(2), Some(2), Some(1), Some(1)]);
         assert!(c.entry.iter().all(|e| e.skip == 0));
         assert_eq!(c.ops.len(), 4, "with the trap past the end");
+    }
+
+    #[test]
+    fn pipeline_entries_are_priced_when_first_entered() {
+        // 0: load_imm r0 1, 3: branch_eq_imm r0, 1, → 0; 7: trap
+        let code = vec![51, 0x00, 1, 81, 0x10, 1, 0xfd, 0];
+        let blob = CodeBlob::from_parts(code, [0, 3, 7], vec![]);
+        let program = Program::new(blob, Profile::P8, GasModel::Pipeline).unwrap();
+        let c = InterpCode::new(&program);
+        assert!(c.entry.iter().all(|e| e.priced().is_none()));
+        assert_eq!(program.priced_blocks(), 0);
+        let cost = c.entry[1].charge(&program, 1);
+        assert_eq!(cost, program.block_cost(0));
+        assert_eq!(c.entry.iter().map(Entry::priced).collect::<Vec<_>>(), [None, Some(cost), None, None]);
+        assert_eq!(program.priced_blocks(), 1, "the block of op 1, once");
+        assert_eq!(c.entry[0].charge(&program, 0), cost, "the same block, priced by the program");
+        assert_eq!(program.priced_blocks(), 1);
     }
 
     #[test]

@@ -112,6 +112,7 @@ unsafe fn at<T>(table: &[T], idx: usize) -> &T {
 /// As for [`at`].
 #[inline(always)]
 unsafe fn enter<const PER_INSTRUCTION: bool>(
+    program: &Program,
     code: &InterpCode,
     run_ends: &[u32],
     gas: &mut i64,
@@ -123,8 +124,8 @@ unsafe fn enter<const PER_INSTRUCTION: bool>(
         meter::enter_run(gas, idx as u32, run_end).map(|end| (idx, end as usize))
     } else {
         // SAFETY: by the caller's contract.
-        let entry = unsafe { *at(&code.entry, idx) };
-        meter::pay(gas, entry.cost).map(|()| (idx + entry.skip as usize, 0))
+        let entry = unsafe { at(&code.entry, idx) };
+        meter::pay(gas, entry.charge(program, idx as u32)).map(|()| (idx + entry.skip as usize, 0))
     }
 }
 
@@ -158,7 +159,7 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
     macro_rules! enter_or_stop {
         ($run:lifetime) => {
             // SAFETY: `idx` is reached (see its declaration).
-            match unsafe { enter::<PER_INSTRUCTION>(code, run_ends, &mut gas, idx) } {
+            match unsafe { enter::<PER_INSTRUCTION>(program, code, run_ends, &mut gas, idx) } {
                 Ok((next, end)) => {
                     idx = next;
                     paid_end = end;
@@ -261,7 +262,7 @@ pub fn step_one<M: GuestMemory>(
     let paid = if per_instruction {
         meter::pay_one(&mut gas)
     } else if !state.charged {
-        meter::pay(&mut gas, code.entry[idx as usize].cost)
+        meter::pay(&mut gas, code.entry[idx as usize].charge(program, idx))
     } else {
         Ok(())
     };

@@ -1,8 +1,11 @@
-//! Gas models: what each basic block costs, computed once at load time;
-//! [`meter`]: how a run pays for it.
+//! Gas models: what each basic block costs, priced the first time it runs
+//! ([`costs`]); [`meter`]: how a run pays for it.
 
+pub(crate) mod costs;
 pub mod meter;
 pub mod pipeline;
+
+pub use costs::UNPRICED;
 
 use super::decode::Instruction;
 use super::isa::Profile;

@@ -1248,10 +1248,10 @@ mod tests {
             let program =
                 Program::from_blob(&standard.code, Profile::P8, super::super::GasModel::Pipeline).expect("decodes");
             let code = program.code();
-            for block in program.blocks() {
+            for (block, priced) in program.blocks_with_costs() {
                 let body = &program.instructions()[block.first as usize..block.end as usize];
                 let expected = reference::block_cost(code, body);
-                assert_eq!(block.cost, expected, "{} block at {}", path.display(), block.pc);
+                assert_eq!(priced, expected, "{} block at {}", path.display(), block.pc);
                 let (cost, way) = coster.cost_by(code, body);
                 assert_eq!(cost, expected, "{} block at {} ({way:?})", path.display(), block.pc);
                 assert_eq!(simulate(&ops_of(code, body)), expected, "{} block at {}", path.display(), block.pc);

@@ -30,8 +30,10 @@ use std::time::{Duration, Instant};
 
 /// How long each thread runs per measurement.
 const WINDOW: Duration = Duration::from_millis(400);
-/// Measurements per row; the median is reported.
-const REPEATS: usize = 5;
+/// Rounds per row, each measuring every thread count in turn; medians are
+/// reported (and of the ratios, each taken within a round, so that a
+/// machine slowing down between rounds does not skew them).
+const REPEATS: usize = 7;
 /// Environment variable selecting the idle-instance child mode.
 const IDLE_CHILD: &str = "JAVM_BENCH_IDLE_CHILD";
 /// Runs of a fresh instance timed beside the idle instances.
@@ -96,7 +98,11 @@ fn threads_table(out: &mut String) {
     if cores > 2 {
         counts.push(cores);
     }
-    let _ = writeln!(out, "### Short runs across threads (runs/s, median of {REPEATS} × {} ms)\n", WINDOW.as_millis());
+    let _ = writeln!(
+        out,
+        "### Short runs across threads (runs/s, median of {REPEATS} rounds × {} ms; ratios: median of the rounds')\n",
+        WINDOW.as_millis()
+    );
     let mut header = "| guest, start | engine |".to_string();
     for n in &counts {
         let _ = write!(header, " {n} thread(s) |");
@@ -110,16 +116,17 @@ fn threads_table(out: &mut String) {
             let mut one_thread = [0.0; 2];
             for (e, engine) in EngineKind::ALL.into_iter().enumerate() {
                 let module = run::load(engine, GasModel::Pipeline, &guest.jam).expect("loads");
-                let rates: Vec<f64> = counts
-                    .iter()
-                    .map(|&n| median((0..REPEATS).map(|_| runs_per_second(&module, args, start, n)).collect()))
+                let rounds: Vec<Vec<f64>> = (0..REPEATS)
+                    .map(|_| counts.iter().map(|&n| runs_per_second(&module, args, start, n)).collect())
                     .collect();
+                let rates: Vec<f64> =
+                    (0..counts.len()).map(|k| median(rounds.iter().map(|round| round[k]).collect())).collect();
                 one_thread[e] = rates[0];
                 let mut row = format!("| {name} small, {} | {engine} |", start.name());
                 for r in &rates {
                     let _ = write!(row, " {r:.0} |");
                 }
-                let speedup = rates[1] / rates[0];
+                let speedup = median(rounds.iter().map(|round| round[1] / round[0]).collect());
                 let versus = if e == 1 { format!("{:.2}×", one_thread[1] / one_thread[0]) } else { "".into() };
                 let _ = writeln!(out, "{row} {speedup:.2}× | {versus} |");
             }

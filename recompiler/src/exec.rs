@@ -35,8 +35,10 @@ pub enum JitExit {
 /// Movable between threads; runs on one at a time.
 pub struct JitInstance {
     inner: Box<Instance>,
-    /// The last run stopped because an access could not be mapped even in
-    /// an emptied window (see [`JitInstance::mappings_scarce`]).
+    /// The last run in this window stopped because an access could not be
+    /// mapped even in an emptied window (see
+    /// [`JitInstance::mappings_scarce`]): the pager's flag, read here
+    /// without claiming the pager.
     scarce: bool,
 }
 
@@ -67,8 +69,10 @@ impl JitInstance {
             (*ctx).jump_table = jump_table;
             (*ctx).inner = inner_ptr as usize;
         }
+        // A kept window remembers how its last run ended.
+        let scarce = inner.pager.scarce;
         inner.pager.park();
-        Ok(JitInstance { inner, scarce: false })
+        Ok(JitInstance { inner, scarce })
     }
 
     /// The compiled module.
@@ -92,12 +96,14 @@ impl JitInstance {
     }
 
     fn run_claimed(&mut self, state: &mut VmState) -> JitExit {
-        // Still no mappings to spare: the interpreter goes on to the next
-        // exit without a fault first.
+        // Still no mappings to spare (since the last run in this window,
+        // this instance's or an earlier one's): the interpreter goes on to
+        // the next exit without a fault first.
         if self.scarce && crate::window::still_scarce(&self.inner.pager) {
             return JitExit::Interpret;
         }
         self.scarce = false;
+        self.inner.pager.scarce = false;
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;
@@ -133,6 +139,7 @@ impl JitInstance {
         // SAFETY: the context is set up for entry; `inner` stays live.
         let code = unsafe { run_until_exit(inner, module, base) };
         self.scarce = code == CODE_REMAP;
+        self.inner.pager.scarce = self.scarce;
         // SAFETY: the guest has stopped; the context holds its state.
         decode_exit(module, unsafe { &*ctx }, code, state)
     }

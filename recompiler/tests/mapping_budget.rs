@@ -159,6 +159,36 @@ fn a_starved_run_says_so_and_hands_out_the_caps() {
 }
 
 #[test]
+fn a_window_kept_after_a_starved_run_hands_its_next_instance_over_at_once() {
+    let _serial = common::serial();
+    let module = walker();
+    let start = || {
+        let mut state = VmState { gas: 10_000_000, ..VmState::default() };
+        state.regs[1] = 0x1_0000;
+        state.regs[2] = 0x1_0000 + 4 * 0x1_0000;
+        state
+    };
+    let first = JitInstance::new(module.clone(), sparse_space(4)).unwrap();
+    let before = spare(0);
+    let mut first = first;
+    assert_eq!(first.run(&mut start()), JitExit::Interpret);
+    assert!(first.mappings_scarce());
+    drop(first);
+    // The next instance takes the kept window, which remembers: no fault
+    // first, nothing charged, nothing run.
+    let mut second = JitInstance::new(module.clone(), sparse_space(4)).unwrap();
+    assert!(second.mappings_scarce(), "the kept window's state");
+    let mut state = start();
+    assert_eq!(second.run(&mut state), JitExit::Interpret);
+    assert_eq!((state.pc, state.gas, state.charged, state.regs[3]), (0, 10_000_000, false, 0));
+    set_window_mapping_budget(before);
+    // With mappings again, it runs natively.
+    assert_eq!(second.run(&mut state), JitExit::Exit(Exit::Panic));
+    assert!(!second.mappings_scarce());
+    assert_eq!(state.regs[3], 4);
+}
+
+#[test]
 fn kept_windows_give_their_mappings_to_a_run_that_needs_them() {
     let _serial = common::serial();
     let before = window_mapping_budget();

@@ -80,6 +80,12 @@ pub(crate) struct Pager {
     /// after a sync that kept the window, or the window was reused for
     /// another instance): [`Self::refresh`] before the window is used.
     stale: bool,
+    /// The last run in this window handed an access to the interpreter
+    /// because no mapping could be made for it even in an emptied window.
+    /// Kept with the window, so that the next instance in it, while
+    /// mappings stay that scarce, is interpreted at once rather than after
+    /// a fault that maps nothing.
+    pub(crate) scarce: bool,
 }
 
 // SAFETY: a pager exclusively owns its window, frames and space; its raw
@@ -159,6 +165,7 @@ impl Pager {
             shown: Vec::with_capacity(policy::SHOWN_RUNS),
             unrecorded: false,
             stale: false,
+            scarce: false,
         }
     }
 

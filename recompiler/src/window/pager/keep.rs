@@ -5,7 +5,6 @@
 //! which keeps all of it from one instance of a module to the next.
 
 use super::{COPIED, FrameRef, MAPPED, NONE, Pager};
-use crate::budget;
 use crate::error::WindowError;
 use crate::window::policy;
 use crate::window::reserve::reserve_again;
@@ -141,11 +140,9 @@ impl Pager {
 
     /// The window and frames to keep when the instance ends, taken out of
     /// this pager (which then holds no window), or `None` when the window
-    /// is not worth keeping: broken, many dirty pages, or holding a large
-    /// share of the kernel mappings budget.
+    /// is not worth keeping: broken or with many dirty pages.
     pub(super) fn retire(&mut self) -> Option<Pager> {
-        let budget = budget::window_mapping_budget();
-        if self.broken || !policy::keeps_dirty(self.dirty.len()) || !policy::keeps_window(self.charged, budget) {
+        if self.broken || !policy::keeps_dirty(self.dirty.len()) {
             return None;
         }
         let window = self.window.take()?;
@@ -169,6 +166,7 @@ impl Pager {
             shown: std::mem::take(&mut self.shown),
             unrecorded: self.unrecorded,
             stale: true,
+            scarce: self.scarce,
         })
     }
 

@@ -37,6 +37,16 @@ fn main() {
         replay_with(trace, &engine).expect("the trace replays");
     }
     let each = start.elapsed() / replays;
+    let module = engine.load(&trace.program).expect("the program loads");
+    replay_with(trace, &engine).expect("the trace replays");
+    if let Some(compiled) = module.compiled_instructions() {
+        let all = module.program().instructions().len();
+        let (code, blocks) = (module.program().code().len(), module.program().blocks().len());
+        println!(
+            "compiled {compiled} of {all} instructions ({code} bytes of code, {blocks} blocks; a replay \
+             through the module cache)"
+        );
+    }
     // The module cache lookup alone (hashing the program's bytes), which
     // every replay pays first.
     let start = Instant::now();

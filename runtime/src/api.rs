@@ -397,6 +397,12 @@ impl Module {
         self.parts.tier.interpreted()
     }
 
+    /// For a recompiler module, how many of the program's instructions are
+    /// compiled so far (all once compiled whole; see [`Compilation`]).
+    pub fn compiled_instructions(&self) -> Option<usize> {
+        self.parts.jit.as_ref().map(|jit| jit.compiled_instructions())
+    }
+
     /// The recompiler's x86-64 per guest instruction, when the module was
     /// compiled (compiled lazily: the instructions compiled so far).
     pub fn native_disasm(&self) -> Option<String> {

@@ -1,7 +1,8 @@
 //! Block costs under the pipeline model are priced when a block is first
 //! entered (or compiled), not at load: a load prices nothing, a run prices
 //! what it reaches, and the gas every guest pays is its recorded one on
-//! both engines, whichever way the recompiler compiles.
+//! both engines, whichever way the recompiler compiles (a lazily compiled
+//! module has compiled part of the program after a small run).
 
 use javm::harness::{decode_hex, encode_hex};
 use javm::testing::GuestHost;
@@ -38,6 +39,13 @@ fn runs_price_the_blocks_they_reach_and_pay_the_recorded_gas() {
             let mut out = vec![0u8; instance.reg(8) as usize];
             instance.read_memory(instance.reg(7) as u32, &mut out).unwrap();
             assert_eq!((encode_hex(&out), GAS - instance.gas()), (output.to_owned(), gas_used), "{what}");
+            let compiled = module.compiled_instructions();
+            let all = program.instructions().len();
+            match (kind, whole) {
+                (EngineKind::Interpreter, _) => assert_eq!(compiled, None, "{what}"),
+                (_, true) => assert_eq!(compiled, Some(all), "{what}"),
+                (_, false) => assert!(compiled.is_some_and(|n| n > 0 && n < all), "{what}: {compiled:?} of {all}"),
+            }
             let priced = program.priced_blocks();
             assert!(priced > 0 && priced <= blocks, "{what}: {priced} of {blocks} priced");
             if !whole {

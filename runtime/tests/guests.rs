@@ -17,12 +17,9 @@ const GAS: i64 = 1 << 40;
 fn run(engine: EngineKind, gas_model: GasModel, blob: &[u8], args: &[u8]) -> (Vec<u8>, i64) {
     let config = Config { engine, profile: Profile::P8, gas_model: Some(gas_model) };
     let module = Engine::new(config).load(blob).unwrap();
-    let mut instance = module.instantiate_standard(args, 0).unwrap();
-    instance.set_gas(GAS);
-    assert_eq!(instance.run_with(&mut javm::testing::GuestHost::default()), Exit::Halt);
-    let mut out = vec![0u8; instance.reg(8) as usize];
-    instance.read_memory(instance.reg(7) as u32, &mut out).unwrap();
-    (out, GAS - instance.gas())
+    let (exit, out, used) = javm::testing::run_guest(&module, args, GAS);
+    assert_eq!(exit, Exit::Halt);
+    (out, used)
 }
 
 /// Runs every case whose default workload is allowed by `full`.

@@ -5,7 +5,7 @@
 //! module has compiled part of the program after a small run).
 
 use javm::harness::{decode_hex, encode_hex};
-use javm::testing::GuestHost;
+use javm::testing::run_guest;
 use javm::{Compilation, Config, Engine, EngineKind, Exit, GasModel, Profile};
 use serde_json::Value;
 use std::path::Path;
@@ -33,12 +33,8 @@ fn runs_price_the_blocks_they_reach_and_pay_the_recorded_gas() {
             let (program, blocks) = (module.program(), module.program().blocks().len());
             let whole = kind == EngineKind::Recompiler && compilation == Compilation::Eager;
             assert_eq!(program.priced_blocks(), if whole { blocks } else { 0 }, "{what}: priced at load");
-            let mut instance = module.instantiate_standard(&args, 0).unwrap();
-            instance.set_gas(GAS);
-            assert_eq!(instance.run_with(&mut GuestHost::default()), Exit::Halt, "{what}");
-            let mut out = vec![0u8; instance.reg(8) as usize];
-            instance.read_memory(instance.reg(7) as u32, &mut out).unwrap();
-            assert_eq!((encode_hex(&out), GAS - instance.gas()), (output.to_owned(), gas_used), "{what}");
+            let (exit, out, used) = run_guest(&module, &args, GAS);
+            assert_eq!((exit, encode_hex(&out), used), (Exit::Halt, output.to_owned(), gas_used), "{what}");
             let compiled = module.compiled_instructions();
             let all = program.instructions().len();
             match (kind, whole) {

@@ -7,7 +7,7 @@
 use arbitrary::Unstructured;
 use javm::harness::{decode_hex, encode_hex};
 use javm::testing::generate::gen_case;
-use javm::testing::{GuestHost, case_config, run_case, run_case_on, seeded_bytes};
+use javm::testing::{GuestHost, case_config, run_case, run_case_on, run_guest, seeded_bytes};
 use javm::{Config, Engine, EngineKind, Exit, GasModel, Profile};
 use serde_json::Value;
 use std::path::Path;
@@ -32,12 +32,8 @@ fn guests_switch_to_compiled_code_mid_run_exactly() {
                 // Twice: tiering up in the first run, compiled in the second
                 // (if the first made it hot).
                 for run in 0..2 {
-                    let mut instance = module.instantiate_standard(&args, 0).unwrap();
-                    instance.set_gas(GAS);
-                    assert_eq!(instance.run_with(&mut GuestHost::default()), Exit::Halt, "{what}");
-                    let mut out = vec![0u8; instance.reg(8) as usize];
-                    instance.read_memory(instance.reg(7) as u32, &mut out).unwrap();
-                    assert_eq!((encode_hex(&out), GAS - instance.gas()), (output.to_owned(), gas_used), "{what}");
+                    let (exit, out, used) = run_guest(&module, &args, GAS);
+                    assert_eq!((exit, encode_hex(&out), used), (Exit::Halt, output.to_owned(), gas_used), "{what}");
                     if run == 0 && host_calls == 0 {
                         // Everything it ran until the threshold, which a
                         // block it cannot pay reaches at once.

@@ -317,7 +317,8 @@ fn large_table(out: &mut String, all: &[Guest]) -> LargeGoals {
     let blocks = javm_cap::program::Program::from_blob(&blob, javm::Profile::P8, javm::GasModel::Block)
         .map_or(0, |p| p.blocks().len());
     let extra = pipe.zip(base).map(|(p, b)| p - b);
-    let decode_share = extra.zip(base).map(|(e, b)| e / b);
+    // Never below zero: a negative share is noise between the two rows.
+    let decode_share = extra.zip(base).map(|(e, b)| (e / b).max(0.0));
     let (full, what) = match min("large/javm-jit-eager-block") {
         Some(t) => (Some(t), "the recompiler's block-model whole-program compile"),
         None => (min("large/javm-interp-block"), "the interpreter's block-model load (no recompiler yet)"),

@@ -3,7 +3,7 @@
 //! sets r7 to the gas left; any other call stops the run. Their recorded
 //! outputs and gas (`guests/expected.json`) are made with it.
 
-use crate::api::{HostCalls, HostResult, Instance};
+use crate::api::{HostCalls, HostResult, Instance, Module};
 use javm_cap::vm::Exit;
 
 /// Gas each of the guests' host calls charges.
@@ -31,4 +31,18 @@ impl HostCalls for GuestHost {
         }
         HostResult::Continue
     }
+}
+
+/// Runs a fresh standard instance of `module` with `args` and `gas` on
+/// [`GuestHost`] to its end: the exit, the output (the `r8` bytes at `r7`;
+/// none when they are not readable) and the gas used.
+pub fn run_guest(module: &Module, args: &[u8], gas: i64) -> (Exit, Vec<u8>, i64) {
+    let mut instance = module.instantiate_standard(args, 0).expect("a guest instantiates");
+    instance.set_gas(gas);
+    let exit = instance.run_with(&mut GuestHost::default());
+    let mut out = vec![0u8; instance.reg(8) as usize];
+    if instance.read_memory(instance.reg(7) as u32, &mut out).is_err() {
+        out.clear();
+    }
+    (exit, out, gas - instance.gas())
 }

@@ -13,7 +13,7 @@ pub mod hostile;
 mod sparse;
 
 pub use engines::on_every_engine;
-pub use guest_host::{GUEST_HOST_CALL_GAS, GuestHost};
+pub use guest_host::{GUEST_HOST_CALL_GAS, GuestHost, run_guest};
 pub use sparse::sparse_touch_program;
 
 use crate::api::{Config, Engine, EngineKind, Instance};

@@ -1,5 +1,5 @@
-//! Gas models: what each basic block costs, priced the first time it runs
-//! ([`costs`]); [`meter`]: how a run pays for it.
+//! Gas models: what each basic block costs, priced the first time a run
+//! or a compile asks for it; [`meter`]: how a run pays for it.
 
 pub(crate) mod costs;
 pub mod meter;

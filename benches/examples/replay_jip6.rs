@@ -37,9 +37,11 @@ fn main() {
         replay_with(trace, &engine).expect("the trace replays");
     }
     let each = start.elapsed() / replays;
+    // Through the module cache, the module a replay ran (without one,
+    // each replay loads a module of its own).
     let module = engine.load(&trace.program).expect("the program loads");
     replay_with(trace, &engine).expect("the trace replays");
-    if let Some(compiled) = module.compiled_instructions() {
+    if let Some(compiled) = module.compiled_instructions().filter(|_| capacity > 0) {
         let all = module.program().instructions().len();
         let (code, blocks) = (module.program().code().len(), module.program().blocks().len());
         println!(

@@ -105,15 +105,19 @@ pub(crate) struct LivePager(NonNull<Slot>);
 unsafe impl Send for LivePager {}
 
 impl LivePager {
-    /// A pager for `space` in a window kept by `pool`, or in a clean one
-    /// (see [`Pager::from_pool`]), registered and claimed.
+    /// A pager for `space` in a window kept by `pool` (see
+    /// [`Pager::from_pool`]), or in a clean one, registered and claimed.
     pub(crate) fn from_pool(pool: &PagerPool, space: AddressSpace) -> Result<LivePager, WindowError> {
+        let pager = match Pager::from_pool(pool, space) {
+            Ok(kept) => kept,
+            Err(space) => Pager::new(take_window()?, space),
+        };
         let slot = Box::new(Slot {
             claim: AtomicU8::new(BUSY),
             held: AtomicUsize::new(0),
             index: AtomicUsize::new(0),
             shard: thread_shard(),
-            pager: UnsafeCell::new(Pager::from_pool(pool, space)?),
+            pager: UnsafeCell::new(pager),
         });
         let slot = NonNull::from(Box::leak(slot));
         // SAFETY: just allocated; freed only in `drop`.

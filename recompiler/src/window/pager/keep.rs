@@ -5,7 +5,6 @@
 //! which keeps all of it from one instance of a module to the next.
 
 use super::{COPIED, FrameRef, MAPPED, NONE, Pager};
-use crate::error::WindowError;
 use crate::window::policy;
 use crate::window::reserve::reserve_again;
 use javm_cap::PAGE_SIZE;
@@ -125,17 +124,18 @@ impl PagerPool {
 }
 
 impl Pager {
-    /// A pager for `space` in a window kept by `pool`, or in a clean one;
-    /// when the instance ends, [`PagerPool::keep`] may keep it again.
-    pub(crate) fn from_pool(pool: &PagerPool, space: AddressSpace) -> Result<Pager, WindowError> {
-        Ok(match pool.take() {
+    /// A pager for `space` in a window kept by `pool`, or `space` back
+    /// when the pool keeps none; when the instance ends,
+    /// [`PagerPool::keep`] may keep it again.
+    pub(crate) fn from_pool(pool: &PagerPool, space: AddressSpace) -> Result<Pager, AddressSpace> {
+        match pool.take() {
             Some(mut kept) => {
                 kept.space = space;
                 kept.stale = true;
-                kept
+                Ok(kept)
             }
-            None => Pager::new(crate::window::live::take_window()?, space),
-        })
+            None => Err(space),
+        }
     }
 
     /// The window and frames to keep when the instance ends, taken out of

@@ -188,8 +188,8 @@ impl Engine {
     /// Decodes a raw code blob (spec §4), or returns the module already
     /// built from the same bytes.
     pub fn load_blob(&self, blob: &[u8]) -> Result<Module, Error> {
-        self.cache.get_or_load(
-            || Key::of_bytes(blob, Form::Blob, self.config),
+        self.cache.get_or_load_bytes(
+            (blob, Form::Blob, self.config),
             || {
                 let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
                 self.module(program, Template::default())
@@ -200,10 +200,11 @@ impl Engine {
 
     /// Loads a standard program, a service blob with metadata, or a
     /// `.polkavm` container (detected from the bytes), or returns the module
-    /// already built from the same bytes.
+    /// already built from the same bytes (found by comparing them with the
+    /// copy the cache keeps, not by hashing them again).
     pub fn load(&self, bytes: &[u8]) -> Result<Module, Error> {
-        self.cache.get_or_load(
-            || Key::of_bytes(bytes, Form::Standard, self.config),
+        self.cache.get_or_load_bytes(
+            (bytes, Form::Standard, self.config),
             || self.load_standard(StandardProgram::load(bytes)?),
             Module::footprint,
         )

@@ -32,7 +32,8 @@ javm's engine has no module cache here, so every load decodes (and, eager, compi
 pipeline cost is computed when it is first entered or compiled); `price-pipeline` is the pipeline decode \
 plus pricing every block (what a whole-program compile pays, and what a load paid before pricing was \
 lazy); the other rows are full loads as in *compile*, made by an engine without a module cache; `*-cache-hit` is a \
-load of bytes the engine has loaded before (SHA-256 of the bytes and one cache lookup); `*-disk-hit` is \
+load of bytes the engine has loaded before (a fingerprint of samples of the bytes, one lookup and a \
+comparison with the cached copy); `*-disk-hit` is \
 a load by an engine whose in-memory cache is empty (as after a restart) from a warmed persistent cache \
 (`Engine::with_disk_cache`: decode, key hash, file checks and checksum, one copy of the code, no codegen); \
 `*-hash-hit` is `Engine::load_by_hash` of a program loaded before (one lookup, no bytes read).

@@ -147,6 +147,30 @@ fn code(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
     })
 }
 
+/// Loads `bytes` again through `load` (which loaded them once): equal bytes
+/// are a hit, the same bytes with one bit flipped are not.
+fn check_cache_hits(
+    u: &mut Unstructured<'_>,
+    engine: &Engine,
+    bytes: &[u8],
+    load: impl Fn(&[u8]) -> std::result::Result<Module, Error>,
+) -> Result<()> {
+    if !u.ratio(1, 2)? {
+        return Ok(());
+    }
+    let hits = engine.cache_stats().hits;
+    assert!(load(&bytes.to_vec()).is_ok(), "bytes that loaded load again");
+    assert_eq!(engine.cache_stats().hits, hits + 1, "equal bytes hit");
+    if !bytes.is_empty() {
+        let mut other = bytes.to_vec();
+        let at = u.choose_index(other.len())?;
+        other[at] ^= 1 << u.int_in_range(0..=7)?;
+        let _ = load(&other);
+        assert_eq!(engine.cache_stats().hits, hits + 1, "other bytes (bit flipped at {at}) do not hit");
+    }
+    Ok(())
+}
+
 /// Loads a program through one of the public entry points (`load_blob`,
 /// `load` of arbitrary bytes, `load` of a structured standard program) and
 /// instantiates it with arbitrary arguments and entry pc.
@@ -157,11 +181,11 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
     if u.ratio(1, 4)? {
         return image_instance(u, &e, pc);
     }
-    let loaded: std::result::Result<Module, Error> = match u.int_in_range(0..=2)? {
-        0 => e.load_blob(&code(u)?),
+    let (bytes, blob) = match u.int_in_range(0..=2)? {
+        0 => (code(u)?, true),
         1 => {
             let len = u.int_in_range(0..=512usize)?;
-            e.load(u.bytes(len)?)
+            (u.bytes(len)?.to_vec(), false)
         }
         _ => {
             let ro_len = u.int_in_range(0..=64usize)?;
@@ -174,9 +198,14 @@ fn instance(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<Option<Insta
                 stack_size: u.int_in_range(0..=0xFF_FFFF)?,
                 code: code(u)?,
             };
-            e.load(&program.to_bytes())
+            (program.to_bytes(), false)
         }
     };
+    let load = |bytes: &[u8]| if blob { e.load_blob(bytes) } else { e.load(bytes) };
+    let loaded = load(&bytes);
+    if loaded.is_ok() {
+        check_cache_hits(u, &e, &bytes, load)?;
+    }
     let module = match loaded {
         Ok(m) => m,
         Err(

@@ -6,7 +6,7 @@
 //! loaded as (raw code blob or standard program) and the whole [`Config`]
 //! (engine, profile, gas model); within one process the javm version and the
 //! CPU features are fixed, so they need no place in the key. An entry also
-//! keeps a copy of its bytes, found again by a [`Fingerprint`] of a few
+//! keeps a copy of its bytes, found again by a fingerprint of a few
 //! samples of them: loading bytes equal to a copy (compared whole) takes
 //! that entry's key without hashing them. (The SHA-256 of a 300 KB program
 //! takes 165 µs; the fingerprint and the comparison a few µs.) The cache is

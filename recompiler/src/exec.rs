@@ -103,7 +103,6 @@ impl JitInstance {
             return JitExit::Interpret;
         }
         self.scarce = false;
-        self.inner.pager.scarce = false;
         self.inner.pager.refresh();
         let inner: *mut Instance = &mut *self.inner;
         // SAFETY: `inner` is live and exclusively ours for the whole call;

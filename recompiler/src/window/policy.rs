@@ -126,9 +126,9 @@ const KEEP_DIRTY: usize = 64;
 /// ([`reclaim_target`]), so they never starve running ones. (Kept only
 /// while holding at most 1/64 of the budget, a window whose guest needs 7
 /// mappings was not kept under a budget of 66, and every run of sieve
-/// small re-faulted them: 50 µs a run instead of 1 µs.) Each holds at most [`KEEP_DIRTY`] + [`KEPT_COPIES`] +
-/// [`KEPT_STOCK`] frames (384 KiB), so a module keeps at most 1.5 MiB;
-/// `release_kept_windows` drops them all.
+/// small re-faulted them: 50 µs a run instead of 1 µs.) Each holds at most
+/// [`KEEP_DIRTY`] + [`KEPT_COPIES`] + [`KEPT_STOCK`] frames (384 KiB), so
+/// a module keeps at most 1.5 MiB; `release_kept_windows` drops them all.
 pub(super) const KEPT_WINDOWS: usize = 4;
 
 /// Read-only pages a window shows as copies in frames of its own when their

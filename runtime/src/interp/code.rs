@@ -301,10 +301,10 @@ fn entries(program: &Program) -> Vec<Entry> {
     match model {
         GasModel::Pipeline => entry.resize(run_ends.len(), Entry::new(UNPRICED)),
         GasModel::Block => {
-            for (k, block) in blocks.iter().enumerate() {
+            for (k, (_, cost)) in program.blocks_with_costs().enumerate() {
                 let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
                 // The same charge throughout the block.
-                entry.resize(end, Entry::new(meter::entry_charge(model, block.end - block.first, 0, 0)));
+                entry.resize(end, Entry::new(meter::entry_charge(model, cost, 0, 0)));
             }
         }
         GasModel::Instruction => entry.extend(

@@ -42,11 +42,12 @@ fn main() {
     let module = engine.load(&trace.program).expect("the program loads");
     replay_with(trace, &engine).expect("the trace replays");
     if let Some(compiled) = module.compiled_instructions().filter(|_| capacity > 0) {
-        let all = module.program().instructions().len();
-        let (code, blocks) = (module.program().code().len(), module.program().blocks().len());
+        let program = module.program();
+        let (all, decoded) = (program.instruction_count(), program.decoded_instructions());
+        let (code, blocks) = (program.code().len(), program.blocks().len());
         println!(
-            "compiled {compiled} of {all} instructions ({code} bytes of code, {blocks} blocks; a replay \
-             through the module cache)"
+            "compiled {compiled} and decoded {decoded} of {all} instructions ({code} bytes of code, {blocks} \
+             blocks; a replay through the module cache)"
         );
     }
     // The load alone, which every replay pays first: through the module

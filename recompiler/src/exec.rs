@@ -348,7 +348,7 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
                 SiteKind::Panic => (index, JitExit::Exit(Exit::Panic), true, true),
                 SiteKind::Halt => (index, JitExit::Exit(Exit::Halt), true, true),
                 SiteKind::Host => {
-                    let id = program.instructions()[index as usize].imm as u32;
+                    let id = program.instruction(index).imm as u32;
                     (index, JitExit::Exit(Exit::Host(id)), true, true)
                 }
                 SiteKind::OutOfGas => {
@@ -367,7 +367,7 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
         // Refund the pre-paid instructions that did not run.
         meter::refund(&mut gas, index, program.run_end(index), self_charged);
     }
-    state.pc = program.instructions()[index as usize].pc;
+    state.pc = program.instruction(index).pc;
     state.gas = gas;
     state.charged = charged && !instruction_model;
     outcome
@@ -376,7 +376,7 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
 /// The state at instruction `index` with `gas` left and nothing charged
 /// for its block yet.
 fn uncharged_at(module: &CompiledModule, index: u32, gas: i64, state: &mut VmState) {
-    state.pc = module.program().instructions()[index as usize].pc;
+    state.pc = module.program().instruction(index).pc;
     state.gas = gas;
     state.charged = false;
 }

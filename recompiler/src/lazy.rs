@@ -99,7 +99,7 @@ impl CompiledModule {
     /// times that size; never past a compiled segment or the end.
     fn region_around(&self, index: u32) -> (u32, u32) {
         let program = self.program();
-        let n = program.instructions().len() as u32;
+        let n = program.instruction_count() as u32;
         let mut first = index;
         while !starts_segment(program, first) {
             first -= 1;
@@ -112,7 +112,8 @@ impl CompiledModule {
         let limit = self.region.saturating_mul(4);
         while grows(end) && end - first < limit {
             let next = program.run_end(end);
-            let closes_a_loop = program.instructions()[end as usize..next as usize]
+            let closes_a_loop = program
+                .instructions_in(end..next)
                 .iter()
                 .filter(|ins| codegen::has_static_target(ins.opcode))
                 .any(|ins| program.static_target(ins.target).is_some_and(|t| (first..end).contains(&t)));

@@ -69,7 +69,7 @@ impl CompiledModule {
     pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
         codegen::check_size(&program)?;
         let (shared_code, shared) = codegen::trampolines(features)?;
-        let n = program.instructions().len() as u32;
+        let n = program.instruction_count() as u32;
         let dynamic_targets = sorted_targets(&program);
         let place =
             Placement { base: shared.len, exit: shared.exit, compiled: &|_| None, dynamic_targets: &dynamic_targets };
@@ -102,7 +102,7 @@ impl CompiledModule {
             CodeMemory::reserve(capacity(&program, shared.len)).map_err(|e| CompileError::Memory(e.to_string()))?;
         // SAFETY: a fresh block; nothing runs or reads it yet.
         unsafe { code.write(0, &shared_code) };
-        let map = CodeMap::new(program.instructions().len(), program.blocks().len() + 1);
+        let map = CodeMap::new(program.instruction_count(), program.blocks().len() + 1);
         // Valid entries reach the compile stub until their target is.
         let module = Self::assemble(program, code, features, shared, map, shared.len, |_, _| shared.compile_jump);
         Ok(CompiledModule { region: region.max(1), ..module })
@@ -120,7 +120,7 @@ impl CompiledModule {
         tables: &codegen::Tables,
         used: u32,
     ) -> CompiledModule {
-        let map = CodeMap::new(program.instructions().len(), 1);
+        let map = CodeMap::new(program.instruction_count(), 1);
         map.publish(tables);
         Self::assemble(program, code, features, shared, map, used, |map, t| {
             map.prologue(t).expect("checked: every jump target has a prologue")
@@ -273,14 +273,14 @@ impl CompiledModule {
     /// The code of every compiled guest instruction, then its region's
     /// stubs.
     fn write_code(&self, out: &mut String, code: &[u8], listing: Listing) {
-        let ins = self.program.instructions();
         let regions: Vec<_> = self.map.regions().collect();
         for (r, region) in regions.iter().enumerate() {
             let start_of = |i: u32| self.map.prologue(i).unwrap_or_else(|| self.map.body(i).expect("compiled"));
             for i in region.first..region.end {
                 let start = start_of(i);
                 let end = if i + 1 < region.end { start_of(i + 1) } else { region.code_end };
-                let _ = writeln!(out, "{:>6}: {}", ins[i as usize].pc, format_instruction(&ins[i as usize]));
+                let ins = self.program.instruction(i);
+                let _ = writeln!(out, "{:>6}: {}", ins.pc, format_instruction(ins));
                 disasm_range(out, code, start as usize, end as usize, listing);
             }
             let stubs_end = regions.get(r + 1).map_or(code.len(), |next| next.start as usize);

@@ -165,12 +165,12 @@ impl CompiledModule {
             fused: desc.fused.to_vec(),
         };
         let counts = (desc.instructions.to_native(), desc.jump_targets.to_native());
-        if counts != (program.instructions().len() as u32, program.jump_targets().len() as u32) {
+        if counts != (program.instruction_count() as u32, program.jump_targets().len() as u32) {
             return Err(inconsistent(format!(
                 "made for {} instructions and {} jump targets, the program has {} and {}",
                 counts.0,
                 counts.1,
-                program.instructions().len(),
+                program.instruction_count(),
                 program.jump_targets().len()
             )));
         }
@@ -184,7 +184,7 @@ impl CompiledModule {
 /// code: everything the runtime indexes or jumps to through the tables is
 /// in range.
 pub(crate) fn check(program: &Program, code_len: usize, shared: &Trampolines, t: &Tables) -> Result<(), ArchiveError> {
-    let n = program.instructions().len();
+    let n = program.instruction_count();
     for (name, len) in [("body", t.body.len()), ("prologue", t.prologue.len()), ("fused", t.fused.len())] {
         if len != n {
             return Err(inconsistent(format!("{name} has {len} entries for {n} instructions")));

@@ -20,12 +20,13 @@ pub use crate::config::{Compilation, Config, EngineKind};
 use crate::disk_cache::{DiskCache, DiskCacheStats};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
-use javm_cap::program::{Program, ProgramError, StandardProgram};
+use javm_cap::program::{CodeBlob, Decode, Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use local::LocalCopies;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 use tier::TierUp;
@@ -191,7 +192,7 @@ impl Engine {
         self.cache.get_or_load_bytes(
             (blob, Form::Blob, self.config),
             || {
-                let program = Program::from_blob(blob, self.config.profile, self.config.effective_gas_model())?;
+                let program = self.decode(blob)?;
                 self.module(program, Template::default())
             },
             Module::footprint,
@@ -225,7 +226,7 @@ impl Engine {
 
     /// Loads a parsed standard program.
     pub fn load_standard(&self, standard: StandardProgram) -> Result<Module, Error> {
-        let program = Program::from_blob(&standard.code, self.config.profile, self.config.effective_gas_model())?;
+        let program = self.decode(&standard.code)?;
         let mut template = AddressSpace::new();
         let regions = [
             (standard.ro_region(), &standard.ro_data[..]),
@@ -259,7 +260,7 @@ impl Engine {
             return Err(Error::ImageProfile { image: image.profile, engine: want });
         }
         image.validate().map_err(|e| Error::Image(e.to_string()))?;
-        let program = Program::from_blob(&image.code, self.config.profile, self.config.effective_gas_model())?;
+        let program = self.decode(&image.code)?;
         let mut space = AddressSpace::new();
         // A mapping of no pages maps nothing (a cap has at least one page).
         for m in image.mappings.iter().filter(|m| m.page_count > 0) {
@@ -278,12 +279,30 @@ impl Engine {
         self.module(program, Template { space, regs: image.regs, standard: None })
     }
 
+    /// Parses and validates a code blob (spec §4) into a program for this
+    /// engine: decoded a block at a time as it is compiled when the
+    /// recompiler compiles lazily (nothing else reads the whole program),
+    /// else decoded whole now.
+    fn decode(&self, blob: &[u8]) -> Result<Program, Error> {
+        let lazy = self.config.engine == EngineKind::Recompiler
+            && matches!(self.compilation, Compilation::Lazy { .. })
+            && self.tier_up == 0;
+        let decode = if lazy { Decode::Lazy } else { Decode::Eager };
+        let blob = CodeBlob::parse(blob)?;
+        Ok(Program::with_decode(blob, self.config.profile, self.config.effective_gas_model(), decode)?)
+    }
+
     /// The module of a decoded `program` with `memory`.
     fn module(&self, program: Program, memory: Template) -> Result<Module, Error> {
         let tier = TierUp::new(if self.config.engine == EngineKind::Recompiler { self.tier_up } else { 0 });
         Module::new(self.config, self.compilation, program, memory, self.disk.as_deref(), tier)
     }
 }
+
+/// Blocks a module's recompiler hands to the interpreter one instruction at
+/// a time, at least, before the interpreter's form of the whole program is
+/// built for them (see [`Module::hand_over_block`]).
+const STEPPED_BLOCKS: u32 = 64;
 
 /// The memory every instance starts from: an address space whose caps are
 /// shared (reference-counted) by all instances, and initial registers.
@@ -313,6 +332,9 @@ struct Parts {
     /// Built on first use when the recompiler runs the module (it needs it
     /// only for the rare stretches it hands to the interpreter).
     interp: OnceLock<InterpCode>,
+    /// Blocks the recompiler handed to the interpreter before `interp` was
+    /// built (they are stepped instead: see [`Module::hand_over_block`]).
+    stepped_blocks: AtomicU32,
     jit: Option<Arc<javm_recompiler::CompiledModule>>,
     memory: Template,
     /// Per-thread copies of the template's space, to clone instances'
@@ -358,7 +380,15 @@ impl Module {
         };
         Ok(Module {
             config,
-            parts: Arc::new(Parts { program, interp, jit, memory, local: LocalCopies::default(), tier }),
+            parts: Arc::new(Parts {
+                program,
+                interp,
+                stepped_blocks: AtomicU32::new(0),
+                jit,
+                memory,
+                local: LocalCopies::default(),
+                tier,
+            }),
         })
     }
 
@@ -367,14 +397,14 @@ impl Module {
     /// module cache counts against its bound.
     pub fn footprint(&self) -> usize {
         let program = &*self.parts.program;
-        let decoded = std::mem::size_of_val(program.instructions())
+        let decoded = std::mem::size_of::<javm_cap::program::Instruction>() * program.instruction_count()
             + std::mem::size_of_val(program.blocks())
             + std::mem::size_of::<u32>() * program.blocks().len()
             + std::mem::size_of_val(program.jump_targets());
         // The interpreter's ops and the recompiler's per-instruction tables
         // are a few words per instruction; the code's bitmask and pc map
         // under half a byte per code byte.
-        let per_instruction = 4 * std::mem::size_of::<u64>() * program.instructions().len();
+        let per_instruction = 4 * std::mem::size_of::<u64>() * program.instruction_count();
         // A lazily compiled module grows its code as it runs: counted as if
         // compiled whole (about 16 bytes of native code per code byte).
         let native = self.parts.jit.as_ref().map_or(0, |jit| jit.code_size().max(16 * program.code().len()));
@@ -385,6 +415,29 @@ impl Module {
     /// The interpreter's form of the program.
     fn interp_code(&self) -> &InterpCode {
         self.parts.interp.get_or_init(|| InterpCode::new(&self.parts.program))
+    }
+
+    /// Runs the block at `state.pc` to its end for the recompiler (which
+    /// left it to the interpreter: an `sbrk`, a run it cannot pre-pay):
+    /// stepped from the decoded program the first times, so that a module
+    /// that hands over a few blocks (a few `sbrk`s per invocation) is not
+    /// translated whole for the interpreter; through the interpreter's own
+    /// form once that has paid (after [`STEPPED_BLOCKS`] such blocks, or one
+    /// per 32 instructions of the program: building that form costs about
+    /// what stepping a block per 32 instructions does).
+    fn hand_over_block<M: GuestMemory>(
+        &self,
+        state: &mut VmState,
+        mem: &mut M,
+        registers: &mut interp::RegisterFile,
+    ) -> Stop {
+        let program = &*self.parts.program;
+        let enough = STEPPED_BLOCKS.max(program.instruction_count() as u32 / 32);
+        if self.parts.interp.get().is_none() && self.parts.stepped_blocks.load(Ordering::Relaxed) < enough {
+            self.parts.stepped_blocks.fetch_add(1, Ordering::Relaxed);
+            return interp::step_to_block_end(program, state, mem, registers);
+        }
+        interp::run(program, self.interp_code(), state, mem, registers, true)
     }
 
     /// The decoded program.
@@ -693,7 +746,7 @@ impl Instance {
         }
         if std::mem::take(&mut self.after_host) {
             let index = program.index_of(self.state.pc).expect("a host call exits at an instruction");
-            self.state.pc = program.instructions()[index as usize].next_pc;
+            self.state.pc = program.instruction(index).next_pc;
         }
         Ok(())
     }
@@ -742,7 +795,7 @@ impl Instance {
                     javm_recompiler::JitExit::Interpret if jit.mappings_scarce() => {
                         interpret(module, state, &mut jit.cap_memory(), registers, false)
                     }
-                    javm_recompiler::JitExit::Interpret => interpret(module, state, &mut jit.memory(), registers, true),
+                    javm_recompiler::JitExit::Interpret => module.hand_over_block(state, &mut jit.memory(), registers),
                 };
                 match stop {
                     Stop::Exit(exit) => break exit,

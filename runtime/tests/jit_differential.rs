@@ -15,7 +15,7 @@ use javm::testing::generate::{GenCase, gen_case};
 use javm::testing::seeded_bytes;
 use javm_cap::page::PageSlot;
 use javm_cap::program::asm::{Assembler, Operands};
-use javm_cap::program::{GasModel, Opcode, Profile, Program};
+use javm_cap::program::{CodeBlob, Decode, GasModel, Opcode, Profile, Program};
 use javm_cap::space::{Access, AddressSpace, Heap};
 use javm_cap::vm::{Exit, GuestMemory, VmState};
 use javm_recompiler::{CompileOptions, CompiledModule, JitExit, JitInstance};
@@ -127,8 +127,24 @@ fn run_interp(program: &Program, state: VmState, space: AddressSpace) -> (Trace,
     (trace, root)
 }
 
-fn run_jit(program: &Arc<Program>, state: VmState, space: AddressSpace, options: &CompileOptions) -> (Trace, [u8; 32]) {
-    let code = InterpCode::new(program);
+/// How the recompiler's hand-overs run: through the interpreter's form
+/// of the program (built on the first), or stepped from the decoded
+/// program as a module does before that form pays.
+#[derive(Clone, Copy, Debug)]
+enum HandOver {
+    Interpret,
+    Step,
+}
+
+fn run_jit(
+    program: &Arc<Program>,
+    state: VmState,
+    space: AddressSpace,
+    options: &CompileOptions,
+    hand_over: HandOver,
+    hand_overs: &std::cell::Cell<usize>,
+) -> (Trace, [u8; 32]) {
+    let code = std::cell::OnceCell::new();
     let module = Arc::new(CompiledModule::compile(program.clone(), options).unwrap());
     let jit = RefCell::new(JitInstance::new(module, space).unwrap());
     let trace = drive(
@@ -139,7 +155,15 @@ fn run_jit(program: &Arc<Program>, state: VmState, space: AddressSpace, options:
             match jit.run(st) {
                 JitExit::Exit(e) => return e,
                 JitExit::Interpret => {
-                    match interp::run(program, &code, st, &mut jit.memory(), &mut interp::RegisterFile::new(), true) {
+                    hand_overs.set(hand_overs.get() + 1);
+                    let (mem, regs) = (&mut jit.memory(), &mut interp::RegisterFile::new());
+                    let stop = match hand_over {
+                        HandOver::Interpret => {
+                            interp::run(program, code.get_or_init(|| InterpCode::new(program)), st, mem, regs, true)
+                        }
+                        HandOver::Step => interp::step_to_block_end(program, st, mem, regs),
+                    };
+                    match stop {
                         Stop::Exit(e) => return e,
                         Stop::BlockEnd => continue,
                     }
@@ -166,12 +190,23 @@ fn differential(seeds: std::ops::Range<u64>) -> BTreeMap<&'static str, usize> {
         let program = Arc::new(program);
         let state = VmState { regs: case.regs, pc: case.entry, gas: case.gas, charged: false };
         // Both code paths; compiled whole, or lazily block by block or in
-        // larger regions.
+        // larger regions, from a program decoded whole or as it compiles.
         let (lazy, region) = [(false, 0), (true, 1), (true, 8)][(seed / 2 % 3) as usize];
         let options = CompileOptions { force_fallbacks: seed % 2 == 1, lazy, region };
+        let decode = if seed / 6 % 2 == 0 { Decode::Lazy } else { Decode::Eager };
+        let hand_over = if seed / 12 % 2 == 0 { HandOver::Step } else { HandOver::Interpret };
+        let blob = CodeBlob::parse(&case.blob).expect("it parsed above");
+        let compiled = Arc::new(Program::with_decode(blob, case.profile, case.gas_model, decode).expect("as above"));
         let expected = run_interp(&program, state, space(&case));
-        let actual = run_jit(&program, state, space(&case), &options);
-        assert_eq!(actual, expected, "seed {seed} ({options:?})");
+        let hand_overs = std::cell::Cell::new(0);
+        let actual = run_jit(&compiled, state, space(&case), &options, hand_over, &hand_overs);
+        assert_eq!(actual, expected, "seed {seed} ({options:?}, {decode:?}, {hand_over:?})");
+        *exits
+            .entry(match hand_over {
+                HandOver::Step => "stepped hand-over",
+                HandOver::Interpret => "interpreted hand-over",
+            })
+            .or_default() += hand_overs.get();
         for (exit, _) in &expected.0 {
             *exits.entry(exit.status()).or_default() += 1;
         }
@@ -182,7 +217,7 @@ fn differential(seeds: std::ops::Range<u64>) -> BTreeMap<&'static str, usize> {
 #[test]
 fn engines_agree_with_host_memory_access_on_both_code_paths() {
     let exits = differential(0..2000);
-    for status in ["halt", "panic", "out-of-gas", "page-fault", "host"] {
+    for status in ["halt", "panic", "out-of-gas", "page-fault", "host", "stepped hand-over", "interpreted hand-over"] {
         assert!(exits.get(status).copied().unwrap_or(0) > 20, "{status}: {exits:?}");
     }
 }
@@ -318,7 +353,8 @@ fn special_sequences_agree_for_every_register_aliasing() {
                     // Lazily (entered anywhere before anything is compiled)
                     // and whole.
                     let options = CompileOptions { force_fallbacks, lazy: !force_fallbacks, region: 1 };
-                    let actual = run_jit(&program, state, memory(), &options);
+                    let actual =
+                        run_jit(&program, state, memory(), &options, HandOver::Interpret, &std::cell::Cell::new(0));
                     assert_eq!(actual, expected, "{sequence:?} from pc {pc}, fallbacks {force_fallbacks}");
                 }
             }

@@ -2,7 +2,9 @@
 //! entered (or compiled), not at load: a load prices nothing, a run prices
 //! what it reaches, and the gas every guest pays is its recorded one on
 //! both engines, whichever way the recompiler compiles (a lazily compiled
-//! module has compiled part of the program after a small run).
+//! module has compiled part of the program after a small run). A lazily
+//! compiled module also decodes its program as it compiles: nothing at
+//! load, and at least what it has compiled after a run.
 
 use javm::harness::{decode_hex, encode_hex};
 use javm::testing::run_guest;
@@ -33,10 +35,20 @@ fn runs_price_the_blocks_they_reach_and_pay_the_recorded_gas() {
             let (program, blocks) = (module.program(), module.program().blocks().len());
             let whole = kind == EngineKind::Recompiler && compilation == Compilation::Eager;
             assert_eq!(program.priced_blocks(), if whole { blocks } else { 0 }, "{what}: priced at load");
+            let all = program.instruction_count();
+            let lazy = kind == EngineKind::Recompiler && !whole;
+            assert_eq!(program.decoded_instructions(), if lazy { 0 } else { all }, "{what}: decoded at load");
             let (exit, out, used) = run_guest(&module, &args, GAS);
             assert_eq!((exit, encode_hex(&out), used), (Exit::Halt, output.to_owned(), gas_used), "{what}");
             let compiled = module.compiled_instructions();
-            let all = program.instructions().len();
+            let decoded = program.decoded_instructions();
+            if lazy {
+                let at_least = compiled.unwrap_or(0);
+                assert!(
+                    decoded >= at_least && decoded <= all,
+                    "{what}: {decoded} of {all} decoded, {at_least} compiled"
+                );
+            }
             match (kind, whole) {
                 (EngineKind::Interpreter, _) => assert_eq!(compiled, None, "{what}"),
                 (_, true) => assert_eq!(compiled, Some(all), "{what}"),

@@ -4,26 +4,32 @@
 
 use super::blob::CodeBlob;
 pub use super::block::{Block, NO_INDEX};
-use super::build::{Tables, build, pools};
+use super::build::{Tables, build, decode_span, pools};
 use super::decode::Instruction;
 use super::error::ProgramError;
 use super::gas::costs::BlockCosts;
 use super::gas::{GasModel, meter};
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
+use super::stream::Stream;
+use std::ops::Range;
 
-/// A validated, decoded program.
+/// A validated program, decoded as far as it is read.
 ///
 /// The instruction stream holds, in code order, every instruction start and
 /// an explicit `trap` wherever execution would fall onto a byte that is not
 /// an instruction start (including the end of the code), so the successor of
-/// every non-terminator at index `i` is the instruction at `i + 1`.
-#[derive(Clone, Debug)]
+/// every non-terminator at index `i` is the instruction at `i + 1`. A load
+/// validates every start and lays out the stream and its blocks; with
+/// [`Decode::Lazy`] operands are decoded a span at a time, the first time
+/// one of its instructions is read (a span is [`SPAN_BLOCKS`] consecutive
+/// blocks with the instructions up to the next span).
+#[derive(Debug)]
 pub struct Program {
     profile: Profile,
     gas_model: GasModel,
     blob: CodeBlob,
-    instructions: Vec<Instruction>,
+    stream: Stream,
     pc_index: PcIndex,
     blocks: Vec<Block>,
     block_of: Vec<u32>,
@@ -40,13 +46,29 @@ impl Program {
 
     /// Validates (P8, spec §4.2) and decodes `blob`.
     pub fn new(blob: CodeBlob, profile: Profile, gas_model: GasModel) -> Result<Program, ProgramError> {
-        let Tables { instructions, pc_index, blocks, block_of, run_ends } = build(&blob, profile)?;
+        Program::with_decode(blob, profile, gas_model, Decode::Eager)
+    }
+
+    /// Validates `blob` (P8, spec §4.2) and lays it out, decoding it now or
+    /// a span at a time as it is read.
+    pub fn with_decode(
+        blob: CodeBlob,
+        profile: Profile,
+        gas_model: GasModel,
+        decode: Decode,
+    ) -> Result<Program, ProgramError> {
+        let Tables { len, instructions, pc_index, blocks, block_of, run_ends } =
+            build(&blob, profile, decode == Decode::Eager)?;
         let costs = BlockCosts::new(gas_model, blocks.len());
+        let stream = match instructions {
+            Some(instructions) => Stream::decoded_whole(instructions),
+            None => Stream::new(len, blocks.len().div_ceil(SPAN_BLOCKS)),
+        };
         let mut program = Program {
             profile,
             gas_model,
             blob,
-            instructions,
+            stream,
             pc_index,
             blocks,
             block_of,
@@ -79,9 +101,81 @@ impl Program {
         &self.blob.code
     }
 
-    /// The instruction stream (see the type's docs).
+    /// The whole instruction stream (see the type's docs), decoding every
+    /// span not decoded yet.
     pub fn instructions(&self) -> &[Instruction] {
-        &self.instructions
+        if !self.stream.is_complete() {
+            for s in 0..self.blocks.len().div_ceil(SPAN_BLOCKS) {
+                self.span(s);
+            }
+            self.stream.mark_complete();
+        }
+        self.stream.all()
+    }
+
+    /// How many instructions the stream holds.
+    #[inline]
+    pub fn instruction_count(&self) -> usize {
+        self.stream.len()
+    }
+
+    /// Instruction `i` of the stream, decoding its span if nothing has yet.
+    #[inline]
+    pub fn instruction(&self, i: u32) -> &Instruction {
+        let s = self.block_of[i as usize] as usize / SPAN_BLOCKS;
+        &self.span(s)[i as usize - self.blocks[s * SPAN_BLOCKS].first as usize]
+    }
+
+    /// Instructions `range` of the stream, decoding the spans they lie in
+    /// where nothing has yet.
+    pub fn instructions_in(&self, range: Range<u32>) -> &[Instruction] {
+        let (first, end) = (range.start as usize, range.end as usize);
+        assert!(
+            first <= end && end <= self.instruction_count(),
+            "instructions {range:?} of {}",
+            self.instruction_count()
+        );
+        if first < end && !self.stream.is_complete() {
+            let mut s = self.block_of[first] as usize / SPAN_BLOCKS;
+            while self.blocks.get(s * SPAN_BLOCKS).is_some_and(|b| (b.first as usize) < end) {
+                self.span(s);
+                s += 1;
+            }
+        }
+        // SAFETY: every span overlapping the range was decoded by a `span`
+        // call above, or all were (`is_complete`).
+        unsafe { self.stream.decoded(first..end) }
+    }
+
+    /// How many instructions are decoded so far (all of them after an
+    /// eager decode).
+    pub fn decoded_instructions(&self) -> usize {
+        if self.stream.is_complete() {
+            return self.instruction_count();
+        }
+        (0..self.blocks.len().div_ceil(SPAN_BLOCKS))
+            .filter(|&s| self.stream.is_decoded(s))
+            .map(|s| self.span_bounds(s).0.len())
+            .sum()
+    }
+
+    /// Span `s`: its instruction indexes and its pcs (from its first
+    /// block's to the next span's, or on past the end).
+    #[inline]
+    fn span_bounds(&self, s: usize) -> (Range<usize>, Range<usize>) {
+        let head = &self.blocks[s * SPAN_BLOCKS];
+        let (end, end_pc) = match self.blocks.get((s + 1) * SPAN_BLOCKS) {
+            Some(next) => (next.first as usize, next.pc as usize),
+            None => (self.instruction_count(), usize::MAX),
+        };
+        (head.first as usize..end, head.pc as usize..end_pc)
+    }
+
+    /// The instructions of span `s`, decoded on the first call.
+    #[inline]
+    fn span(&self, s: usize) -> &[Instruction] {
+        let (indexes, pcs) = self.span_bounds(s);
+        self.stream.span(s, indexes, |out| decode_span(&self.blob, self.profile, pcs, out))
     }
 
     /// All blocks in code order.
@@ -150,7 +244,8 @@ impl Program {
     #[inline]
     pub fn block_cost(&self, k: u32) -> u32 {
         let block = &self.blocks[k as usize];
-        self.costs.get(k, &self.blob.code, &self.instructions[block.first as usize..block.end as usize])
+        let len = block.end - block.first;
+        self.costs.get(k, len, &self.blob.code, || self.instructions_in(block.first..block.end))
     }
 
     /// How many blocks have a cost yet: under the pipeline model those
@@ -200,13 +295,48 @@ impl Program {
     }
 }
 
+impl Clone for Program {
+    /// A copy decoded whole (whatever this one has decoded so far).
+    fn clone(&self) -> Program {
+        Program {
+            profile: self.profile,
+            gas_model: self.gas_model,
+            blob: self.blob.clone(),
+            stream: Stream::decoded_whole(self.instructions().to_vec()),
+            pc_index: self.pc_index.clone(),
+            blocks: self.blocks.clone(),
+            block_of: self.block_of.clone(),
+            run_ends: self.run_ends.clone(),
+            jump_targets: self.jump_targets.clone(),
+            costs: self.costs.clone(),
+        }
+    }
+}
+
 impl Drop for Program {
     fn drop(&mut self) {
-        pools::INSTRUCTIONS.give(std::mem::take(&mut self.instructions));
         pools::BLOCKS.give(std::mem::take(&mut self.blocks));
         pools::INDEXES.give(std::mem::take(&mut self.block_of));
         pools::INDEXES.give(std::mem::take(&mut self.run_ends));
     }
+}
+
+/// Blocks per span of a lazily decoded [`Program`]: enough that a span
+/// pays for its bookkeeping (about a hundred instructions), few enough that
+/// a run decodes little it does not reach.
+pub const SPAN_BLOCKS: usize = 16;
+
+/// When a [`Program`] decodes its instructions' operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Decode {
+    /// All of them at load, in the pass that validates the code: what an
+    /// engine that translates the whole program wants.
+    #[default]
+    Eager,
+    /// A block's span the first time one of its instructions is read: a
+    /// load validates and lays out the code only, and the blocks that never
+    /// run are never decoded.
+    Lazy,
 }
 
 /// The dynamic-jump address that halts (spec §7.3).
@@ -316,6 +446,98 @@ mod tests {
         let p = program(&code, &[0], &[], Profile::P7).unwrap();
         let ops: Vec<_> = p.instructions().iter().map(|i| (i.pc, i.opcode)).collect();
         assert_eq!(ops, [(0, Opcode::LoadImm), (25, Opcode::Trap)]);
+    }
+
+    /// Random code, mostly of opcodes that exist and with terminators
+    /// common, starts at one offset in `density` on average (and at 0).
+    fn random_blob(next: &mut impl FnMut() -> u64, len: usize, density: u64) -> CodeBlob {
+        let code: Vec<u8> = (0..len).map(|_| [0, 1, 40, 51, 81, 149, 190, 2, 100, 200][next() as usize % 10]).collect();
+        let mut starts: Vec<usize> = (0..len).filter(|_| next().is_multiple_of(density)).collect();
+        if starts.first() != Some(&0) {
+            starts.insert(0, 0);
+        }
+        CodeBlob::from_parts(code, starts, (0..8).map(|_| (next() % len as u64) as u32).collect())
+    }
+
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    #[test]
+    fn lazy_decoding_reads_what_eager_decoding_does() {
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
+        let mut checked = [0; 2];
+        for case in 0..600 {
+            let len = 1 + (next() % 2000) as usize;
+            let density = 1 + next() % 4;
+            let blob = random_blob(&mut next, len, density);
+            for (p, profile) in Profile::ALL.into_iter().enumerate() {
+                let model = [GasModel::Pipeline, GasModel::Instruction][case % 2];
+                let Ok(eager) = Program::new(blob.clone(), profile, model) else { continue };
+                checked[p] += 1;
+                let lazy = Program::with_decode(blob.clone(), profile, model, Decode::Lazy).unwrap();
+                let what = format!("case {case} {profile:?} {model}");
+                let all = eager.instructions();
+                let n = all.len();
+                assert_eq!(lazy.instruction_count(), n, "{what}");
+                assert_eq!(lazy.decoded_instructions(), 0, "{what}: decoded at load");
+                // A read decodes its span only.
+                let i = (next() % n as u64) as u32;
+                assert_eq!(lazy.instruction(i), &all[i as usize], "{what}: instruction {i}");
+                let decoded = lazy.decoded_instructions();
+                assert!(decoded > 0, "{what}");
+                if eager.blocks().len() > 2 * SPAN_BLOCKS {
+                    assert!(decoded < n, "{what}: one read decoded all {n}");
+                }
+                for _ in 0..6 {
+                    let (a, b) = ((next() % n as u64) as u32, (next() % n as u64) as u32);
+                    let range = a.min(b)..a.max(b) + 1;
+                    assert_eq!(lazy.instructions_in(range.clone()), &all[range.start as usize..range.end as usize]);
+                }
+                for k in (0..eager.blocks().len() as u32).rev() {
+                    assert_eq!(lazy.block_cost(k), eager.block_cost(k), "{what}: block {k}");
+                }
+                assert_eq!(lazy.instructions(), all, "{what}");
+                assert_eq!(lazy.decoded_instructions(), n, "{what}");
+                assert_eq!(lazy.clone().instructions(), all, "{what}: a clone");
+            }
+        }
+        assert!(checked.iter().all(|&c| c > 100), "valid programs per profile: {checked:?}");
+    }
+
+    #[test]
+    fn threads_decoding_one_program_read_what_eager_decoding_does() {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+        let blob = random_blob(&mut next, 60_000, 2);
+        let eager = Program::new(blob.clone(), Profile::P7, GasModel::Pipeline).unwrap();
+        let all = eager.instructions();
+        for round in 0..4 {
+            let lazy = Program::with_decode(blob.clone(), Profile::P7, GasModel::Pipeline, Decode::Lazy).unwrap();
+            std::thread::scope(|s| {
+                for t in 0..4u64 {
+                    let (lazy, eager) = (&lazy, &eager);
+                    s.spawn(move || {
+                        // Every instruction, from a different place and in a
+                        // different order on each thread.
+                        let n = all.len() as u64;
+                        let stride = [1, 7, 13, 31][t as usize];
+                        for j in 0..n {
+                            let i = ((j * stride + t * n / 4 + round) % n) as u32;
+                            assert_eq!(lazy.instruction(i), &all[i as usize], "round {round}, thread {t}");
+                            let k = lazy.block_of(i);
+                            assert_eq!(lazy.block_cost(k), eager.block_cost(k));
+                        }
+                    });
+                }
+            });
+            assert_eq!(lazy.decoded_instructions(), all.len());
+            assert_eq!(lazy.instructions(), all);
+        }
     }
 
     #[test]

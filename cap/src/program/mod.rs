@@ -21,11 +21,12 @@ mod load;
 mod pc_index;
 mod reader;
 pub mod standard;
+mod stream;
 pub mod varint;
 
 pub use blob::CodeBlob;
 pub use decode::Instruction;
-pub use decoded::{Block, DynamicTarget, HALT_ADDRESS, Program};
+pub use decoded::{Block, Decode, DynamicTarget, HALT_ADDRESS, Program};
 pub use error::ProgramError;
 pub use gas::GasModel;
 pub use isa::{Opcode, OperandClass, Profile};

@@ -72,7 +72,7 @@ impl Compiler<'_> {
     /// target block's prologue (through a thunk when it lies outside the
     /// region), or a panic when the target is not a block start.
     fn target(&mut self, i: u32) -> DynamicLabel {
-        let ins = self.program.instructions()[i as usize];
+        let ins = self.ins(i);
         match self.program.static_target(ins.target) {
             Some(t) if (self.first..self.end).contains(&t) => {
                 self.prologues[(t - self.first) as usize].expect("every block start opens a segment")
@@ -85,7 +85,7 @@ impl Compiler<'_> {
     /// `jump` (and the jump of `load_imm_jump`); nothing when the target
     /// block is the next one emitted.
     pub(super) fn jump(&mut self, i: u32) {
-        let ins = self.program.instructions()[i as usize];
+        let ins = self.ins(i);
         if self.program.static_target(ins.target) == Some(i + 1) && i + 1 < self.end {
             return;
         }
@@ -95,7 +95,7 @@ impl Compiler<'_> {
 
     /// Register-register branch; the fall-through is the next segment.
     pub(super) fn branch_reg(&mut self, i: u32, cond: Cond) {
-        let ins = self.program.instructions()[i as usize];
+        let ins = self.ins(i);
         let target = self.target(i);
         emit!(self.ops ; cmp Rq(host(ins.ra)), Rq(host(ins.rb)));
         self.jcc(cond, target);
@@ -103,7 +103,7 @@ impl Compiler<'_> {
 
     /// Register-immediate branch.
     pub(super) fn branch_imm(&mut self, i: u32, cond: Cond) {
-        let ins = self.program.instructions()[i as usize];
+        let ins = self.ins(i);
         let target = self.target(i);
         self.cmp_imm(host(ins.ra), ins.imm);
         self.jcc(cond, target);

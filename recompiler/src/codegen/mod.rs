@@ -49,7 +49,7 @@ use assembler::{Assembler, Scratch};
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
-use javm_cap::program::{Opcode, Program};
+use javm_cap::program::{Instruction, Opcode, Program};
 
 /// Emits x86-64 with dynasm; every use goes through this so the
 /// architecture directive is never forgotten.
@@ -199,6 +199,8 @@ pub(crate) struct Compiler<'p> {
     ops: Assembler,
     features: Features,
     program: &'p Program,
+    /// The region's instructions, `first..end` of the program's.
+    region: &'p [Instruction],
     first: u32,
     end: u32,
     base: u32,
@@ -244,7 +246,7 @@ pub(crate) fn starts_segment(program: &Program, i: u32) -> bool {
 
 /// Checks that `program` is small enough to compile.
 pub(crate) fn check_size(program: &Program) -> Result<(), CompileError> {
-    let n = program.instructions().len();
+    let n = program.instruction_count();
     if n >= MAX_INSTRUCTIONS as usize {
         return Err(CompileError::TooLarge(format!("{n} instructions")));
     }
@@ -279,13 +281,10 @@ fn compile_in<R>(
     store: impl FnOnce(&[u8]) -> Result<R, CompileError>,
 ) -> Result<(RegionCode, R), CompileError> {
     let span = (end - first) as usize;
-    let ins = &program.instructions()[first as usize..end as usize];
+    let ins = program.instructions_in(first..end);
     let mut ops = std::mem::take(&mut scratch.asm);
     // About 16 bytes of native code per guest code byte.
-    let code_bytes = match program.instructions().get(end as usize) {
-        Some(next) => next.pc - ins[0].pc,
-        None => program.code().len() as u32 - ins[0].pc.min(program.code().len() as u32),
-    };
+    let code_bytes = ins.last().map_or(0, |last| last.next_pc.saturating_sub(ins[0].pc));
     ops.reserve(256 + code_bytes as usize * 16);
     let mut prologues = std::mem::take(&mut scratch.prologues);
     prologues.resize(span, None);
@@ -293,6 +292,7 @@ fn compile_in<R>(
         ops,
         features,
         program,
+        region: ins,
         first,
         end,
         base: place.base,
@@ -357,7 +357,7 @@ fn compile_in<R>(
             None => c.instruction(i),
         }
     }
-    if (end as usize) < program.instructions().len() {
+    if (end as usize) < program.instruction_count() {
         // The next segment, when the last one falls through.
         let next = c.thunk(end);
         emit!(c.ops ; jmp =>next);
@@ -516,11 +516,17 @@ impl Compiler<'_> {
             MemAccess { base: base.unwrap_or(NO_BASE), len, write, offset: offset as u32, ..MemAccess::default() };
     }
 
+    /// Instruction `i` of the region.
+    #[inline]
+    fn ins(&self, i: u32) -> Instruction {
+        self.region[(i - self.first) as usize]
+    }
+
     /// Emits instruction `i`.
     fn instruction(&mut self, i: u32) {
         use Width::{W32, W64};
         use memory::Size::*;
-        let ins = self.program.instructions()[i as usize];
+        let ins = self.ins(i);
         let (a, b, d, x, y) = (ins.ra, ins.rb, ins.rd, ins.imm, ins.imm2);
         match ins.opcode {
             Opcode::Trap => self.panic(i),

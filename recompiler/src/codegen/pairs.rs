@@ -101,8 +101,7 @@ impl Compiler<'_> {
     /// where the second instruction's code starts (for the tables that map
     /// native code back to instructions).
     pub(super) fn pair(&mut self, pair: Pair, i: u32) -> u32 {
-        let ins = self.program.instructions();
-        let (first, second) = (ins[i as usize], ins[i as usize + 1]);
+        let (first, second) = (self.ins(i), self.ins(i + 1));
         match pair {
             Pair::AddCarry => self.add_carry(&first, &second),
             Pair::ShiftAdd => self.shift_add(&first, &second),

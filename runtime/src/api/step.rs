@@ -119,7 +119,7 @@ impl Instance {
         let mut memory = Vec::new();
         let (stepped, pc) = self.step_logged(Some(&mut memory));
         let program = self.module.program();
-        let instruction = program.index_of(pc).map(|i| &program.instructions()[i as usize]);
+        let instruction = program.index_of(pc).map(|i| program.instruction(i));
         let register = match instruction.and_then(|i| i.written_register()) {
             Some(reg) if stepped.ran => Some((reg, self.state.regs[reg as usize])),
             _ => None,

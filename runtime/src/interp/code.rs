@@ -249,22 +249,10 @@ impl InterpCode {
     /// Builds the pre-decoded form.
     pub fn new(program: &Program) -> InterpCode {
         let instructions = program.instructions();
-        let len = instructions.len() as u32;
         assert_eq!(instructions.last().map(|ins| ins.opcode), Some(Opcode::Trap), "a program ends with a trap");
         assert_eq!(program.run_ends().len(), instructions.len(), "one run end per instruction");
-        // A target past the end would be a bug of `Program`; it panics when
-        // jumped to rather than being read out of bounds.
-        let in_bounds = |target: u32| if target < len { target } else { NO_INDEX };
         let mut ops = OPS.take(instructions.len());
-        ops.extend(instructions.iter().map(|ins| {
-            let aux = if has_target(ins.opcode) {
-                in_bounds(program.static_target(ins.target).unwrap_or(NO_INDEX))
-            } else {
-                ins.imm2 as u32
-            };
-            debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
-            Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm }
-        }));
+        ops.extend(instructions.iter().map(|ins| op_of(program, ins)));
         let mut entry = entries(program);
         if program.gas_model() != GasModel::Instruction {
             step_over_hints_and_fuse(&mut ops, &mut entry, instructions);
@@ -273,11 +261,31 @@ impl InterpCode {
         InterpCode {
             ops,
             entry,
-            jump_targets: program.jump_targets().iter().map(|&t| in_bounds(t)).collect(),
+            jump_targets: program.jump_targets().iter().map(|&t| in_bounds(program, t)).collect(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
         }
     }
+}
+
+/// The op of `ins`, an instruction of `program`, on its own (no pair).
+#[inline(always)]
+pub(crate) fn op_of(program: &Program, ins: &Instruction) -> Op {
+    let aux = if has_target(ins.opcode) {
+        in_bounds(program, program.static_target(ins.target).unwrap_or(NO_INDEX))
+    } else {
+        ins.imm2 as u32
+    };
+    debug_assert_eq!(ins.imm2, ins.imm2 as u32 as i32 as i64 as u64, "Y is a 32-bit immediate");
+    Op { dispatch: Dispatch::single(ins.opcode), a: ins.ra, b: ins.rb, d: ins.rd, aux, imm: ins.imm }
+}
+
+/// `target` if it is an instruction index of `program`, else [`NO_INDEX`]:
+/// a target past the end would be a bug of `Program`; it panics when
+/// jumped to rather than being read out of bounds.
+#[inline]
+fn in_bounds(program: &Program, target: u32) -> u32 {
+    if (target as usize) < program.instruction_count() { target } else { NO_INDEX }
 }
 
 /// Where the ops and entries come from and go back to when the code is

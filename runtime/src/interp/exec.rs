@@ -5,7 +5,7 @@
 //! per-instruction result of spec §8.3 at block speed.
 
 use super::alu;
-use super::code::{Dispatch, InterpCode, Op, with_fused_pairs};
+use super::code::{Dispatch, InterpCode, Op, op_of, with_fused_pairs};
 use javm_cap::program::decoded::{DynamicTarget, NO_INDEX, resolve_dynamic};
 use javm_cap::program::gas::meter::{self, OutOfGas};
 use javm_cap::program::{GasModel, Opcode, Program};
@@ -64,7 +64,7 @@ pub fn run<M: GuestMemory>(
 ) -> Stop {
     let regs = &mut *file.0;
     let Some(idx) = program.index_of(state.pc) else {
-        return lone_trap(code, state);
+        return lone_trap(code.gas_model, || code.lone_trap_cost, state);
     };
     match (code.gas_model == GasModel::Instruction, to_block_end) {
         (true, false) => run_inner::<M, true, false>(program, code, state, mem, regs, idx),
@@ -76,11 +76,11 @@ pub fn run<M: GuestMemory>(
 
 /// A pc outside the instruction stream (only reachable in P7): a `trap`
 /// there, charged like a block of one trap.
-fn lone_trap(code: &InterpCode, state: &mut VmState) -> Stop {
-    let paid = if code.gas_model == GasModel::Instruction {
+fn lone_trap(gas_model: GasModel, cost: impl FnOnce() -> u32, state: &mut VmState) -> Stop {
+    let paid = if gas_model == GasModel::Instruction {
         meter::pay_one(&mut state.gas)
     } else if !state.charged {
-        meter::pay(&mut state.gas, code.lone_trap_cost)
+        meter::pay(&mut state.gas, cost())
     } else {
         Ok(())
     };
@@ -141,7 +141,7 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
     regs: &mut [u64; 256],
     start: u32,
 ) -> Stop {
-    let ops = &code.ops[..];
+    let (ops, jump_targets) = (&code.ops[..], &code.jump_targets[..]);
     // What the instruction model pre-pays up to. (Reading its entry charge
     // from `code.entry` instead made keccak run about 2× slower under that
     // model.)
@@ -182,15 +182,15 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
             macro_rules! dispatch {
                 ($($opcode:ident,)* ; $($pair:ident = $first:ident + $second:ident,)*) => {
                     match op.dispatch {
-                        $(Dispatch::$opcode => step(Opcode::$opcode, op, regs, mem, code, idx as u32),)*
-                        $(Dispatch::$pair => match step(Opcode::$first, op, regs, mem, code, idx as u32) {
+                        $(Dispatch::$opcode => step(Opcode::$opcode, op, regs, mem, jump_targets, idx as u32),)*
+                        $(Dispatch::$pair => match step(Opcode::$first, op, regs, mem, jump_targets, idx as u32) {
                             Flow::Next => {
                                 idx += 1;
                                 // SAFETY: the successor of a pair's first
                                 // op, which is not a terminator, so not the
                                 // last op.
                                 let second = unsafe { at(ops, idx) };
-                                step(Opcode::$second, second, regs, mem, code, idx as u32)
+                                step(Opcode::$second, second, regs, mem, jump_targets, idx as u32)
                             }
                             flow => flow,
                         },)*
@@ -222,7 +222,7 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
         }
     };
     state.regs.copy_from_slice(&regs[..13]);
-    state.pc = program.instructions()[idx].pc;
+    state.pc = program.instruction(idx as u32).pc;
     state.gas = gas;
     // What is left paid for: the block of an exit, unless the exit is that
     // it could not be paid.
@@ -254,15 +254,73 @@ pub fn step_one<M: GuestMemory>(
     file: &mut RegisterFile,
 ) -> Stepped {
     let Some(idx) = program.index_of(state.pc) else {
-        let Stop::Exit(exit) = lone_trap(code, state) else { unreachable!("a lone trap exits") };
-        return Stepped { exit: Some(exit), ran: exit != Exit::OutOfGas };
+        return lone_trap_step(lone_trap(code.gas_model, || code.lone_trap_cost, state));
     };
-    let per_instruction = code.gas_model == GasModel::Instruction;
+    let op = &code.ops[idx as usize];
+    step_at(program, idx, op, || code.entry[idx as usize].charge(program, idx), &code.jump_targets, state, mem, file)
+}
+
+/// [`step_one`] for a program the interpreter has no [`InterpCode`] of
+/// (the recompiler's, handing it one block): the op is made from the
+/// instruction, and the charge read from the program.
+pub fn step_decoded<M: GuestMemory>(
+    program: &Program,
+    state: &mut VmState,
+    mem: &mut M,
+    file: &mut RegisterFile,
+) -> Stepped {
+    let Some(idx) = program.index_of(state.pc) else {
+        return lone_trap_step(lone_trap(program.gas_model(), || program.lone_trap_cost(), state));
+    };
+    let op = op_of(program, program.instruction(idx));
+    step_at(program, idx, &op, || program.entry_charge(idx), program.jump_targets(), state, mem, file)
+}
+
+/// Steps from `state.pc` (with [`step_decoded`]) through the end of its
+/// block: what [`run`] to the block end does, without an [`InterpCode`].
+pub fn step_to_block_end<M: GuestMemory>(
+    program: &Program,
+    state: &mut VmState,
+    mem: &mut M,
+    file: &mut RegisterFile,
+) -> Stop {
+    loop {
+        // An instruction outside the stream is a lone trap, which exits.
+        let ends_block = program.index_of(state.pc).is_none_or(|i| program.instruction(i).opcode.is_terminator());
+        if let Some(exit) = step_decoded(program, state, mem, file).exit {
+            return Stop::Exit(exit);
+        }
+        if ends_block {
+            return Stop::BlockEnd;
+        }
+    }
+}
+
+/// [`step_one`]'s report of a [`lone_trap`].
+fn lone_trap_step(stop: Stop) -> Stepped {
+    let Stop::Exit(exit) = stop else { unreachable!("a lone trap exits") };
+    Stepped { exit: Some(exit), ran: exit != Exit::OutOfGas }
+}
+
+/// [`step_one`] of instruction `idx`, run as `op`, its block charged
+/// `charge()` when entered with nothing paid.
+#[allow(clippy::too_many_arguments)]
+fn step_at<M: GuestMemory>(
+    program: &Program,
+    idx: u32,
+    op: &Op,
+    charge: impl FnOnce() -> u32,
+    jump_targets: &[u32],
+    state: &mut VmState,
+    mem: &mut M,
+    file: &mut RegisterFile,
+) -> Stepped {
+    let per_instruction = program.gas_model() == GasModel::Instruction;
     let mut gas = state.gas;
     let paid = if per_instruction {
         meter::pay_one(&mut gas)
     } else if !state.charged {
-        meter::pay(&mut gas, code.entry[idx as usize].charge(program, idx))
+        meter::pay(&mut gas, charge())
     } else {
         Ok(())
     };
@@ -274,8 +332,8 @@ pub fn step_one<M: GuestMemory>(
     let regs = &mut *file.0;
     regs[..13].copy_from_slice(&state.regs);
     // The instruction alone, never as half of a fused pair.
-    let opcode = program.instructions()[idx as usize].opcode;
-    let (next, charged, stepped) = match step(opcode, &code.ops[idx as usize], regs, mem, code, idx) {
+    let opcode = program.instruction(idx).opcode;
+    let (next, charged, stepped) = match step(opcode, op, regs, mem, jump_targets, idx) {
         Flow::Next => (idx + 1, !per_instruction, Stepped { exit: None, ran: true }),
         Flow::Jump(target) => (target, false, Stepped { exit: None, ran: true }),
         Flow::Exit { exit, charged: ran } => {
@@ -286,7 +344,7 @@ pub fn step_one<M: GuestMemory>(
         }
     };
     state.regs.copy_from_slice(&regs[..13]);
-    state.pc = program.instructions()[next as usize].pc;
+    state.pc = program.instruction(next).pc;
     state.gas = gas;
     state.charged = charged;
     stepped
@@ -308,8 +366,8 @@ fn branch(cond: bool, target: u32, idx: u32) -> Flow {
 }
 
 #[inline(always)]
-fn dynamic(code: &InterpCode, address: u64) -> Flow {
-    match resolve_dynamic(&code.jump_targets, address as u32) {
+fn dynamic(jump_targets: &[u32], address: u64) -> Flow {
+    match resolve_dynamic(jump_targets, address as u32) {
         DynamicTarget::Halt => Flow::Exit { exit: Exit::Halt, charged: true },
         DynamicTarget::Panic => Flow::Exit { exit: Exit::Panic, charged: true },
         DynamicTarget::Jump(i) => Flow::Jump(i),
@@ -323,7 +381,7 @@ fn step<M: GuestMemory>(
     op: &Op,
     regs: &mut [u64; 256],
     mem: &mut M,
-    code: &InterpCode,
+    jump_targets: &[u32],
     idx: u32,
 ) -> Flow {
     let (a, b, d) = (op.a as usize, op.b as usize, op.d as usize);
@@ -379,7 +437,7 @@ fn step<M: GuestMemory>(
         Opcode::StoreImmU64 => store!(x, 8, y),
 
         Opcode::Jump => jump(op.aux),
-        Opcode::JumpInd => dynamic(code, regs[a].wrapping_add(x)),
+        Opcode::JumpInd => dynamic(jump_targets, regs[a].wrapping_add(x)),
         Opcode::LoadU8 => load!(x, 1, u8v),
         Opcode::LoadI8 => load!(x, 1, i8v),
         Opcode::LoadU16 => load!(x, 2, u16v),
@@ -481,7 +539,7 @@ fn step<M: GuestMemory>(
         Opcode::LoadImmJumpInd => {
             let address = regs[b].wrapping_add(y);
             regs[a] = x;
-            dynamic(code, address)
+            dynamic(jump_targets, address)
         }
 
         Opcode::Add32 => set!(d, alu::sx32(regs[a].wrapping_add(regs[b]))),

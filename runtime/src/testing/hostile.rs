@@ -10,7 +10,7 @@ use javm_cap::DataCap;
 use javm_cap::PAGE_SIZE;
 use javm_cap::image::Image;
 use javm_cap::program::container::Container;
-use javm_cap::program::{CodeBlob, GasModel, Profile, Program, StandardProgram};
+use javm_cap::program::{CodeBlob, Decode, GasModel, Profile, Program, StandardProgram};
 use javm_cap::space::{Access, Heap};
 use javm_cap::vm::Exit;
 use javm_recompiler::{CompileOptions, CompiledModule, Features};
@@ -45,6 +45,7 @@ pub fn parse_blob(bytes: &[u8]) -> Vec<Program> {
             match Program::new(blob.clone(), profile, model) {
                 Ok(p) => {
                     check_program(&p);
+                    check_lazy_decode(&p);
                     programs.push(p);
                 }
                 Err(e) => check_message("program", e.to_string()),
@@ -52,6 +53,20 @@ pub fn parse_blob(bytes: &[u8]) -> Vec<Program> {
         }
     }
     programs
+}
+
+/// A lazily decoded copy of `p`'s blob reads the instructions and block
+/// costs `p` has, from the last block back (each read decoding its span).
+fn check_lazy_decode(p: &Program) {
+    let lazy = Program::with_decode(p.blob().clone(), p.profile(), p.gas_model(), Decode::Lazy)
+        .expect("the blob decoded eagerly");
+    assert_eq!(lazy.decoded_instructions(), 0, "decoded at load");
+    for k in (0..p.blocks().len() as u32).rev() {
+        let b = &p.blocks()[k as usize];
+        assert_eq!(lazy.instructions_in(b.first..b.end), &p.instructions()[b.first as usize..b.end as usize]);
+        assert_eq!(lazy.block_cost(k), p.block_cost(k), "block {k}");
+    }
+    assert_eq!(lazy.instructions(), p.instructions(), "the whole stream");
 }
 
 /// Structural invariants of a decoded program that both engines rely on.

@@ -34,17 +34,18 @@ impl BlockCosts {
         BlockCosts { priced }
     }
 
-    /// The cost of block number `k`, whose body (block start through its
-    /// terminator) is `body`, in `code`. Threads racing to price one block
-    /// compute the same value, so either store is the answer.
+    /// The cost of block number `k`, of `len` instructions, whose body
+    /// (block start through its terminator) `body` gives, in `code`
+    /// (called only when the block is priced). Threads racing to price one
+    /// block compute the same value, so either store is the answer.
     #[inline]
-    pub fn get(&self, k: u32, code: &[u8], body: &[Instruction]) -> u32 {
+    pub fn get<'a>(&self, k: u32, len: u32, code: &[u8], body: impl FnOnce() -> &'a [Instruction]) -> u32 {
         let Some(slot) = self.priced.get(k as usize) else {
-            return body.len() as u32;
+            return len;
         };
         match slot.load(Ordering::Relaxed) {
             UNPRICED => {
-                let cost = price_pipeline(code, body);
+                let cost = price_pipeline(code, body());
                 slot.store(cost, Ordering::Relaxed);
                 cost
             }

@@ -22,7 +22,7 @@ use javm_benches::images::{self, Touch};
 use javm_benches::stats::Recorder;
 use javm_benches::{large, native, rss_bytes, run};
 use javm_cap::image::Image;
-use javm_cap::program::{Profile, Program, StandardProgram};
+use javm_cap::program::{CodeBlob, Decode, Profile, Program, StandardProgram};
 use pvm::{Backend, Costs, Pvm};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -388,12 +388,17 @@ fn decode_large(
     let group = "large";
     let blob = large::code_blob(all, LARGE_CODE);
     let mut g = s.group(c, group, false);
-    for (id, model) in [("decode-block", GasModel::Block), ("decode-pipeline", GasModel::Pipeline)] {
+    for (id, model, decode) in [
+        ("decode-block", GasModel::Block, Decode::Eager),
+        ("decode-pipeline", GasModel::Pipeline, Decode::Eager),
+        ("decode-lazy", GasModel::Block, Decode::Lazy),
+    ] {
         let blob = blob.clone();
         measure(&mut g, group, id, move |iters| {
             each(iters, || {
                 let start = Instant::now();
-                let p = Program::from_blob(black_box(&blob), Profile::P8, model).expect("decodes");
+                let parsed = CodeBlob::parse(black_box(&blob)).expect("parses");
+                let p = Program::with_decode(parsed, Profile::P8, model, decode).expect("decodes");
                 let t = start.elapsed();
                 drop(p);
                 t

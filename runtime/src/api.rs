@@ -433,8 +433,7 @@ impl Module {
     ) -> Stop {
         let program = &*self.parts.program;
         let enough = STEPPED_BLOCKS.max(program.instruction_count() as u32 / 32);
-        if self.parts.interp.get().is_none() && self.parts.stepped_blocks.load(Ordering::Relaxed) < enough {
-            self.parts.stepped_blocks.fetch_add(1, Ordering::Relaxed);
+        if self.parts.interp.get().is_none() && self.parts.stepped_blocks.fetch_add(1, Ordering::Relaxed) < enough {
             return interp::step_to_block_end(program, state, mem, registers);
         }
         interp::run(program, self.interp_code(), state, mem, registers, true)

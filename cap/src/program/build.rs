@@ -366,7 +366,7 @@ pub(super) fn decode_span(blob: &CodeBlob, profile: Profile, pcs: Range<usize>, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::program::decode::decode_at;
 
@@ -435,15 +435,20 @@ mod tests {
         out.into_iter().map(|slot| unsafe { slot.assume_init() }).collect()
     }
 
-    #[test]
-    fn matches_the_definitions_on_random_code() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
+    /// A xorshift generator from `state` (not 0), for reproducible random
+    /// programs.
+    pub(in crate::program) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             state
-        };
+        }
+    }
+
+    #[test]
+    fn matches_the_definitions_on_random_code() {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let mut checked = [0; 2];
         for case in 0..3000 {
             let len = (next() % 120) as usize;
@@ -451,7 +456,7 @@ mod tests {
             let code: Vec<u8> =
                 (0..len).map(|_| [0, 1, 40, 51, 81, 149, 190, 2, 111, 255][next() as usize % 10]).collect();
             let density = 1 + next() % 6;
-            let mut starts: Vec<usize> = (0..len).filter(|_| next() % density == 0).collect();
+            let mut starts: Vec<usize> = (0..len).filter(|_| next().is_multiple_of(density)).collect();
             if case % 2 == 0 && len > 0 && starts.first() != Some(&0) {
                 starts.insert(0, 0);
             }

@@ -333,9 +333,9 @@ pub enum Decode {
     /// engine that translates the whole program wants.
     #[default]
     Eager,
-    /// A block's span the first time one of its instructions is read: a
-    /// load validates and lays out the code only, and the blocks that never
-    /// run are never decoded.
+    /// A span ([`SPAN_BLOCKS`] blocks) the first time one of its
+    /// instructions is read: a load validates and lays out the code only,
+    /// and spans that are never read are never decoded.
     Lazy,
 }
 
@@ -372,6 +372,7 @@ pub fn resolve_dynamic(jump_targets: &[u32], a: u32) -> DynamicTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::program::build::tests::xorshift;
 
     fn program(code: &[u8], starts: &[usize], table: &[u32], profile: Profile) -> Result<Program, ProgramError> {
         let blob = CodeBlob::from_parts(code.to_vec(), starts.iter().copied(), table.to_vec());
@@ -457,15 +458,6 @@ mod tests {
             starts.insert(0, 0);
         }
         CodeBlob::from_parts(code, starts, (0..8).map(|_| (next() % len as u64) as u32).collect())
-    }
-
-    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        }
     }
 
     #[test]

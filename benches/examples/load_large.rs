@@ -7,14 +7,15 @@
 //! ```
 //!
 //! Arguments: engine (`interp` or `jit`, or `decode` for the decode alone,
-//! as the `large/decode-*` benches measure it), gas model (`block`,
+//! as the `large/decode-*` benches measure it, or `layout` for a lazy
+//! decode's load, which validates and lays out the code only), gas model (`block`,
 //! `pipeline`, `instruction`), number of loads (default 100), and
 //! optionally a persistent cache directory (warmed by one load first, so
 //! that the timed loads are disk hits, as after a restart).
 
 use javm::{EngineKind, GasModel};
 use javm_benches::{guests, large, run};
-use javm_cap::program::{Profile, Program};
+use javm_cap::program::{CodeBlob, Decode, Profile, Program};
 use std::time::Instant;
 
 fn main() {
@@ -23,12 +24,22 @@ fn main() {
     let model: GasModel = args.next().as_deref().unwrap_or("block").parse().expect("gas model");
     let loads: u32 = args.next().map_or(100, |n| n.parse().expect("number of loads"));
     let blob = large::code_blob(&guests::load(), 256 << 10);
-    if engine == "decode" {
+    if let Some(decode) = match engine.as_str() {
+        "decode" => Some(Decode::Eager),
+        "layout" => Some(Decode::Lazy),
+        _ => None,
+    } {
+        let code = CodeBlob::parse(&blob).expect("the large program parses");
+        let program =
+            Program::with_decode(code.clone(), Profile::P8, model, decode).expect("the large program decodes");
+        let (instructions, blocks) = (program.instruction_count(), program.blocks().len());
+        drop(program);
         let start = Instant::now();
         for _ in 0..loads {
-            drop(Program::from_blob(&blob, Profile::P8, model).expect("the large program decodes"));
+            drop(Program::with_decode(code.clone(), Profile::P8, model, decode).expect("the large program decodes"));
         }
-        println!("decode {model}: {} bytes of blob, {:?} per decode", blob.len(), start.elapsed() / loads);
+        let each = start.elapsed() / loads;
+        println!("{decode:?} decode {model}: {instructions} instructions in {blocks} blocks, {each:?} per decode");
         return;
     }
     let kind: EngineKind = engine.parse().expect("engine: interp, jit or decode");

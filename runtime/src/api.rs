@@ -20,7 +20,7 @@ pub use crate::config::{Compilation, Config, EngineKind};
 use crate::disk_cache::{DiskCache, DiskCacheStats};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
-use javm_cap::program::{CodeBlob, Decode, Program, ProgramError, StandardProgram};
+use javm_cap::program::{CodeBlob, Decode, GasModel, Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
@@ -280,14 +280,17 @@ impl Engine {
     }
 
     /// Parses and validates a code blob (spec §4) into a program for this
-    /// engine: decoded a block at a time as it is compiled when the
-    /// recompiler compiles lazily (nothing else reads the whole program),
-    /// else decoded whole now.
+    /// engine: decoded a span at a time as it is run or compiled, or whole
+    /// now where the whole program is translated at load.
     fn decode(&self, blob: &[u8]) -> Result<Program, Error> {
-        let lazy = self.config.engine == EngineKind::Recompiler
-            && matches!(self.compilation, Compilation::Lazy { .. })
-            && self.tier_up == 0;
-        let decode = if lazy { Decode::Lazy } else { Decode::Eager };
+        // The whole program is translated at load by a recompiler compiling
+        // eagerly (unless a disk cache may hold the compiled code), and by
+        // the interpreter under the instruction model (see `InterpCode`).
+        let whole = match self.config.engine {
+            EngineKind::Interpreter => self.config.effective_gas_model() == GasModel::Instruction,
+            EngineKind::Recompiler => self.compilation == Compilation::Eager && self.disk.is_none(),
+        };
+        let decode = if whole { Decode::Eager } else { Decode::Lazy };
         let blob = CodeBlob::parse(blob)?;
         Ok(Program::with_decode(blob, self.config.profile, self.config.effective_gas_model(), decode)?)
     }

@@ -2,9 +2,10 @@
 //! entered (or compiled), not at load: a load prices nothing, a run prices
 //! what it reaches, and the gas every guest pays is its recorded one on
 //! both engines, whichever way the recompiler compiles (a lazily compiled
-//! module has compiled part of the program after a small run). A lazily
-//! compiled module also decodes its program as it compiles: nothing at
-//! load, and at least what it has compiled after a run.
+//! module has compiled part of the program after a small run). The
+//! interpreter and a lazily compiled module also decode their program as
+//! they run it: nothing at load, after a small run part of it, and at
+//! least what has been compiled.
 
 use javm::harness::{decode_hex, encode_hex};
 use javm::testing::run_guest;
@@ -36,7 +37,7 @@ fn runs_price_the_blocks_they_reach_and_pay_the_recorded_gas() {
             let whole = kind == EngineKind::Recompiler && compilation == Compilation::Eager;
             assert_eq!(program.priced_blocks(), if whole { blocks } else { 0 }, "{what}: priced at load");
             let all = program.instruction_count();
-            let lazy = kind == EngineKind::Recompiler && !whole;
+            let lazy = !whole;
             assert_eq!(program.decoded_instructions(), if lazy { 0 } else { all }, "{what}: decoded at load");
             let (exit, out, used) = run_guest(&module, &args, GAS);
             assert_eq!((exit, encode_hex(&out), used), (Exit::Halt, output.to_owned(), gas_used), "{what}");

@@ -11,6 +11,7 @@ use super::decode::{Instruction, decode_operands};
 use super::error::ProgramError;
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
+use crate::recycle::Pool;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -23,9 +24,9 @@ pub(super) mod pools {
     pub static INSTRUCTIONS: Pool<Instruction> = Pool::new();
     pub static BLOCKS: Pool<Block> = Pool::new();
     pub static INDEXES: Pool<u32> = Pool::new();
-    /// For the block starts and run ends noted while decoding, a fraction
-    /// of the size of the others.
+    /// For the block starts and run ends noted while decoding.
     pub static MARKS: Pool<u32> = Pool::new();
+    pub static HEADS: Pool<u64> = Pool::new();
 }
 
 /// The tables [`build`] produces: the layout of the instruction stream,
@@ -61,13 +62,6 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
         }
     }
     let starts: usize = blob.mask.chunks(8).map(|c| word(c).count_ones() as usize).sum();
-    let mut marks = Marks {
-        heads: pools::MARKS.take(starts / 4),
-        head_pcs: pools::MARKS.take(starts / 4),
-        ends: pools::MARKS.take(starts / 4),
-        first_pc: 0,
-    };
-    let mut pc_index = PcIndex::from_starts(&blob.mask, len);
     // Every start gives its instruction and, in P7, maybe a `trap` after it
     // (in P8 the starts are at most `1 + MAX_SKIP` apart, so only the last
     // is followed by one); with no start at all there is the final `trap`.
@@ -75,6 +69,9 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
         Profile::P8 => starts + 1,
         Profile::P7 => 2 * starts + 1,
     };
+    let mut marks =
+        Marks { heads: Notched::new(most, &pools::HEADS), ends: Notched::new(most, &pools::MARKS), first_pc: 0 };
+    let mut pc_index = PcIndex::from_starts(&blob.mask, len);
     let mut instructions = pools::INSTRUCTIONS.take(if decode { most } else { 0 });
     let out = &mut instructions.spare_capacity_mut()[..if decode { most } else { 0 }];
     let n = match (profile, decode) {
@@ -101,43 +98,91 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
         None
     };
     pc_index.finish();
-    let tables = blocks(n, instructions, pc_index, &marks);
+    let tables = blocks(n, instructions, pc_index, &mut marks);
     marks.give_back();
     Ok(tables)
 }
 
-/// How many offsets after `pc` are not instruction starts, from the
-/// bitmask alone and counting no further than `MAX_SKIP + 1` (offsets past
-/// the mask count as non-starts): the instruction's skip before the end of
-/// the code and the cap apply.
-#[inline(always)]
-fn gap_after(mask: &[u8], pc: usize) -> usize {
-    let at = (pc + 1) / 8;
-    let bits = match mask.get(at..at + 8) {
-        Some(bytes) => u64::from_le_bytes(bytes.try_into().expect("8 bytes")),
-        None => word(mask.get(at..).unwrap_or_default()),
-    };
-    // At least 57 offsets from `pc + 1` on.
-    ((bits >> ((pc + 1) % 8)) | 1 << (MAX_SKIP + 1)).trailing_zeros() as usize
-}
-
 /// What [`scan`] notes for [`blocks`], in increasing order.
 struct Marks {
-    /// Indexes of the block starts that are jump targets.
-    heads: Vec<u32>,
-    /// The pc of each of `heads`.
-    head_pcs: Vec<u32>,
+    /// The block starts that are jump targets: the index of each in the
+    /// low 32 bits, its pc in the high.
+    heads: Notched<u64>,
     /// Indexes of the terminators.
-    ends: Vec<u32>,
+    ends: Notched<u32>,
     /// The pc of the stream's first instruction.
     first_pc: u32,
 }
 
 impl Marks {
     fn give_back(self) {
-        pools::MARKS.give(self.heads);
-        pools::MARKS.give(self.head_pcs);
-        pools::MARKS.give(self.ends);
+        pools::HEADS.give(self.heads.values);
+        pools::MARKS.give(self.ends.values);
+    }
+}
+
+/// A list of marks noted without a branch: each value offered is written
+/// to the next free slot, and kept (the count moves on) only if it counts.
+struct Notched<T: 'static> {
+    /// Room for every value that can be offered; the first `kept` are
+    /// written.
+    values: Vec<T>,
+    kept: usize,
+}
+
+impl<T: Copy> Notched<T> {
+    /// Room for `most` offers, from `pool`.
+    fn new(most: usize, pool: &Pool<T>) -> Notched<T> {
+        Notched { values: pool.take(most + 1), kept: 0 }
+    }
+
+    #[inline(always)]
+    fn offer(&mut self, value: T, keep: bool) {
+        self.values.spare_capacity_mut()[self.kept].write(value);
+        self.kept += usize::from(keep);
+    }
+
+    /// The values kept.
+    fn kept(&mut self) -> &[T] {
+        // SAFETY: `offer` wrote every slot below `kept` (each in the spare
+        // capacity, from the vector's length 0 on).
+        unsafe { self.values.set_len(self.kept) };
+        &self.values
+    }
+}
+
+/// The instruction starts of a bitmask, in increasing order, from a word's
+/// bits a start at a time.
+struct Starts<'a> {
+    words: std::slice::Chunks<'a, u8>,
+    /// The start of the current word's offsets.
+    base: usize,
+    /// The starts left in the current word.
+    bits: u64,
+}
+
+impl<'a> Starts<'a> {
+    /// The starts of `mask` at or after `from`.
+    fn new(mask: &'a [u8], from: usize) -> Starts<'a> {
+        let first = (from / 64).min(mask.len().div_ceil(8));
+        let mut words = mask[first * 8..].chunks(8);
+        let bits = words.next().map_or(0, word) & (!0u64 << (from % 64));
+        Starts { words, base: first * 64, bits }
+    }
+}
+
+impl Iterator for Starts<'_> {
+    type Item = usize;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<usize> {
+        while self.bits == 0 {
+            self.bits = word(self.words.next()?);
+            self.base += 64;
+        }
+        let pc = self.base + self.bits.trailing_zeros() as usize;
+        self.bits &= self.bits - 1;
+        Some(pc)
     }
 }
 
@@ -146,10 +191,11 @@ impl Marks {
 trait Notes {
     /// The stream's first instruction is at `pc`.
     fn first(&mut self, pc: usize);
-    /// Instruction `n`, at `pc`, starts a block that is a jump target.
-    fn head(&mut self, n: usize, pc: usize);
-    /// Instruction `n` is a terminator.
-    fn end(&mut self, n: usize);
+    /// Whether instruction `n`, at `pc`, starts a block that is a jump
+    /// target.
+    fn head(&mut self, n: usize, pc: usize, is_head: bool);
+    /// Whether instruction `n` is a terminator.
+    fn end(&mut self, n: usize, is_end: bool);
     /// A `trap` that is not an instruction start is at `pc`.
     fn trap(&mut self, pc: usize);
 }
@@ -166,13 +212,12 @@ impl Notes for Layout<'_> {
         self.marks.first_pc = pc as u32;
     }
     #[inline(always)]
-    fn head(&mut self, n: usize, pc: usize) {
-        self.marks.heads.push(n as u32);
-        self.marks.head_pcs.push(pc as u32);
+    fn head(&mut self, n: usize, pc: usize, is_head: bool) {
+        self.marks.heads.offer(n as u64 | (pc as u64) << 32, is_head);
     }
     #[inline(always)]
-    fn end(&mut self, n: usize) {
-        self.marks.ends.push(n as u32);
+    fn end(&mut self, n: usize, is_end: bool) {
+        self.marks.ends.offer(n as u32, is_end);
     }
     #[inline(always)]
     fn trap(&mut self, pc: usize) {
@@ -187,9 +232,9 @@ impl Notes for Nothing {
     #[inline(always)]
     fn first(&mut self, _: usize) {}
     #[inline(always)]
-    fn head(&mut self, _: usize, _: usize) {}
+    fn head(&mut self, _: usize, _: usize, _: bool) {}
     #[inline(always)]
-    fn end(&mut self, _: usize) {}
+    fn end(&mut self, _: usize, _: bool) {}
     #[inline(always)]
     fn trap(&mut self, _: usize) {}
 }
@@ -210,7 +255,7 @@ fn scan<const P8: bool, const DECODE: bool>(
         let len = blob.code.len();
         pc_index.mark(len);
         marks.first_pc = len as u32;
-        marks.ends.push(0);
+        marks.ends.offer(0, true);
         if DECODE {
             out[0].write(Instruction::trap(len as u32));
         }
@@ -223,9 +268,9 @@ fn scan<const P8: bool, const DECODE: bool>(
 /// rules, else P7's): tells `notes` about it, decodes it into `out` with
 /// `DECODE`, and returns how many instructions it has.
 ///
-/// Each start's length comes from the bitmask after it ([`gap_after`]); a
-/// `trap` follows it where execution falls onto a byte that is not a start.
-/// A block starts at a valid instruction where the last valid terminator
+/// Each start's length comes from the next start (or the end); a `trap`
+/// follows it where execution falls onto a byte that is not a start. A
+/// block starts at a valid instruction where the last valid terminator
 /// continues (and code offset 0 counts as such a place).
 #[inline(always)]
 fn walk<const P8: bool, const DECODE: bool>(
@@ -237,74 +282,64 @@ fn walk<const P8: bool, const DECODE: bool>(
     let profile = if P8 { Profile::P8 } else { Profile::P7 };
     let (code, mask) = (&blob.code[..], &blob.mask[..]);
     let (len, stop) = (code.len(), pcs.end.min(code.len()));
+    let mut starts = Starts::new(mask, pcs.start);
+    let mut pc = match starts.next() {
+        Some(pc) if pc < stop => pc,
+        _ => return Ok(0),
+    };
+    notes.first(pc);
     let mut n = 0;
     let mut target_pc = if pcs.start == 0 { 0 } else { NO_INDEX };
-    let first_word = pcs.start / 64;
-    for (w, chunk) in mask.chunks(8).enumerate().skip(first_word) {
-        let mut bits = word(chunk);
-        if w == first_word {
-            bits &= !0u64 << (pcs.start % 64);
+    loop {
+        // The start after this one (past the code: none).
+        let next = starts.next().map_or(len, |next| next.min(len));
+        // The distance to the next start (or the end) minus one, up to
+        // `MAX_SKIP + 1`.
+        let gap = (next - pc - 1).min(MAX_SKIP as usize + 1);
+        let byte = code[pc];
+        let raw = Opcode::from_code(profile, byte);
+        if P8 && (raw.is_none() || gap > MAX_SKIP as usize) {
+            return Err(match raw {
+                None => ProgramError::InvalidOpcode { pc: pc as u32, byte },
+                Some(_) => ProgramError::NotInstructionStart { pc: pc as u32 + 1 + MAX_SKIP },
+            });
         }
-        while bits != 0 {
-            let pc = w * 64 + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if pc >= stop {
-                return Ok(n);
-            }
-            if n == 0 {
-                notes.first(pc);
-            }
-            // The distance to the next start (or the end) minus one, up to
-            // `MAX_SKIP + 1`.
-            let gap = gap_after(mask, pc).min(len - pc - 1);
-            let byte = code[pc];
-            let raw = Opcode::from_code(profile, byte);
-            if P8 {
-                if raw.is_none() {
-                    return Err(ProgramError::InvalidOpcode { pc: pc as u32, byte });
+        // Where execution goes on after it, and whether a start or the end
+        // of the code is there (else a `trap` is).
+        let (after, at_start) = match raw {
+            Some(op) => {
+                notes.head(n, pc, target_pc == pc as u32);
+                let skip = gap.min(MAX_SKIP as usize) as u32;
+                let next_pc = (pc as u32).saturating_add(1 + skip);
+                if DECODE {
+                    out[n].write(decode_operands(code, op, pc as u32, skip));
                 }
-                if gap > MAX_SKIP as usize {
-                    return Err(ProgramError::NotInstructionStart { pc: pc as u32 + 1 + MAX_SKIP });
-                }
-            }
-            // Where execution goes on after it, and whether a start or
-            // the end of the code is there (else a `trap` is).
-            let (after, at_start) = match raw {
-                Some(op) => {
-                    if target_pc == pc as u32 {
-                        notes.head(n, pc);
-                    }
-                    let skip = gap.min(MAX_SKIP as usize) as u32;
-                    let next_pc = (pc as u32).saturating_add(1 + skip);
-                    if DECODE {
-                        out[n].write(decode_operands(code, op, pc as u32, skip));
-                    }
-                    target_pc = NO_INDEX;
-                    if op.is_terminator() {
-                        target_pc = next_pc;
-                        notes.end(n);
-                    }
-                    n += 1;
-                    (next_pc as usize, gap <= MAX_SKIP as usize)
-                }
-                None => {
-                    target_pc = NO_INDEX;
-                    if DECODE {
-                        out[n].write(Instruction::trap(pc as u32));
-                    }
-                    notes.end(n);
-                    n += 1;
-                    (pc + 1, gap == 0)
-                }
-            };
-            // Past the last start, the end of the code is such a place too.
-            if !at_start || after == len {
-                trap::<DECODE>(notes, out, n, after);
+                let ends = op.is_terminator();
+                target_pc = if ends { next_pc } else { NO_INDEX };
+                notes.end(n, ends);
                 n += 1;
+                (next_pc as usize, gap <= MAX_SKIP as usize)
             }
+            None => {
+                target_pc = NO_INDEX;
+                if DECODE {
+                    out[n].write(Instruction::trap(pc as u32));
+                }
+                notes.end(n, true);
+                n += 1;
+                (pc + 1, gap == 0)
+            }
+        };
+        // Past the last start, the end of the code is such a place too.
+        if !at_start || after == len {
+            trap::<DECODE>(notes, out, n, after);
+            n += 1;
         }
+        if next >= stop {
+            return Ok(n);
+        }
+        pc = next;
     }
-    Ok(n)
 }
 
 /// The `trap` at index `n` and pc `pc` that is not an instruction start:
@@ -312,7 +347,7 @@ fn walk<const P8: bool, const DECODE: bool>(
 #[cold]
 fn trap<const DECODE: bool>(notes: &mut impl Notes, out: &mut [MaybeUninit<Instruction>], n: usize, pc: usize) {
     notes.trap(pc);
-    notes.end(n);
+    notes.end(n, true);
     if DECODE {
         out[n].write(Instruction::trap(pc as u32));
     }
@@ -321,19 +356,20 @@ fn trap<const DECODE: bool>(notes: &mut impl Notes, out: &mut [MaybeUninit<Instr
 /// The blocks of a stream of `n` instructions from the [`Marks`] [`scan`]
 /// noted, and the per-instruction tables, each filled a block or a run at
 /// a time.
-fn blocks(n: usize, instructions: Option<Vec<Instruction>>, pc_index: PcIndex, marks: &Marks) -> Tables {
+fn blocks(n: usize, instructions: Option<Vec<Instruction>>, pc_index: PcIndex, marks: &mut Marks) -> Tables {
+    let (ends, heads) = (marks.ends.kept(), marks.heads.kept());
     let mut run_ends = pools::INDEXES.take(n);
-    for &t in &marks.ends {
+    for &t in ends {
         run_ends.resize(t as usize + 1, t + 1);
     }
     // The stream ends with a `trap`, so this never adds anything.
     run_ends.resize(n, n as u32);
-    let mut blocks = pools::BLOCKS.take(marks.heads.len() + 1);
+    let mut blocks = pools::BLOCKS.take(heads.len() + 1);
     let mut block_of = pools::INDEXES.take(n);
     // The first instruction starts a block, a target or not.
-    let first = (marks.heads.first() != Some(&0)).then_some((0, marks.first_pc, false));
-    let heads = marks.heads.iter().zip(&marks.head_pcs).map(|(&h, &pc)| (h, pc, true));
-    let mut ends = marks.ends.iter();
+    let first = (heads.first().map(|&h| h as u32) != Some(0)).then_some((0, marks.first_pc, false));
+    let heads = heads.iter().map(|&h| (h as u32, (h >> 32) as u32, true));
+    let mut ends = ends.iter();
     let mut end = 0;
     for (first, pc, is_target) in first.into_iter().chain(heads) {
         block_of.resize(first as usize, (blocks.len() as u32).wrapping_sub(1));

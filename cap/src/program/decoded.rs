@@ -11,7 +11,7 @@ use super::gas::costs::BlockCosts;
 use super::gas::{GasModel, meter};
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
-use super::stream::Stream;
+use super::spans::SpanSlots;
 use std::ops::Range;
 
 /// A validated program, decoded as far as it is read.
@@ -29,7 +29,7 @@ pub struct Program {
     profile: Profile,
     gas_model: GasModel,
     blob: CodeBlob,
-    stream: Stream,
+    stream: SpanSlots<Instruction>,
     pc_index: PcIndex,
     blocks: Vec<Block>,
     block_of: Vec<u32>,
@@ -61,8 +61,8 @@ impl Program {
             build(&blob, profile, decode == Decode::Eager)?;
         let costs = BlockCosts::new(gas_model, blocks.len());
         let stream = match instructions {
-            Some(instructions) => Stream::decoded_whole(instructions),
-            None => Stream::new(len, blocks.len().div_ceil(SPAN_BLOCKS)),
+            Some(instructions) => SpanSlots::filled_whole(instructions, &pools::INSTRUCTIONS),
+            None => SpanSlots::new(len, blocks.len().div_ceil(SPAN_BLOCKS), &pools::INSTRUCTIONS),
         };
         let mut program = Program {
             profile,
@@ -105,7 +105,7 @@ impl Program {
     /// span not decoded yet.
     pub fn instructions(&self) -> &[Instruction] {
         if !self.stream.is_complete() {
-            for s in 0..self.blocks.len().div_ceil(SPAN_BLOCKS) {
+            for s in 0..self.span_count() {
                 self.span(s);
             }
             self.stream.mark_complete();
@@ -122,7 +122,7 @@ impl Program {
     /// Instruction `i` of the stream, decoding its span if nothing has yet.
     #[inline]
     pub fn instruction(&self, i: u32) -> &Instruction {
-        let s = self.block_of[i as usize] as usize / SPAN_BLOCKS;
+        let s = self.span_of(i);
         &self.span(s)[i as usize - self.blocks[s * SPAN_BLOCKS].first as usize]
     }
 
@@ -136,7 +136,7 @@ impl Program {
             self.instruction_count()
         );
         if first < end && !self.stream.is_complete() {
-            let mut s = self.block_of[first] as usize / SPAN_BLOCKS;
+            let mut s = self.span_of(first as u32);
             while self.blocks.get(s * SPAN_BLOCKS).is_some_and(|b| (b.first as usize) < end) {
                 self.span(s);
                 s += 1;
@@ -144,7 +144,7 @@ impl Program {
         }
         // SAFETY: every span overlapping the range was decoded by a `span`
         // call above, or all were (`is_complete`).
-        unsafe { self.stream.decoded(first..end) }
+        unsafe { self.stream.filled(first..end) }
     }
 
     /// How many instructions are decoded so far (all of them after an
@@ -153,10 +153,27 @@ impl Program {
         if self.stream.is_complete() {
             return self.instruction_count();
         }
-        (0..self.blocks.len().div_ceil(SPAN_BLOCKS))
-            .filter(|&s| self.stream.is_decoded(s))
-            .map(|s| self.span_bounds(s).0.len())
-            .sum()
+        (0..self.span_count()).filter(|&s| self.stream.is_filled(s)).map(|s| self.span_bounds(s).0.len()).sum()
+    }
+
+    /// How many spans the stream is decoded in (see [`SPAN_BLOCKS`]).
+    #[inline]
+    pub fn span_count(&self) -> usize {
+        self.blocks.len().div_ceil(SPAN_BLOCKS)
+    }
+
+    /// The span instruction `index` lies in.
+    #[inline]
+    pub fn span_of(&self, index: u32) -> usize {
+        self.block_of[index as usize] as usize / SPAN_BLOCKS
+    }
+
+    /// The instruction indexes of span `s`, from its first block's first
+    /// instruction to the next span's. Spans cover the stream, in order,
+    /// and each is whole blocks.
+    #[inline]
+    pub fn span_indexes(&self, s: usize) -> Range<usize> {
+        self.span_bounds(s).0
     }
 
     /// Span `s`: its instruction indexes and its pcs (from its first
@@ -302,7 +319,7 @@ impl Clone for Program {
             profile: self.profile,
             gas_model: self.gas_model,
             blob: self.blob.clone(),
-            stream: Stream::decoded_whole(self.instructions().to_vec()),
+            stream: SpanSlots::filled_whole(self.instructions().to_vec(), &pools::INSTRUCTIONS),
             pc_index: self.pc_index.clone(),
             blocks: self.blocks.clone(),
             block_of: self.block_of.clone(),

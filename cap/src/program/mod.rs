@@ -20,8 +20,8 @@ pub mod isa;
 mod load;
 mod pc_index;
 mod reader;
+pub mod spans;
 pub mod standard;
-mod stream;
 pub mod varint;
 
 pub use blob::CodeBlob;

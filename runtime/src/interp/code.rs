@@ -14,10 +14,12 @@
 //! fixture).
 
 use javm_cap::program::decoded::NO_INDEX;
-use javm_cap::program::gas::{UNPRICED, meter};
+use javm_cap::program::gas::UNPRICED;
 use javm_cap::program::isa::OPCODE_COUNT;
+use javm_cap::program::spans::SpanSlots;
 use javm_cap::program::{GasModel, Instruction, Opcode, OperandClass, Program};
 use javm_cap::recycle::Pool;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// One pre-decoded instruction (16 bytes).
@@ -178,37 +180,48 @@ with_fused_pairs!(assert_pairs_stay_in_blocks);
 /// Entering an op with nothing paid for its block.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    /// Gas to charge ([`Program::entry_charge`]), under the block and
-    /// pipeline models; [`UNPRICED`] until the pipeline model's block is
-    /// first entered here (see [`Entry::charge`]).
+    /// Gas to charge ([`Program::entry_charge`]) under the block and
+    /// pipeline models; [`UNPRICED`] until the op is first entered (see
+    /// [`Entry::charge`]).
     cost: AtomicU32,
     /// Ops to step over once charged: the `unlikely` hints starting here,
-    /// which do nothing.
-    pub skip: u32,
+    /// which do nothing. Written with the ops of its span.
+    skip: AtomicU32,
 }
 
 impl Entry {
-    fn new(cost: u32) -> Entry {
-        Entry { cost: AtomicU32::new(cost), skip: 0 }
+    fn unpriced() -> Entry {
+        Entry { cost: AtomicU32::new(UNPRICED), skip: AtomicU32::new(0) }
     }
 
-    /// The charge for entering op `idx` of `program` with nothing paid,
-    /// pricing its block on the first entry (the program keeps the price;
-    /// threads racing here store the same value).
+    /// The charge for entering op `idx` of `code` (made from `program`)
+    /// with nothing paid, building the ops of its span and pricing its
+    /// block on the first entry (threads racing here store the same value).
+    ///
+    /// A priced entry is published with `Release` after its span's ops
+    /// are built, and read with `Acquire`: a thread that sees the price
+    /// sees the ops (which is what lets a run read ops unchecked).
     #[inline(always)]
-    pub fn charge(&self, program: &Program, idx: u32) -> u32 {
-        match self.cost.load(Ordering::Relaxed) {
-            UNPRICED => self.price(program, idx),
+    pub fn charge(&self, code: &InterpCode, program: &Program, idx: u32) -> u32 {
+        match self.cost.load(Ordering::Acquire) {
+            UNPRICED => self.price(code, program, idx),
             cost => cost,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn price(&self, program: &Program, idx: u32) -> u32 {
+    fn price(&self, code: &InterpCode, program: &Program, idx: u32) -> u32 {
+        code.prepare(program, idx);
         let cost = program.entry_charge(idx);
-        self.cost.store(cost, Ordering::Relaxed);
+        self.cost.store(cost, Ordering::Release);
         cost
+    }
+
+    /// The ops to step over once charged (read after [`Entry::charge`]).
+    #[inline(always)]
+    pub fn skip(&self) -> u32 {
+        self.skip.load(Ordering::Relaxed)
     }
 
     /// The charge, if priced.
@@ -218,15 +231,18 @@ impl Entry {
     }
 }
 
-impl Clone for Entry {
-    fn clone(&self) -> Entry {
-        Entry { cost: AtomicU32::new(self.cost.load(Ordering::Relaxed)), skip: self.skip }
-    }
-}
-
 /// A program ready for the interpreter. The pc of each op and the run ends
 /// the instruction model pre-pays up to are the [`Program`]'s, read from
 /// it (they are not copied).
+///
+/// The ops are built a span of the program at a time (see
+/// [`Program::span_indexes`]): under the block and pipeline models the
+/// first time one of the span's ops is entered (`Entry::charge`), under
+/// the instruction model, whose runs are entered without reading an
+/// entry, all at once by [`InterpCode::new`]. A run starts with
+/// `InterpCode::prepare`; from there it only reaches ops it entered or
+/// the successors of non-terminators, which are in the same block and so
+/// in the same span.
 ///
 /// Every index the interpreter can reach is in bounds of `ops`, `entry` and
 /// the program's run ends (which [`InterpCode::new`] makes the same length):
@@ -236,7 +252,7 @@ impl Clone for Entry {
 /// unchecked reads rely on this.
 #[derive(Debug)]
 pub struct InterpCode {
-    pub(crate) ops: Vec<Op>,
+    ops: SpanSlots<Op>,
     /// What entering each op with nothing paid does.
     pub(crate) entry: Vec<Entry>,
     /// Jump-table entries as instruction indices ([`NO_INDEX`] if invalid).
@@ -246,25 +262,97 @@ pub struct InterpCode {
 }
 
 impl InterpCode {
-    /// Builds the pre-decoded form.
+    /// The interpreter's form of `program`, its ops built as the type's
+    /// docs say.
     pub fn new(program: &Program) -> InterpCode {
-        let instructions = program.instructions();
-        assert_eq!(instructions.last().map(|ins| ins.opcode), Some(Opcode::Trap), "a program ends with a trap");
-        assert_eq!(program.run_ends().len(), instructions.len(), "one run end per instruction");
-        let mut ops = OPS.take(instructions.len());
-        ops.extend(instructions.iter().map(|ins| op_of(program, ins)));
-        let mut entry = entries(program);
-        if program.gas_model() != GasModel::Instruction {
-            step_over_hints_and_fuse(&mut ops, &mut entry, instructions);
-        }
-        assert_eq!(entry.len(), ops.len(), "one entry per op");
-        InterpCode {
-            ops,
+        let n = program.instruction_count();
+        assert_eq!(program.run_ends().len(), n, "one run end per instruction");
+        let mut entry = ENTRIES.take(n);
+        entry.resize_with(n, Entry::unpriced);
+        let code = InterpCode {
+            ops: SpanSlots::new(n, program.span_count(), &OPS),
             entry,
             jump_targets: program.jump_targets().iter().map(|&t| in_bounds(program, t)).collect(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
+        };
+        if program.gas_model() == GasModel::Instruction {
+            code.build_all(program);
         }
+        code
+    }
+
+    /// Builds every span not built yet.
+    fn build_all(&self, program: &Program) {
+        for s in 0..program.span_count() {
+            self.span(program, s);
+        }
+        self.ops.mark_complete();
+    }
+
+    /// The ops of span `s`, built on the first call.
+    #[inline]
+    fn span(&self, program: &Program, s: usize) -> &[Op] {
+        let range = program.span_indexes(s);
+        self.ops.span(s, range.clone(), |out| {
+            let instructions = program.instructions_in(range.start as u32..range.end as u32);
+            if range.end == program.instruction_count() {
+                // Checked before any op of the last span can run.
+                assert_eq!(instructions.last().map(|ins| ins.opcode), Some(Opcode::Trap), "a program ends with a trap");
+            }
+            build_ops(program, instructions, out, &self.entry[range])
+        })
+    }
+
+    /// Builds the span of op `idx` if it is not built yet: what a run does
+    /// first (it may start inside a block whose entry it does not read).
+    #[inline]
+    pub(crate) fn prepare(&self, program: &Program, idx: u32) {
+        if !self.ops.is_complete() {
+            self.span(program, program.span_of(idx));
+        }
+    }
+
+    /// Op `idx`, building its span if it is not built yet.
+    pub(crate) fn op(&self, program: &Program, idx: u32) -> &Op {
+        let s = program.span_of(idx);
+        &self.span(program, s)[idx as usize - program.span_indexes(s).start]
+    }
+
+    /// Op `idx`, without a bounds check.
+    ///
+    /// # Safety
+    ///
+    /// `idx` is an index the interpreter reaches (see the type's docs), in
+    /// a span this thread built or observed built ([`InterpCode::prepare`],
+    /// [`Entry::charge`]).
+    #[inline(always)]
+    pub(crate) unsafe fn op_unchecked(&self, idx: usize) -> &Op {
+        // SAFETY: the caller's contract.
+        unsafe { self.ops.get_unchecked(idx) }
+    }
+
+    /// Every op, building the spans not built yet.
+    #[cfg(test)]
+    pub(crate) fn all_ops(&self, program: &Program) -> &[Op] {
+        self.build_all(program);
+        self.ops.all()
+    }
+}
+
+/// Writes the ops of `instructions`, whole blocks of a program, into
+/// `out`, one slot each; under the models that pay a block on entry, pairs
+/// them and has `entry` (their entries) step over the hints.
+fn build_ops(program: &Program, instructions: &[Instruction], out: &mut [MaybeUninit<Op>], entry: &[Entry]) {
+    assert_eq!(out.len(), instructions.len(), "one op per instruction");
+    for (slot, ins) in out.iter_mut().zip(instructions) {
+        slot.write(op_of(program, ins));
+    }
+    // SAFETY: every slot was written just above (the lengths are equal),
+    // and `MaybeUninit<Op>` has the layout of `Op`.
+    let ops = unsafe { &mut *(out as *mut [MaybeUninit<Op>] as *mut [Op]) };
+    if program.gas_model() != GasModel::Instruction {
+        step_over_hints_and_fuse(ops, entry, instructions);
     }
 }
 
@@ -295,31 +383,8 @@ static ENTRIES: Pool<Entry> = Pool::new();
 
 impl Drop for InterpCode {
     fn drop(&mut self) {
-        OPS.give(std::mem::take(&mut self.ops));
         ENTRIES.give(std::mem::take(&mut self.entry));
     }
-}
-
-/// What entering each instruction with nothing paid charges
-/// ([`Program::entry_charge`]), block by block; under the pipeline model
-/// nothing is priced yet (a block is priced when first entered).
-fn entries(program: &Program) -> Vec<Entry> {
-    let (blocks, run_ends, model) = (program.blocks(), program.run_ends(), program.gas_model());
-    let mut entry = ENTRIES.take(run_ends.len());
-    match model {
-        GasModel::Pipeline => entry.resize(run_ends.len(), Entry::new(UNPRICED)),
-        GasModel::Block => {
-            for (k, (_, cost)) in program.blocks_with_costs().enumerate() {
-                let end = blocks.get(k + 1).map_or(run_ends.len(), |next| next.first as usize);
-                // The same charge throughout the block.
-                entry.resize(end, Entry::new(meter::entry_charge(model, cost, 0, 0)));
-            }
-        }
-        GasModel::Instruction => entry.extend(
-            run_ends.iter().zip(0..).map(|(&run_end, i)| Entry::new(meter::entry_charge(model, 0, i, run_end))),
-        ),
-    }
-    entry
 }
 
 /// Whether `opcode` has a static target (which `Op::aux` then resolves).
@@ -349,7 +414,7 @@ fn has_target(opcode: Opcode) -> bool {
 ///   run (a hint never starts a pair); an entry in the middle of a pair
 ///   runs the second op on its own. No pair starts with a terminator
 ///   (checked at compile time), so a pair never spans two blocks.
-fn step_over_hints_and_fuse(ops: &mut [Op], entry: &mut [Entry], instructions: &[Instruction]) {
+fn step_over_hints_and_fuse(ops: &mut [Op], entry: &[Entry], instructions: &[Instruction]) {
     // Hints seen in a row just before op `i`.
     let mut hints = 0u32;
     // Whether op `i - 1` may start a pair, and its instruction.
@@ -362,7 +427,7 @@ fn step_over_hints_and_fuse(ops: &mut [Op], entry: &mut [Entry], instructions: &
             continue;
         }
         if hints != 0 {
-            step_over_hints(&mut entry[i - hints as usize..i]);
+            step_over_hints(&entry[i - hints as usize..i]);
             hints = 0;
         }
         let pair = if free { Dispatch::pair(previous, this) } else { None };
@@ -379,29 +444,35 @@ fn step_over_hints_and_fuse(ops: &mut [Op], entry: &mut [Entry], instructions: &
 
 /// Entering one of the hints of a run of `unlikely` hints skips the rest.
 #[cold]
-fn step_over_hints(entry: &mut [Entry]) {
+fn step_over_hints(entry: &[Entry]) {
     let hints = entry.len() as u32;
-    for (k, e) in entry.iter_mut().enumerate() {
-        e.skip = hints - k as u32;
+    for (k, e) in entry.iter().enumerate() {
+        e.skip.store(hints - k as u32, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use javm_cap::program::{CodeBlob, Profile};
+    use javm_cap::program::{CodeBlob, Decode, Profile};
 
     #[test]
-    fn resolves_targets_and_run_ends() {
+    fn resolves_targets_and_prices_entries_when_entered() {
         // 0: load_imm r0 1, 3: branch_eq_imm r0, 1, → 0; 7: trap
         let code = vec![51, 0x00, 1, 81, 0x10, 1, 0xfd, 0];
         let blob = CodeBlob::from_parts(code, [0, 3, 7], vec![]);
-        let program = Program::new(blob, Profile::P8, GasModel::Block).unwrap();
+        let program = Program::with_decode(blob, Profile::P8, GasModel::Block, Decode::Lazy).unwrap();
         let c = InterpCode::new(&program);
-        assert_eq!(c.ops[1].aux, 0);
+        assert!(c.entry.iter().all(|e| e.priced().is_none()), "nothing priced before a run");
+        assert_eq!(c.entry[1].charge(&c, &program, 1), 2);
+        assert_eq!(c.op(&program, 1).aux, 0);
+        assert_eq!(c.entry.iter().map(Entry::priced).collect::<Vec<_>>(), [None, Some(2), None, None]);
+        for i in [0, 2, 3] {
+            c.entry[i].charge(&c, &program, i as u32);
+        }
         assert_eq!(c.entry.iter().map(Entry::priced).collect::<Vec<_>>(), [Some(2), Some(2), Some(1), Some(1)]);
-        assert!(c.entry.iter().all(|e| e.skip == 0));
-        assert_eq!(c.ops.len(), 4, "with the trap past the end");
+        assert!(c.entry.iter().all(|e| e.skip() == 0));
+        assert_eq!(c.all_ops(&program).len(), 4, "with the trap past the end");
     }
 
     #[test]
@@ -413,11 +484,11 @@ mod tests {
         let c = InterpCode::new(&program);
         assert!(c.entry.iter().all(|e| e.priced().is_none()));
         assert_eq!(program.priced_blocks(), 0);
-        let cost = c.entry[1].charge(&program, 1);
+        let cost = c.entry[1].charge(&c, &program, 1);
         assert_eq!(cost, program.block_cost(0));
         assert_eq!(c.entry.iter().map(Entry::priced).collect::<Vec<_>>(), [None, Some(cost), None, None]);
         assert_eq!(program.priced_blocks(), 1, "the block of op 1, once");
-        assert_eq!(c.entry[0].charge(&program, 0), cost, "the same block, priced by the program");
+        assert_eq!(c.entry[0].charge(&c, &program, 0), cost, "the same block, priced by the program");
         assert_eq!(program.priced_blocks(), 1);
     }
 
@@ -427,10 +498,52 @@ mod tests {
         let blob = || CodeBlob::from_parts(vec![2, 2, 0], [0, 1, 2], vec![]);
         let program = Program::new(blob(), Profile::P8, GasModel::Block).unwrap();
         let c = InterpCode::new(&program);
-        assert_eq!(c.entry.iter().map(|e| e.skip).collect::<Vec<_>>(), [2, 1, 0, 0]);
+        c.all_ops(&program);
+        assert_eq!(c.entry.iter().map(Entry::skip).collect::<Vec<_>>(), [2, 1, 0, 0]);
         let program = Program::new(blob(), Profile::P8, GasModel::Instruction).unwrap();
         let c = InterpCode::new(&program);
-        assert!(c.entry.iter().all(|e| e.skip == 0), "the instruction model charges each hint as it runs");
+        assert!(c.entry.iter().all(|e| e.skip() == 0), "the instruction model charges each hint as it runs");
+    }
+
+    /// Ops built a span at a time, in any order, equal the ops of the
+    /// whole program built at once (which the instruction model does,
+    /// pairs aside), and each build touches one span.
+    #[test]
+    fn spans_built_in_any_order_equal_the_whole() {
+        use crate::testing::generate::gen_case;
+        use crate::testing::seeded_bytes;
+        use arbitrary::Unstructured;
+        let mut multi_span = 0;
+        for seed in 0..1500u64 {
+            let data = seeded_bytes(seed, 8192);
+            let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
+            let Ok(blob) = CodeBlob::parse(&case.blob) else { continue };
+            let model = [GasModel::Block, GasModel::Pipeline][seed as usize % 2];
+            let Ok(whole) = Program::new(blob.clone(), case.profile, model) else { continue };
+            let lazy = Program::with_decode(blob, case.profile, model, Decode::Lazy).unwrap();
+            let (a, b) = (InterpCode::new(&whole), InterpCode::new(&lazy));
+            let expected: Vec<String> = a.all_ops(&whole).iter().map(|op| format!("{op:?}")).collect();
+            let skips: Vec<u32> = a.entry.iter().map(Entry::skip).collect();
+            let spans = lazy.span_count();
+            multi_span += usize::from(spans > 1);
+            // A stride coprime with most span counts: every span, out of order.
+            for k in 0..spans {
+                let s = (k * 7 + seed as usize) % spans;
+                let range = lazy.span_indexes(s);
+                if range.is_empty() {
+                    continue;
+                }
+                let before = lazy.decoded_instructions();
+                let i = range.start + (seed as usize % range.len());
+                let built = format!("{:?}", b.op(&lazy, i as u32));
+                assert_eq!(built, expected[i], "seed {seed}: op {i} of span {s}");
+                assert!(lazy.decoded_instructions() - before <= range.len(), "seed {seed}: one span at a time");
+            }
+            let built: Vec<String> = b.all_ops(&lazy).iter().map(|op| format!("{op:?}")).collect();
+            assert_eq!(built, expected, "seed {seed}");
+            assert_eq!(b.entry.iter().map(Entry::skip).collect::<Vec<_>>(), skips, "seed {seed}");
+        }
+        assert!(multi_span > 100, "programs of several spans: {multi_span}");
     }
 
     #[test]
@@ -441,7 +554,7 @@ mod tests {
         let blob = || CodeBlob::from_parts(code.clone(), [0, 3, 6, 9, 12, 13, 16, 19], vec![]);
         let program = Program::new(blob(), Profile::P8, GasModel::Block).unwrap();
         let c = InterpCode::new(&program);
-        let dispatch: Vec<Dispatch> = c.ops.iter().map(|op| op.dispatch).collect();
+        let dispatch: Vec<Dispatch> = c.all_ops(&program).iter().map(|op| op.dispatch).collect();
         use Dispatch as D;
         assert_eq!(
             dispatch,
@@ -460,7 +573,8 @@ mod tests {
         );
         let program = Program::new(blob(), Profile::P8, GasModel::Instruction).unwrap();
         let c = InterpCode::new(&program);
-        assert!(c.ops.iter().all(|op| Dispatch::pair_of(op.dispatch).is_none()), "the instruction model runs singles");
+        let singles = c.all_ops(&program).iter().all(|op| Dispatch::pair_of(op.dispatch).is_none());
+        assert!(singles, "the instruction model runs singles");
     }
 
     #[test]
@@ -473,7 +587,7 @@ mod tests {
             let data = seeded_bytes(seed, 4096);
             let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
             let Ok(program) = Program::from_blob(&case.blob, case.profile, case.gas_model) else { continue };
-            for op in &InterpCode::new(&program).ops {
+            for op in InterpCode::new(&program).all_ops(&program) {
                 if Dispatch::pair_of(op.dispatch).is_some() {
                     *seen.entry(format!("{:?}", op.dispatch)).or_default() += 1;
                 }

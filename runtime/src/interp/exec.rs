@@ -87,8 +87,8 @@ fn lone_trap(gas_model: GasModel, cost: impl FnOnce() -> u32, state: &mut VmStat
     Stop::Exit(if paid == Err(OutOfGas) { Exit::OutOfGas } else { Exit::Panic })
 }
 
-/// Element `idx` of one of `code`'s per-op tables (its ops or entries, or
-/// the program's run ends), without a bounds check.
+/// Element `idx` of one of `code`'s per-op tables (its entries, or the
+/// program's run ends), without a bounds check.
 ///
 /// # Safety
 ///
@@ -125,7 +125,7 @@ unsafe fn enter<const PER_INSTRUCTION: bool>(
     } else {
         // SAFETY: by the caller's contract.
         let entry = unsafe { at(&code.entry, idx) };
-        meter::pay(gas, entry.charge(program, idx as u32)).map(|()| (idx + entry.skip as usize, 0))
+        meter::pay(gas, entry.charge(code, program, idx as u32)).map(|()| (idx + entry.skip() as usize, 0))
     }
 }
 
@@ -141,16 +141,18 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
     regs: &mut [u64; 256],
     start: u32,
 ) -> Stop {
-    let (ops, jump_targets) = (&code.ops[..], &code.jump_targets[..]);
+    let jump_targets = &code.jump_targets[..];
     // What the instruction model pre-pays up to. (Reading its entry charge
     // from `code.entry` instead made keccak run about 2× slower under that
     // model.)
     let run_ends = program.run_ends();
     regs[..13].copy_from_slice(&state.regs);
     let mut gas = state.gas;
-    // The op to run: every value it takes is one the interpreter reaches
-    // (see [`InterpCode`]), which the unchecked reads below rely on.
+    // The op to run: every value it takes is one the interpreter reaches,
+    // in a span built (see [`InterpCode`]), which the unchecked reads
+    // below rely on.
     let mut idx = start as usize;
+    code.prepare(program, start);
     // Instruction model: ops below this index are paid for.
     let mut paid_end = 0usize;
 
@@ -175,7 +177,7 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
         }
         loop {
             // SAFETY: `idx` is reached (see its declaration).
-            let op = unsafe { at(ops, idx) };
+            let op = unsafe { code.op_unchecked(idx) };
             /// The dispatch: one arm per instruction through `step`, and one
             /// per fused pair running both halves (the second reports its
             /// own index if it exits).
@@ -189,7 +191,7 @@ fn run_inner<M: GuestMemory, const PER_INSTRUCTION: bool, const TO_BLOCK_END: bo
                                 // SAFETY: the successor of a pair's first
                                 // op, which is not a terminator, so not the
                                 // last op.
-                                let second = unsafe { at(ops, idx) };
+                                let second = unsafe { code.op_unchecked(idx) };
                                 step(Opcode::$second, second, regs, mem, jump_targets, idx as u32)
                             }
                             flow => flow,
@@ -256,8 +258,17 @@ pub fn step_one<M: GuestMemory>(
     let Some(idx) = program.index_of(state.pc) else {
         return lone_trap_step(lone_trap(code.gas_model, || code.lone_trap_cost, state));
     };
-    let op = &code.ops[idx as usize];
-    step_at(program, idx, op, || code.entry[idx as usize].charge(program, idx), &code.jump_targets, state, mem, file)
+    let op = code.op(program, idx);
+    step_at(
+        program,
+        idx,
+        op,
+        || code.entry[idx as usize].charge(code, program, idx),
+        &code.jump_targets,
+        state,
+        mem,
+        file,
+    )
 }
 
 /// [`step_one`] for a program the interpreter has no [`InterpCode`] of

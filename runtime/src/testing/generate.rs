@@ -207,7 +207,9 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
     }
 
     let mut asm = Assembler::new(profile);
-    let block_count = u.int_in_range(1..=8usize)?;
+    // Now and then more blocks than one span of a lazily decoded program
+    // holds (`SPAN_BLOCKS`), so that runs cross from span to span.
+    let block_count = if u.ratio(1, 8)? { u.int_in_range(17..=40usize)? } else { u.int_in_range(1..=8usize)? };
     let labels: Vec<usize> = (0..block_count).map(|_| asm.label()).collect();
     let mut table = Vec::new();
     for _ in 0..u.int_in_range(0..=4)? {

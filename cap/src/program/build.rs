@@ -6,7 +6,7 @@
 //! decoded later, a span at a time ([`decode_span`], [`super::stream`]).
 
 use super::blob::{CodeBlob, MAX_SKIP, word};
-use super::block::{Block, NO_INDEX};
+use super::block::Block;
 use super::decode::{Instruction, decode_operands};
 use super::error::ProgramError;
 use super::isa::{Opcode, Profile};
@@ -24,9 +24,9 @@ pub(super) mod pools {
     pub static INSTRUCTIONS: Pool<Instruction> = Pool::new();
     pub static BLOCKS: Pool<Block> = Pool::new();
     pub static INDEXES: Pool<u32> = Pool::new();
-    /// For the block starts and run ends noted while decoding.
+    /// For the run ends and `trap`s noted while laying out.
+    pub static ENDS: Pool<u64> = Pool::new();
     pub static MARKS: Pool<u32> = Pool::new();
-    pub static HEADS: Pool<u64> = Pool::new();
 }
 
 /// The tables [`build`] produces: the layout of the instruction stream,
@@ -69,8 +69,7 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
         Profile::P8 => starts + 1,
         Profile::P7 => 2 * starts + 1,
     };
-    let mut marks =
-        Marks { heads: Notched::new(most, &pools::HEADS), ends: Notched::new(most, &pools::MARKS), first_pc: 0 };
+    let mut marks = Marks { ends: Notched::new(most, &pools::ENDS), traps: pools::MARKS.take(0), first_pc: 0 };
     let mut pc_index = PcIndex::from_starts(&blob.mask, len);
     let mut instructions = pools::INSTRUCTIONS.take(if decode { most } else { 0 });
     let out = &mut instructions.spare_capacity_mut()[..if decode { most } else { 0 }];
@@ -105,19 +104,21 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
 
 /// What [`scan`] notes for [`blocks`], in increasing order.
 struct Marks {
-    /// The block starts that are jump targets: the index of each in the
-    /// low 32 bits, its pc in the high.
-    heads: Notched<u64>,
-    /// Indexes of the terminators.
-    ends: Notched<u32>,
+    /// The end of each run: the index of its terminator in the low 32
+    /// bits, the pc execution continues at in the high.
+    ends: Notched<u64>,
+    /// Indexes of the `trap`s that are not valid instruction starts (made
+    /// for bytes that are not starts or not opcodes): ends that no block
+    /// start follows, and blocks that are no jump targets.
+    traps: Vec<u32>,
     /// The pc of the stream's first instruction.
     first_pc: u32,
 }
 
 impl Marks {
     fn give_back(self) {
-        pools::HEADS.give(self.heads.values);
-        pools::MARKS.give(self.ends.values);
+        pools::ENDS.give(self.ends.values);
+        pools::MARKS.give(self.traps);
     }
 }
 
@@ -191,13 +192,13 @@ impl Iterator for Starts<'_> {
 trait Notes {
     /// The stream's first instruction is at `pc`.
     fn first(&mut self, pc: usize);
-    /// Whether instruction `n`, at `pc`, starts a block that is a jump
-    /// target.
-    fn head(&mut self, n: usize, pc: usize, is_head: bool);
-    /// Whether instruction `n` is a terminator.
-    fn end(&mut self, n: usize, is_end: bool);
-    /// A `trap` that is not an instruction start is at `pc`.
-    fn trap(&mut self, pc: usize);
+    /// Instruction `n`, a valid one, is a terminator (`is_end`) after
+    /// which execution continues at `next_pc`.
+    fn end(&mut self, n: usize, next_pc: u32, is_end: bool);
+    /// Instruction `n` is a `trap` at `pc` that is not a valid start: at
+    /// a start that is not an opcode (`at_start`), or at a byte that is
+    /// not a start.
+    fn trap(&mut self, n: usize, pc: usize, at_start: bool);
 }
 
 /// The notes [`build`] keeps: the [`Marks`], and the `trap`s in the map.
@@ -212,16 +213,16 @@ impl Notes for Layout<'_> {
         self.marks.first_pc = pc as u32;
     }
     #[inline(always)]
-    fn head(&mut self, n: usize, pc: usize, is_head: bool) {
-        self.marks.heads.offer(n as u64 | (pc as u64) << 32, is_head);
+    fn end(&mut self, n: usize, next_pc: u32, is_end: bool) {
+        self.marks.ends.offer(n as u64 | u64::from(next_pc) << 32, is_end);
     }
     #[inline(always)]
-    fn end(&mut self, n: usize, is_end: bool) {
-        self.marks.ends.offer(n as u32, is_end);
-    }
-    #[inline(always)]
-    fn trap(&mut self, pc: usize) {
-        self.pc_index.mark(pc);
+    fn trap(&mut self, n: usize, pc: usize, at_start: bool) {
+        if !at_start {
+            self.pc_index.mark(pc);
+        }
+        self.marks.ends.offer(n as u64, true);
+        self.marks.traps.push(n as u32);
     }
 }
 
@@ -232,11 +233,9 @@ impl Notes for Nothing {
     #[inline(always)]
     fn first(&mut self, _: usize) {}
     #[inline(always)]
-    fn head(&mut self, _: usize, _: usize, _: bool) {}
+    fn end(&mut self, _: usize, _: u32, _: bool) {}
     #[inline(always)]
-    fn end(&mut self, _: usize, _: bool) {}
-    #[inline(always)]
-    fn trap(&mut self, _: usize) {}
+    fn trap(&mut self, _: usize, _: usize, _: bool) {}
 }
 
 /// Lays out the instruction stream (`P8`: under P8's rules, else P7's)
@@ -253,9 +252,8 @@ fn scan<const P8: bool, const DECODE: bool>(
     if n == 0 {
         // No instruction starts at all: only the trap at the end.
         let len = blob.code.len();
-        pc_index.mark(len);
+        Layout { marks, pc_index }.trap(0, len, false);
         marks.first_pc = len as u32;
-        marks.ends.offer(0, true);
         if DECODE {
             out[0].write(Instruction::trap(len as u32));
         }
@@ -269,9 +267,7 @@ fn scan<const P8: bool, const DECODE: bool>(
 /// `DECODE`, and returns how many instructions it has.
 ///
 /// Each start's length comes from the next start (or the end); a `trap`
-/// follows it where execution falls onto a byte that is not a start. A
-/// block starts at a valid instruction where the last valid terminator
-/// continues (and code offset 0 counts as such a place).
+/// follows it where execution falls onto a byte that is not a start.
 #[inline(always)]
 fn walk<const P8: bool, const DECODE: bool>(
     blob: &CodeBlob,
@@ -289,7 +285,6 @@ fn walk<const P8: bool, const DECODE: bool>(
     };
     notes.first(pc);
     let mut n = 0;
-    let mut target_pc = if pcs.start == 0 { 0 } else { NO_INDEX };
     loop {
         // The start after this one (past the code: none).
         let next = starts.next().map_or(len, |next| next.min(len));
@@ -308,24 +303,20 @@ fn walk<const P8: bool, const DECODE: bool>(
         // of the code is there (else a `trap` is).
         let (after, at_start) = match raw {
             Some(op) => {
-                notes.head(n, pc, target_pc == pc as u32);
                 let skip = gap.min(MAX_SKIP as usize) as u32;
                 let next_pc = (pc as u32).saturating_add(1 + skip);
                 if DECODE {
                     out[n].write(decode_operands(code, op, pc as u32, skip));
                 }
-                let ends = op.is_terminator();
-                target_pc = if ends { next_pc } else { NO_INDEX };
-                notes.end(n, ends);
+                notes.end(n, next_pc, op.is_terminator());
                 n += 1;
                 (next_pc as usize, gap <= MAX_SKIP as usize)
             }
             None => {
-                target_pc = NO_INDEX;
                 if DECODE {
                     out[n].write(Instruction::trap(pc as u32));
                 }
-                notes.end(n, true);
+                notes.trap(n, pc, true);
                 n += 1;
                 (pc + 1, gap == 0)
             }
@@ -346,8 +337,7 @@ fn walk<const P8: bool, const DECODE: bool>(
 /// noted (as the end of its run) and, with `DECODE`, decoded.
 #[cold]
 fn trap<const DECODE: bool>(notes: &mut impl Notes, out: &mut [MaybeUninit<Instruction>], n: usize, pc: usize) {
-    notes.trap(pc);
-    notes.end(n, true);
+    notes.trap(n, pc, false);
     if DECODE {
         out[n].write(Instruction::trap(pc as u32));
     }
@@ -356,27 +346,42 @@ fn trap<const DECODE: bool>(notes: &mut impl Notes, out: &mut [MaybeUninit<Instr
 /// The blocks of a stream of `n` instructions from the [`Marks`] [`scan`]
 /// noted, and the per-instruction tables, each filled a block or a run at
 /// a time.
+///
+/// A block starts at the first instruction, and at a valid instruction
+/// where a valid terminator continues; it is a jump target unless it is
+/// the first one at a pc other than 0 (or a `trap` there).
 fn blocks(n: usize, instructions: Option<Vec<Instruction>>, pc_index: PcIndex, marks: &mut Marks) -> Tables {
-    let (ends, heads) = (marks.ends.kept(), marks.heads.kept());
+    let ends = marks.ends.kept();
     let mut run_ends = pools::INDEXES.take(n);
-    for &t in ends {
+    for &end in ends {
+        let t = end as u32;
         run_ends.resize(t as usize + 1, t + 1);
     }
     // The stream ends with a `trap`, so this never adds anything.
     run_ends.resize(n, n as u32);
-    let mut blocks = pools::BLOCKS.take(heads.len() + 1);
+    // Whether instruction `i` is a `trap` made for a non-start, asked for
+    // in increasing order.
+    let mut traps = marks.traps.iter().copied().peekable();
+    let mut is_trap = move |i: u32| {
+        while traps.next_if(|&t| t < i).is_some() {}
+        traps.peek() == Some(&i)
+    };
+    let first = (0, marks.first_pc, marks.first_pc == 0 && !is_trap(0));
+    let heads = ends.iter().filter_map(|&end| {
+        let (t, next_pc) = (end as u32, (end >> 32) as u32);
+        let head = (t as usize + 1) < n && !is_trap(t) && !is_trap(t + 1);
+        head.then_some((t + 1, next_pc, true))
+    });
+    let mut blocks = pools::BLOCKS.take(ends.len() + 1);
     let mut block_of = pools::INDEXES.take(n);
-    // The first instruction starts a block, a target or not.
-    let first = (heads.first().map(|&h| h as u32) != Some(0)).then_some((0, marks.first_pc, false));
-    let heads = heads.iter().map(|&h| (h as u32, (h >> 32) as u32, true));
     let mut ends = ends.iter();
     let mut end = 0;
-    for (first, pc, is_target) in first.into_iter().chain(heads) {
+    for (first, pc, is_target) in std::iter::once(first).chain(heads) {
         block_of.resize(first as usize, (blocks.len() as u32).wrapping_sub(1));
         // The stream ends with a terminator, so there is one at or after
         // every block start.
         while end <= first {
-            end = ends.next().map_or(n as u32, |&t| t + 1);
+            end = ends.next().map_or(n as u32, |&t| t as u32 + 1);
         }
         blocks.push(Block { pc, first, end, is_target });
     }

@@ -563,3 +563,26 @@ fn fused_instructions_are_not_entry_points() {
         assert_eq!((state.pc, state.gas, state.regs), (3, 100, regs));
     }
 }
+
+/// A window kept from an ended instance still holds that instance's
+/// written pages; the next instance in it, emptied for the caps before any
+/// refresh (as when mappings are scarce), must not move them into its own
+/// memory.
+#[test]
+fn a_kept_window_emptied_before_use_keeps_the_last_instances_writes_out() {
+    let p = program(&[(Opcode::Trap, &[])], &[], GasModel::Pipeline);
+    let options = CompileOptions { force_fallbacks: false, lazy: true, region: 1 };
+    let module = Arc::new(CompiledModule::compile(p, &options).unwrap());
+    let mut first = JitInstance::new(module.clone(), memory()).unwrap();
+    first.memory().write_bytes(0x20000, &[0xA5; 64]).unwrap();
+    let mut out = [0u8; 64];
+    first.memory().read_bytes(0x20000, &mut out).unwrap();
+    assert_eq!(out, [0xA5; 64]);
+    assert_eq!(first.private_pages(), 1, "the write is in a frame of the window");
+    drop(first);
+    let mut next = JitInstance::new(module, memory()).unwrap();
+    next.cap_memory().read_bytes(0x20000, &mut out).unwrap();
+    assert_eq!(out, [0; 64], "the next instance's page, from its cap");
+    next.memory().read_bytes(0x20000, &mut out).unwrap();
+    assert_eq!(out, [0; 64], "and through the window");
+}

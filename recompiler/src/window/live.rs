@@ -240,7 +240,9 @@ fn reclaim_in(live: &mut Registry, want: usize, got: &mut Reclaimed) -> bool {
         let pager = unsafe { &mut *slot.pager.get() };
         got.mappings += pager.charged();
         got.windows += 1;
-        pager.give_back_mappings();
+        // Dirty pages move into their caps, and every page is inaccessible
+        // again, to be mapped on demand when the instance runs next.
+        pager.flush();
         slot.held.store(0, Ordering::Relaxed);
         slot.claim.store(PARKED, Ordering::Release);
         if got.mappings >= want {

@@ -635,21 +635,6 @@ impl Pager {
         self.refill().is_ok() && self.prepare(first, last, write).is_ok()
     }
 
-    /// Empties the window of an idle instance so that others can use its
-    /// mappings: dirty pages move into their caps (unless the window is
-    /// stale: the caps have them already, or the space is a new
-    /// instance's), and every page is inaccessible again, to be mapped on
-    /// demand when the instance runs next.
-    pub(crate) fn give_back_mappings(&mut self) {
-        if self.stale {
-            self.stale = false;
-            self.stock.extend(self.dirty.drain(..).map(|(_, frame)| (frame, false)));
-            self.reset();
-        } else {
-            self.flush();
-        }
-    }
-
     /// Whether the window can no longer be used (see [`Self::reset`]).
     pub(crate) fn is_broken(&self) -> bool {
         self.broken
@@ -689,8 +674,13 @@ impl Pager {
 
     /// Resets the window and moves every dirty frame into its cap's overlay
     /// (no copy): the window no longer maps any of the space's frames.
+    /// While the window is stale its dirty frames are not the space's
+    /// writes (the caps have those already, or the frames are another
+    /// instance's): they go back to the stock instead.
     pub(crate) fn flush(&mut self) {
-        self.stale = false;
+        if std::mem::take(&mut self.stale) {
+            self.stock.extend(self.dirty.drain(..).map(|(_, frame)| (frame, false)));
+        }
         self.reset();
         for (page, frame) in std::mem::take(&mut self.dirty) {
             let i = self.space.mapping_index(page).expect("dirty pages stay mapped until a sync");

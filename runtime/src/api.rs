@@ -20,7 +20,7 @@ pub use crate::config::{Compilation, Config, EngineKind};
 use crate::disk_cache::{DiskCache, DiskCacheStats};
 use crate::interp::{self, InterpCode, Stop};
 use javm_cap::image::{Image, ImageMapping, MappingSource};
-use javm_cap::program::{CodeBlob, Decode, GasModel, Program, ProgramError, StandardProgram};
+use javm_cap::program::{CodeBlob, Decode, Program, ProgramError, StandardProgram};
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
@@ -284,12 +284,10 @@ impl Engine {
     /// now where the whole program is translated at load.
     fn decode(&self, blob: &[u8]) -> Result<Program, Error> {
         // The whole program is translated at load by a recompiler compiling
-        // eagerly (unless a disk cache may hold the compiled code), and by
-        // the interpreter under the instruction model (see `InterpCode`).
-        let whole = match self.config.engine {
-            EngineKind::Interpreter => self.config.effective_gas_model() == GasModel::Instruction,
-            EngineKind::Recompiler => self.compilation == Compilation::Eager && self.disk.is_none(),
-        };
+        // eagerly, unless a disk cache may hold the compiled code.
+        let whole = self.config.engine == EngineKind::Recompiler
+            && self.compilation == Compilation::Eager
+            && self.disk.is_none();
         let decode = if whole { Decode::Eager } else { Decode::Lazy };
         let blob = CodeBlob::parse(blob)?;
         Ok(Program::with_decode(blob, self.config.profile, self.config.effective_gas_model(), decode)?)

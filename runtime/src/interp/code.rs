@@ -180,9 +180,10 @@ with_fused_pairs!(assert_pairs_stay_in_blocks);
 /// Entering an op with nothing paid for its block.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    /// Gas to charge ([`Program::entry_charge`]) under the block and
-    /// pipeline models; [`UNPRICED`] until the op is first entered (see
-    /// [`Entry::charge`]).
+    /// Gas to charge ([`Program::entry_charge`]; under the instruction
+    /// model, which pre-pays runs from the program's run ends, only a mark
+    /// that the op's span is built); [`UNPRICED`] until the op is first
+    /// entered (see [`Entry::charge`]).
     cost: AtomicU32,
     /// Ops to step over once charged: the `unlikely` hints starting here,
     /// which do nothing. Written with the ops of its span.
@@ -206,6 +207,15 @@ impl Entry {
         match self.cost.load(Ordering::Acquire) {
             UNPRICED => self.price(code, program, idx),
             cost => cost,
+        }
+    }
+
+    /// Builds the ops of op `idx`'s span on its first entry: what
+    /// [`Entry::charge`] does, for the instruction model.
+    #[inline(always)]
+    pub fn open(&self, code: &InterpCode, program: &Program, idx: u32) {
+        if self.cost.load(Ordering::Acquire) == UNPRICED {
+            self.price(code, program, idx);
         }
     }
 
@@ -236,10 +246,8 @@ impl Entry {
 /// it (they are not copied).
 ///
 /// The ops are built a span of the program at a time (see
-/// [`Program::span_indexes`]): under the block and pipeline models the
-/// first time one of the span's ops is entered (`Entry::charge`), under
-/// the instruction model, whose runs are entered without reading an
-/// entry, all at once by [`InterpCode::new`]. A run starts with
+/// [`Program::span_indexes`]), the first time one of the span's ops is
+/// entered (`Entry::charge`, `Entry::open`). A run starts with
 /// `InterpCode::prepare`; from there it only reaches ops it entered or
 /// the successors of non-terminators, which are in the same block and so
 /// in the same span.
@@ -269,25 +277,13 @@ impl InterpCode {
         assert_eq!(program.run_ends().len(), n, "one run end per instruction");
         let mut entry = ENTRIES.take(n);
         entry.resize_with(n, Entry::unpriced);
-        let code = InterpCode {
+        InterpCode {
             ops: SpanSlots::new(n, program.span_count(), &OPS),
             entry,
             jump_targets: program.jump_targets().iter().map(|&t| in_bounds(program, t)).collect(),
             gas_model: program.gas_model(),
             lone_trap_cost: program.lone_trap_cost(),
-        };
-        if program.gas_model() == GasModel::Instruction {
-            code.build_all(program);
         }
-        code
-    }
-
-    /// Builds every span not built yet.
-    fn build_all(&self, program: &Program) {
-        for s in 0..program.span_count() {
-            self.span(program, s);
-        }
-        self.ops.mark_complete();
     }
 
     /// The ops of span `s`, built on the first call.
@@ -335,7 +331,10 @@ impl InterpCode {
     /// Every op, building the spans not built yet.
     #[cfg(test)]
     pub(crate) fn all_ops(&self, program: &Program) -> &[Op] {
-        self.build_all(program);
+        for s in 0..program.span_count() {
+            self.span(program, s);
+        }
+        self.ops.mark_complete();
         self.ops.all()
     }
 }
@@ -505,9 +504,8 @@ mod tests {
         assert!(c.entry.iter().all(|e| e.skip() == 0), "the instruction model charges each hint as it runs");
     }
 
-    /// Ops built a span at a time, in any order, equal the ops of the
-    /// whole program built at once (which the instruction model does,
-    /// pairs aside), and each build touches one span.
+    /// Ops built a span at a time, in any order, equal the ops of a whole
+    /// decoded program built at once, and each build touches one span.
     #[test]
     fn spans_built_in_any_order_equal_the_whole() {
         use crate::testing::generate::gen_case;
@@ -518,7 +516,7 @@ mod tests {
             let data = seeded_bytes(seed, 8192);
             let Ok(case) = gen_case(&mut Unstructured::new(&data)) else { continue };
             let Ok(blob) = CodeBlob::parse(&case.blob) else { continue };
-            let model = [GasModel::Block, GasModel::Pipeline][seed as usize % 2];
+            let model = [GasModel::Block, GasModel::Pipeline, GasModel::Instruction][seed as usize % 3];
             let Ok(whole) = Program::new(blob.clone(), case.profile, model) else { continue };
             let lazy = Program::with_decode(blob, case.profile, model, Decode::Lazy).unwrap();
             let (a, b) = (InterpCode::new(&whole), InterpCode::new(&lazy));

@@ -119,7 +119,10 @@ unsafe fn enter<const PER_INSTRUCTION: bool>(
     idx: usize,
 ) -> Result<(usize, usize), OutOfGas> {
     if PER_INSTRUCTION {
-        // SAFETY: by the caller's contract; the run ends are one per op.
+        // SAFETY: by the caller's contract; the entries and run ends are
+        // one per op.
+        unsafe { at(&code.entry, idx) }.open(code, program, idx as u32);
+        // SAFETY: as above.
         let run_end = unsafe { *at(run_ends, idx) };
         meter::enter_run(gas, idx as u32, run_end).map(|end| (idx, end as usize))
     } else {

@@ -6,7 +6,6 @@
 use javm::disk_cache::{FILE_FORMAT, HEADER_LEN};
 use javm::testing::GuestHost;
 use javm::{Config, DiskCacheStats, Engine, EngineKind, Exit, GasModel, Module, Profile, Rejections};
-use sha2::{Digest, Sha256};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
@@ -62,7 +61,7 @@ fn the_file(dir: &Path) -> PathBuf {
 fn reseal(file: &[u8], payload: &[u8]) -> Vec<u8> {
     let mut out = file[..HEADER_LEN].to_vec();
     out[16..24].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    out[88..120].copy_from_slice(&Sha256::digest(payload));
+    out[88..104].copy_from_slice(&xxhash_rust::xxh3::xxh3_128(payload).to_le_bytes());
     out.extend_from_slice(payload);
     out
 }

@@ -424,8 +424,10 @@ impl Module {
     /// that hands over a few blocks (a few `sbrk`s per invocation) is not
     /// translated whole for the interpreter; through the interpreter's own
     /// form once that has paid (after [`STEPPED_BLOCKS`] such blocks, or one
-    /// per 32 instructions of the program: building that form costs about
-    /// what stepping a block per 32 instructions does).
+    /// per 32 instructions of the program). The threshold was set when
+    /// building that form decoded the whole program; now that it builds a
+    /// span at a time, a cold JIP-6 replay takes the same time with or
+    /// without the stepping.
     fn hand_over_block<M: GuestMemory>(
         &self,
         state: &mut VmState,

@@ -1,9 +1,9 @@
 //! From a code blob to a [`Program`](super::Program)'s tables in one pass
 //! over the code: the instruction starts come from the bitmask a word at a
 //! time, and each one's opcode byte is validated (P8) and read for where
-//! blocks start and runs end. The blocks and the per-instruction tables are
-//! then filled from those notes, a block or a run at a time. Operands are
-//! decoded later, a span at a time ([`decode_span`], [`super::stream`]).
+//! runs end. The blocks and the per-instruction tables are then filled
+//! from those notes, a block or a run at a time. Operands are decoded
+//! later, a span at a time ([`decode_span`], [`super::spans`]).
 
 use super::blob::{CodeBlob, MAX_SKIP, word};
 use super::block::Block;
@@ -11,7 +11,6 @@ use super::decode::{Instruction, decode_operands};
 use super::error::ProgramError;
 use super::isa::{Opcode, Profile};
 use super::pc_index::PcIndex;
-use crate::recycle::Pool;
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
@@ -47,10 +46,10 @@ pub(super) struct Tables {
 /// code 0 must be a start and every start a valid opcode at most
 /// `1 + MAX_SKIP` bytes before the next (or the end).
 ///
-/// Two passes: [`scan`] reads each start's opcode byte and the bitmask
-/// after it, notes where blocks start and runs end and, when `decode` is
-/// set, decodes the stream on the way; [`blocks`] then fills the blocks
-/// and the per-instruction tables a run at a time.
+/// Two passes: [`scan`] reads each start's opcode byte and the next start,
+/// notes where runs end (and the `trap`s made for non-starts) and, when
+/// `decode` is set, decodes the stream on the way; [`blocks`] then derives
+/// the blocks and fills the per-instruction tables a run at a time.
 pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<Tables, ProgramError> {
     let len = blob.code.len();
     if profile == Profile::P8 {
@@ -69,7 +68,7 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
         Profile::P8 => starts + 1,
         Profile::P7 => 2 * starts + 1,
     };
-    let mut marks = Marks { ends: Notched::new(most, &pools::ENDS), traps: pools::MARKS.take(0), first_pc: 0 };
+    let mut marks = Marks { ends: Notched::new(most), traps: pools::MARKS.take(0), first_pc: 0 };
     let mut pc_index = PcIndex::from_starts(&blob.mask, len);
     let mut instructions = pools::INSTRUCTIONS.take(if decode { most } else { 0 });
     let out = &mut instructions.spare_capacity_mut()[..if decode { most } else { 0 }];
@@ -106,7 +105,7 @@ pub(super) fn build(blob: &CodeBlob, profile: Profile, decode: bool) -> Result<T
 struct Marks {
     /// The end of each run: the index of its terminator in the low 32
     /// bits, the pc execution continues at in the high.
-    ends: Notched<u64>,
+    ends: Notched,
     /// Indexes of the `trap`s that are not valid instruction starts (made
     /// for bytes that are not starts or not opcodes): ends that no block
     /// start follows, and blocks that are no jump targets.
@@ -124,27 +123,27 @@ impl Marks {
 
 /// A list of marks noted without a branch: each value offered is written
 /// to the next free slot, and kept (the count moves on) only if it counts.
-struct Notched<T: 'static> {
+struct Notched {
     /// Room for every value that can be offered; the first `kept` are
     /// written.
-    values: Vec<T>,
+    values: Vec<u64>,
     kept: usize,
 }
 
-impl<T: Copy> Notched<T> {
-    /// Room for `most` offers, from `pool`.
-    fn new(most: usize, pool: &Pool<T>) -> Notched<T> {
-        Notched { values: pool.take(most + 1), kept: 0 }
+impl Notched {
+    /// Room for `most` offers.
+    fn new(most: usize) -> Notched {
+        Notched { values: pools::ENDS.take(most + 1), kept: 0 }
     }
 
     #[inline(always)]
-    fn offer(&mut self, value: T, keep: bool) {
+    fn offer(&mut self, value: u64, keep: bool) {
         self.values.spare_capacity_mut()[self.kept].write(value);
         self.kept += usize::from(keep);
     }
 
     /// The values kept.
-    fn kept(&mut self) -> &[T] {
+    fn kept(&mut self) -> &[u64] {
         // SAFETY: `offer` wrote every slot below `kept` (each in the spare
         // capacity, from the vector's length 0 on).
         unsafe { self.values.set_len(self.kept) };

@@ -211,12 +211,11 @@ impl Entry {
     }
 
     /// Builds the ops of op `idx`'s span on its first entry: what
-    /// [`Entry::charge`] does, for the instruction model.
+    /// [`Entry::charge`] does, for the instruction model (which pre-pays
+    /// from the run ends instead).
     #[inline(always)]
     pub fn open(&self, code: &InterpCode, program: &Program, idx: u32) {
-        if self.cost.load(Ordering::Acquire) == UNPRICED {
-            self.price(code, program, idx);
-        }
+        self.charge(code, program, idx);
     }
 
     #[cold]
@@ -304,9 +303,7 @@ impl InterpCode {
     /// first (it may start inside a block whose entry it does not read).
     #[inline]
     pub(crate) fn prepare(&self, program: &Program, idx: u32) {
-        if !self.ops.is_complete() {
-            self.span(program, program.span_of(idx));
-        }
+        self.span(program, program.span_of(idx));
     }
 
     /// Op `idx`, building its span if it is not built yet.

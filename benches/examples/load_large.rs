@@ -6,14 +6,15 @@
 //! valgrind --tool=callgrind target/release/examples/load_large interp block 3
 //! ```
 //!
-//! Arguments: engine (`interp` or `jit`, or `decode` for the decode alone,
+//! Arguments: engine (`interp` or `jit`, `eager` for the recompiler
+//! compiling whole programs, or `decode` for the decode alone,
 //! as the `large/decode-*` benches measure it, or `layout` for a lazy
 //! decode's load, which validates and lays out the code only), gas model (`block`,
 //! `pipeline`, `instruction`), number of loads (default 100), and
 //! optionally a persistent cache directory (warmed by one load first, so
 //! that the timed loads are disk hits, as after a restart).
 
-use javm::{EngineKind, GasModel};
+use javm::{Compilation, EngineKind, GasModel};
 use javm_benches::{guests, large, run};
 use javm_cap::program::{CodeBlob, Decode, Profile, Program};
 use std::time::Instant;
@@ -42,8 +43,16 @@ fn main() {
         println!("{decode:?} decode {model}: {instructions} instructions in {blocks} blocks, {each:?} per decode");
         return;
     }
-    let kind: EngineKind = engine.parse().expect("engine: interp, jit or decode");
+    let eager = engine == "eager";
+    let kind: EngineKind = if eager {
+        EngineKind::Recompiler
+    } else {
+        engine.parse().expect("engine: interp, jit, eager, decode or layout")
+    };
     let mut engine = run::uncached_engine(kind, model);
+    if eager {
+        engine = engine.with_compilation(Compilation::Eager);
+    }
     if let Some(dir) = args.next() {
         engine = engine.with_disk_cache(dir).expect("a cache directory");
         drop(engine.load_blob(&blob).expect("the large program loads"));

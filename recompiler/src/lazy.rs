@@ -47,7 +47,7 @@ impl CompiledModule {
             dynamic_targets: &self.dynamic_targets,
         };
         let code = self.code_memory();
-        let stored = codegen::compile_region(self.program(), self.features(), span, &place, |bytes| {
+        let stored = codegen::compile_region(&self.context, self.program(), self.features(), span, &place, |bytes| {
             let end = place.base as usize + bytes.len();
             if end > code.capacity() {
                 return Err(CompileError::TooLarge(format!("{end} bytes of code, over the module's block")));
@@ -129,7 +129,7 @@ impl CompiledModule {
 #[cfg(test)]
 mod tests {
     use crate::cpu::Features;
-    use crate::{CompiledModule, JitExit, JitInstance};
+    use crate::{CompileContext, CompiledModule, JitExit, JitInstance};
     use javm_cap::program::asm::{Assembler, Operands, Target};
     use javm_cap::program::{GasModel, Opcode, Profile, Program};
     use javm_cap::space::AddressSpace;
@@ -186,12 +186,12 @@ mod tests {
     }
 
     fn lazy(region: u32) -> Arc<CompiledModule> {
-        Arc::new(CompiledModule::lazy_for(program(), Features::detect(), region).unwrap())
+        Arc::new(CompiledModule::lazy_for(program(), Features::detect(), region, &Arc::default()).unwrap())
     }
 
     #[test]
     fn a_lazy_run_compiles_only_the_blocks_it_reaches() {
-        let eager = Arc::new(CompiledModule::compile_for(program(), Features::detect()).unwrap());
+        let eager = Arc::new(CompiledModule::compile_for(program(), Features::detect(), &Arc::default()).unwrap());
         let expected = run(&eager, 100);
         // A 2 + 3 × (C 2 + D 1) + the jump's 2 + F 2: 15 gas; at F's ecalli.
         let ecalli = program().instructions().iter().find(|i| i.opcode == Opcode::Ecalli).unwrap().pc;
@@ -226,8 +226,24 @@ mod tests {
     }
 
     #[test]
+    fn regions_are_compiled_in_the_context_the_module_was_made_with() {
+        let context = Arc::new(CompileContext::default());
+        CompiledModule::compile_for(program(), Features::detect(), &context).unwrap();
+        let kept = context.kept_bytes();
+        assert!(kept > 0, "the whole compile's buffer is kept");
+        let module = Arc::new(CompiledModule::lazy_for(program(), Features::detect(), 1, &context).unwrap());
+        run(&module, 100);
+        assert_eq!(module.compiled_instructions(), 9);
+        // The run's regions, smaller than the whole program, were
+        // assembled in the buffer the whole compile left: none grew, and
+        // none was made besides it.
+        assert_eq!(context.kept_bytes(), kept);
+        assert_eq!(format!("{context:?}"), "CompileContext { kept: 1 }");
+    }
+
+    #[test]
     fn out_of_gas_at_a_block_not_compiled_yet_charges_nothing_for_it() {
-        let eager = Arc::new(CompiledModule::compile_for(program(), Features::detect()).unwrap());
+        let eager = Arc::new(CompiledModule::compile_for(program(), Features::detect(), &Arc::default()).unwrap());
         for gas in 0..16 {
             let expected = run(&eager, gas);
             assert_eq!(run(&lazy(1), gas), expected, "gas {gas}");
@@ -271,7 +287,7 @@ mod tests {
         }
         asm.push(Opcode::Trap, Operands::default());
         let program = Arc::new(Program::new(asm.finish(), Profile::P8, GasModel::Instruction).unwrap());
-        let module = CompiledModule::lazy_for(program.clone(), Features::NONE, 1).unwrap();
+        let module = CompiledModule::lazy_for(program.clone(), Features::NONE, 1, &Arc::default()).unwrap();
         for i in (0..program.instructions().len() as u32).rev() {
             module.ensure_compiled(i).unwrap();
         }

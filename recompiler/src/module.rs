@@ -5,6 +5,7 @@
 use crate::code::CodeMemory;
 use crate::codegen::{self, Placement, Trampolines};
 use crate::codemap::CodeMap;
+use crate::context::CompileContext;
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::options::CompileOptions;
@@ -38,6 +39,8 @@ pub struct CompiledModule {
     pub(crate) lazy: Mutex<Lazy>,
     /// Instructions a lazily compiled region grows to.
     pub(crate) region: u32,
+    /// Where lazily compiled regions are assembled.
+    pub(crate) context: Arc<CompileContext>,
     /// Windows of ended instances, kept for the next ones.
     pub(crate) pagers: Arc<PagerPool>,
 }
@@ -55,25 +58,40 @@ impl std::fmt::Debug for CompiledModule {
 impl CompiledModule {
     /// Compiles `program` for this CPU (or baseline x86-64 with
     /// `force_fallbacks`): in one piece, or, with `lazy`, only the shared
-    /// code now and each region on its first entry.
+    /// code now and each region on its first entry. Assembles in a context
+    /// of its own; [`CompiledModule::compile_in`] shares one.
     pub fn compile(program: Arc<Program>, options: &CompileOptions) -> Result<CompiledModule, CompileError> {
+        Self::compile_in(program, options, &Arc::default())
+    }
+
+    /// [`CompiledModule::compile`], assembling in `context`'s buffers (a
+    /// lazy module keeps the context for its regions).
+    pub fn compile_in(
+        program: Arc<Program>,
+        options: &CompileOptions,
+        context: &Arc<CompileContext>,
+    ) -> Result<CompiledModule, CompileError> {
         if options.lazy {
-            Self::lazy_for(program, options.features(), options.region)
+            Self::lazy_for(program, options.features(), options.region, context)
         } else {
-            Self::compile_for(program, options.features())
+            Self::compile_for(program, options.features(), context)
         }
     }
 
-    /// Compiles all of `program` using exactly the extensions in `features`
-    /// (the code must only run where they are available).
-    pub(crate) fn compile_for(program: Arc<Program>, features: Features) -> Result<CompiledModule, CompileError> {
+    /// Compiles all of `program` in `context` using exactly the extensions
+    /// in `features` (the code must only run where they are available).
+    pub(crate) fn compile_for(
+        program: Arc<Program>,
+        features: Features,
+        context: &Arc<CompileContext>,
+    ) -> Result<CompiledModule, CompileError> {
         codegen::check_size(&program)?;
         let (shared_code, shared) = codegen::trampolines(features)?;
         let n = program.instruction_count() as u32;
         let dynamic_targets = sorted_targets(&program);
         let place =
             Placement { base: shared.len, exit: shared.exit, compiled: &|_| None, dynamic_targets: &dynamic_targets };
-        let (region, code) = codegen::compile_region(&program, features, (0, n), &place, |bytes| {
+        let (region, code) = codegen::compile_region(context, &program, features, (0, n), &place, |bytes| {
             let code = CodeMemory::reserve(shared_code.len() + bytes.len())
                 .map_err(|e| CompileError::Memory(e.to_string()))?;
             // SAFETY: a fresh block; nothing runs or reads it yet.
@@ -89,12 +107,13 @@ impl CompiledModule {
     }
 
     /// A module of `program` for `features` that compiles each region (of
-    /// `region` instructions or more) on first entry; only the shared code
-    /// is generated now.
+    /// `region` instructions or more) on first entry, in `context`; only
+    /// the shared code is generated now.
     pub(crate) fn lazy_for(
         program: Arc<Program>,
         features: Features,
         region: u32,
+        context: &Arc<CompileContext>,
     ) -> Result<CompiledModule, CompileError> {
         codegen::check_size(&program)?;
         let (shared_code, shared) = codegen::trampolines(features)?;
@@ -105,7 +124,7 @@ impl CompiledModule {
         let map = CodeMap::new(program.instruction_count(), program.blocks().len() + 1);
         // Valid entries reach the compile stub until their target is.
         let module = Self::assemble(program, code, features, shared, map, shared.len, |_, _| shared.compile_jump);
-        Ok(CompiledModule { region: region.max(1), ..module })
+        Ok(CompiledModule { region: region.max(1), context: context.clone(), ..module })
     }
 
     /// The module of `code` (already in executable memory, `used` bytes of
@@ -155,6 +174,7 @@ impl CompiledModule {
             jump_table,
             lazy: Mutex::new(Lazy::new(used)),
             region: u32::MAX,
+            context: Arc::default(),
             pagers: PagerPool::new(),
         }
     }

@@ -291,11 +291,11 @@ mod tests {
 
     #[test]
     fn lazy_modules_archive_once_compiled_in_one_region() {
-        let lazy = CompiledModule::lazy_for(sample(), Features::NONE, 64).unwrap();
+        let lazy = CompiledModule::lazy_for(sample(), Features::NONE, 64, &Arc::default()).unwrap();
         assert!(lazy.to_archive().is_none(), "nothing compiled");
         // All 8 instructions make one region.
         lazy.ensure_compiled(3).unwrap();
-        let eager = CompiledModule::compile_for(sample(), Features::NONE).unwrap();
+        let eager = CompiledModule::compile_for(sample(), Features::NONE, &Arc::default()).unwrap();
         let loaded = load(sample(), Features::NONE, &archive(&lazy)).unwrap();
         assert_eq!(loaded.map.whole(), lazy.map.whole());
         assert_eq!(loaded.code(), eager.code());
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn an_archive_loads_back_as_the_same_module() {
         for features in [Features::NONE, Features::detect()] {
-            let fresh = CompiledModule::compile_for(sample(), features).unwrap();
+            let fresh = CompiledModule::compile_for(sample(), features, &Arc::default()).unwrap();
             let loaded = load(sample(), features, &archive(&fresh)).unwrap();
             assert_eq!(loaded.map.whole(), fresh.map.whole());
             assert_eq!(loaded.shared, fresh.shared);
@@ -333,7 +333,7 @@ mod tests {
             for (pc, exit_pc) in [(0, 0), (12, 12)] {
                 let start = VmState { pc, gas: 100, ..VmState::default() };
                 let (mut a, mut b) = (start, start);
-                let fresh = CompiledModule::compile_for(sample(), features).unwrap();
+                let fresh = CompiledModule::compile_for(sample(), features, &Arc::default()).unwrap();
                 let again = load(sample(), features, &archive(&fresh)).unwrap();
                 assert_eq!(run(fresh, &mut a), run(again, &mut b));
                 assert_eq!((a, a.pc), (b, exit_pc));
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn other_formats_features_and_programs_are_refused() {
-        let fresh = CompiledModule::compile_for(sample(), Features::NONE).unwrap();
+        let fresh = CompiledModule::compile_for(sample(), Features::NONE, &Arc::default()).unwrap();
         let archive = archive(&fresh);
         let other = Features { popcnt: true, ..Features::NONE };
         assert!(matches!(load(sample(), other, &archive), Err(ArchiveError::Features { found: 0, expected: 8 })));
@@ -362,7 +362,7 @@ mod tests {
     #[test]
     fn tables_that_do_not_fit_are_refused() {
         let program = sample();
-        let module = CompiledModule::compile_for(program.clone(), Features::NONE).unwrap();
+        let module = CompiledModule::compile_for(program.clone(), Features::NONE, &Arc::default()).unwrap();
         let code_len = module.code().len();
         let (shared, tables) = (module.shared, module.map.whole().unwrap());
         check(&program, code_len, &shared, &tables).unwrap();

@@ -24,6 +24,7 @@ use javm_cap::program::{CodeBlob, Decode, Program, ProgramError, StandardProgram
 use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
+use javm_recompiler::CompileContext;
 use local::LocalCopies;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -90,6 +91,9 @@ pub struct Engine {
     tier_up: u64,
     cache: Arc<ModuleCache<Module>>,
     disk: Option<Arc<DiskCache>>,
+    /// The recompiler's compile buffers, reused by every module the engine
+    /// (or a clone) compiles and by their lazily compiled regions.
+    compile: Arc<CompileContext>,
 }
 
 impl Default for Engine {
@@ -114,6 +118,7 @@ impl Engine {
             tier_up: 0,
             cache: Arc::new(ModuleCache::new(bytes)),
             disk: None,
+            compile: Arc::default(),
         }
     }
 
@@ -122,6 +127,14 @@ impl Engine {
     /// compiled; a persistent module cache always compiles whole programs.
     pub fn with_compilation(mut self, compilation: Compilation) -> Engine {
         self.compilation = compilation;
+        self
+    }
+
+    /// The engine assembling the recompiler's code in `context`'s buffers,
+    /// which engines may share (every engine has a context of its own
+    /// otherwise, which its clones share).
+    pub fn with_compile_context(mut self, context: Arc<CompileContext>) -> Engine {
+        self.compile = context;
         self
     }
 
@@ -136,7 +149,11 @@ impl Engine {
     /// (0, the default: compiled from the start). For many short runs of
     /// large programs, most of whose code runs once or never: those cost
     /// what the interpreter costs, and the programs that keep running pay
-    /// for code generation once.
+    /// for code generation once. The run that crosses the threshold also
+    /// pays for moving the pages the interpreter wrote into the
+    /// recompiler's window, one copy each, which is why compiled code from
+    /// the start stays the default (a long run that writes much memory
+    /// early can take twice as long; benches/README.md has the figures).
     pub fn with_tier_up(mut self, gas: u64) -> Engine {
         self.tier_up = gas;
         self
@@ -296,7 +313,8 @@ impl Engine {
     /// The module of a decoded `program` with `memory`.
     fn module(&self, program: Program, memory: Template) -> Result<Module, Error> {
         let tier = TierUp::new(if self.config.engine == EngineKind::Recompiler { self.tier_up } else { 0 });
-        Module::new(self.config, self.compilation, program, memory, self.disk.as_deref(), tier)
+        let compile = Compile { compilation: self.compilation, disk: self.disk.as_deref(), context: &self.compile };
+        Module::new(self.config, compile, program, memory, tier)
     }
 }
 
@@ -353,15 +371,21 @@ impl std::fmt::Debug for Module {
     }
 }
 
+/// How an engine makes the recompiler's form of a program.
+struct Compile<'a> {
+    compilation: Compilation,
+    disk: Option<&'a DiskCache>,
+    context: &'a Arc<CompileContext>,
+}
+
 impl Module {
     /// Builds the engine's form of `program`; the recompiler's comes from
-    /// `disk` when it holds it, else is compiled as `compilation` says.
+    /// the disk cache when it holds it, else is compiled as `compile` says.
     fn new(
         config: Config,
-        compilation: Compilation,
+        compile: Compile<'_>,
         program: Program,
         memory: Template,
-        disk: Option<&DiskCache>,
         tier: TierUp,
     ) -> Result<Module, Error> {
         let program = Arc::new(program);
@@ -372,9 +396,13 @@ impl Module {
         let jit = match config.engine {
             EngineKind::Interpreter => None,
             EngineKind::Recompiler => Some(Arc::new(
-                match disk {
-                    Some(disk) => disk.compiled(&program, &config),
-                    None => javm_recompiler::CompiledModule::compile(program.clone(), &compilation.options()),
+                match compile.disk {
+                    Some(disk) => disk.compiled(&program, &config, compile.context),
+                    None => javm_recompiler::CompiledModule::compile_in(
+                        program.clone(),
+                        &compile.compilation.options(),
+                        compile.context,
+                    ),
                 }
                 .map_err(|e| Error::Recompiler(e.to_string()))?,
             )),

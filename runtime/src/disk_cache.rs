@@ -68,7 +68,8 @@
 use crate::config::Config;
 use javm_cap::program::Program;
 use javm_recompiler::{
-    ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT, CompileError, CompileOptions, CompiledModule, Features,
+    ARCHIVE_FORMAT, ArchiveError, CODEGEN_FINGERPRINT, CompileContext, CompileError, CompileOptions, CompiledModule,
+    Features,
 };
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use sha2::{Digest, Sha256};
@@ -254,8 +255,13 @@ impl DiskCache {
     }
 
     /// `program` compiled under `config`: from its file if there is a valid
-    /// one, else compiled and written.
-    pub(crate) fn compiled(&self, program: &Arc<Program>, config: &Config) -> Result<CompiledModule, CompileError> {
+    /// one, else compiled (in `context`) and written.
+    pub(crate) fn compiled(
+        &self,
+        program: &Arc<Program>,
+        config: &Config,
+        context: &Arc<CompileContext>,
+    ) -> Result<CompiledModule, CompileError> {
         // Whole programs: a lazily compiled module has no one piece to store.
         let options = CompileOptions { lazy: false, ..CompileOptions::default() };
         let features = options.features();
@@ -269,7 +275,7 @@ impl DiskCache {
             Ok(None) => self.update(|s| s.misses += 1),
             Err(reason) => self.update(|s| s.rejected.count(reason)),
         }
-        let module = CompiledModule::compile(program.clone(), &options)?;
+        let module = CompiledModule::compile_in(program.clone(), &options, context)?;
         let archive = module.to_archive().expect("compiled in one piece");
         match write(&self.dir, &path, &key, features, &archive) {
             Ok(()) => self.update(|s| s.writes += 1),

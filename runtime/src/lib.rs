@@ -24,7 +24,7 @@ pub use javm_cap::vm::{Exit, VmState};
 /// hold together, what they hold, and giving back those of idle instances
 /// (see the recompiler's README, "Kernel mappings").
 pub use javm_recompiler::{
-    guest_windows_reserved, release_idle_mappings, set_window_mapping_budget, window_mapping_budget,
+    CompileContext, guest_windows_reserved, release_idle_mappings, set_window_mapping_budget, window_mapping_budget,
     window_mappings_held,
 };
 

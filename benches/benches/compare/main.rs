@@ -611,10 +611,13 @@ fn one_shot(c: &mut Criterion, s: &Settings, engines: &Engines, all: &[Guest], s
             match who {
                 Who::Javm(kind) => {
                     let jam = guest.jam.clone();
+                    // One engine, as PolkaVM's side keeps one: without a
+                    // module cache, so that every run loads afresh.
+                    let engine = run::uncached_engine(kind, GasModel::Pipeline);
                     measure(&mut g, group, &id, move |iters| {
                         each(iters, || {
                             let start = Instant::now();
-                            let module = run::load(kind, GasModel::Pipeline, &jam).expect("load");
+                            let module = engine.load(&jam).expect("load");
                             let out = run::run_once(&module, &case.args).expect("a halt");
                             let t = start.elapsed();
                             black_box(out);

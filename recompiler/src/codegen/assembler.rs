@@ -1,19 +1,19 @@
 //! The buffer code generation assembles into, and the other per-compile
-//! scratch, kept from one compile to the next on each thread.
+//! scratch, kept from one compile to the next by a
+//! [`CompileContext`](crate::CompileContext).
 //!
 //! [`Assembler`] is dynasm's label and relocation registries over a byte
 //! buffer, like `dynasmrt::VecAssembler`, except that resolving the labels
 //! leaves the bytes in place (they are copied into executable memory from
 //! there) and everything can be cleared without giving its memory back. A
-//! compile takes the thread's [`Scratch`] and returns it, so loading one
-//! module after another reuses the same multi-megabyte buffers instead of
-//! allocating (and page-faulting in) fresh ones every time.
+//! compile takes a [`Scratch`] from its context and returns it, so loading
+//! one module after another reuses the same multi-megabyte buffers instead
+//! of allocating (and page-faulting in) fresh ones every time.
 
 use super::Stub;
 use dynasmrt::components::{LabelRegistry, PatchLoc, RelocRegistry};
 use dynasmrt::x64::X64Relocation;
 use dynasmrt::{AssemblyOffset, DynamicLabel, DynasmApi, DynasmError, DynasmLabelApi, LabelKind, TargetKind};
-use std::cell::RefCell;
 
 /// Only dynamic labels are supported (code generation uses no others); a
 /// static label or reference is reported as an unknown label.
@@ -33,7 +33,7 @@ impl Default for Assembler {
 
 impl Assembler {
     /// Empties the assembler, keeping its memory.
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.ops.clear();
         self.labels.clear();
         self.relocs.take_dynamics().for_each(drop);
@@ -150,28 +150,30 @@ pub(crate) struct Scratch {
     pub segment_start: Vec<bool>,
 }
 
-/// Scratch larger than this (in bytes of code buffer) is not kept after a
-/// compile, so that one huge module does not pin its buffers forever.
-const KEEP_LIMIT: usize = 64 << 20;
-
-thread_local! {
-    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with this thread's scratch, emptied (a fresh one if the thread
-/// has none or a compile on it is already using it).
-pub(crate) fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
-    let mut scratch = SCRATCH.with(|s| s.borrow_mut().take()).unwrap_or_default();
-    scratch.asm.clear();
-    scratch.prologues.clear();
-    scratch.stubs.clear();
-    scratch.aligned.clear();
-    scratch.segment_start.clear();
-    let out = f(&mut scratch);
-    if scratch.asm.ops.capacity() <= KEEP_LIMIT {
-        SCRATCH.with(|s| *s.borrow_mut() = Some(scratch));
+impl Scratch {
+    /// Empties everything, keeping the memory.
+    pub(crate) fn clear(&mut self) {
+        self.asm.clear();
+        self.prologues.clear();
+        self.stubs.clear();
+        self.aligned.clear();
+        self.segment_start.clear();
     }
-    out
+
+    /// Whether everything is empty.
+    #[cfg(test)]
+    pub(crate) fn is_clear(&self) -> bool {
+        self.asm.ops.is_empty()
+            && self.prologues.is_empty()
+            && self.stubs.is_empty()
+            && self.aligned.is_empty()
+            && self.segment_start.is_empty()
+    }
+
+    /// Bytes the code buffer can hold without growing.
+    pub(crate) fn code_capacity(&self) -> usize {
+        self.asm.ops.capacity()
+    }
 }
 
 #[cfg(test)]
@@ -206,14 +208,5 @@ mod tests {
         asm.clear();
         emit!(asm ; start: ; jmp <start);
         assert!(matches!(asm.commit(), Err(DynasmError::UnknownLabel(LabelKind::Local("start")))));
-    }
-
-    #[test]
-    fn scratch_is_reused_on_a_thread() {
-        let capacity = with_scratch(|s| {
-            s.asm.reserve(1 << 20);
-            s.asm.ops.capacity()
-        });
-        assert!(with_scratch(|s| s.asm.ops.is_empty() && s.asm.ops.capacity() == capacity));
     }
 }

@@ -387,7 +387,7 @@ fn listing() -> String {
     let mut out = String::new();
     for (name, model, ins) in cases() {
         for (label, features) in [("all extensions", ALL), ("baseline", Features::NONE)] {
-            let module = CompiledModule::compile_for(build(&ins, model), features).unwrap();
+            let module = CompiledModule::compile_for(build(&ins, model), features, &Arc::default()).unwrap();
             let _ = writeln!(out, "=== {name} ({label})");
             out.push_str(&module.code_listing());
             out.push('\n');

@@ -27,7 +27,6 @@ use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use javm_recompiler::CompileContext;
 use local::LocalCopies;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
 use tier::TierUp;
@@ -318,11 +317,6 @@ impl Engine {
     }
 }
 
-/// Blocks a module's recompiler hands to the interpreter one instruction at
-/// a time, at least, before the interpreter's form of the whole program is
-/// built for them (see [`Module::hand_over_block`]).
-const STEPPED_BLOCKS: u32 = 64;
-
 /// The memory every instance starts from: an address space whose caps are
 /// shared (reference-counted) by all instances, and initial registers.
 #[derive(Clone, Debug, Default)]
@@ -351,9 +345,6 @@ struct Parts {
     /// Built on first use when the recompiler runs the module (it needs it
     /// only for the rare stretches it hands to the interpreter).
     interp: OnceLock<InterpCode>,
-    /// Blocks the recompiler handed to the interpreter before `interp` was
-    /// built (they are stepped instead: see [`Module::hand_over_block`]).
-    stepped_blocks: AtomicU32,
     jit: Option<Arc<javm_recompiler::CompiledModule>>,
     memory: Template,
     /// Per-thread copies of the template's space, to clone instances'
@@ -409,15 +400,7 @@ impl Module {
         };
         Ok(Module {
             config,
-            parts: Arc::new(Parts {
-                program,
-                interp,
-                stepped_blocks: AtomicU32::new(0),
-                jit,
-                memory,
-                local: LocalCopies::default(),
-                tier,
-            }),
+            parts: Arc::new(Parts { program, interp, jit, memory, local: LocalCopies::default(), tier }),
         })
     }
 
@@ -447,27 +430,19 @@ impl Module {
     }
 
     /// Runs the block at `state.pc` to its end for the recompiler (which
-    /// left it to the interpreter: an `sbrk`, a run it cannot pre-pay):
-    /// stepped from the decoded program the first times, so that a module
-    /// that hands over a few blocks (a few `sbrk`s per invocation) is not
-    /// translated whole for the interpreter; through the interpreter's own
-    /// form once that has paid (after [`STEPPED_BLOCKS`] such blocks, or one
-    /// per 32 instructions of the program). The threshold was set when
-    /// building that form decoded the whole program; now that it builds a
-    /// span at a time, a cold JIP-6 replay takes the same time with or
-    /// without the stepping.
+    /// left it to the interpreter: an `sbrk`, a run it cannot pre-pay),
+    /// through the interpreter's form of the program, which builds only
+    /// the span of blocks it enters. (Stepping such blocks from the decoded
+    /// program instead, until enough had been handed over, paid while that
+    /// form was built whole; a cold JIP-6 replay measured the same either
+    /// way once it was built a span at a time.)
     fn hand_over_block<M: GuestMemory>(
         &self,
         state: &mut VmState,
         mem: &mut M,
         registers: &mut interp::RegisterFile,
     ) -> Stop {
-        let program = &*self.parts.program;
-        let enough = STEPPED_BLOCKS.max(program.instruction_count() as u32 / 32);
-        if self.parts.interp.get().is_none() && self.parts.stepped_blocks.fetch_add(1, Ordering::Relaxed) < enough {
-            return interp::step_to_block_end(program, state, mem, registers);
-        }
-        interp::run(program, self.interp_code(), state, mem, registers, true)
+        interp::run(&self.parts.program, self.interp_code(), state, mem, registers, true)
     }
 
     /// The decoded program.

@@ -127,21 +127,11 @@ fn run_interp(program: &Program, state: VmState, space: AddressSpace) -> (Trace,
     (trace, root)
 }
 
-/// How the recompiler's hand-overs run: through the interpreter's form
-/// of the program (built on the first), or stepped from the decoded
-/// program as a module does before that form pays.
-#[derive(Clone, Copy, Debug)]
-enum HandOver {
-    Interpret,
-    Step,
-}
-
 fn run_jit(
     program: &Arc<Program>,
     state: VmState,
     space: AddressSpace,
     options: &CompileOptions,
-    hand_over: HandOver,
     hand_overs: &std::cell::Cell<usize>,
 ) -> (Trace, [u8; 32]) {
     let code = std::cell::OnceCell::new();
@@ -157,13 +147,8 @@ fn run_jit(
                 JitExit::Interpret => {
                     hand_overs.set(hand_overs.get() + 1);
                     let (mem, regs) = (&mut jit.memory(), &mut interp::RegisterFile::new());
-                    let stop = match hand_over {
-                        HandOver::Interpret => {
-                            interp::run(program, code.get_or_init(|| InterpCode::new(program)), st, mem, regs, true)
-                        }
-                        HandOver::Step => interp::step_to_block_end(program, st, mem, regs),
-                    };
-                    match stop {
+                    let code = code.get_or_init(|| InterpCode::new(program));
+                    match interp::run(program, code, st, mem, regs, true) {
                         Stop::Exit(e) => return e,
                         Stop::BlockEnd => continue,
                     }
@@ -194,19 +179,13 @@ fn differential(seeds: std::ops::Range<u64>) -> BTreeMap<&'static str, usize> {
         let (lazy, region) = [(false, 0), (true, 1), (true, 8)][(seed / 2 % 3) as usize];
         let options = CompileOptions { force_fallbacks: seed % 2 == 1, lazy, region };
         let decode = if seed / 6 % 2 == 0 { Decode::Lazy } else { Decode::Eager };
-        let hand_over = if seed / 12 % 2 == 0 { HandOver::Step } else { HandOver::Interpret };
         let blob = CodeBlob::parse(&case.blob).expect("it parsed above");
         let compiled = Arc::new(Program::with_decode(blob, case.profile, case.gas_model, decode).expect("as above"));
         let expected = run_interp(&program, state, space(&case));
         let hand_overs = std::cell::Cell::new(0);
-        let actual = run_jit(&compiled, state, space(&case), &options, hand_over, &hand_overs);
-        assert_eq!(actual, expected, "seed {seed} ({options:?}, {decode:?}, {hand_over:?})");
-        *exits
-            .entry(match hand_over {
-                HandOver::Step => "stepped hand-over",
-                HandOver::Interpret => "interpreted hand-over",
-            })
-            .or_default() += hand_overs.get();
+        let actual = run_jit(&compiled, state, space(&case), &options, &hand_overs);
+        assert_eq!(actual, expected, "seed {seed} ({options:?}, {decode:?})");
+        *exits.entry("hand-over").or_default() += hand_overs.get();
         for (exit, _) in &expected.0 {
             *exits.entry(exit.status()).or_default() += 1;
         }
@@ -217,7 +196,7 @@ fn differential(seeds: std::ops::Range<u64>) -> BTreeMap<&'static str, usize> {
 #[test]
 fn engines_agree_with_host_memory_access_on_both_code_paths() {
     let exits = differential(0..2000);
-    for status in ["halt", "panic", "out-of-gas", "page-fault", "host", "stepped hand-over", "interpreted hand-over"] {
+    for status in ["halt", "panic", "out-of-gas", "page-fault", "host", "hand-over"] {
         assert!(exits.get(status).copied().unwrap_or(0) > 20, "{status}: {exits:?}");
     }
 }
@@ -353,8 +332,7 @@ fn special_sequences_agree_for_every_register_aliasing() {
                     // Lazily (entered anywhere before anything is compiled)
                     // and whole.
                     let options = CompileOptions { force_fallbacks, lazy: !force_fallbacks, region: 1 };
-                    let actual =
-                        run_jit(&program, state, memory(), &options, HandOver::Interpret, &std::cell::Cell::new(0));
+                    let actual = run_jit(&program, state, memory(), &options, &std::cell::Cell::new(0));
                     assert_eq!(actual, expected, "{sequence:?} from pc {pc}, fallbacks {force_fallbacks}");
                 }
             }

@@ -290,26 +290,6 @@ pub fn step_decoded<M: GuestMemory>(
     step_at(program, idx, &op, || program.entry_charge(idx), program.jump_targets(), state, mem, file)
 }
 
-/// Steps from `state.pc` (with [`step_decoded`]) through the end of its
-/// block: what [`run`] to the block end does, without an [`InterpCode`].
-pub fn step_to_block_end<M: GuestMemory>(
-    program: &Program,
-    state: &mut VmState,
-    mem: &mut M,
-    file: &mut RegisterFile,
-) -> Stop {
-    loop {
-        // An instruction outside the stream is a lone trap, which exits.
-        let ends_block = program.index_of(state.pc).is_none_or(|i| program.instruction(i).opcode.is_terminator());
-        if let Some(exit) = step_decoded(program, state, mem, file).exit {
-            return Stop::Exit(exit);
-        }
-        if ends_block {
-            return Stop::BlockEnd;
-        }
-    }
-}
-
 /// [`step_one`]'s report of a [`lone_trap`].
 fn lone_trap_step(stop: Stop) -> Stepped {
     let Stop::Exit(exit) = stop else { unreachable!("a lone trap exits") };

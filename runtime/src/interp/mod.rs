@@ -6,4 +6,4 @@ pub mod code;
 pub mod exec;
 
 pub use code::InterpCode;
-pub use exec::{RegisterFile, Stepped, Stop, run, step_decoded, step_one, step_to_block_end};
+pub use exec::{RegisterFile, Stepped, Stop, run, step_decoded, step_one};

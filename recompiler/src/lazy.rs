@@ -47,15 +47,17 @@ impl CompiledModule {
             dynamic_targets: &self.dynamic_targets,
         };
         let code = self.code_memory();
-        let stored = codegen::compile_region(&self.context, self.program(), self.features(), span, &place, |bytes| {
-            let end = place.base as usize + bytes.len();
-            if end > code.capacity() {
-                return Err(CompileError::TooLarge(format!("{end} bytes of code, over the module's block")));
-            }
-            // SAFETY: past `used`, nothing of the block is published: no
-            // code runs there and no one else writes it (we hold the lock).
-            unsafe { code.write(place.base as usize, bytes) };
-            Ok(())
+        let stored = self.context.with_scratch(|scratch| {
+            codegen::compile_region(scratch, self.program(), self.features(), span, &place, |bytes| {
+                let end = place.base as usize + bytes.len();
+                if end > code.capacity() {
+                    return Err(CompileError::TooLarge(format!("{end} bytes of code, over the module's block")));
+                }
+                // SAFETY: past `used`, nothing of the block is published: no
+                // code runs there and no one else writes it (we hold the lock).
+                unsafe { code.write(place.base as usize, bytes) };
+                Ok(())
+            })
         });
         let region = match stored {
             Ok((region, ())) => region,

@@ -31,7 +31,6 @@ mod budget;
 mod code;
 mod codegen;
 mod codemap;
-mod context;
 mod cpu;
 mod ctx;
 mod error;
@@ -50,7 +49,7 @@ mod window;
 mod tests;
 
 pub use budget::{guest_windows_reserved, set_window_mapping_budget, window_mapping_budget, window_mappings_held};
-pub use context::CompileContext;
+pub use codegen::CompileContext;
 pub use cpu::Features;
 pub use error::{CompileError, JitError, SysError, WindowError};
 pub use exec::{JitExit, JitInstance};

@@ -3,9 +3,9 @@
 //! first entry (see [`crate::lazy`]).
 
 use crate::code::CodeMemory;
+use crate::codegen::CompileContext;
 use crate::codegen::{self, Placement, Trampolines};
 use crate::codemap::CodeMap;
-use crate::context::CompileContext;
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::options::CompileOptions;
@@ -91,15 +91,17 @@ impl CompiledModule {
         let dynamic_targets = sorted_targets(&program);
         let place =
             Placement { base: shared.len, exit: shared.exit, compiled: &|_| None, dynamic_targets: &dynamic_targets };
-        let (region, code) = codegen::compile_region(context, &program, features, (0, n), &place, |bytes| {
-            let code = CodeMemory::reserve(shared_code.len() + bytes.len())
-                .map_err(|e| CompileError::Memory(e.to_string()))?;
-            // SAFETY: a fresh block; nothing runs or reads it yet.
-            unsafe {
-                code.write(0, &shared_code);
-                code.write(shared_code.len(), bytes);
-            }
-            Ok(code)
+        let (region, code) = context.with_scratch(|scratch| {
+            codegen::compile_region(scratch, &program, features, (0, n), &place, |bytes| {
+                let code = CodeMemory::reserve(shared_code.len() + bytes.len())
+                    .map_err(|e| CompileError::Memory(e.to_string()))?;
+                // SAFETY: a fresh block; nothing runs or reads it yet.
+                unsafe {
+                    code.write(0, &shared_code);
+                    code.write(shared_code.len(), bytes);
+                }
+                Ok(code)
+            })
         })?;
         debug_assert!(region.patches.is_empty(), "one region jumps only inside itself");
         let used = shared.len + region.len;

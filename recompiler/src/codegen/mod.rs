@@ -31,6 +31,7 @@
 mod alu;
 mod assembler;
 mod bits;
+mod context;
 mod control;
 #[cfg(test)]
 mod golden;
@@ -42,12 +43,11 @@ mod trampoline;
 
 pub(crate) use trampoline::{Trampolines, trampolines};
 
-use crate::context::CompileContext;
 use crate::cpu::Features;
 use crate::error::CompileError;
 use crate::exit_code::{self, MAX_INSTRUCTIONS, SiteKind};
-use assembler::Assembler;
-pub(crate) use assembler::Scratch;
+use assembler::{Assembler, Scratch};
+pub use context::CompileContext;
 use dynasmrt::{DynamicLabel, DynasmApi, DynasmLabelApi};
 use javm_cap::program::decoded::NO_INDEX;
 use javm_cap::program::isa::OPCODE_COUNT;
@@ -260,11 +260,11 @@ pub(crate) fn check_size(program: &Program) -> Result<(), CompileError> {
 }
 
 /// Compiles instructions `first..end` (whole segments) of `program` for
-/// `place` (see the module docs for the layout), assembling in a reusable
-/// [`Scratch`] of `context`; `store` puts the finished bytes where they
-/// run.
+/// `place` (see the module docs for the layout), assembling in `scratch`
+/// (from a [`CompileContext`](crate::CompileContext)); `store` puts the
+/// finished bytes where they run.
 pub(crate) fn compile_region<R>(
-    context: &CompileContext,
+    scratch: &mut Scratch,
     program: &Program,
     features: Features,
     (first, end): (u32, u32),
@@ -272,7 +272,7 @@ pub(crate) fn compile_region<R>(
     store: impl FnOnce(&[u8]) -> Result<R, CompileError>,
 ) -> Result<(RegionCode, R), CompileError> {
     check_size(program)?;
-    context.with_scratch(|scratch| compile_in(program, features, (first, end), place, scratch, store))
+    compile_in(program, features, (first, end), place, scratch, store)
 }
 
 fn compile_in<R>(

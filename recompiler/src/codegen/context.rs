@@ -1,7 +1,7 @@
 //! [`CompileContext`]: the buffers code generation works in, kept from one
 //! compile to the next.
 
-use crate::codegen::Scratch;
+use super::assembler::Scratch;
 use std::sync::Mutex;
 
 /// Scratch larger than this (in bytes of code buffer) is not kept after a

@@ -171,6 +171,14 @@ impl JitInstance {
         self.inner.pager.space.cached()
     }
 
+    /// After an interpreted stretch over [`JitInstance::cap_memory`]: moves
+    /// the pages it wrote, which this instance's caps hold alone, into the
+    /// window (no copy), so that compiled code continues writing them in
+    /// place instead of copying each on its first write.
+    pub fn adopt_written_pages(&mut self) {
+        self.inner.pager.adopt_private_pages();
+    }
+
     /// Where the window starts.
     #[cfg(test)]
     pub(crate) fn window_base(&self) -> usize {

@@ -586,3 +586,52 @@ fn a_kept_window_emptied_before_use_keeps_the_last_instances_writes_out() {
     next.memory().read_bytes(0x20000, &mut out).unwrap();
     assert_eq!(out, [0; 64], "and through the window");
 }
+
+#[test]
+fn pages_written_through_the_caps_move_into_the_window_when_held_alone() {
+    // load_ind_u64 r3, [r1 + 0]; store_ind_u64 [r1 + 8], r2: compiled code
+    // reads what the caps got and writes beside it.
+    let p = program(&[(Opcode::LoadIndU64, &[0x13]), (Opcode::StoreIndU64, &[0x12, 8])], &[], GasModel::Pipeline);
+    for fallbacks in [false, true] {
+        let mut space = AddressSpace::new();
+        space.map_zeroed(0x20000, 0x4000, Access::Write).unwrap();
+        let mut jit = instance(p.clone(), fallbacks, space);
+        // Written through the caps, as the interpreter does before tier-up:
+        // pages 0x20 and 0x21 (consecutive) and 0x23.
+        for (addr, byte) in [(0x20000u32, 0x11u8), (0x21000, 0x22), (0x23000, 0x33)] {
+            jit.cap_memory().write_bytes(addr, &[byte; 8]).unwrap();
+        }
+        // A snapshot's copy of the space shares page 0x23: it stays in the
+        // caps, so that the snapshot keeps its bytes.
+        let snapshot = jit.address_space().clone();
+        jit.cap_memory().write_bytes(0x20010, &[0x44; 8]).unwrap();
+        jit.cap_memory().write_bytes(0x21010, &[0x55; 8]).unwrap();
+        jit.adopt_written_pages();
+        assert_eq!(jit.private_pages(), 2, "fallbacks {fallbacks}: the pages the caps hold alone");
+        let mut regs = [0; 13];
+        regs[1] = 0x21000;
+        regs[2] = 0x0102_0304_0506_0708;
+        let mut state = VmState { regs, gas: 100, ..VmState::default() };
+        assert_eq!(run(&mut jit, &mut state), Exit::Panic);
+        assert_eq!(state.regs[3], 0x2222_2222_2222_2222, "read in place");
+        assert_eq!(jit.private_pages(), 2, "written in place, no copy");
+        let mut out = [0u8; 24];
+        jit.memory().read_bytes(0x21000, &mut out).unwrap();
+        assert_eq!(out[..8], [0x22; 8]);
+        assert_eq!(out[8..16], 0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(out[16..], [0x55; 8]);
+        // Back in the caps at a sync, the pages are what the guest and the
+        // caps wrote; the snapshot still holds its own.
+        let space = jit.address_space().clone();
+        let read = |space: &AddressSpace, addr: u32| {
+            let mut out = [0u8; 8];
+            space.clone().cached().read_bytes(addr, &mut out).unwrap();
+            out
+        };
+        assert_eq!(read(&space, 0x20010), [0x44; 8]);
+        assert_eq!(read(&space, 0x21008), 0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(read(&space, 0x23000), [0x33; 8]);
+        assert_eq!(read(&snapshot, 0x20010), [0; 8]);
+        assert_eq!(read(&snapshot, 0x21008), [0; 8]);
+    }
+}

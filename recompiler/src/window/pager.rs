@@ -692,6 +692,74 @@ impl Pager {
         self.dirty.reserve(want);
     }
 
+    /// Takes the frames of the writable pages that the space's caps hold
+    /// alone (written through the caps, by the interpreter, and shared with
+    /// no other cap or snapshot) out of the caps and into the window, mapped
+    /// read-write as dirty pages: compiled code then writes them in place
+    /// instead of copying each on its first write, and a flush moves them
+    /// back. Pages the window already shows are left alone; if a mapping
+    /// fails, the rest stay in the caps. Host side.
+    pub(crate) fn adopt_private_pages(&mut self) {
+        if self.broken || self.stale {
+            return;
+        }
+        let mut taken: Vec<(u32, Frame)> = Vec::new();
+        for mi in 0..self.space.mappings().len() {
+            let m = &self.space.mappings()[mi];
+            if m.access != Access::Write {
+                continue;
+            }
+            let start = m.start_page;
+            let private: Vec<u32> = m
+                .cap
+                .overlay()
+                .iter()
+                .filter(|&(&p, slot)| {
+                    matches!(slot, PageSlot::Loaded(bytes) if Arc::strong_count(bytes) == 1)
+                        && self.state(start + p) == NONE
+                })
+                .map(|(&p, _)| p)
+                .collect();
+            let cap = &mut self.space.mappings_mut()[mi].cap;
+            for p in private {
+                let Ok(Some(PageSlot::Loaded(bytes))) = cap.insert_overlay_page(p, PageSlot::Empty) else {
+                    unreachable!("a loaded overlay page of the cap")
+                };
+                let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|_| unreachable!("held by this cap alone"));
+                taken.push((start + p, bytes.into_frame()));
+            }
+        }
+        // Room for these and for what the signal handler may still add.
+        self.dirty.reserve(taken.len() + self.stock.len());
+        let mut rest = taken.into_iter().peekable();
+        while let Some((page, frame)) = rest.next() {
+            let (fd, offset) = (frame.fd(), frame.fd_offset());
+            let mut run = vec![(page, frame)];
+            while let Some((next, f)) = rest.peek() {
+                let n = run.len() as u64;
+                if *next != page + n as u32 || f.fd() != fd || f.fd_offset() != offset + n * PAGE_SIZE as u64 {
+                    break;
+                }
+                run.push(rest.next().expect("peeked"));
+            }
+            let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+            if !self.map_at(page, run.len() as u32, rw, Some((fd, offset)), false) {
+                // Back into the caps, unmapped: faults copy them as before.
+                for (page, frame) in run.into_iter().chain(rest) {
+                    let i = self.space.mapping_index(page).expect("a page of a writable mapping");
+                    let m = &mut self.space.mappings_mut()[i];
+                    let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)));
+                    m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
+                }
+                return;
+            }
+            for (page, frame) in run {
+                self.set_state(page, DIRTY);
+                self.dirty.push((page, frame));
+            }
+        }
+    }
+
     /// Copies guest bytes at `addr` (known readable) into `out`.
     pub(crate) fn copy_out(&self, addr: u32, out: &mut [u8]) {
         let mut done = 0usize;

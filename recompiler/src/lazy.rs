@@ -6,8 +6,9 @@
 //! How execution reaches code that is not compiled yet:
 //! - a run starts at an instruction not compiled: the run loop compiles
 //!   its region before entering;
-//! - a static jump, branch or fall-through out of a region goes through a
-//!   thunk, which jumps to the target's gas prologue once compiled and
+//! - a static jump, branch or fall-through out of a region goes straight
+//!   to the target's gas prologue when the target is compiled already,
+//!   else through a thunk, which jumps there once it is compiled and
 //!   until then exits with a `Compile` site; the run loop compiles the
 //!   target, patches every thunk waiting for it and continues at its
 //!   prologue, so the target's gas is charged exactly once, there;

@@ -150,7 +150,7 @@ impl Engine {
     /// what the interpreter costs, and the programs that keep running pay
     /// for code generation once. Compiled code from the start stays the
     /// default: code compiled after a switch in the middle of a run is
-    /// slower than code compiled from the program's entry (up to 1.4× on
+    /// slower than code compiled from the program's entry (up to 1.25× on
     /// long runs measured; benches/README.md has the figures).
     pub fn with_tier_up(mut self, gas: u64) -> Engine {
         self.tier_up = gas;

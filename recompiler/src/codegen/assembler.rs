@@ -22,12 +22,22 @@ pub(crate) struct Assembler {
     ops: Vec<u8>,
     labels: LabelRegistry,
     relocs: RelocRegistry<X64Relocation>,
+    /// Labels that stand for code outside the buffer, each with its
+    /// position relative to the buffer's start (wrapping: it may lie
+    /// before it).
+    external: Vec<(DynamicLabel, usize)>,
     error: Option<DynasmError>,
 }
 
 impl Default for Assembler {
     fn default() -> Assembler {
-        Assembler { ops: Vec::new(), labels: LabelRegistry::new(), relocs: RelocRegistry::new(), error: None }
+        Assembler {
+            ops: Vec::new(),
+            labels: LabelRegistry::new(),
+            relocs: RelocRegistry::new(),
+            external: Vec::new(),
+            error: None,
+        }
     }
 }
 
@@ -38,7 +48,15 @@ impl Assembler {
         self.labels.clear();
         self.relocs.take_dynamics().for_each(drop);
         self.relocs.take_statics().for_each(drop);
+        self.external.clear();
         self.error = None;
+    }
+
+    /// Makes `label`, which is never defined in the buffer, stand for the
+    /// code at `offset` from the buffer's start (wrapping: code already in
+    /// place before it). Only relative references (jumps) may use it.
+    pub(crate) fn bind_external(&mut self, label: DynamicLabel, offset: usize) {
+        self.external.push((label, offset));
     }
 
     /// A new label, defined later with `=>label`.
@@ -57,8 +75,11 @@ impl Assembler {
             return Err(e);
         }
         for (loc, id) in self.relocs.take_dynamics() {
-            let target = self.labels.resolve_dynamic(id)?;
-            if loc.patch(&mut self.ops[loc.range(0)], 0, target.0).is_err() {
+            let target = match self.external.iter().find(|(label, _)| *label == id) {
+                Some(&(_, offset)) => offset,
+                None => self.labels.resolve_dynamic(id)?.0,
+            };
+            if loc.patch(&mut self.ops[loc.range(0)], 0, target).is_err() {
                 return Err(DynasmError::ImpossibleRelocation(TargetKind::Dynamic(id)));
             }
         }
@@ -197,6 +218,24 @@ mod tests {
         emit!(asm ; nop);
         asm.clear();
         assert_eq!(jump_over(&mut asm), first);
+    }
+
+    #[test]
+    fn external_labels_are_code_before_or_after_the_buffer() {
+        let mut asm = Assembler::default();
+        let (before, after) = (asm.new_dynamic_label(), asm.new_dynamic_label());
+        asm.bind_external(before, 0usize.wrapping_sub(0x10));
+        asm.bind_external(after, 0x1000);
+        emit!(asm ; jmp =>before ; je =>after);
+        // `jmp rel32` ends at 5: -0x10 - 5; `je rel32` ends at 11: 0x1000 - 11.
+        let mut expected = vec![0xE9];
+        expected.extend((-0x15i32).to_le_bytes());
+        expected.extend([0x0F, 0x84]);
+        expected.extend((0x1000i32 - 11).to_le_bytes());
+        assert_eq!(asm.commit().unwrap(), expected);
+        asm.clear();
+        emit!(asm ; jmp =>before);
+        assert!(asm.commit().is_err(), "cleared with the rest");
     }
 
     #[test]

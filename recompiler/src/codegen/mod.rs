@@ -470,10 +470,11 @@ impl Compiler<'_> {
     }
 
     /// The out-of-line code after the instructions: exit stubs and one
-    /// thunk per jump out of the region. A thunk to a compiled segment jumps there; one to a segment
-    /// not compiled yet jumps to the next instruction, which exits to have
-    /// it compiled, until its 4-byte aligned displacement is patched
-    /// (returned).
+    /// thunk per jump out of the region to a segment not compiled yet,
+    /// which jumps to the next instruction, which exits to have it
+    /// compiled, until its 4-byte aligned displacement is patched
+    /// (returned). Jumps to a segment compiled already go straight to its
+    /// prologue.
     fn emit_stubs(&mut self, place: &Placement<'_>) -> Vec<Patch> {
         let stubs = std::mem::take(&mut self.stubs);
         for stub in &stubs {
@@ -496,10 +497,11 @@ impl Compiler<'_> {
         self.stubs = stubs;
         let mut patches = Vec::new();
         for (target, label) in std::mem::take(&mut self.thunks) {
-            emit!(self.ops ; =>label);
             match (place.compiled)(target) {
-                Some(prologue) => self.jump_to_offset(prologue),
+                // Compiled already: jumps to it go straight there.
+                Some(prologue) => self.ops.bind_external(label, (prologue as usize).wrapping_sub(self.base as usize)),
                 None => {
+                    emit!(self.ops ; =>label);
                     // The displacement (after the opcode byte) 4-byte aligned.
                     while !(self.offset() + 1).is_multiple_of(4) {
                         self.ops.push(0x90);

@@ -3,8 +3,7 @@
 //! first entry (see [`crate::lazy`]).
 
 use crate::code::CodeMemory;
-use crate::codegen::CompileContext;
-use crate::codegen::{self, Placement, Trampolines};
+use crate::codegen::{self, CompileContext, Placement, Trampolines};
 use crate::codemap::CodeMap;
 use crate::cpu::Features;
 use crate::error::CompileError;

@@ -683,13 +683,19 @@ impl Pager {
         }
         self.reset();
         for (page, frame) in std::mem::take(&mut self.dirty) {
-            let i = self.space.mapping_index(page).expect("dirty pages stay mapped until a sync");
-            let m = &mut self.space.mappings_mut()[i];
-            let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)));
-            m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
+            self.give_to_cap(page, frame);
         }
         let want = self.stock.len();
         self.dirty.reserve(want);
+    }
+
+    /// Makes `frame` page `page` of its mapping's cap (an overlay page, no
+    /// copy).
+    fn give_to_cap(&mut self, page: u32, frame: Frame) {
+        let i = self.space.mapping_index(page).expect("the page of a mapping");
+        let m = &mut self.space.mappings_mut()[i];
+        let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)));
+        m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
     }
 
     /// Takes the frames of the writable pages that the space's caps hold
@@ -746,10 +752,7 @@ impl Pager {
             if !self.map_at(page, run.len() as u32, rw, Some((fd, offset)), false) {
                 // Back into the caps, unmapped: faults copy them as before.
                 for (page, frame) in run.into_iter().chain(rest) {
-                    let i = self.space.mapping_index(page).expect("a page of a writable mapping");
-                    let m = &mut self.space.mappings_mut()[i];
-                    let slot = PageSlot::Loaded(Arc::new(PageBytes::from_frame(frame)));
-                    m.cap.insert_overlay_page(page - m.start_page, slot).expect("the page is inside its mapping");
+                    self.give_to_cap(page, frame);
                 }
                 return;
             }

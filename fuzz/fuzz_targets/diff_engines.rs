@@ -12,19 +12,26 @@
 //! again with forks, snapshots moved to the other engine and resets to
 //! snapshots at the exits the input's last bytes choose, and with single
 //! steps at the start and after every exit (as many as the ninth byte from
-//! the end says; 255: the whole case): same outcome.
+//! the end says; 255: the whole case): same outcome. One input in four is
+//! a case around a copy or fill loop (`gen_bulk_case`), and for half the
+//! inputs (the tenth byte from the end) the recompiler's bulk-loop
+//! triggers fire with one iteration left, so that short loops run in bulk.
 #![no_main]
 
 use arbitrary::Unstructured;
 use javm::Engine;
 use javm::EngineKind;
-use javm::testing::generate::gen_case;
+use javm::testing::generate::{gen_bulk_case, gen_case};
 use javm::testing::{
     case_config, compilation_for, run_case, run_case_lifecycle, run_case_on, run_case_stepping, tier_up_for,
 };
+use javm_cap::program::bulk::set_trigger_iterations;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let Ok(case) = gen_case(&mut Unstructured::new(data)) else { return };
+    let generate = if data.first().is_some_and(|b| b % 4 == 0) { gen_bulk_case } else { gen_case };
+    let Ok(case) = generate(&mut Unstructured::new(data)) else { return };
+    let eager_triggers = data.len().checked_sub(10).is_some_and(|i| data[i] & 1 == 1);
+    set_trigger_iterations(u32::from(eager_triggers));
     let interp = run_case(&case, EngineKind::Interpreter);
     javm::testing::vary_window_budget(data);
     let engine = Engine::new(case_config(&case, EngineKind::Recompiler))

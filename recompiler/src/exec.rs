@@ -60,7 +60,7 @@ impl JitInstance {
         signals::install().map_err(JitError::Signals)?;
         let pager = LivePager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
         let jump_table = module.jump_table.as_ptr() as u64;
-        let mut inner = Box::new(Instance { module, pager });
+        let mut inner = Box::new(Instance { module, pager, loops: Vec::new() });
         let ctx = inner.pager.ctx();
         let inner_ptr: *mut Instance = &mut *inner;
         // SAFETY: the context page is mapped read-write and owned by this
@@ -241,9 +241,9 @@ fn charge_entry(module: &CompiledModule, state: &VmState, index: u32) -> Result<
 }
 
 /// Runs generated code from the context's entry until it stops for good:
-/// exits that only ask the host for frames or for a window reset, or for
-/// code not compiled yet, are served here and the guest continued where it
-/// stopped. Returns the exit code (see [`crate::exit_code`]).
+/// exits that only ask the host for frames or for a window reset, for code
+/// not compiled yet, or to run a copy or fill loop in bulk, are served here
+/// and the guest continued where it stopped. Returns the exit code (see [`crate::exit_code`]).
 ///
 /// # Safety
 ///
@@ -277,6 +277,16 @@ unsafe fn run_until_exit(inner: *mut Instance, module: &CompiledModule, base: *m
                 if !crate::window::map_scarce(pager, first, last, write != 0) {
                     return CODE_REMAP;
                 }
+            }
+            code if let Some((SiteKind::Bulk, index)) = decode_site(code) => {
+                // SAFETY: as above; the context page is ours.
+                let (ctx, loops) = unsafe { (&mut *ctx, &mut (*inner).loops) };
+                if !crate::bulk::run_loop(module, pager, loops, ctx, index) {
+                    return code;
+                }
+                // The loop's start is compiled.
+                ctx.entry = module.prologue_addr(index);
+                continue;
             }
             _ => {
                 // SAFETY: as above.
@@ -363,7 +373,7 @@ fn decode_exit(module: &CompiledModule, ctx: &VmCtx, code: u32, state: &mut VmSt
                     uncharged_at(module, index, gas, state);
                     return JitExit::Exit(Exit::OutOfGas);
                 }
-                SiteKind::InterpretBlock | SiteKind::Compile => {
+                SiteKind::InterpretBlock | SiteKind::Compile | SiteKind::Bulk => {
                     uncharged_at(module, index, gas, state);
                     return JitExit::Interpret;
                 }

@@ -48,10 +48,15 @@ pub(crate) enum SiteKind {
     /// the host compiles it and continues at its gas prologue (nothing
     /// charged for it yet).
     Compile,
+    /// A copy or fill loop's start, far from its end
+    /// ([`javm_cap::program::bulk`]): the host runs whole iterations and
+    /// continues at the gas prologue, or hands one iteration to the
+    /// interpreter (nothing charged).
+    Bulk,
 }
 
 impl SiteKind {
-    const ALL: [SiteKind; 7] = [
+    const ALL: [SiteKind; 8] = [
         SiteKind::Panic,
         SiteKind::Halt,
         SiteKind::Host,
@@ -59,6 +64,7 @@ impl SiteKind {
         SiteKind::InterpretBlock,
         SiteKind::InterpretHere,
         SiteKind::Compile,
+        SiteKind::Bulk,
     ];
 }
 
@@ -90,6 +96,6 @@ mod tests {
         for special in [CODE_FAULT, CODE_REFILL, CODE_DYN_PANIC, CODE_REMAP, CODE_COMPILE_JUMP] {
             assert_eq!(decode_site(special), None);
         }
-        assert_eq!(decode_site(7), None, "no eighth kind");
+        assert_eq!(decode_site(site(SiteKind::Bulk, 3)), Some((SiteKind::Bulk, 3)), "eight kinds in three bits");
     }
 }

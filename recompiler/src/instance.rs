@@ -3,6 +3,7 @@
 
 use crate::module::CompiledModule;
 use crate::window::LivePager;
+use javm_cap::program::bulk::BulkLoop;
 use std::sync::Arc;
 
 /// What the fault handler reaches of the instance running on its thread:
@@ -12,6 +13,9 @@ use std::sync::Arc;
 pub(crate) struct Instance {
     pub(crate) module: Arc<CompiledModule>,
     pub(crate) pager: LivePager,
+    /// The copy and fill loops this instance ran in bulk lately, by the
+    /// index of their first instruction (see [`crate::bulk`]).
+    pub(crate) loops: Vec<(u32, BulkLoop)>,
 }
 
 impl Drop for Instance {

@@ -28,6 +28,7 @@
 compile_error!("javm-recompiler supports x86-64 Linux only");
 
 mod budget;
+mod bulk;
 mod code;
 mod codegen;
 mod codemap;

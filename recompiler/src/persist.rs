@@ -25,7 +25,7 @@ use thiserror::Error;
 
 /// Version of the archived layout and of the code's conventions; any change
 /// to either must change it, so that older archives are rebuilt.
-pub const ARCHIVE_FORMAT: u32 = 2;
+pub const ARCHIVE_FORMAT: u32 = 3;
 
 /// SHA-256 (hex) of the sources that decide the generated code and its
 /// tables — this crate's and the program decoder's — computed at build

@@ -10,6 +10,7 @@ pub mod asm;
 pub mod blob;
 mod block;
 mod build;
+pub mod bulk;
 pub mod container;
 pub mod decode;
 pub mod decoded;

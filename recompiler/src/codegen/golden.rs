@@ -285,6 +285,23 @@ fn cases() -> Vec<(&'static str, GasModel, Vec<Ins>)> {
             ],
         ),
         (
+            // The trigger before the gas prologue; the back edge skips it.
+            "a fill loop counting down to a register (bulk trigger)",
+            Pipeline,
+            vec![
+                rri(StoreIndU64, 12, 10, 0),
+                rri(StoreIndU64, 12, 10, 8),
+                rri(AddImm64, 10, 10, 16),
+                rri(AddImm64, 11, 11, (-16i64) as u64),
+                to(rri(BranchLtU, 0, 11, 0), 0),
+            ],
+        ),
+        (
+            "a byte fill counting up to a constant (bulk trigger)",
+            Block,
+            vec![rii(StoreImmIndU8, 7, 0, 0), rri(AddImm64, 7, 7, 1), to(ri(BranchLtUImm, 7, 4096), 0)],
+        ),
+        (
             "branch_reg",
             Pipeline,
             vec![

@@ -10,6 +10,7 @@
 //! per region:
 //!   for every segment (a block start, or any instruction after a terminator;
 //!   heads of small loops and dynamic-jump targets 64-byte aligned):
+//!       [copy or fill loops: the bulk trigger, see `bulk`]
 //!       prologue: sub gas, cost; jl out_of_gas_stub
 //!       body: each instruction's code, in guest order (falls through)
 //!   jmp thunk (to the next segment, if the region does not end the program)
@@ -31,6 +32,7 @@
 mod alu;
 mod assembler;
 mod bits;
+mod bulk;
 mod context;
 mod control;
 #[cfg(test)]
@@ -343,11 +345,16 @@ fn compile_in<R>(
     for (k, start) in prologue.iter_mut().enumerate() {
         let i = first + k as u32;
         if let Some(label) = c.prologues[k] {
+            // A copy or fill loop's trigger comes first and the alignment
+            // after it, so that the loop itself starts on the boundary.
+            let trigger = c.bulk_check(i, label, start);
             if aligned[k] {
                 c.align_segment();
             }
-            *start = c.offset();
-            c.gas_prologue(i, label);
+            if trigger.is_none() {
+                *start = c.offset();
+            }
+            c.gas_prologue(i, trigger.unwrap_or(label));
         }
         if fused[k] {
             // Emitted with the first instruction of its pair.

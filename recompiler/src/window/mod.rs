@@ -55,7 +55,7 @@ mod reserve;
 pub use live::release_idle_mappings;
 pub(crate) use live::{LivePager, map_scarce, still_scarce};
 pub use pager::release_kept_windows;
-pub(crate) use pager::{PagerPool, PrepareError};
+pub(crate) use pager::{Pager, PagerPool, PrepareError};
 pub(crate) use reserve::Window;
 
 #[cfg(test)]

@@ -763,6 +763,24 @@ impl Pager {
         }
     }
 
+    /// Makes pages `first..=last` present for the host to read (or, with
+    /// `write`, to write) through the window, refilling the frame stock as
+    /// it goes. `false` when it cannot (out of frames or of mappings): the
+    /// pages prepared so far stay prepared, which the guest cannot tell.
+    pub(crate) fn prepare_for_host(&mut self, first: u32, last: u32, write: bool) -> bool {
+        for page in first..=last {
+            let mut refilled = false;
+            loop {
+                match self.prepare(page, page, write) {
+                    Ok(()) => break,
+                    Err(PrepareError::NeedFrames) if !refilled && self.refill().is_ok() => refilled = true,
+                    Err(_) => return false,
+                }
+            }
+        }
+        true
+    }
+
     /// Copies guest bytes at `addr` (known readable) into `out`.
     pub(crate) fn copy_out(&self, addr: u32, out: &mut [u8]) {
         let mut done = 0usize;

@@ -176,6 +176,30 @@ fn idiom(
     }))
 }
 
+/// Mappings from [`BASE_PAGE`] up, `count` of them, each after a gap of up
+/// to `gap` pages, of 1 to `pages` pages, writable with odds `write` in
+/// `write + 1`, with up to 64 bytes of content.
+fn gen_mappings(
+    u: &mut Unstructured<'_>,
+    count: std::ops::RangeInclusive<u32>,
+    gap: u32,
+    pages: u32,
+    write: u8,
+) -> Result<Vec<GenMapping>> {
+    let mut mappings = Vec::new();
+    let mut page = BASE_PAGE;
+    for _ in 0..u.int_in_range(count)? {
+        page += u.int_in_range(0..=gap)?;
+        let pages = u.int_in_range(1..=pages)?;
+        let access = if u.ratio(write, write + 1)? { Access::Write } else { Access::Read };
+        let len = u.int_in_range(0..=64usize)?;
+        let content = u.bytes(len)?.to_vec();
+        mappings.push(GenMapping { start_page: page, pages, access, content });
+        page += pages;
+    }
+    Ok(mappings)
+}
+
 /// Generates a case.
 pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
     let profile = if u.ratio(3, 4)? { Profile::P8 } else { Profile::P7 };
@@ -185,17 +209,7 @@ pub fn gen_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
         _ => GasModel::Instruction,
     };
 
-    let mut mappings = Vec::new();
-    let mut page = BASE_PAGE;
-    for _ in 0..u.int_in_range(0..=3)? {
-        page += u.int_in_range(0..=2)?;
-        let pages = u.int_in_range(1..=3)?;
-        let access = if u.ratio(2, 3)? { Access::Write } else { Access::Read };
-        let len = u.int_in_range(0..=64usize)?;
-        let content = u.bytes(len)?.to_vec();
-        mappings.push(GenMapping { start_page: page, pages, access, content });
-        page += pages;
-    }
+    let mut mappings = gen_mappings(u, 0..=3, 2, 3, 2)?;
     if u.ratio(1, 8)? {
         // The last pages of the address space, so accesses at 0xFFFFFFF8..
         // succeed and those wrapping past 2^32 must panic.
@@ -327,4 +341,173 @@ impl<'a> Arbitrary<'a> for GenCase {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         gen_case(u)
     }
+}
+
+/// Generates a case around one copy or fill loop (the shapes
+/// [`javm_cap::program::bulk`] recognises, and near misses): a block that
+/// falls through into a block branching back to itself, then a return
+/// through `ra`. Loads and stores of every width, unrolled up to four
+/// times, moving up or down, with a byte counter, an iteration counter, an
+/// end pointer or a count up, and addresses formed directly or as
+/// pointer + counter; pointers near mapping edges (so iterations fault),
+/// overlapping copies, and gas that runs out at any iteration. One loop in
+/// six gets an extra instruction that may break the shape.
+pub fn gen_bulk_case(u: &mut Unstructured<'_>) -> Result<GenCase> {
+    let profile = if u.ratio(3, 4)? { Profile::P8 } else { Profile::P7 };
+    let gas_model = match u.int_in_range(0..=5)? {
+        0 => GasModel::Instruction,
+        1 => GasModel::Block,
+        _ => GasModel::default_for(profile),
+    };
+    let mappings = gen_mappings(u, 1..=3, 1, 4, 3)?;
+    // Registers: dst pointer, src pointer, counter, end, value, limit, an
+    // address temp, and the words a copy moves.
+    let (dst, src, count, end, val, limit, at) = (7u8, 8u8, 9u8, 10u8, 11u8, 12u8, 6u8);
+    let words = [2u8, 3, 4, 5];
+    let kind = u.int_in_range(0..=2)?; // fill from a register, fill with an immediate, copy
+    let (load, store, store_imm, width) = *u.choose(&[
+        (Opcode::LoadIndU8, Opcode::StoreIndU8, Opcode::StoreImmIndU8, 1u32),
+        (Opcode::LoadIndI16, Opcode::StoreIndU16, Opcode::StoreImmIndU16, 2),
+        (Opcode::LoadIndU32, Opcode::StoreIndU32, Opcode::StoreImmIndU32, 4),
+        (Opcode::LoadIndI32, Opcode::StoreIndU32, Opcode::StoreImmIndU32, 4),
+        (Opcode::LoadIndU64, Opcode::StoreIndU64, Opcode::StoreImmIndU64, 8),
+    ])?;
+    let unroll = u.int_in_range(1..=4u32)?;
+    let tile = width * unroll;
+    let up = u.arbitrary::<bool>()?;
+    let counting = u.int_in_range(0..=3)?; // bytes down, iterations down, end pointer, count up
+    let indexed = counting == 0 && !up && u.arbitrary()?;
+    let step = |x: u32| if up { u64::from(x) } else { u64::from(x).wrapping_neg() };
+    let ops = |ra: u8, rb: u8, rd: u8, imm: u64| Operands { ra, rb, rd, imm, ..Operands::default() };
+
+    let mut body: Vec<(Opcode, Operands)> = Vec::new();
+    if profile == Profile::P8 && u.arbitrary()? {
+        body.push((Opcode::Unlikely, Operands::default()));
+    }
+    // The offset of an iteration's `i`-th access from its base register.
+    let (dst_base, src_base, first): (u8, u8, fn(u32, u32) -> u64) = if indexed {
+        // memmove's backward loop: [ptr + count − width·(i + 1)].
+        body.push((Opcode::Add64, ops(src, count, at, 0)));
+        (at, at, |i, w| u64::from(w * (i + 1)).wrapping_neg())
+    } else {
+        if !up {
+            body.push((Opcode::AddImm64, ops(dst, dst, 0, step(tile))));
+            if kind == 2 {
+                body.push((Opcode::AddImm64, ops(src, src, 0, step(tile))));
+            }
+        }
+        (dst, src, |i, w| u64::from(w * i))
+    };
+    if kind == 2 {
+        for (i, &w) in words.iter().take(unroll as usize).enumerate() {
+            body.push((load, ops(w, src_base, 0, first(i as u32, width))));
+        }
+    }
+    if indexed {
+        body.push((Opcode::Add64, ops(dst, count, at, 0)));
+        body.push((Opcode::AddImm64, ops(count, count, 0, step(tile))));
+    }
+    for (i, &w) in words.iter().take(unroll as usize).enumerate() {
+        let off = first(i as u32, width);
+        match kind {
+            0 => body.push((store, ops(val, dst_base, 0, off))),
+            1 => body.push((
+                store_imm,
+                Operands { ra: dst_base, imm: off, imm2: small_imm(u, &mappings)?, ..Operands::default() },
+            )),
+            _ => body.push((store, ops(w, dst_base, 0, off))),
+        }
+    }
+    if up && !indexed {
+        body.push((Opcode::AddImm64, ops(dst, dst, 0, step(tile))));
+        if kind == 2 {
+            body.push((Opcode::AddImm64, ops(src, src, 0, step(tile))));
+        }
+    }
+    let mut asm = Assembler::new(profile);
+    let (entry_block, loop_block) = (asm.label(), asm.label());
+    let branch = match counting {
+        0 => {
+            if !indexed {
+                body.push((Opcode::AddImm64, ops(count, count, 0, u64::from(tile).wrapping_neg())));
+            }
+            (Opcode::BranchLtU, ops(limit, count, 0, 0))
+        }
+        1 => {
+            body.push((Opcode::AddImm64, ops(count, count, 0, u64::MAX)));
+            (Opcode::BranchNeImm, ops(count, 0, 0, 0))
+        }
+        2 => (Opcode::BranchNe, ops(dst, end, 0, 0)),
+        _ => {
+            body.push((Opcode::AddImm64, ops(count, count, 0, 1)));
+            let cmp = *u.choose(&[Opcode::BranchLtU, Opcode::BranchLtS, Opcode::BranchGeU])?;
+            (cmp, ops(count, limit, 0, 0))
+        }
+    };
+    if u.ratio(1, 6)? {
+        // A near miss: something that may break the shape, anywhere.
+        let extra = *u.choose(&[
+            (Opcode::Xor, ops(val, dst, val, 0)),
+            (Opcode::LoadIndU64, ops(words[0], dst, 0, 0)),
+            (Opcode::AddImm64, ops(src, src, 0, 3)),
+            (Opcode::StoreIndU8, ops(val, dst, 0, u64::from(tile))),
+            (Opcode::AddImm32, ops(dst, dst, 0, 0)),
+            (Opcode::MoveReg, ops(dst, 0, words[1], 0)),
+            (Opcode::Add64, ops(dst, count, dst, 0)),
+        ])?;
+        let at = u.int_in_range(0..=body.len())?;
+        body.insert(at, extra);
+    }
+
+    asm.bind(entry_block);
+    asm.push(Opcode::Fallthrough, Operands::default());
+    asm.bind(loop_block);
+    for &(op, o) in &body {
+        asm.push(op, o);
+    }
+    asm.push(branch.0, Operands { target: Target::Label(loop_block), ..branch.1 });
+    asm.push(Opcode::JumpInd, ops(0, 0, 0, 0));
+    let blob = asm.finish();
+
+    let mut regs = [0u64; 13];
+    for r in regs.iter_mut() {
+        *r = value(u, &mappings)?;
+    }
+    regs[0] = u64::from(HALT_ADDRESS);
+    // Pointers mostly into a mapping (anywhere in it, or just outside).
+    for r in [dst, src] {
+        if u.ratio(7, 8)? {
+            let m = u.choose(&mappings)?;
+            let size = i64::from(m.pages) * PAGE_SIZE as i64;
+            let offset = u.int_in_range(-16..=size + 16)?;
+            regs[r as usize] = (i64::from(m.start_page) * PAGE_SIZE as i64 + offset) as u64;
+        }
+    }
+    let n = match u.int_in_range(0..=7)? {
+        0 => value(u, &mappings)?,
+        1 => u.int_in_range(0..=3)?,
+        _ => u.int_in_range(0..=400)?,
+    };
+    regs[count as usize] = match counting {
+        0 => n.wrapping_mul(u64::from(tile)).wrapping_add(u.int_in_range(0..=u64::from(tile))?),
+        1 => n,
+        _ => u.int_in_range(0..=3)?,
+    };
+    regs[limit as usize] = match counting {
+        0 => u64::from(tile) - 1,
+        3 => n,
+        _ => regs[limit as usize],
+    };
+    if kind == 2 && u.arbitrary()? {
+        // Overlapping copies, in either direction.
+        let skew = u.int_in_range(0..=2 * u64::from(tile))?.wrapping_sub(u64::from(tile));
+        regs[src as usize] = regs[dst as usize].wrapping_add(skew);
+    }
+    regs[end as usize] = regs[dst as usize].wrapping_add(step(tile).wrapping_mul(n));
+    let gas = match u.int_in_range(0..=3)? {
+        0 => u.int_in_range(0..=200)?,
+        1 => u.int_in_range(0..=5000)?,
+        _ => 1_000_000,
+    };
+    Ok(GenCase { profile, gas_model, blob: blob.to_bytes(), entry: 0, regs, gas, mappings, heap: None })
 }

@@ -302,6 +302,23 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
     if body.len() > MAX_BODY || !last.opcode.is_terminator() || program.static_target(last.target) != Some(index) {
         return None;
     }
+    // Most loops do more than move bytes: a look at the opcodes first.
+    let moves = |op: Opcode| {
+        matches!(
+            op,
+            Opcode::Unlikely
+                | Opcode::LoadImm
+                | Opcode::LoadImm64
+                | Opcode::MoveReg
+                | Opcode::AddImm64
+                | Opcode::Add64
+                | Opcode::Sub64
+        ) || load_kind(op).is_some()
+            || store_len(op).is_some()
+    };
+    if !body.iter().all(|i| moves(i.opcode)) || !body.iter().any(|i| store_len(i.opcode).is_some()) {
+        return None;
+    }
     let mut regs: [Value; REGS] = std::array::from_fn(|r| Value::Form(Form::reg(r)));
     let mut loads = Vec::new();
     let mut stores: Vec<Store> = Vec::new();

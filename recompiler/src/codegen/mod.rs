@@ -321,19 +321,28 @@ fn compile_in<R>(
         aligned[(t - first) as usize] = true;
     }
     let segment_start = &mut scratch.segment_start;
+    // Segments that branch back to their own start: the candidates for
+    // copy and fill loops (see `bulk`), in order.
+    let mut self_loops = Vec::new();
+    let mut segment = first;
     for (k, instruction) in ins.iter().enumerate() {
         let i = first + k as u32;
         let starts = starts_segment(program, i);
         if starts {
             c.prologues[k] = Some(c.ops.new_dynamic_label());
+            segment = i;
         }
         segment_start.push(starts);
         if BRANCH[instruction.opcode as usize]
             && let Some(t) = program.static_target(instruction.target)
             && (first..=i).contains(&t)
-            && i - t < SMALL_LOOP as u32
         {
-            aligned[(t - first) as usize] = true;
+            if i - t < SMALL_LOOP as u32 {
+                aligned[(t - first) as usize] = true;
+            }
+            if t == segment {
+                self_loops.push(t);
+            }
         }
     }
     let pairs = pairs::find(ins, segment_start, features);
@@ -342,12 +351,17 @@ fn compile_in<R>(
     let mut prologue = vec![u32::MAX; span];
     // Where the code of the second instruction of the last pair starts.
     let mut second = 0;
+    let mut next_loop = 0;
     for (k, start) in prologue.iter_mut().enumerate() {
         let i = first + k as u32;
         if let Some(label) = c.prologues[k] {
             // A copy or fill loop's trigger comes first and the alignment
             // after it, so that the loop itself starts on the boundary.
-            let trigger = c.bulk_check(i, label, start);
+            // Both in order: one step along the candidates per segment.
+            while self_loops.get(next_loop).is_some_and(|&t| t < i) {
+                next_loop += 1;
+            }
+            let trigger = (self_loops.get(next_loop) == Some(&i)).then(|| c.bulk_check(i, label, start)).flatten();
             if aligned[k] {
                 c.align_segment();
             }

@@ -234,19 +234,8 @@ pub trait BulkMemory {
     fn fill(&mut self, dst: u32, len: u64, pattern: &[u8]) -> bool;
 }
 
-fn load_kind(op: Opcode) -> Option<(u8, bool)> {
-    Some(match op {
-        Opcode::LoadIndU8 => (1, false),
-        Opcode::LoadIndI8 => (1, true),
-        Opcode::LoadIndU16 => (2, false),
-        Opcode::LoadIndI16 => (2, true),
-        Opcode::LoadIndU32 => (4, false),
-        Opcode::LoadIndI32 => (4, true),
-        Opcode::LoadIndU64 => (8, false),
-        _ => return None,
-    })
-}
-
+/// For an indirect store: the bytes it writes and whether it stores an
+/// immediate (`store_imm_ind_*`).
 fn store_len(op: Opcode) -> Option<(u8, bool)> {
     Some(match op {
         Opcode::StoreIndU8 => (1, false),
@@ -313,7 +302,7 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
                 | Opcode::AddImm64
                 | Opcode::Add64
                 | Opcode::Sub64
-        ) || load_kind(op).is_some()
+        ) || op.indirect_load().is_some()
             || store_len(op).is_some()
     };
     if !body.iter().all(|i| moves(i.opcode)) || !body.iter().any(|i| store_len(i.opcode).is_some()) {
@@ -336,7 +325,7 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
             Opcode::Add64 => regs[d] = Value::Form(form(a)?.combine(form(b)?, 1)),
             Opcode::Sub64 => regs[d] = Value::Form(form(a)?.combine(form(b)?, u64::MAX)),
             op => {
-                if let Some((len, signed)) = load_kind(op) {
+                if let Some((len, signed)) = op.indirect_load() {
                     // Every load before every store: an iteration's loads
                     // then read what the iterations before it left.
                     if !stores.is_empty() {

@@ -448,6 +448,21 @@ impl Opcode {
         let units = self.pipeline().units.0;
         units[1] != 0 || units[2] != 0
     }
+
+    /// For an indirect load (`load_ind_*`): the bytes it reads and whether
+    /// it sign-extends them.
+    pub const fn indirect_load(self) -> Option<(u8, bool)> {
+        Some(match self {
+            Opcode::LoadIndU8 => (1, false),
+            Opcode::LoadIndI8 => (1, true),
+            Opcode::LoadIndU16 => (2, false),
+            Opcode::LoadIndI16 => (2, true),
+            Opcode::LoadIndU32 => (4, false),
+            Opcode::LoadIndI32 => (4, true),
+            Opcode::LoadIndU64 => (8, false),
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Opcode {

@@ -173,14 +173,12 @@ impl Compiler<'_> {
 
 /// Size and signedness of an indirect load.
 fn load_size(opcode: Opcode) -> Option<(Size, bool)> {
-    Some(match opcode {
-        Opcode::LoadIndU8 => (Size::B1, false),
-        Opcode::LoadIndI8 => (Size::B1, true),
-        Opcode::LoadIndU16 => (Size::B2, false),
-        Opcode::LoadIndI16 => (Size::B2, true),
-        Opcode::LoadIndU32 => (Size::B4, false),
-        Opcode::LoadIndI32 => (Size::B4, true),
-        Opcode::LoadIndU64 => (Size::B8, false),
-        _ => return None,
-    })
+    let (bytes, signed) = opcode.indirect_load()?;
+    let size = match bytes {
+        1 => Size::B1,
+        2 => Size::B2,
+        4 => Size::B4,
+        _ => Size::B8,
+    };
+    Some((size, signed))
 }

@@ -66,17 +66,19 @@ pub fn iterations_run() -> u64 {
 struct Form {
     coef: [u64; REGS],
     konst: u64,
+    /// The registers with a coefficient other than 0, one bit each.
+    mask: u16,
 }
 
 impl Form {
     fn reg(r: usize) -> Form {
         let mut coef = [0; REGS];
         coef[r] = 1;
-        Form { coef, konst: 0 }
+        Form { coef, konst: 0, mask: 1 << r }
     }
 
     fn constant(konst: u64) -> Form {
-        Form { coef: [0; REGS], konst }
+        Form { coef: [0; REGS], konst, mask: 0 }
     }
 
     fn plus(self, k: u64) -> Form {
@@ -86,15 +88,24 @@ impl Form {
     /// `self + sign · other` (`sign` is 1 or −1).
     fn combine(self, other: Form, sign: u64) -> Form {
         let mut out = self;
-        for (c, o) in out.coef.iter_mut().zip(other.coef) {
+        out.mask = 0;
+        for (r, (c, o)) in out.coef.iter_mut().zip(other.coef).enumerate() {
             *c = c.wrapping_add(o.wrapping_mul(sign));
+            out.mask |= u16::from(*c != 0) << r;
         }
         out.konst = out.konst.wrapping_add(other.konst.wrapping_mul(sign));
         out
     }
 
     fn eval(&self, regs: &[u64; REGS]) -> u64 {
-        self.coef.iter().zip(regs).fold(self.konst, |acc, (c, r)| acc.wrapping_add(c.wrapping_mul(*r)))
+        let mut acc = self.konst;
+        let mut mask = self.mask;
+        while mask != 0 {
+            let r = mask.trailing_zeros() as usize;
+            acc = acc.wrapping_add(self.coef[r].wrapping_mul(regs[r]));
+            mask &= mask - 1;
+        }
+        acc
     }
 
     /// How much the form changes from one iteration to the next.
@@ -102,15 +113,15 @@ impl Form {
         Form { konst: 0, ..*self }.eval(delta)
     }
 
-    fn reads(&self, r: usize) -> bool {
-        self.coef[r] != 0
+    /// The registers the form reads, one bit each.
+    fn reads(&self) -> u16 {
+        self.mask
     }
 
     /// The register the form is, plus a constant, if it is one.
     fn single(&self) -> Option<(u8, u64)> {
-        let mut regs = (0..REGS).filter(|&r| self.coef[r] != 0);
-        let r = regs.next()?;
-        (regs.next().is_none() && self.coef[r] == 1).then_some((r as u8, self.konst))
+        let r = self.mask.trailing_zeros() as usize;
+        (self.mask.is_power_of_two() && self.coef[r] == 1).then_some((r as u8, self.konst))
     }
 }
 
@@ -351,25 +362,18 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
 
     // Registers whose value at an iteration's start anything reads must
     // change by a constant.
-    let mut forms: Vec<Form> = vec![cond.1, cond.2];
-    forms.extend(loads.iter().map(|l: &Load| l.addr));
-    for s in &stores {
-        forms.push(s.addr);
-        if let Value::Form(f) = s.value {
-            forms.push(f);
-        }
-    }
-    forms.extend(regs.iter().filter_map(|v| match v {
-        Value::Form(f) => Some(*f),
-        Value::Loaded(_) => None,
-    }));
+    let value_reads = |v: &Value| match v {
+        Value::Form(f) => f.reads(),
+        Value::Loaded(_) => 0,
+    };
+    let read =
+        loads.iter().map(|l| l.addr.reads()).chain(stores.iter().map(|s| s.addr.reads() | value_reads(&s.value)));
+    let read = read.chain(regs.iter().map(value_reads)).fold(cond.1.reads() | cond.2.reads(), |m, r| m | r);
     let mut delta = [0u64; REGS];
-    for r in 0..REGS {
-        if forms.iter().any(|f| f.reads(r)) {
-            match regs[r] {
-                Value::Form(f) if f.coef == Form::reg(r).coef => delta[r] = f.konst,
-                _ => return None,
-            }
+    for r in (0..REGS).filter(|&r| read & 1 << r != 0) {
+        match regs[r] {
+            Value::Form(f) if f.reads() == 1 << r && f.coef[r] == 1 => delta[r] = f.konst,
+            _ => return None,
         }
     }
 
@@ -415,21 +419,22 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
         Kind::Fill { pieces: fill }
     } else {
         // Each store writes one load's word, of its length, at one distance.
-        let mut used = vec![false; loads.len()];
+        // One bit per load (at most `MAX_BODY`).
+        let mut used = 0u64;
         let mut distance = None;
         for &(_, s) in &pieces {
             let Value::Loaded(id) = s.value else { return None };
             let load = loads[id];
-            if used[id] || load.len != s.len || load.addr.coef != loads[0].addr.coef {
+            if used & 1 << id != 0 || load.len != s.len || load.addr.coef != loads[0].addr.coef {
                 return None;
             }
-            used[id] = true;
+            used |= 1 << id;
             let d = s.addr.konst.wrapping_sub(load.addr.konst);
             if *distance.get_or_insert(d) != d {
                 return None;
             }
         }
-        if used.contains(&false) || loads[0].addr.step(&delta) != stride {
+        if used != (1 << loads.len()) - 1 || loads[0].addr.step(&delta) != stride {
             return None;
         }
         // The lowest store's load reads the lowest source bytes.

@@ -122,8 +122,16 @@ impl Program {
     /// Instruction `i` of the stream, decoding its span if nothing has yet.
     #[inline]
     pub fn instruction(&self, i: u32) -> &Instruction {
-        let s = self.span_of(i);
-        &self.span(s)[i as usize - self.blocks[s * SPAN_BLOCKS].first as usize]
+        assert!((i as usize) < self.instruction_count(), "instruction {i} of {}", self.instruction_count());
+        if !self.stream.is_complete() {
+            let s = self.span_of(i);
+            if !self.stream.is_filled(s) {
+                self.span(s);
+            }
+        }
+        // SAFETY: in bounds (asserted above), and its span is filled: all
+        // are, or this one was seen filled or filled just now.
+        unsafe { self.stream.get_unchecked(i as usize) }
     }
 
     /// Instructions `range` of the stream, decoding the spans they lie in

@@ -6,30 +6,11 @@
 
 use super::alu;
 use super::code::{Dispatch, InterpCode, Op, op_of, with_fused_pairs};
+use super::registers::RegisterFile;
 use javm_cap::program::decoded::{DynamicTarget, NO_INDEX, resolve_dynamic};
 use javm_cap::program::gas::meter::{self, OutOfGas};
 use javm_cap::program::{GasModel, Opcode, Program};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, VmState};
-
-/// The interpreter's registers while it runs: the 13 guest registers at the
-/// start of an array indexed by the raw register byte, so no operand needs a
-/// mask or a bounds check. Kept by the caller from one run to the next, so
-/// resuming after a host call does not clear 2 KiB.
-#[derive(Clone, Debug)]
-pub struct RegisterFile(Box<[u64; 256]>);
-
-impl RegisterFile {
-    /// A zeroed file.
-    pub fn new() -> RegisterFile {
-        RegisterFile(Box::new([0; 256]))
-    }
-}
-
-impl Default for RegisterFile {
-    fn default() -> Self {
-        RegisterFile::new()
-    }
-}
 
 /// Why [`run`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +43,7 @@ pub fn run<M: GuestMemory>(
     file: &mut RegisterFile,
     to_block_end: bool,
 ) -> Stop {
-    let regs = &mut *file.0;
+    let regs = file.slots();
     let Some(idx) = program.index_of(state.pc) else {
         return lone_trap(code.gas_model, || code.lone_trap_cost, state);
     };
@@ -323,7 +304,7 @@ fn step_at<M: GuestMemory>(
         state.charged = false;
         return Stepped { exit: Some(Exit::OutOfGas), ran: false };
     }
-    let regs = &mut *file.0;
+    let regs = file.slots();
     regs[..13].copy_from_slice(&state.regs);
     // The instruction alone, never as half of a fused pair.
     let opcode = program.instruction(idx).opcode;

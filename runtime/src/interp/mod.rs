@@ -1,9 +1,12 @@
 //! The interpreter: pre-decoded ops ([`code`]) run by one `match` loop
-//! ([`exec`]), with the instruction arithmetic in [`alu`].
+//! ([`exec`]) over a [`RegisterFile`], with the instruction arithmetic in
+//! [`alu`].
 
 pub mod alu;
 pub mod code;
 pub mod exec;
+mod registers;
 
 pub use code::InterpCode;
-pub use exec::{RegisterFile, Stepped, Stop, run, step_decoded, step_one};
+pub use exec::{Stepped, Stop, run, step_decoded, step_one};
+pub use registers::RegisterFile;

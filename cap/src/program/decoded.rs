@@ -515,12 +515,17 @@ mod tests {
                     let (a, b) = ((next() % n as u64) as u32, (next() % n as u64) as u32);
                     let range = a.min(b)..a.max(b) + 1;
                     assert_eq!(lazy.instructions_in(range.clone()), &all[range.start as usize..range.end as usize]);
+                    // One at a time, in spans decoded by now or not yet.
+                    let j = (next() % n as u64) as u32;
+                    assert_eq!(lazy.instruction(j), &all[j as usize], "{what}: instruction {j}");
                 }
                 for k in (0..eager.blocks().len() as u32).rev() {
                     assert_eq!(lazy.block_cost(k), eager.block_cost(k), "{what}: block {k}");
                 }
                 assert_eq!(lazy.instructions(), all, "{what}");
                 assert_eq!(lazy.decoded_instructions(), n, "{what}");
+                // And once the whole stream is decoded.
+                assert!((0..n).all(|j| lazy.instruction(j as u32) == &all[j]), "{what}: one at a time, decoded");
                 assert_eq!(lazy.clone().instructions(), all, "{what}: a clone");
             }
         }

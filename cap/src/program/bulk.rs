@@ -372,7 +372,7 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
     let mut delta = [0u64; REGS];
     for r in (0..REGS).filter(|&r| read & 1 << r != 0) {
         match regs[r] {
-            Value::Form(f) if f.reads() == 1 << r && f.coef[r] == 1 => delta[r] = f.konst,
+            Value::Form(f) if f.single().is_some_and(|(s, _)| usize::from(s) == r) => delta[r] = f.konst,
             _ => return None,
         }
     }

@@ -489,7 +489,7 @@ impl Module {
             after_host: false,
             entry_checked: false,
         }));
-        self.instantiate_origin(origin, own)
+        self.start(Origin::Snapshot(origin), own)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
@@ -499,33 +499,43 @@ impl Module {
         if !self.same_program(&snapshot.0.module) {
             return Err(Error::SnapshotMismatch);
         }
-        let space = snapshot.0.local.clone_of(&snapshot.0.space);
-        self.instantiate_origin(snapshot.clone(), space)
+        let space = snapshot.0.local.clone_of(&snapshot.0.space, 0);
+        self.start(Origin::Snapshot(snapshot.clone()), space)
     }
 
-    /// An instance over `space` (a clone of `origin`'s) in the state
-    /// `origin` holds, which `reset` returns to.
-    fn instantiate_origin(&self, origin: Snapshot, space: AddressSpace) -> Result<Instance, Error> {
-        let frozen = &origin.0;
+    /// An instance over `space` (made from `origin`) in the state `origin`
+    /// holds, which `reset` returns to.
+    fn start(&self, origin: Origin, space: AddressSpace) -> Result<Instance, Error> {
+        let (state, after_host, entry_checked) = origin.state();
         Ok(Instance {
             module: self.clone(),
-            state: frozen.state,
+            state,
             backend: self.backend(space)?,
             registers: interp::RegisterFile::new(),
-            after_host: frozen.after_host,
-            entry_checked: frozen.entry_checked,
+            after_host,
+            entry_checked,
             origin,
             access_log: None,
         })
+    }
+
+    /// The module's memory (this thread's copy, sharing its pages) with
+    /// `args`, when given, mapped read-only at the argument address.
+    fn module_space(&self, args: Option<&DataCap>) -> Result<AddressSpace, Error> {
+        let mut space = self.parts.local.clone_of(&self.parts.memory.space, usize::from(args.is_some()));
+        if let Some(cap) = args {
+            space.map_cap(javm_cap::program::standard::ARGS_START / PAGE_SIZE as u32, cap.clone(), Access::Read)?;
+        }
+        Ok(space)
     }
 
     /// The engine's side of an instance over `space`.
     fn backend(&self, space: AddressSpace) -> Result<Backend, Error> {
         Ok(match &self.parts.jit {
             None => Backend::Interp(space),
-            Some(jit) => Backend::Jit(Box::new(
+            Some(jit) => Backend::Jit(
                 javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
-            )),
+            ),
         })
     }
 
@@ -556,23 +566,22 @@ impl Module {
         if args.len() > javm_cap::program::standard::MAX_ARGS as usize {
             return Err(Error::ArgsTooLarge(args.len()));
         }
-        let mut space = self.parts.local.clone_of(&self.parts.memory.space);
         let args_region = StandardProgram::args_region(args.len());
-        if args_region.len > 0 {
-            let cap = DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?;
-            space.map_cap(args_region.start / PAGE_SIZE as u32, cap, Access::Read)?;
-        }
-        let mut instance = self.instantiate(space, pc)?;
-        instance.set_initial_regs(javm_cap::program::standard::initial_registers(args.len()));
-        Ok(instance)
+        let cap = if args_region.len > 0 {
+            Some(DataCap::from_bytes_sized(args, u64::from(args_region.len)).map_err(SpaceError::from)?)
+        } else {
+            None
+        };
+        let regs = javm_cap::program::standard::initial_registers(args.len());
+        let space = self.module_space(cap.as_ref())?;
+        self.start(Origin::Module { args: cap, regs, pc }, space)
     }
 
     /// An instance with the module's memory (shared with the module until
     /// written) and initial registers, starting at `pc`.
     pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
-        let mut instance = self.instantiate(self.parts.local.clone_of(&self.parts.memory.space), pc)?;
-        instance.set_initial_regs(self.parts.memory.regs);
-        Ok(instance)
+        let space = self.module_space(None)?;
+        self.start(Origin::Module { args: None, regs: self.parts.memory.regs, pc }, space)
     }
 
     /// The module as an [`Image`]: code, memory mappings (sharing the
@@ -603,7 +612,33 @@ impl Module {
 
 enum Backend {
     Interp(AddressSpace),
-    Jit(Box<javm_recompiler::JitInstance>),
+    Jit(javm_recompiler::JitInstance),
+}
+
+/// The state an instance was created in, which [`Instance::reset`]
+/// returns to.
+#[derive(Clone)]
+enum Origin {
+    /// A snapshot's state.
+    Snapshot(Snapshot),
+    /// The module's memory, with `args` mapped at the argument address when
+    /// given, `regs` and `pc`, and no gas: kept as these parts rather than a
+    /// copy of the memory's mappings, which most instances never need.
+    Module { args: Option<DataCap>, regs: Regs, pc: u32 },
+}
+
+impl Origin {
+    /// Its machine state, whether it resumes after a host call, and whether
+    /// the entry check is done.
+    fn state(&self) -> (VmState, bool, bool) {
+        match self {
+            Origin::Snapshot(snapshot) => {
+                let frozen = &snapshot.0;
+                (frozen.state, frozen.after_host, frozen.entry_checked)
+            }
+            &Origin::Module { regs, pc, .. } => (VmState { regs, pc, ..VmState::default() }, false, false),
+        }
+    }
 }
 
 /// A running (or runnable) guest: registers, pc, gas and memory.
@@ -616,7 +651,7 @@ pub struct Instance {
     /// The last exit was a host call: the next run resumes after it.
     after_host: bool,
     /// The state it was created in, for [`Instance::reset`].
-    origin: Snapshot,
+    origin: Origin,
     /// The P8 entry-point check has been done.
     entry_checked: bool,
     /// While set, what [`read_memory`](Instance::read_memory) and
@@ -882,15 +917,6 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Instance {
-    /// Sets the registers now and in the state [`Instance::reset`] returns
-    /// to (constructors only).
-    fn set_initial_regs(&mut self, regs: Regs) {
-        self.state.regs = regs;
-        if let Some(origin) = Arc::get_mut(&mut self.origin.0) {
-            origin.state.regs = regs;
-        }
-    }
-
     /// The instance's state now, as a [`Snapshot`]: registers, pc, gas and
     /// memory, also mid-run (after a host call, a fault or out-of-gas). Costs
     /// a reference count per page written since the instance started; the
@@ -928,8 +954,16 @@ impl Instance {
     /// recompiler's window is reset) and those the origin holds in overlays,
     /// not the memory's size.
     pub fn reset(&mut self) -> Result<(), Error> {
-        let origin = self.origin.clone();
-        self.reset_to(&origin)
+        let space = match &self.origin {
+            Origin::Snapshot(snapshot) => {
+                let snapshot = snapshot.clone();
+                return self.reset_to(&snapshot);
+            }
+            Origin::Module { args, .. } => self.module.module_space(args.as_ref())?,
+        };
+        self.backend = self.module.backend(space)?;
+        (self.state, self.after_host, self.entry_checked) = self.origin.state();
+        Ok(())
     }
 
     /// Moves the instance to the state `snapshot` holds. The snapshot must be

@@ -171,6 +171,36 @@ fn reset_returns_to_the_starting_state() {
 }
 
 #[test]
+fn reset_of_an_instance_of_the_modules_own_memory() {
+    // The module's registers are a standard program's zeros: the run gets
+    // the standard ones (no arguments) set by hand, which reset undoes.
+    let standard = javm_cap::program::standard::initial_registers(0);
+    let start_run = |instance: &mut Instance| {
+        for (i, &value) in standard.iter().enumerate() {
+            instance.set_reg(i, value);
+        }
+        instance.set_gas(10_000_000);
+        finish(instance)
+    };
+    on_every_engine(|engine| {
+        let module = module(engine, "sieve.jam");
+        let mut instance = module.instantiate_at(0).unwrap();
+        let start = (instance.pc(), 0, *instance.regs(), instance.memory_root());
+        assert_ne!(start.2, standard);
+        // Sieve's default bound runs out of this gas, having written memory.
+        let first = start_run(&mut instance);
+        assert_eq!(first.exit, Exit::OutOfGas);
+        assert_ne!(first.root, encode_hex(&start.3), "the run wrote memory");
+        instance.reset().unwrap();
+        assert_eq!((instance.pc(), instance.gas(), *instance.regs(), instance.memory_root()), start);
+        assert_eq!(start_run(&mut instance), first, "a run after reset");
+        // A second instance starts where the reset one did.
+        let mut other = module.instantiate_at(0).unwrap();
+        assert_eq!((other.pc(), other.gas(), *other.regs(), other.memory_root()), start);
+    });
+}
+
+#[test]
 fn mismatched_snapshots_are_errors() {
     on_every_engine(|engine| {
         let mut sieve = module(engine, "sieve.jam").instantiate_standard(&[], 0).unwrap();

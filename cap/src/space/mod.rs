@@ -89,7 +89,7 @@ pub enum SpaceError {
 }
 
 /// A guest address space.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct AddressSpace {
     mappings: Vec<Mapping>,
     generation: u64,
@@ -151,10 +151,30 @@ fn check_range(address: u64, length: u64) -> Result<(u32, u32), SpaceError> {
     Ok(((address / page) as u32, (length / page) as u32))
 }
 
+impl Clone for AddressSpace {
+    fn clone(&self) -> Self {
+        self.clone_with_room(0)
+    }
+}
+
 impl AddressSpace {
     /// An empty address space.
     pub fn new() -> AddressSpace {
         AddressSpace::default()
+    }
+
+    /// A clone with room for `extra` more mappings, for a caller about to
+    /// map them (spares growing the list).
+    pub fn clone_with_room(&self, extra: usize) -> AddressSpace {
+        let mut mappings = Vec::with_capacity(self.mappings.len() + extra);
+        mappings.extend_from_slice(&self.mappings);
+        AddressSpace {
+            mappings,
+            generation: self.generation,
+            heap: self.heap,
+            cache: self.cache.clone(),
+            exposed: self.exposed.clone(),
+        }
     }
 
     /// Maps `cap` at `start_page`.

@@ -30,10 +30,11 @@ pub(super) struct LocalCopies(OnceLock<Box<[Slot; SLOTS]>>);
 
 impl LocalCopies {
     /// A clone of `original` (which must be the same space on every call)
-    /// made from the calling thread's copy of it.
-    pub(super) fn clone_of(&self, original: &AddressSpace) -> AddressSpace {
+    /// made from the calling thread's copy of it, with room for `room` more
+    /// mappings.
+    pub(super) fn clone_of(&self, original: &AddressSpace, room: usize) -> AddressSpace {
         let slots = self.0.get_or_init(Box::default);
-        slots[thread_slot()].0.get_or_init(|| private_copy(original)).clone()
+        slots[thread_slot()].0.get_or_init(|| private_copy(original)).clone_with_room(room)
     }
 
     /// How many copies were made.
@@ -82,8 +83,8 @@ mod tests {
     fn clones_hold_the_same_pages_behind_a_backing_per_thread() {
         let original = space();
         let copies = LocalCopies::default();
-        let a = copies.clone_of(&original);
-        let b = copies.clone_of(&original);
+        let a = copies.clone_of(&original, 0);
+        let b = copies.clone_of(&original, 0);
         assert_eq!(copies.copies(), 1, "one copy for this thread");
         let (cap, a_cap, b_cap) = (&original.mappings()[0].cap, &a.mappings()[0].cap, &b.mappings()[0].cap);
         assert!(!Arc::ptr_eq(cap.backing(), a_cap.backing()), "not the original's counter");
@@ -92,7 +93,7 @@ mod tests {
         for (x, y) in cap.backing().pages().iter().zip(a_cap.backing().pages()) {
             assert!(x.same_storage(y), "the pages themselves are shared");
         }
-        let other = std::thread::scope(|s| s.spawn(|| copies.clone_of(&original)).join().unwrap());
+        let other = std::thread::scope(|s| s.spawn(|| copies.clone_of(&original, 0)).join().unwrap());
         assert_eq!(copies.copies(), 2, "another thread made its own");
         assert_eq!(other.mappings()[0].cap.hash_tree_root().unwrap(), cap.hash_tree_root().unwrap());
     }
@@ -102,7 +103,7 @@ mod tests {
         let mut original = space();
         original.write(0x10 * 4096, &[1]).unwrap();
         let copies = LocalCopies::default();
-        let a = copies.clone_of(&original);
+        let a = copies.clone_of(&original, 0);
         assert!(Arc::ptr_eq(original.mappings()[0].cap.backing(), a.mappings()[0].cap.backing()));
         assert_eq!(a.clone().root(), original.clone().root());
     }

@@ -102,18 +102,14 @@ impl PagerPool {
     /// the module's next instance when worth it and there is room (the
     /// window then moves out of `pager`).
     pub(crate) fn keep(&self, pager: &mut Pager) {
-        if self.shards().all(|shard| shard.lock().is_some()) {
-            return;
-        }
-        let Some(kept) = pager.retire() else { return };
         for shard in self.shards() {
             let mut shard = shard.lock();
             if shard.is_none() {
-                *shard = Some(kept);
+                // Retired under the lock: one lock for the common case.
+                *shard = pager.retire();
                 return;
             }
         }
-        // Filled meanwhile: `kept` drops, releasing the window.
     }
 
     /// How many windows are kept.

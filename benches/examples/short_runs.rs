@@ -12,7 +12,9 @@
 //!
 //! Arguments: engine (`interp` or `jit`), threads (default 1), guest
 //! (default `sieve`), case (default `small`), runs per thread (default
-//! 20,000).
+//! 20,000), and `shared` (default: all threads instantiate one module) or
+//! `own` (each thread loads a module of its own, so that the threads share
+//! none of a module's reference counts).
 
 use javm::{EngineKind, GasModel};
 use javm_benches::{guests, run};
@@ -26,6 +28,11 @@ fn main() {
     let name = args.next().unwrap_or_else(|| "sieve".into());
     let case = args.next().unwrap_or_else(|| "small".into());
     let runs: u32 = args.next().map_or(20_000, |n| n.parse().expect("runs per thread"));
+    let own = match args.next().as_deref() {
+        None | Some("shared") => false,
+        Some("own") => true,
+        Some(other) => panic!("{other}: shared or own"),
+    };
     let all = guests::load();
     let guest = guests::named(&all, &name);
     let case = guest.case(&case);
@@ -36,9 +43,11 @@ fn main() {
     let elapsed = std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
+                let own = own.then(|| run::load(kind, GasModel::Pipeline, &guest.jam).expect("the guest loads"));
+                let module = own.as_ref().unwrap_or(&module);
                 barrier.wait();
                 for _ in 0..runs {
-                    let outcome = run::run_once(&module, &case.args).expect("the guest halts");
+                    let outcome = run::run_once(module, &case.args).expect("the guest halts");
                     assert_eq!(outcome, expected);
                 }
             });
@@ -50,5 +59,6 @@ fn main() {
     })
     .elapsed();
     let total = f64::from(runs) * threads as f64;
-    println!("{kind:?}, {threads} thread(s), {name}/{}: {:.0} runs/s", case.name, total / elapsed.as_secs_f64());
+    let modules = if own { "a module per thread" } else { "one module" };
+    println!("{kind:?}, {threads} thread(s), {modules}, {name}/{}: {:.0} runs/s", case.name, total / elapsed.as_secs_f64());
 }

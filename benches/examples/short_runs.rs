@@ -60,5 +60,9 @@ fn main() {
     .elapsed();
     let total = f64::from(runs) * threads as f64;
     let modules = if own { "a module per thread" } else { "one module" };
-    println!("{kind:?}, {threads} thread(s), {modules}, {name}/{}: {:.0} runs/s", case.name, total / elapsed.as_secs_f64());
+    println!(
+        "{kind:?}, {threads} thread(s), {modules}, {name}/{}: {:.0} runs/s",
+        case.name,
+        total / elapsed.as_secs_f64()
+    );
 }

@@ -489,7 +489,7 @@ impl Module {
             after_host: false,
             entry_checked: false,
         }));
-        self.start(Origin::Snapshot(origin), own)
+        self.start(Origin::Snapshot { snapshot: origin, module: None }, own)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
@@ -500,7 +500,10 @@ impl Module {
             return Err(Error::SnapshotMismatch);
         }
         let space = snapshot.0.local.clone_of(&snapshot.0.space, 0);
-        self.start(Origin::Snapshot(snapshot.clone()), space)
+        // The snapshot's module, when it is this one, spares the instance a
+        // count of its own on the module (a line all threads write).
+        let module = (!self.same_module(&snapshot.0.module)).then(|| self.clone());
+        self.start(Origin::Snapshot { snapshot: snapshot.clone(), module }, space)
     }
 
     /// An instance over `space` (made from `origin`) in the state `origin`
@@ -508,7 +511,6 @@ impl Module {
     fn start(&self, origin: Origin, space: AddressSpace) -> Result<Instance, Error> {
         let (state, after_host, entry_checked) = origin.state();
         Ok(Instance {
-            module: self.clone(),
             state,
             backend: self.backend(space)?,
             registers: interp::RegisterFile::new(),
@@ -537,6 +539,11 @@ impl Module {
                 javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
             ),
         })
+    }
+
+    /// Whether `other` is a clone of this module.
+    fn same_module(&self, other: &Module) -> bool {
+        Arc::ptr_eq(&self.parts, &other.parts) && self.config == other.config
     }
 
     /// Whether `other` runs the same program under the same profile and gas
@@ -574,14 +581,14 @@ impl Module {
         };
         let regs = javm_cap::program::standard::initial_registers(args.len());
         let space = self.module_space(cap.as_ref())?;
-        self.start(Origin::Module { args: cap, regs, pc }, space)
+        self.start(Origin::Module { module: self.clone(), args: cap, regs, pc }, space)
     }
 
     /// An instance with the module's memory (shared with the module until
     /// written) and initial registers, starting at `pc`.
     pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
         let space = self.module_space(None)?;
-        self.start(Origin::Module { args: None, regs: self.parts.memory.regs, pc }, space)
+        self.start(Origin::Module { module: self.clone(), args: None, regs: self.parts.memory.regs, pc }, space)
     }
 
     /// The module as an [`Image`]: code, memory mappings (sharing the
@@ -616,23 +623,33 @@ enum Backend {
 }
 
 /// The state an instance was created in, which [`Instance::reset`]
-/// returns to.
+/// returns to, and the instance's module.
 #[derive(Clone)]
 enum Origin {
-    /// A snapshot's state.
-    Snapshot(Snapshot),
-    /// The module's memory, with `args` mapped at the argument address when
-    /// given, `regs` and `pc`, and no gas: kept as these parts rather than a
-    /// copy of the memory's mappings, which most instances never need.
-    Module { args: Option<DataCap>, regs: Regs, pc: u32 },
+    /// A snapshot's state; the instance runs `module`, or the snapshot's
+    /// module when `None`.
+    Snapshot { snapshot: Snapshot, module: Option<Module> },
+    /// The memory of `module`, with `args` mapped at the argument address
+    /// when given, `regs` and `pc`, and no gas: kept as these parts rather
+    /// than a copy of the memory's mappings, which most instances never
+    /// need.
+    Module { module: Module, args: Option<DataCap>, regs: Regs, pc: u32 },
 }
 
 impl Origin {
+    /// The module the instance runs.
+    fn module(&self) -> &Module {
+        match self {
+            Origin::Snapshot { snapshot, module } => module.as_ref().unwrap_or(&snapshot.0.module),
+            Origin::Module { module, .. } => module,
+        }
+    }
+
     /// Its machine state, whether it resumes after a host call, and whether
     /// the entry check is done.
     fn state(&self) -> (VmState, bool, bool) {
         match self {
-            Origin::Snapshot(snapshot) => {
+            Origin::Snapshot { snapshot, .. } => {
                 let frozen = &snapshot.0;
                 (frozen.state, frozen.after_host, frozen.entry_checked)
             }
@@ -643,14 +660,13 @@ impl Origin {
 
 /// A running (or runnable) guest: registers, pc, gas and memory.
 pub struct Instance {
-    module: Module,
     state: VmState,
     backend: Backend,
     /// The interpreter's registers between runs.
     registers: interp::RegisterFile,
     /// The last exit was a host call: the next run resumes after it.
     after_host: bool,
-    /// The state it was created in, for [`Instance::reset`].
+    /// The state it was created in, for [`Instance::reset`], and its module.
     origin: Origin,
     /// The P8 entry-point check has been done.
     entry_checked: bool,
@@ -663,7 +679,7 @@ pub struct Instance {
 impl Instance {
     /// The module it runs.
     pub fn module(&self) -> &Module {
-        &self.module
+        self.origin.module()
     }
 
     /// The machine state (the pc is the one the last exit reported).
@@ -776,7 +792,7 @@ impl Instance {
     /// invalid entry is a panic), and moving past the `ecalli` a host call
     /// exited at.
     fn begin(&mut self) -> Result<(), Exit> {
-        let program = &*self.module.parts.program;
+        let program = &*self.origin.module().parts.program;
         if !self.entry_checked {
             self.entry_checked = true;
             if !program.is_valid_entry(self.state.pc) {
@@ -795,7 +811,7 @@ impl Instance {
         if let Err(exit) = self.begin() {
             return exit;
         }
-        let (module, state, registers) = (&self.module, &mut self.state, &mut self.registers);
+        let (module, state, registers) = (self.origin.module(), &mut self.state, &mut self.registers);
         // The interpreter to the next exit, or with `to_block_end` to the
         // end of the block, over `mem`.
         fn interpret<M: GuestMemory>(
@@ -929,7 +945,7 @@ impl Instance {
         let space = self.address_space().clone();
         self.park();
         Snapshot(Arc::new(Frozen {
-            module: self.module.clone(),
+            module: self.module().clone(),
             state: self.state,
             space,
             local: LocalCopies::default(),
@@ -944,7 +960,7 @@ impl Instance {
     /// the original's starting state.
     pub fn fork(&mut self) -> Result<Instance, Error> {
         let snapshot = self.snapshot();
-        let mut fork = self.module.instantiate_from(&snapshot)?;
+        let mut fork = self.module().instantiate_from(&snapshot)?;
         fork.origin.clone_from(&self.origin);
         Ok(fork)
     }
@@ -955,13 +971,13 @@ impl Instance {
     /// not the memory's size.
     pub fn reset(&mut self) -> Result<(), Error> {
         let space = match &self.origin {
-            Origin::Snapshot(snapshot) => {
+            Origin::Snapshot { snapshot, .. } => {
                 let snapshot = snapshot.clone();
                 return self.reset_to(&snapshot);
             }
-            Origin::Module { args, .. } => self.module.module_space(args.as_ref())?,
+            Origin::Module { module, args, .. } => module.module_space(args.as_ref())?,
         };
-        self.backend = self.module.backend(space)?;
+        self.backend = self.module().backend(space)?;
         (self.state, self.after_host, self.entry_checked) = self.origin.state();
         Ok(())
     }
@@ -970,10 +986,10 @@ impl Instance {
     /// of this instance's program, profile and gas model (either engine).
     pub fn reset_to(&mut self, snapshot: &Snapshot) -> Result<(), Error> {
         let frozen = &snapshot.0;
-        if !self.module.same_program(&frozen.module) {
+        if !self.module().same_program(&frozen.module) {
             return Err(Error::SnapshotMismatch);
         }
-        self.backend = self.module.backend(frozen.space.clone())?;
+        self.backend = self.module().backend(frozen.space.clone())?;
         self.state = frozen.state;
         self.after_host = frozen.after_host;
         self.entry_checked = frozen.entry_checked;

@@ -129,6 +129,7 @@ fn snapshots_cross_engines_mid_run() {
         assert_eq!(snapshot.memory_root(), first.memory_root());
         for to in EngineKind::ALL {
             let mut next = module(to, "sieve.jam").instantiate_from(&snapshot).unwrap();
+            assert_eq!(next.module().config().engine, to, "the instance runs its own module, not the snapshot's");
             assert_eq!(next.memory_root(), snapshot.memory_root(), "{from} → {to}");
             next.set_gas(100_000_000);
             let end = finish(&mut next);

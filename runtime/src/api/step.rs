@@ -118,7 +118,7 @@ impl Instance {
     pub fn step_traced(&mut self) -> StepRecord {
         let mut memory = Vec::new();
         let (stepped, pc) = self.step_logged(Some(&mut memory));
-        let program = self.module.program();
+        let program = self.module().program();
         let instruction = program.index_of(pc).map(|i| program.instruction(i));
         let register = match instruction.and_then(|i| i.written_register()) {
             Some(reg) if stepped.ran => Some((reg, self.state.regs[reg as usize])),
@@ -152,7 +152,8 @@ impl Instance {
             return (Stepped { exit: Some(exit), ran: false }, self.state.pc);
         }
         let pc = self.state.pc;
-        let (program, code) = (self.module.program(), self.module.interp_code());
+        let module = self.origin.module();
+        let (program, code) = (module.program(), module.interp_code());
         let (state, file) = (&mut self.state, &mut self.registers);
         /// One step over `mem`, logged into `log` when there is one.
         fn one<M: GuestMemory>(

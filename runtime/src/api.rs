@@ -25,7 +25,7 @@ use javm_cap::space::{Access, AddressSpace, Heap, SpaceError};
 use javm_cap::vm::{Exit, GuestMemory, MemFault, Regs, VmState};
 use javm_cap::{CapHash, DataCap, PAGE_SIZE};
 use javm_recompiler::CompileContext;
-use local::LocalCopies;
+use local::{LocalCopies, ThreadModule, ThreadModules};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use thiserror::Error;
@@ -326,13 +326,18 @@ struct Template {
     standard: Option<StandardProgram>,
 }
 
-/// A decoded program, ready to instantiate. Cheap to clone: one reference
-/// count, so that instances (each holds a clone) made on several threads
-/// at once share as few counters as possible.
+/// A decoded program, ready to instantiate. Cheap to clone: two reference
+/// counts. Its instances count on a handle of their thread's instead, so
+/// that instances made and dropped on several threads at once share as few
+/// counters as possible.
 #[derive(Clone)]
 pub struct Module {
     config: Config,
     parts: Arc<Parts>,
+    /// The per-thread handles for instances: `None` in a handle's own
+    /// module (what [`Instance::module`] gives), whose instances each
+    /// count on the module.
+    threads: Option<Arc<ThreadModules>>,
 }
 
 /// What a module's clones share. Aligned to two cache lines so that, in
@@ -400,6 +405,7 @@ impl Module {
         Ok(Module {
             config,
             parts: Arc::new(Parts { program, interp, jit, memory, local: LocalCopies::default(), tier }),
+            threads: Some(Arc::default()),
         })
     }
 
@@ -502,7 +508,7 @@ impl Module {
         let space = snapshot.0.local.clone_of(&snapshot.0.space, 0);
         // The snapshot's module, when it is this one, spares the instance a
         // count of its own on the module (a line all threads write).
-        let module = (!self.same_module(&snapshot.0.module)).then(|| self.clone());
+        let module = (!self.same_module(&snapshot.0.module)).then(|| self.thread_module());
         self.start(Origin::Snapshot { snapshot: snapshot.clone(), module }, space)
     }
 
@@ -539,6 +545,15 @@ impl Module {
                 javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
             ),
         })
+    }
+
+    /// The module as this thread's instances hold it.
+    fn thread_module(&self) -> Arc<ThreadModule> {
+        let own = || Module { config: self.config, parts: self.parts.clone(), threads: None };
+        match &self.threads {
+            Some(threads) => threads.get(own),
+            None => Arc::new(ThreadModule(own())),
+        }
     }
 
     /// Whether `other` is a clone of this module.
@@ -581,14 +596,15 @@ impl Module {
         };
         let regs = javm_cap::program::standard::initial_registers(args.len());
         let space = self.module_space(cap.as_ref())?;
-        self.start(Origin::Module { module: self.clone(), args: cap, regs, pc }, space)
+        self.start(Origin::Module { module: self.thread_module(), args: cap, regs, pc }, space)
     }
 
     /// An instance with the module's memory (shared with the module until
     /// written) and initial registers, starting at `pc`.
     pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
         let space = self.module_space(None)?;
-        self.start(Origin::Module { module: self.clone(), args: None, regs: self.parts.memory.regs, pc }, space)
+        let regs = self.parts.memory.regs;
+        self.start(Origin::Module { module: self.thread_module(), args: None, regs, pc }, space)
     }
 
     /// The module as an [`Image`]: code, memory mappings (sharing the
@@ -628,20 +644,20 @@ enum Backend {
 enum Origin {
     /// A snapshot's state; the instance runs `module`, or the snapshot's
     /// module when `None`.
-    Snapshot { snapshot: Snapshot, module: Option<Module> },
+    Snapshot { snapshot: Snapshot, module: Option<Arc<ThreadModule>> },
     /// The memory of `module`, with `args` mapped at the argument address
     /// when given, `regs` and `pc`, and no gas: kept as these parts rather
     /// than a copy of the memory's mappings, which most instances never
     /// need.
-    Module { module: Module, args: Option<DataCap>, regs: Regs, pc: u32 },
+    Module { module: Arc<ThreadModule>, args: Option<DataCap>, regs: Regs, pc: u32 },
 }
 
 impl Origin {
     /// The module the instance runs.
     fn module(&self) -> &Module {
         match self {
-            Origin::Snapshot { snapshot, module } => module.as_ref().unwrap_or(&snapshot.0.module),
-            Origin::Module { module, .. } => module,
+            Origin::Snapshot { snapshot, module } => module.as_ref().map_or(&snapshot.0.module, |m| &m.0),
+            Origin::Module { module, .. } => &module.0,
         }
     }
 
@@ -975,7 +991,7 @@ impl Instance {
                 let snapshot = snapshot.clone();
                 return self.reset_to(&snapshot);
             }
-            Origin::Module { module, args, .. } => module.module_space(args.as_ref())?,
+            Origin::Module { module, args, .. } => module.0.module_space(args.as_ref())?,
         };
         self.backend = self.module().backend(space)?;
         (self.state, self.after_host, self.entry_checked) = self.origin.state();

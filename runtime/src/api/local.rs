@@ -1,4 +1,5 @@
-//! Per-thread copies of the memory instances start from.
+//! Per-thread copies of the memory instances start from, and per-thread
+//! handles on a module for its instances to hold.
 //!
 //! Cloning an address space adds a reference to each mapping's cap, and
 //! dropping the clone takes it away again. Instances made on several
@@ -10,10 +11,11 @@
 //! touch. A copy is made on a thread's first use and lives as long as the
 //! original's owner.
 
+use super::Module;
 use javm_cap::space::AddressSpace;
 use javm_cap::{DataCap, PageSlab};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Copies per original: threads past this many share copies (still
 /// correct, and still fewer writers per counter).
@@ -41,6 +43,33 @@ impl LocalCopies {
     #[cfg(test)]
     pub(super) fn copies(&self) -> usize {
         self.0.get().map_or(0, |slots| slots.iter().filter(|slot| slot.0.get().is_some()).count())
+    }
+}
+
+/// A module as one thread's instances hold it: each instance counts on
+/// the thread's handle instead of on the module, so that instances made and
+/// dropped on several threads at once do not all write the module's count.
+/// Alone on its cache lines (in an `Arc`, the count's line is its own).
+#[repr(align(128))]
+pub(super) struct ThreadModule(pub(super) Module);
+
+/// One slot of [`ThreadModules`], alone on its cache lines.
+#[repr(align(128))]
+#[derive(Default)]
+struct HandleSlot(OnceLock<Arc<ThreadModule>>);
+
+/// The per-thread handles on one module, made on each thread's first use.
+/// The module's clones that the embedder holds hold them (so they live as
+/// long as those clones, and an instance keeps only its handle); the
+/// handles' modules hold none, which keeps the ownership free of cycles.
+#[derive(Default)]
+pub(super) struct ThreadModules(OnceLock<Box<[HandleSlot; SLOTS]>>);
+
+impl ThreadModules {
+    /// The calling thread's handle, made from `module` the first time.
+    pub(super) fn get(&self, module: impl FnOnce() -> Module) -> Arc<ThreadModule> {
+        let slots = self.0.get_or_init(Box::default);
+        slots[thread_slot()].0.get_or_init(|| Arc::new(ThreadModule(module()))).clone()
     }
 }
 
@@ -77,6 +106,37 @@ mod tests {
         let mut space = AddressSpace::new();
         space.map_cap(0x10, DataCap::from_bytes(&[7; 5000]).unwrap(), Access::Write).unwrap();
         space
+    }
+
+    #[test]
+    fn instances_count_on_their_threads_handle_and_outlive_the_module() {
+        use crate::{Config, Engine, EngineKind, Exit};
+        let blob = include_bytes!("../../../guests/bin/sieve.jam");
+        let args = 100u32.to_le_bytes();
+        for engine in EngineKind::ALL {
+            let module = Engine::new(Config { engine, ..Config::default() }).load(blob).unwrap();
+            let parts = Arc::downgrade(&module.parts);
+            assert_eq!(parts.strong_count(), 1, "{engine}: the embedder's module alone");
+            let mut instances: Vec<_> = (0..3).map(|_| module.instantiate_standard(&args, 0).unwrap()).collect();
+            assert_eq!(parts.strong_count(), 2, "{engine}: one handle for this thread's instances");
+            let other =
+                std::thread::scope(|s| s.spawn(|| module.instantiate_standard(&args, 0).unwrap()).join().unwrap());
+            assert_eq!(parts.strong_count(), 3, "{engine}: another for the other thread's");
+            // A module taken from an instance has no handles: its instances
+            // count on it.
+            let taken = instances[0].module().clone();
+            let more = taken.instantiate_standard(&args, 0).unwrap();
+            assert_eq!(parts.strong_count(), 5, "{engine}: the taken module and its instance's own handle");
+            drop((taken, more, other, module));
+            // The instances keep their thread's handle, and it the module.
+            assert_eq!(parts.strong_count(), 1, "{engine}: this thread's handle");
+            for instance in &mut instances {
+                instance.set_gas(100_000_000);
+                assert_eq!(instance.run(), Exit::Halt, "{engine}");
+            }
+            drop(instances);
+            assert_eq!(parts.strong_count(), 0, "{engine}: all freed, no cycle");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::codegen::NO_BASE;
 use crate::ctx::VmCtx;
 use crate::error::JitError;
 use crate::exit_code::{CODE_COMPILE_JUMP, CODE_DYN_PANIC, CODE_FAULT, CODE_REFILL, CODE_REMAP, SiteKind, decode_site};
-use crate::instance::Instance;
+use crate::instance::{Holder, Instance, ThreadHandle};
 use crate::memory::WindowMemory;
 use crate::module::CompiledModule;
 use crate::signals;
@@ -49,7 +49,7 @@ unsafe impl Send for JitInstance {}
 
 impl std::fmt::Debug for JitInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JitInstance").field("module", &self.inner.module).finish()
+        f.debug_struct("JitInstance").field("module", &**self.inner.module).finish()
     }
 }
 
@@ -57,6 +57,17 @@ impl JitInstance {
     /// An instance of `module` over `space`. Maps nothing yet: pages are
     /// mapped when first touched.
     pub fn new(module: Arc<CompiledModule>, space: AddressSpace) -> Result<JitInstance, JitError> {
+        JitInstance::holding(Holder::Module(module), space)
+    }
+
+    /// An instance of `handle`'s module over `space`, counting on the
+    /// handle (which one thread's instances share) instead of on the
+    /// module.
+    pub fn with_handle(handle: Arc<ThreadHandle>, space: AddressSpace) -> Result<JitInstance, JitError> {
+        JitInstance::holding(Holder::Handle(handle), space)
+    }
+
+    fn holding(module: Holder, space: AddressSpace) -> Result<JitInstance, JitError> {
         signals::install().map_err(JitError::Signals)?;
         let pager = LivePager::from_pool(&module.pagers, space).map_err(JitError::Window)?;
         let jump_table = module.jump_table.as_ptr() as u64;
@@ -112,7 +123,7 @@ impl JitInstance {
         // instance owns that `Arc` and never replaces it, so the module
         // outlives the call, and nothing reaches it mutably.
         let (module, ctx, base) =
-            unsafe { (&*Arc::as_ptr(&(*inner).module), (*inner).pager.ctx(), (*inner).pager.base()) };
+            unsafe { (&*Arc::as_ptr(&*(*inner).module), (*inner).pager.ctx(), (*inner).pager.base()) };
         let program = module.program();
         // A region not compiled yet is compiled now; one that cannot be is
         // interpreted.

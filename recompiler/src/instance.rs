@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// what it needs). Owned by a [`crate::JitInstance`], boxed so its address
 /// stays fixed while generated code runs.
 pub(crate) struct Instance {
-    pub(crate) module: Arc<CompiledModule>,
+    pub(crate) module: Holder,
     pub(crate) pager: LivePager,
     /// The copy and fill loops this instance ran in bulk lately, by the
     /// index of their first instruction (see [`crate::bulk`]).
@@ -23,5 +23,43 @@ impl Drop for Instance {
     /// keeping (the module outlives this: its `Arc` drops after).
     fn drop(&mut self) {
         self.module.pagers.keep(&mut self.pager);
+    }
+}
+
+/// A compiled module as the instances of one thread hold it
+/// ([`crate::JitInstance::with_handle`]): they count on the handle instead
+/// of on the module, whose count instances on every thread would write.
+/// Alone on its cache lines (in an `Arc`, the count's line is its own).
+#[repr(align(128))]
+pub struct ThreadHandle(Arc<CompiledModule>);
+
+impl ThreadHandle {
+    /// A handle on `module`, for one thread's instances to share.
+    pub fn new(module: Arc<CompiledModule>) -> Arc<ThreadHandle> {
+        Arc::new(ThreadHandle(module))
+    }
+
+    /// The module.
+    pub fn module(&self) -> &Arc<CompiledModule> {
+        &self.0
+    }
+}
+
+/// How an instance holds its module.
+pub(crate) enum Holder {
+    /// A count of its own on the module.
+    Module(Arc<CompiledModule>),
+    /// Through its thread's handle.
+    Handle(Arc<ThreadHandle>),
+}
+
+impl std::ops::Deref for Holder {
+    type Target = Arc<CompiledModule>;
+
+    fn deref(&self) -> &Arc<CompiledModule> {
+        match self {
+            Holder::Module(module) => module,
+            Holder::Handle(handle) => &handle.0,
+        }
     }
 }

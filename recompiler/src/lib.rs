@@ -54,6 +54,7 @@ pub use codegen::CompileContext;
 pub use cpu::Features;
 pub use error::{CompileError, JitError, SysError, WindowError};
 pub use exec::{JitExit, JitInstance};
+pub use instance::ThreadHandle;
 pub use memory::WindowMemory;
 pub use module::CompiledModule;
 pub use options::{CompileOptions, DEFAULT_REGION, set_default_force_fallbacks};

@@ -106,7 +106,7 @@ unsafe fn handle(inner: &mut Instance, info: *mut libc::siginfo_t, uc: *mut libc
     // SAFETY: the kernel's ucontext is valid for the duration of the handler.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     let rip = gregs[libc::REG_RIP as usize] as usize;
-    let module = &*inner.module;
+    let module: &crate::CompiledModule = &inner.module;
     let Some(index) = module.index_at(rip) else { return false };
     let access = module.map.access(index);
     if access.len == 0 {

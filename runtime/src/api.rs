@@ -495,7 +495,7 @@ impl Module {
             after_host: false,
             entry_checked: false,
         }));
-        self.start(Origin::Snapshot { snapshot: origin, module: None }, own)
+        self.start(Origin::Snapshot { snapshot: origin, module: self.thread_module() }, own)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
@@ -506,10 +506,7 @@ impl Module {
             return Err(Error::SnapshotMismatch);
         }
         let space = snapshot.0.local.clone_of(&snapshot.0.space, 0);
-        // The snapshot's module, when it is this one, spares the instance a
-        // count of its own on the module (a line all threads write).
-        let module = (!self.same_module(&snapshot.0.module)).then(|| self.thread_module());
-        self.start(Origin::Snapshot { snapshot: snapshot.clone(), module }, space)
+        self.start(Origin::Snapshot { snapshot: snapshot.clone(), module: self.thread_module() }, space)
     }
 
     /// An instance over `space` (made from `origin`) in the state `origin`
@@ -518,7 +515,7 @@ impl Module {
         let (state, after_host, entry_checked) = origin.state();
         Ok(Instance {
             state,
-            backend: self.backend(space)?,
+            backend: origin.thread().backend(space)?,
             registers: interp::RegisterFile::new(),
             after_host,
             entry_checked,
@@ -537,28 +534,13 @@ impl Module {
         Ok(space)
     }
 
-    /// The engine's side of an instance over `space`.
-    fn backend(&self, space: AddressSpace) -> Result<Backend, Error> {
-        Ok(match &self.parts.jit {
-            None => Backend::Interp(space),
-            Some(jit) => Backend::Jit(
-                javm_recompiler::JitInstance::new(jit.clone(), space).map_err(|e| Error::Recompiler(e.to_string()))?,
-            ),
-        })
-    }
-
     /// The module as this thread's instances hold it.
     fn thread_module(&self) -> Arc<ThreadModule> {
         let own = || Module { config: self.config, parts: self.parts.clone(), threads: None };
         match &self.threads {
             Some(threads) => threads.get(own),
-            None => Arc::new(ThreadModule(own())),
+            None => Arc::new(ThreadModule::new(own())),
         }
-    }
-
-    /// Whether `other` is a clone of this module.
-    fn same_module(&self, other: &Module) -> bool {
-        Arc::ptr_eq(&self.parts, &other.parts) && self.config == other.config
     }
 
     /// Whether `other` runs the same program under the same profile and gas
@@ -642,9 +624,9 @@ enum Backend {
 /// returns to, and the instance's module.
 #[derive(Clone)]
 enum Origin {
-    /// A snapshot's state; the instance runs `module`, or the snapshot's
-    /// module when `None`.
-    Snapshot { snapshot: Snapshot, module: Option<Arc<ThreadModule>> },
+    /// A snapshot's state; the instance runs `module` (of the snapshot's
+    /// program; it may be of the other engine).
+    Snapshot { snapshot: Snapshot, module: Arc<ThreadModule> },
     /// The memory of `module`, with `args` mapped at the argument address
     /// when given, `regs` and `pc`, and no gas: kept as these parts rather
     /// than a copy of the memory's mappings, which most instances never
@@ -655,9 +637,13 @@ enum Origin {
 impl Origin {
     /// The module the instance runs.
     fn module(&self) -> &Module {
+        &self.thread().module
+    }
+
+    /// The instance's thread's handle on it.
+    fn thread(&self) -> &ThreadModule {
         match self {
-            Origin::Snapshot { snapshot, module } => module.as_ref().map_or(&snapshot.0.module, |m| &m.0),
-            Origin::Module { module, .. } => &module.0,
+            Origin::Snapshot { module, .. } | Origin::Module { module, .. } => module,
         }
     }
 
@@ -671,6 +657,19 @@ impl Origin {
             }
             &Origin::Module { regs, pc, .. } => (VmState { regs, pc, ..VmState::default() }, false, false),
         }
+    }
+}
+
+impl ThreadModule {
+    /// The engine's side of an instance over `space`.
+    fn backend(&self, space: AddressSpace) -> Result<Backend, Error> {
+        Ok(match &self.jit {
+            None => Backend::Interp(space),
+            Some(jit) => Backend::Jit(
+                javm_recompiler::JitInstance::with_handle(jit.clone(), space)
+                    .map_err(|e| Error::Recompiler(e.to_string()))?,
+            ),
+        })
     }
 }
 
@@ -991,9 +990,9 @@ impl Instance {
                 let snapshot = snapshot.clone();
                 return self.reset_to(&snapshot);
             }
-            Origin::Module { module, args, .. } => module.0.module_space(args.as_ref())?,
+            Origin::Module { module, args, .. } => module.module.module_space(args.as_ref())?,
         };
-        self.backend = self.module().backend(space)?;
+        self.backend = self.origin.thread().backend(space)?;
         (self.state, self.after_host, self.entry_checked) = self.origin.state();
         Ok(())
     }
@@ -1005,7 +1004,7 @@ impl Instance {
         if !self.module().same_program(&frozen.module) {
             return Err(Error::SnapshotMismatch);
         }
-        self.backend = self.module().backend(frozen.space.clone())?;
+        self.backend = self.origin.thread().backend(frozen.space.clone())?;
         self.state = frozen.state;
         self.after_host = frozen.after_host;
         self.entry_checked = frozen.entry_checked;

@@ -14,6 +14,7 @@
 use super::Module;
 use javm_cap::space::AddressSpace;
 use javm_cap::{DataCap, PageSlab};
+use javm_recompiler::ThreadHandle;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -47,11 +48,24 @@ impl LocalCopies {
 }
 
 /// A module as one thread's instances hold it: each instance counts on
-/// the thread's handle instead of on the module, so that instances made and
-/// dropped on several threads at once do not all write the module's count.
-/// Alone on its cache lines (in an `Arc`, the count's line is its own).
+/// the thread's handle instead of on the module (or on its compiled code),
+/// so that instances made and dropped on several threads at once do not
+/// all write one count. Alone on its cache lines (in an `Arc`, the count's
+/// line is its own).
 #[repr(align(128))]
-pub(super) struct ThreadModule(pub(super) Module);
+pub(super) struct ThreadModule {
+    pub(super) module: Module,
+    /// The recompiler's handle on the compiled code, for the same reason.
+    pub(super) jit: Option<Arc<ThreadHandle>>,
+}
+
+impl ThreadModule {
+    /// A handle on `module`.
+    pub(super) fn new(module: Module) -> ThreadModule {
+        let jit = module.parts.jit.clone().map(ThreadHandle::new);
+        ThreadModule { module, jit }
+    }
+}
 
 /// One slot of [`ThreadModules`], alone on its cache lines.
 #[repr(align(128))]
@@ -69,7 +83,7 @@ impl ThreadModules {
     /// The calling thread's handle, made from `module` the first time.
     pub(super) fn get(&self, module: impl FnOnce() -> Module) -> Arc<ThreadModule> {
         let slots = self.0.get_or_init(Box::default);
-        slots[thread_slot()].0.get_or_init(|| Arc::new(ThreadModule(module()))).clone()
+        slots[thread_slot()].0.get_or_init(|| Arc::new(ThreadModule::new(module()))).clone()
     }
 }
 
@@ -122,11 +136,16 @@ mod tests {
             let other =
                 std::thread::scope(|s| s.spawn(|| module.instantiate_standard(&args, 0).unwrap()).join().unwrap());
             assert_eq!(parts.strong_count(), 3, "{engine}: another for the other thread's");
-            // A module taken from an instance has no handles: its instances
-            // count on it.
+            // A module taken from an instance has no handles: each of its
+            // instances makes its own.
             let taken = instances[0].module().clone();
             let more = taken.instantiate_standard(&args, 0).unwrap();
             assert_eq!(parts.strong_count(), 5, "{engine}: the taken module and its instance's own handle");
+            if let Some(jit) = &module.parts.jit {
+                // The embedder's module, its two thread handles and the
+                // taken module's instance's handle.
+                assert_eq!(Arc::strong_count(jit), 4, "the compiled code's count");
+            }
             drop((taken, more, other, module));
             // The instances keep their thread's handle, and it the module.
             assert_eq!(parts.strong_count(), 1, "{engine}: this thread's handle");

@@ -245,22 +245,6 @@ pub trait BulkMemory {
     fn fill(&mut self, dst: u32, len: u64, pattern: &[u8]) -> bool;
 }
 
-/// For an indirect store: the bytes it writes and whether it stores an
-/// immediate (`store_imm_ind_*`).
-fn store_len(op: Opcode) -> Option<(u8, bool)> {
-    Some(match op {
-        Opcode::StoreIndU8 => (1, false),
-        Opcode::StoreIndU16 => (2, false),
-        Opcode::StoreIndU32 => (4, false),
-        Opcode::StoreIndU64 => (8, false),
-        Opcode::StoreImmIndU8 => (1, true),
-        Opcode::StoreImmIndU16 => (2, true),
-        Opcode::StoreImmIndU32 => (4, true),
-        Opcode::StoreImmIndU64 => (8, true),
-        _ => return None,
-    })
-}
-
 /// The branch `ins` as `(cmp, a, b)`: the loop goes on while `a cmp b`.
 fn condition(ins: &super::Instruction, regs: &[Value; REGS]) -> Option<(Cmp, Form, Form)> {
     let form = |r: u8| match regs[r as usize] {
@@ -314,9 +298,9 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
                 | Opcode::Add64
                 | Opcode::Sub64
         ) || op.indirect_load().is_some()
-            || store_len(op).is_some()
+            || op.indirect_store().is_some()
     };
-    if !body.iter().all(|i| moves(i.opcode)) || !body.iter().any(|i| store_len(i.opcode).is_some()) {
+    if !body.iter().all(|i| moves(i.opcode)) || !body.iter().any(|i| i.opcode.indirect_store().is_some()) {
         return None;
     }
     let mut regs: [Value; REGS] = std::array::from_fn(|r| Value::Form(Form::reg(r)));
@@ -345,7 +329,7 @@ pub fn find(program: &Program, index: u32) -> Option<BulkLoop> {
                     let addr = form(b)?.plus(ins.imm);
                     regs[a] = Value::Loaded(loads.len());
                     loads.push(Load { len, signed, addr });
-                } else if let Some((len, immediate)) = store_len(op) {
+                } else if let Some((len, immediate)) = op.indirect_store() {
                     let store = if immediate {
                         Store { len, addr: form(a)?.plus(ins.imm), value: Value::Form(Form::constant(ins.imm2)) }
                     } else {

@@ -463,6 +463,22 @@ impl Opcode {
             _ => return None,
         })
     }
+
+    /// For an indirect store (`store_ind_*`, `store_imm_ind_*`): the bytes
+    /// it writes and whether it stores an immediate (not a register).
+    pub const fn indirect_store(self) -> Option<(u8, bool)> {
+        Some(match self {
+            Opcode::StoreIndU8 => (1, false),
+            Opcode::StoreIndU16 => (2, false),
+            Opcode::StoreIndU32 => (4, false),
+            Opcode::StoreIndU64 => (8, false),
+            Opcode::StoreImmIndU8 => (1, true),
+            Opcode::StoreImmIndU16 => (2, true),
+            Opcode::StoreImmIndU32 => (4, true),
+            Opcode::StoreImmIndU64 => (8, true),
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Opcode {
@@ -534,5 +550,33 @@ mod tests {
     fn memory_access_instructions_are_the_30_loads_and_stores() {
         let mem: Vec<_> = Opcode::ALL.iter().filter(|op| op.is_memory_access()).collect();
         assert_eq!(mem.len(), 14 + 16);
+    }
+
+    #[test]
+    fn indirect_accesses_are_read_from_their_names() {
+        // `load_ind_i16`: 2 bytes, sign-extended; `store_imm_ind_u32`: 4
+        // bytes of an immediate.
+        let width = |name: &str| match &name[name.len() - 2..] {
+            "u8" | "i8" => 1,
+            "16" => 2,
+            "32" => 4,
+            "64" => 8,
+            other => panic!("{name}: width {other}"),
+        };
+        let (mut loads, mut stores) = (0, 0);
+        for &op in Opcode::ALL.iter() {
+            let name = op.mnemonic();
+            let load = name.strip_prefix("load_ind_").map(|t| (width(name), t.starts_with('i')));
+            let store = if name.starts_with("store_imm_ind_") {
+                Some((width(name), true))
+            } else {
+                name.starts_with("store_ind_").then(|| (width(name), false))
+            };
+            assert_eq!(op.indirect_load(), load, "{name}");
+            assert_eq!(op.indirect_store(), store, "{name}");
+            loads += usize::from(load.is_some());
+            stores += usize::from(store.is_some());
+        }
+        assert_eq!((loads, stores), (7, 8));
     }
 }

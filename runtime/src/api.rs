@@ -692,7 +692,9 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The module it runs.
+    /// The module it runs. Instances made from this clone of it each
+    /// allocate a handle of their own (the module's per-thread handles live
+    /// with the clones the embedder holds): to make many, use one of those.
     pub fn module(&self) -> &Module {
         self.origin.module()
     }

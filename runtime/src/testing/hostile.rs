@@ -12,7 +12,7 @@ use javm_cap::image::Image;
 use javm_cap::program::container::Container;
 use javm_cap::program::{CodeBlob, Decode, GasModel, Profile, Program, StandardProgram};
 use javm_cap::space::{Access, Heap};
-use javm_cap::vm::Exit;
+use javm_cap::vm::{Exit, VmState};
 use javm_recompiler::{CompileOptions, CompiledModule, Features};
 use std::sync::{Arc, OnceLock};
 
@@ -289,8 +289,12 @@ fn image_instance(u: &mut Unstructured<'_>, e: &Engine, pc: u32) -> Result<Optio
     Ok(Some(inst))
 }
 
+/// The state and memory root an instance was created with: what
+/// [`Instance::reset`] must return to.
+type Start = (VmState, javm_cap::CapHash);
+
 /// One host action between runs.
-fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
+fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance, start: &Start) -> Result<()> {
     match u.int_in_range(0..=14)? {
         0 => inst.set_pc(u.arbitrary()?),
         1 => inst.set_gas(gas(u)?),
@@ -374,7 +378,10 @@ fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
                 assert_eq!(inst.memory_root(), before, "a refused access change changed memory");
             }
         }
-        _ => inst.reset().expect("an instance returns to its start"),
+        _ => {
+            inst.reset().expect("an instance returns to its start");
+            assert_eq!((*inst.state(), inst.memory_root()), *start, "reset left changes behind");
+        }
     }
     Ok(())
 }
@@ -384,6 +391,7 @@ fn host_action(u: &mut Unstructured<'_>, inst: &mut Instance) -> Result<()> {
 /// every run must end (gas is bounded by [`MAX_RUN_GAS`]).
 pub fn drive_api(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<()> {
     let Some(mut inst) = instance(u, engine)? else { return Ok(()) };
+    let start = (*inst.state(), inst.memory_root());
     for r in 0..13 {
         if u.ratio(1, 3)? {
             inst.set_reg(r, u.arbitrary()?);
@@ -396,7 +404,7 @@ pub fn drive_api(u: &mut Unstructured<'_>, engine: EngineKind) -> Result<()> {
             assert!(address >= 0x1_0000 && address.is_multiple_of(PAGE_SIZE as u32), "fault address 0x{address:x}");
         }
         for _ in 0..u.int_in_range(0..=3)? {
-            host_action(u, &mut inst)?;
+            host_action(u, &mut inst, &start)?;
         }
     }
     let _ = inst.memory_root();

@@ -38,11 +38,6 @@ impl ThreadHandle {
     pub fn new(module: Arc<CompiledModule>) -> Arc<ThreadHandle> {
         Arc::new(ThreadHandle(module))
     }
-
-    /// The module.
-    pub fn module(&self) -> &Arc<CompiledModule> {
-        &self.0
-    }
 }
 
 /// How an instance holds its module.

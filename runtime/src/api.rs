@@ -495,7 +495,7 @@ impl Module {
             after_host: false,
             entry_checked: false,
         }));
-        self.start(Origin::Snapshot { snapshot: origin, module: self.thread_module() }, own)
+        Instance::start(Origin::Snapshot { snapshot: origin, module: self.thread_module() }, own)
     }
 
     /// An instance in the state `snapshot` holds, sharing its pages until
@@ -505,23 +505,7 @@ impl Module {
         if !self.same_program(&snapshot.0.module) {
             return Err(Error::SnapshotMismatch);
         }
-        let space = snapshot.0.local.clone_of(&snapshot.0.space, 0);
-        self.start(Origin::Snapshot { snapshot: snapshot.clone(), module: self.thread_module() }, space)
-    }
-
-    /// An instance over `space` (made from `origin`) in the state `origin`
-    /// holds, which `reset` returns to.
-    fn start(&self, origin: Origin, space: AddressSpace) -> Result<Instance, Error> {
-        let (state, after_host, entry_checked) = origin.state();
-        Ok(Instance {
-            state,
-            backend: origin.thread().backend(space)?,
-            registers: interp::RegisterFile::new(),
-            after_host,
-            entry_checked,
-            origin,
-            access_log: None,
-        })
+        Instance::from_snapshot(self.thread_module(), snapshot)
     }
 
     /// The module's memory (this thread's copy, sharing its pages) with
@@ -578,7 +562,7 @@ impl Module {
         };
         let regs = javm_cap::program::standard::initial_registers(args.len());
         let space = self.module_space(cap.as_ref())?;
-        self.start(Origin::Module { module: self.thread_module(), args: cap, regs, pc }, space)
+        Instance::start(Origin::Module { module: self.thread_module(), args: cap, regs, pc }, space)
     }
 
     /// An instance with the module's memory (shared with the module until
@@ -586,7 +570,7 @@ impl Module {
     pub fn instantiate_at(&self, pc: u32) -> Result<Instance, Error> {
         let space = self.module_space(None)?;
         let regs = self.parts.memory.regs;
-        self.start(Origin::Module { module: self.thread_module(), args: None, regs, pc }, space)
+        Instance::start(Origin::Module { module: self.thread_module(), args: None, regs, pc }, space)
     }
 
     /// The module as an [`Image`]: code, memory mappings (sharing the
@@ -641,7 +625,7 @@ impl Origin {
     }
 
     /// The instance's thread's handle on it.
-    fn thread(&self) -> &ThreadModule {
+    fn thread(&self) -> &Arc<ThreadModule> {
         match self {
             Origin::Snapshot { module, .. } | Origin::Module { module, .. } => module,
         }
@@ -950,6 +934,28 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Instance {
+    /// An instance over `space` (made from `origin`) in the state `origin`
+    /// holds, which `reset` returns to.
+    fn start(origin: Origin, space: AddressSpace) -> Result<Instance, Error> {
+        let (state, after_host, entry_checked) = origin.state();
+        Ok(Instance {
+            state,
+            backend: origin.thread().backend(space)?,
+            registers: interp::RegisterFile::new(),
+            after_host,
+            entry_checked,
+            origin,
+            access_log: None,
+        })
+    }
+
+    /// An instance of `module` in the state `snapshot` (of its program)
+    /// holds, over this thread's copy of the snapshot's memory.
+    fn from_snapshot(module: Arc<ThreadModule>, snapshot: &Snapshot) -> Result<Instance, Error> {
+        let space = snapshot.0.local.clone_of(&snapshot.0.space, 0);
+        Instance::start(Origin::Snapshot { snapshot: snapshot.clone(), module }, space)
+    }
+
     /// The instance's state now, as a [`Snapshot`]: registers, pc, gas and
     /// memory, also mid-run (after a host call, a fault or out-of-gas). Costs
     /// a reference count per page written since the instance started; the
@@ -977,7 +983,9 @@ impl Instance {
     /// the original's starting state.
     pub fn fork(&mut self) -> Result<Instance, Error> {
         let snapshot = self.snapshot();
-        let mut fork = self.module().instantiate_from(&snapshot)?;
+        // Through the instance's own handle: the module it gives out has
+        // none, and would make one per fork.
+        let mut fork = Instance::from_snapshot(self.origin.thread().clone(), &snapshot)?;
         fork.origin.clone_from(&self.origin);
         Ok(fork)
     }

@@ -141,6 +141,12 @@ mod tests {
             });
             let handles = if its_slot == here { 1 } else { 2 };
             assert_eq!(parts.strong_count(), 1 + handles, "{engine}: another for the other thread's");
+            // A fork counts on its original's handle.
+            let fork = instances[0].fork().unwrap();
+            assert_eq!(parts.strong_count(), 1 + handles, "{engine}: no count of the fork's own");
+            if let Some(jit) = &module.parts.jit {
+                assert_eq!(Arc::strong_count(jit), 1 + handles, "the compiled code's count, with a fork");
+            }
             // A module taken from an instance has no handles: each of its
             // instances makes its own.
             let taken = instances[0].module().clone();
@@ -151,7 +157,7 @@ mod tests {
                 // module's instance's handle's.
                 assert_eq!(Arc::strong_count(jit), 2 + handles, "the compiled code's count");
             }
-            drop((taken, more, other, module));
+            drop((fork, taken, more, other, module));
             // The instances keep their thread's handle, and it the module.
             assert_eq!(parts.strong_count(), 1, "{engine}: this thread's handle");
             for instance in &mut instances {
